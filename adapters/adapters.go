@@ -1,0 +1,242 @@
+// Package adapters holds the contract between the protorun engine and the
+// things a protocol touches: the Adapter interface, its request and result
+// values, the optional abilities an adapter may have, sentinel errors and the
+// registry. It holds no adapter itself; each lives in its own sub-package
+// (adapters/http, adapters/exec, …) and registers itself in its init().
+//
+// The model is database/sql/driver: one small interface, optional abilities
+// found by type assertion, and a registry that refuses nonsense.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Status is the outcome of one adapter call.
+type Status string
+
+// The outcomes an adapter may report.
+const (
+	// Passed: the check held or the action succeeded.
+	Passed Status = "passed"
+	// Failed: the adapter ran and the thing it checked or did is not right
+	// (a health check answered 503, a deploy script exited 1).
+	Failed Status = "failed"
+	// Errored: the adapter could not reach a verdict (timeout, connection
+	// refused before any answer, a bad answer it could not read).
+	Errored Status = "error"
+)
+
+// Sentinel errors. Adapters wrap them with context; callers test with errors.Is.
+var (
+	// ErrBadParams is returned (wrapped) when the with: parameters of a step do
+	// not fit the adapter.
+	ErrBadParams = errors.New("bad adapter parameters")
+	// ErrUnknownAdapter is returned by Open when no adapter has the name.
+	ErrUnknownAdapter = errors.New("unknown adapter")
+)
+
+// Request is one call of an adapter by one step (one item of a fan-out).
+type Request struct {
+	// Params are the step's with: parameters, placeholders already expanded,
+	// decoded from YAML into plain Go values (map[string]any, []any, string,
+	// int, float64, bool, nil).
+	Params map[string]any
+	// Env is the name of the environment the call targets; empty when the
+	// step has none.
+	Env string
+	// Binding is that environment's binding from the protocol file (its
+	// addresses, services, deploy settings), expanded; nil when Env is empty.
+	Binding map[string]any
+	// Item is the fan-out item (a service name, an environment name) or empty.
+	Item string
+	// RunID identifies the run.
+	RunID string
+	// Step is the id of the step making the call.
+	Step string
+	// IdempotencyKey is stable across retries and resumes of the same step
+	// and item in the same run: adapters that talk to systems that accept
+	// one pass it on (as an Idempotency-Key header, say).
+	IdempotencyKey string
+	// Secrets maps names to secret values the adapter may need (for example
+	// to pass through a child's environment). They must never be copied into
+	// a Result: the engine redacts them anyway.
+	Secrets map[string]string
+	// Attempt counts from 1 and grows with each retry or poll.
+	Attempt int
+}
+
+// Result is an adapter's verdict. It goes, as JSON, into the step's evidence.
+type Result struct {
+	Status Status `json:"status"`
+	// Message is a short human sentence ("HTTP 200 in 12ms").
+	Message string `json:"message,omitempty"`
+	// Measurements are numbers and facts gate criteria can test
+	// (latency_ms, status_code, p95_ms, error_rate, …).
+	Measurements map[string]any `json:"measurements,omitempty"`
+	// Details are anything else worth keeping (headers, a parsed JSON body).
+	Details map[string]any `json:"details,omitempty"`
+	// Output is bounded raw output (a body excerpt, a process's stdout).
+	Output string `json:"output,omitempty"`
+}
+
+// Adapter performs one kind of check or action.
+//
+// Run must honour ctx: when it is cancelled or its deadline passes, Run
+// returns promptly. A check that ran and did not hold is a Result with
+// Status Failed, not an error; a non-nil error means the adapter itself could
+// not run (it is recorded as an Errored outcome). Run may be called
+// concurrently from many goroutines.
+type Adapter interface {
+	Run(ctx context.Context, req *Request) (*Result, error)
+}
+
+// ParamError is one problem with a step's with: parameters. Path names the
+// parameter (e.g. ["expect", "status"]) so the engine can point at its line
+// and column in the protocol file; an empty Path means the with: block.
+type ParamError struct {
+	Path []string
+	Msg  string
+}
+
+func (e *ParamError) Error() string {
+	if len(e.Path) == 0 {
+		return e.Msg
+	}
+	p := e.Path[0]
+	for _, s := range e.Path[1:] {
+		p += "." + s
+	}
+	return p + ": " + e.Msg
+}
+
+// ParamValidator is implemented by adapters that check their parameters at
+// load time, before anything runs. Params may still hold unexpanded
+// {placeholders} in strings; a validator checks shapes and names, not the
+// values placeholders will take.
+type ParamValidator interface {
+	ValidateParams(params map[string]any) []*ParamError
+}
+
+// ParamSchemer is implemented by adapters that describe their with:
+// parameters as a JSON Schema (draft-07) fragment. protorun validate checks
+// every step's parameters against it, and protorun adapters prints it.
+type ParamSchemer interface {
+	ParamSchema() []byte
+}
+
+// Idempotenter is implemented by adapters that can say whether running the
+// same request twice is harmless. Resume re-runs an interrupted call only
+// when Idempotent reports true. Adapters that do not implement it are taken
+// to be not idempotent.
+type Idempotenter interface {
+	Idempotent(params map[string]any) bool
+}
+
+// Describer gives a one-line description for protorun adapters.
+type Describer interface {
+	Describe() string
+}
+
+// Closer is implemented by adapters holding resources (connection pools).
+// The engine calls Close once, when the run ends.
+type Closer interface {
+	Close() error
+}
+
+// Constructor makes a new adapter.
+type Constructor func() Adapter
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Constructor{}
+)
+
+// Register makes an adapter available by name to every protocol. It panics
+// if name is empty, c is nil or the name is already taken, as sql.Register
+// does: these are programming errors that must not pass silently.
+func Register(name string, c Constructor) {
+	if name == "" {
+		panic("adapters: Register with empty name")
+	}
+	if c == nil {
+		panic("adapters: Register of " + name + " with nil constructor")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic("adapters: Register called twice for " + name)
+	}
+	registry[name] = c
+}
+
+// Lookup returns the constructor registered under name.
+func Lookup(name string) (Constructor, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	c, ok := registry[name]
+	return c, ok
+}
+
+// Names returns the registered adapter names, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Set is a fixed collection of adapter instances by name, handed straight to
+// the engine by embedders and tests so they need not touch the global
+// registry.
+type Set map[string]Adapter
+
+// FromRegistry makes one instance of every registered adapter.
+func FromRegistry() Set {
+	s := Set{}
+	for _, n := range Names() {
+		c, _ := Lookup(n)
+		s[n] = c()
+	}
+	return s
+}
+
+// Open returns the adapter named name in s.
+func (s Set) Open(name string) (Adapter, error) {
+	a, ok := s[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownAdapter, name)
+	}
+	return a, nil
+}
+
+// Names returns the names in s, sorted.
+func (s Set) Names() []string {
+	names := make([]string, 0, len(s))
+	for n := range s {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Close closes every adapter in s that is a Closer and returns the first error.
+func (s Set) Close() error {
+	var first error
+	for _, n := range s.Names() {
+		if c, ok := s[n].(Closer); ok {
+			if err := c.Close(); err != nil && first == nil {
+				first = fmt.Errorf("close %s: %w", n, err)
+			}
+		}
+	}
+	return first
+}

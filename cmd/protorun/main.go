@@ -1,0 +1,69 @@
+// Command protorun runs operational protocols written in YAML: phases of
+// steps, quality gates, halts for a human decision, evidence and rollback.
+//
+//	protorun protocols/deployment.yaml      run a protocol
+//	protorun validate protocols/*.yaml      check protocol files
+//	protorun graph protocols/deployment.yaml
+//
+// Exit codes: 0 completed; 1 failed (gates failed, rollback completed);
+// 2 invalid input or usage; 3 halted, awaiting a decision; 4 failed and
+// rollback failed or is incomplete.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	_ "github.com/protorun/protorun/adapters/all"
+)
+
+// Exit codes, as DESIGN.md gives them.
+const (
+	exitOK             = 0
+	exitFailed         = 1
+	exitUsage          = 2
+	exitHalted         = 3
+	exitRollbackFailed = 4
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "protorun:", ee.err)
+		}
+		return ee.code
+	}
+	// cobra's own errors: unknown flags, wrong arguments.
+	fmt.Fprintln(os.Stderr, "protorun:", err)
+	fmt.Fprintln(os.Stderr, "Run 'protorun --help' for usage.")
+	return exitUsage
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "protorun [FILE]",
+		Short: "Run operational protocols written in YAML",
+		Long: `protorun runs operational protocols written in YAML as state machines:
+phases of steps, quality gates, halts for a human decision, JSON evidence
+and automatic rollback.
+
+  protorun protocols/deployment.yaml        run a protocol (same as 'protorun run')
+  protorun validate protocols/*.yaml        check protocol files, every error at file:line:col
+  protorun graph protocols/deployment.yaml  the protocol's flow as a Mermaid chart
+
+Exit codes: 0 completed; 1 failed (gates failed, rollback completed);
+2 invalid input or usage; 3 halted, awaiting a decision;
+4 failed and rollback failed or is incomplete (needs a human).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			run := newRunCmd()
+			run.SetArgs(args)
+			run.SetOut(cmd.OutOrStdout())
+			run.SetErr(cmd.ErrOrStderr())
+			return run.Execute()
+		},
+		DisableFlagParsing: true,
+	}
+	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd(), newRunCmd(), newAdaptersCmd())
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print protorun's module version and commit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), versionString())
+			return nil
+		},
+	}
+}
+
+func versionString() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "protorun (unknown version)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		return fmt.Sprintf("protorun %s (commit %s%s, %s)", v, rev, dirty, bi.GoVersion)
+	}
+	return fmt.Sprintf("protorun %s (%s)", v, bi.GoVersion)
+}

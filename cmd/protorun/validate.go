@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/protorun/protorun/engine"
+)
+
+func newValidateCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check protocol files; print every problem at file:line:col",
+		Long: `Check protocol files against the protocol schema and the semantic rules:
+references, expressions, placeholders, evidence paths, reachability and the
+safety invariant (no deploy to a protected environment without an approval
+halt, passing gates and a rollback). Exits 0 when every file is valid, 2 if
+any is not.`,
+		Example: "  protorun validate protocols/deployment.yaml\n  protorun validate -o json protocols/*.yaml",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", output))
+			}
+			var all engine.ErrorList
+			bad := false
+			for _, f := range args {
+				_, err := engine.Load(f, nil)
+				if err == nil {
+					continue
+				}
+				bad = true
+				var list engine.ErrorList
+				if errors.As(err, &list) {
+					all = append(all, list...)
+				} else {
+					all = append(all, &engine.Error{Pos: engine.Pos{File: f}, Msg: err.Error()})
+				}
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(out)
+				for _, e := range all {
+					_ = enc.Encode(e)
+				}
+			} else {
+				for _, e := range all {
+					fmt.Fprintln(cmd.ErrOrStderr(), e.Error())
+				}
+				if !bad {
+					for _, f := range args {
+						fmt.Fprintf(out, "%s: valid\n", f)
+					}
+				}
+			}
+			if bad {
+				return exitCode(exitUsage, nil)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}

@@ -1,0 +1,423 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/protorun/protorun/adapters"
+)
+
+// Defaults of action steps.
+const (
+	DefaultConcurrency = 16
+	DefaultTimeout     = 5 * time.Minute
+	defaultBackoff     = time.Second
+	defaultMaxBackoff  = 30 * time.Second
+	defaultInterval    = time.Second
+)
+
+// target is one fan-out item of a step.
+type target struct {
+	env     string
+	service map[string]any
+	item    string
+}
+
+func (r *Runner) targets(s *Step) []target {
+	if len(s.Targets) == 0 {
+		return []target{{}}
+	}
+	var out []target
+	for _, name := range s.Targets {
+		e := r.p.Environments[name]
+		if s.Foreach == "service" {
+			for _, svc := range e.Services {
+				out = append(out, target{env: name, service: svc, item: fmt.Sprint(svc["name"])})
+			}
+			continue
+		}
+		out = append(out, target{env: name, item: name})
+	}
+	return out
+}
+
+// scope resolves the placeholders of a with: block for one item.
+func (r *Runner) scope(s *Step, t target) Scope {
+	var binding map[string]any
+	if t.env != "" {
+		binding = r.envBinding(t.env)
+	}
+	return func(name string) (any, bool) {
+		root, key, _ := strings.Cut(name, ".")
+		switch root {
+		case "vars":
+			v, ok := r.vars[key]
+			return v, ok
+		case "env":
+			if key == "name" {
+				return t.env, t.env != ""
+			}
+			v, ok := binding[key]
+			return v, ok
+		case "service":
+			v, ok := t.service[key]
+			return v, ok
+		case "item":
+			return t.item, true
+		case "run":
+			return r.st.ID, key == "id"
+		case "step":
+			return s.ID, key == "id"
+		case "protocol":
+			return r.p.ID, key == "id"
+		}
+		return nil, false
+	}
+}
+
+func (r *Runner) envBinding(name string) map[string]any {
+	e := r.p.Environments[name]
+	if e == nil {
+		return nil
+	}
+	b, _ := expandValue(e.With, r.varScope).(map[string]any)
+	return b
+}
+
+// action runs an action step: every item, bounded fan-out, then evidence.
+func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
+	a, err := r.set.Open(s.Adapter)
+	if err != nil {
+		return "", fmt.Errorf("step %q: %w", s.ID, err)
+	}
+	if s.Say != "" {
+		r.announceText(r.fill(s.Say, nil), nil)
+	}
+	start := r.now()
+	r.journal(EntryStepStart, map[string]any{"step": s.ID, "time": start})
+	if r.st.journalErr != nil {
+		return "", fmt.Errorf("journal: %w", r.st.journalErr)
+	}
+	r.emit(Event{Kind: EventStepStart, Phase: s.phase.ID, Step: s.ID, Message: s.Title})
+
+	ts := r.targets(s)
+	items := make([]*ItemResult, len(ts))
+	limit := s.Concurrency
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, t := range ts {
+		if s.SayEach != "" {
+			r.announceText(r.fill(s.SayEach, map[string]any{"environment": t.env, "service": t.item, "item": t.item}), nil)
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			items[i] = r.call(ctx, s, a, t)
+		}()
+	}
+	wg.Wait()
+
+	rec := &StepRecord{ID: s.ID, Status: "passed", Started: start, Ended: r.now(), Items: items, Evidence: s.Evidence}
+	var failed []string
+	for _, it := range items {
+		if it.Status != "passed" {
+			rec.Status = "failed"
+			failed = append(failed, it.label()+": "+it.Message)
+		}
+	}
+	if rec.Status == "passed" {
+		rec.Message = fmt.Sprintf("%d of %d passed", len(items), len(items))
+	} else {
+		rec.Message = strings.Join(failed, "; ")
+	}
+	if err := r.writeEvidence(s.Evidence, &Evidence{Kind: "step", ID: s.ID, Title: s.Title, Phase: s.phase.ID,
+		Adapter: s.Adapter, Level: levelOf(s), Status: rec.Status, Started: rec.Started, Ended: rec.Ended,
+		Message: rec.Message, Items: items}); err != nil {
+		return "", err
+	}
+	r.st.recordStep(rec)
+	r.journal(EntryStepEnd, rec)
+	if rec.Status == "passed" && s.Deploy {
+		r.st.Deployed = append(r.st.Deployed, s.ID)
+	}
+	r.emit(Event{Kind: EventStepEnd, Phase: s.phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message,
+		Data: map[string]any{"duration_ms": ms(rec.Ended.Sub(rec.Started)), "level": levelOf(s)}})
+	for i, it := range items {
+		if it.Status != "passed" && s.Error != "" {
+			r.announce(s.Error, map[string]any{"environment": ts[i].env, "service": ts[i].item, "item": ts[i].item,
+				"error": it.Message, "details": it.Message, "step": s.ID, "step.id": s.ID, "step.title": s.Title})
+		}
+	}
+	if s.Status != nil {
+		text := s.Status.Passed
+		if rec.Status != "passed" {
+			text = s.Status.Failed
+		}
+		if text != "" {
+			r.announceText(r.fill(text, nil), nil)
+		}
+	}
+	if rec.Status == "passed" {
+		return EvPass, nil
+	}
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	if s.IsMust() {
+		r.st.pendingFail = s.ID
+		r.st.Failure = fmt.Sprintf("step %s failed: %s", s.ID, rec.Message)
+	}
+	return EvFail, nil
+}
+
+func levelOf(s *Step) string {
+	if s.Level == "" {
+		return Must
+	}
+	return s.Level
+}
+
+func (it *ItemResult) label() string {
+	switch {
+	case it.Item != "" && it.Item != it.Environment && it.Environment != "":
+		return it.Environment + "/" + it.Item
+	case it.Environment != "":
+		return it.Environment
+	case it.Item != "":
+		return it.Item
+	}
+	return "result"
+}
+
+// call runs one item: retries, until-polling and the step timeout around
+// the adapter, and turns a panic into an error outcome.
+func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target) *ItemResult {
+	it := &ItemResult{Environment: t.env, Item: t.item, Started: r.now()}
+	if t.item == t.env {
+		it.Item = ""
+	}
+	params, _ := expandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
+	req := &adapters.Request{Params: params, Env: t.env, Item: t.item, RunID: r.st.ID, Step: s.ID,
+		IdempotencyKey: r.st.ID + "/" + s.ID + "/" + t.item, Secrets: r.secret}
+	if t.env != "" {
+		req.Binding = r.envBinding(t.env)
+	}
+	timeout := s.Timeout.D(DefaultTimeout)
+	attempts := 1
+	backoff, maxBackoff := defaultBackoff, defaultMaxBackoff
+	if s.Retries != nil {
+		attempts = s.Retries.Attempts
+		backoff = s.Retries.Backoff.D(defaultBackoff)
+		maxBackoff = s.Retries.MaxBackoff.D(defaultMaxBackoff)
+	}
+	var deadline time.Time
+	interval := defaultInterval
+	if s.Until != nil {
+		deadline = r.now().Add(time.Duration(s.Until.Deadline))
+		interval = s.Until.Interval.D(defaultInterval)
+	}
+	var res *adapters.Result
+	for n := 1; ; n++ {
+		req.Attempt = n
+		it.Attempts = n
+		res = r.invoke(ctx, a, req, timeout)
+		ok := res.Status == adapters.Passed
+		if s.until != nil {
+			held, err := s.until.Eval(map[string]any{"result": resultView(res)})
+			if err != nil {
+				res = &adapters.Result{Status: adapters.Errored, Message: "until: " + err.Error()}
+				held = false
+			}
+			ok = held
+			if !ok && res.Status == adapters.Passed {
+				res.Status = adapters.Failed
+				res.Message = "condition not met: " + s.Until.expr()
+			}
+		}
+		if ok || ctx.Err() != nil {
+			break
+		}
+		var wait time.Duration
+		switch {
+		case s.Until != nil:
+			if !r.now().Add(interval).Before(deadline) {
+				res.Message = fmt.Sprintf("%s (gave up after %d attempts, deadline %s)", res.Message, n, time.Duration(s.Until.Deadline))
+				goto done
+			}
+			wait = interval
+		case n < attempts:
+			wait = backoff
+			backoff = min(backoff*2, maxBackoff)
+		default:
+			goto done
+		}
+		r.emit(Event{Kind: EventAttempt, Step: s.ID, Status: string(res.Status),
+			Message: fmt.Sprintf("%s: attempt %d: %s; next in %s", it.label(), n, res.Message, wait),
+			Data:    map[string]any{"attempt": n, "elapsed_ms": ms(r.now().Sub(it.Started))}})
+		select {
+		case <-ctx.Done():
+			goto done
+		case <-time.After(wait):
+		}
+	}
+done:
+	it.Ended = r.now()
+	it.DurationMS = ms(it.Ended.Sub(it.Started))
+	it.Status = string(res.Status)
+	if it.Status == "" {
+		it.Status = string(adapters.Errored)
+	}
+	it.Message = r.red.String(res.Message)
+	it.Measurements, _ = r.red.Value(jsonClean(res.Measurements)).(map[string]any)
+	it.Details, _ = r.red.Value(jsonClean(res.Details)).(map[string]any)
+	it.Output = r.red.String(truncate(res.Output, maxOutput))
+	r.emit(Event{Kind: EventItem, Step: s.ID, Status: it.Status, Message: it.label() + ": " + it.Message})
+	return it
+}
+
+func (u *Until) expr() string {
+	if u.Expr == "" {
+		return `result.status == "passed"`
+	}
+	return u.Expr
+}
+
+// invoke calls the adapter once with its timeout, recovering a panic.
+func (r *Runner) invoke(ctx context.Context, a adapters.Adapter, req *adapters.Request, timeout time.Duration) (res *adapters.Result) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			stack := string(debug.Stack())
+			res = &adapters.Result{Status: adapters.Errored, Message: fmt.Sprintf("adapter panicked: %v", p), Output: truncate(stack, 4096)}
+		}
+	}()
+	out, err := a.Run(cctx, req)
+	switch {
+	case err != nil && cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil:
+		return &adapters.Result{Status: adapters.Errored, Message: fmt.Sprintf("timed out after %s: %v", timeout, err)}
+	case err != nil:
+		return &adapters.Result{Status: adapters.Errored, Message: err.Error()}
+	case out == nil:
+		return &adapters.Result{Status: adapters.Errored, Message: "adapter returned no result"}
+	}
+	switch out.Status {
+	case adapters.Passed, adapters.Failed, adapters.Errored:
+	default:
+		out.Message = fmt.Sprintf("adapter returned unknown status %q: %s", out.Status, out.Message)
+		out.Status = adapters.Errored
+	}
+	return out
+}
+
+func resultView(res *adapters.Result) map[string]any {
+	return map[string]any{"status": string(res.Status), "passed": res.Status == adapters.Passed,
+		"message": res.Message, "measurements": orEmpty(res.Measurements), "details": orEmpty(res.Details), "output": res.Output}
+}
+
+// jsonClean round-trips v through JSON so evidence and expressions see
+// plain JSON values whatever the adapter put in.
+func jsonClean(m map[string]any) map[string]any {
+	if len(m) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return map[string]any{"unencodable": err.Error()}
+	}
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…[truncated]"
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// writeEvidence writes an evidence document at path (relative to the
+// protocol's working directory); an empty path writes nothing.
+func (r *Runner) writeEvidence(path string, ev *Evidence) error {
+	if path == "" || r.opts.NoEvidence {
+		return nil
+	}
+	ev.Version = 1
+	ev.Protocol = r.p.ID
+	ev.RunID = r.st.ID
+	ev.DurationMS = ms(ev.Ended.Sub(ev.Started))
+	if err := WriteJSONAtomic(r.abs(path), ev); err != nil {
+		return fmt.Errorf("write evidence %s: %w", path, err)
+	}
+	r.st.addEvidence(path)
+	r.journal(EntryEvidence, map[string]any{"path": path})
+	return nil
+}
+
+// exprEnv is what gate criteria, when: and handoff expressions see.
+func (r *Runner) exprEnv() map[string]any {
+	steps := map[string]any{}
+	for _, s := range r.p.plan.Steps {
+		if s.Kind() != "action" {
+			continue
+		}
+		if rec := r.st.Steps[s.ID]; rec != nil {
+			steps[s.ID] = stepView(rec)
+		} else {
+			steps[s.ID] = stepView(&StepRecord{ID: s.ID, Status: "pending"})
+		}
+	}
+	gates := map[string]any{}
+	for _, s := range r.p.plan.Steps {
+		if s.Gate == nil {
+			continue
+		}
+		g := map[string]any{"passed": false, "status": "pending"}
+		if rec := r.st.Gates[s.ID]; rec != nil {
+			g = map[string]any{"passed": rec.Passed, "status": map[bool]string{true: "passed", false: "failed"}[rec.Passed], "policy": rec.Policy}
+		}
+		gates[s.ID] = g
+	}
+	baseline := map[string]any{}
+	for k, v := range r.base {
+		baseline[k] = v
+	}
+	missing := []any{}
+	for _, s := range r.p.plan.Steps {
+		if rec := r.st.Steps[s.ID]; rec != nil && s.Evidence != "" && rec.Status != "skipped" && !r.opts.NoEvidence {
+			if !r.hasFile(s.Evidence) {
+				missing = append(missing, s.Evidence)
+			}
+		}
+	}
+	sort.Slice(missing, func(i, j int) bool { return fmt.Sprint(missing[i]) < fmt.Sprint(missing[j]) })
+	return map[string]any{
+		"steps": steps, "gates": gates, "inputs": r.inputs, "vars": r.vars, "baseline": baseline,
+		"previous": baseline,
+		"run": map[string]any{"id": r.st.ID, "rolled_back": r.st.RolledBack, "rollback_ok": r.st.RollbackOK,
+			"missing_evidence": missing, "report_written": r.st.ReportWritten, "status": r.st.Status,
+			"deployed": toAny(r.st.Deployed)},
+	}
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,445 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// halt asks for a decision: a recorded one (Decide) is used; else the
+// Prompter asks at a terminal; else the run stops, awaiting a decision.
+func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
+	h := s.Halt
+	prompt := r.p.Messages[h.Prompt]
+	text := r.fill(prompt.Text, nil)
+	if r.st.Halt == nil || r.st.Halt.Step != s.ID {
+		if s.Say != "" {
+			r.announceText(r.fill(s.Say, nil), nil)
+		}
+		r.st.Halt = &HaltRecord{Step: s.ID, Kind: h.Kind, Prompt: text, Since: r.now()}
+		r.journal(EntryHalt, r.st.Halt)
+	}
+	d := r.st.pendingDecision(s.ID)
+	if d == nil && h.Expires > 0 && r.now().Sub(r.st.Halt.Since) > time.Duration(h.Expires) {
+		d = &Decision{Step: s.ID, Approve: false, By: "protorun", Reason: fmt.Sprintf("no decision within %s", time.Duration(h.Expires)), Via: "expiry"}
+		r.recordDecision(d)
+	}
+	if d == nil && r.opts.DryRun {
+		d = &Decision{Step: s.ID, Approve: r.opts.Simulate[s.ID] != "reject", By: "dry-run", Via: "simulation"}
+		r.recordDecision(d)
+	}
+	if d == nil && r.opts.Prompter != nil {
+		answer, err := r.opts.Prompter.Ask(ctx, text)
+		if err != nil {
+			return "", err
+		}
+		d = &Decision{Step: s.ID, Approve: strings.TrimRight(answer, "\r\n") == "yes", By: r.opts.Identity,
+			Reason: "answered " + fmt.Sprintf("%q", strings.TrimSpace(answer)) + " at the prompt", Via: "prompt"}
+		if err := checkApprover(r.p, s, r.st.StartedBy, d.By); err != nil && d.Approve {
+			r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
+			d.Approve = false
+			d.Reason = err.Error()
+		}
+		r.recordDecision(d)
+	}
+	if d == nil {
+		r.announceText(text, nil)
+		r.emit(Event{Kind: EventHalt, Step: s.ID, Status: StatusHalted, Message: fmt.Sprintf(
+			"Run %s is waiting for a decision at %s (%s).\n  approve: protorun approve %s --as NAME\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s",
+			r.st.ID, s.ID, h.Kind, r.st.ID, r.st.ID, r.st.ID)})
+		return "", &HaltError{Run: r.st.ID, Step: s.ID, Kind: h.Kind, Prompt: text}
+	}
+	if d.Approve {
+		return EvApprove, nil
+	}
+	r.st.Failure = fmt.Sprintf("%s rejected by %s", s.ID, d.By)
+	if r.rollbackable() {
+		return EvRejectRollback, nil
+	}
+	r.st.Status = StatusRejected
+	return EvReject, nil
+}
+
+func (r *Runner) recordDecision(d *Decision) {
+	if d.Time.IsZero() {
+		d.Time = r.now()
+	}
+	d.Digest = r.p.Digest
+	r.st.Decisions = append(r.st.Decisions, *d)
+	r.journal(EntryDecision, d)
+	verb := "approved"
+	if !d.Approve {
+		verb = "rejected"
+	}
+	r.emit(Event{Kind: EventDecision, Step: d.Step, Status: verb,
+		Message: fmt.Sprintf("%s %s by %s (%s)", d.Step, verb, d.By, d.Via)})
+}
+
+// checkApprover applies a halt's approval policy to who.
+func checkApprover(p *Protocol, s *Step, startedBy, who string) error {
+	h := s.Halt
+	if h == nil {
+		return nil
+	}
+	if len(h.Approvers) > 0 && !slices.Contains(h.Approvers, who) {
+		return fmt.Errorf("%s may not decide %s (approvers: %s)", who, s.ID, strings.Join(h.Approvers, ", "))
+	}
+	if h.AllowStarter != nil && !*h.AllowStarter && who == startedBy {
+		return fmt.Errorf("%s started the run and may not decide %s", who, s.ID)
+	}
+	return nil
+}
+
+// rollbackable reports whether a completed deploy has a rollback action.
+func (r *Runner) rollbackable() bool {
+	for _, id := range r.st.Deployed {
+		if s := r.p.plan.Step(id); s != nil && s.Rollback != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// gate evaluates a gate's criteria and applies its failure policy.
+func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
+	g := s.Gate
+	env := r.exprEnv()
+	rec := &GateRecord{ID: s.ID, Title: g.Title, Passed: true, Time: r.now(), Evidence: g.Evidence}
+	policy := ""
+	stronger := func(p string) {
+		rank := map[string]int{"": 0, PolicyNotify: 1, PolicyHalt: 2, PolicyRollback: 3}
+		if rank[p] > rank[policy] {
+			policy = p
+		}
+	}
+	if r.st.pendingFail != "" {
+		rec.Passed = false
+		rec.Criteria = append(rec.Criteria, CriterionResult{Name: "Every must step before the gate passed",
+			Expr: "steps." + r.st.pendingFail + ".passed", Value: false, Passed: false, OnFail: g.OnFail})
+		stronger(g.OnFail)
+	}
+	for _, cr := range g.Criteria {
+		res := CriterionResult{Name: cr.Name, Expr: cr.Expr, OnFail: cr.OnFail}
+		if res.OnFail == "" {
+			res.OnFail = g.OnFail
+		}
+		ok, err := cr.program.Eval(env)
+		res.Value, res.Passed = ok, ok
+		if err != nil {
+			res.Error, res.Value, res.Passed = err.Error(), nil, false
+		}
+		if !res.Passed {
+			rec.Passed = false
+			stronger(res.OnFail)
+		}
+		rec.Criteria = append(rec.Criteria, res)
+	}
+	r.st.pendingFail = ""
+	status := "passed"
+	if !rec.Passed {
+		status = "failed"
+		rec.Policy = policy
+	}
+	now := r.now()
+	if err := r.writeEvidence(g.Evidence, &Evidence{Kind: "gate", ID: s.ID, Title: g.Title, Phase: s.phase.ID,
+		Status: status, Started: rec.Time, Ended: now, Criteria: rec.Criteria, Policy: rec.Policy}); err != nil {
+		return "", err
+	}
+	r.st.Gates[s.ID] = rec
+	r.journal(EntryGate, rec)
+	var failed []string
+	for _, c := range rec.Criteria {
+		if !c.Passed {
+			failed = append(failed, c.Name)
+		}
+	}
+	msg := fmt.Sprintf("%d criteria passed", len(rec.Criteria))
+	if !rec.Passed {
+		msg = fmt.Sprintf("failed (%s): %s", policy, strings.Join(failed, "; "))
+	}
+	r.emit(Event{Kind: EventGate, Phase: s.phase.ID, Step: s.ID, Status: status, Message: msg,
+		Data: map[string]any{"criteria": rec.Criteria, "policy": rec.Policy, "title": g.Title}})
+	if rec.Passed {
+		return EvPass, nil
+	}
+	details := strings.Join(failed, "; ")
+	r.st.Failure = fmt.Sprintf("%s failed: %s", g.Title, details)
+	if g.Message != "" {
+		r.announce(g.Message, map[string]any{"gate": g.Title, "gate.title": g.Title, "details": details, "error": r.st.Failure})
+	}
+	if g.Notify != nil {
+		r.notify(ctx, s, g.Notify)
+	}
+	switch policy {
+	case PolicyNotify:
+		return EvNotify, nil
+	case PolicyHalt:
+		return EvHalt, nil
+	}
+	// Rollback, optionally confirmed at a terminal.
+	if g.Confirm && r.opts.Prompter != nil && !r.opts.DryRun {
+		q := r.fill(r.p.Messages[r.p.Announce.RollbackDecision].Text, map[string]any{"error": r.st.Failure})
+		answer, err := r.opts.Prompter.Ask(ctx, q)
+		if err != nil {
+			return "", err
+		}
+		d := &Decision{Step: s.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
+			Reason: "rollback decision: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
+		r.recordDecision(d)
+		if !d.Approve {
+			return EvHalt, nil
+		}
+	} else if g.Confirm && r.p.Announce.RollbackDecision != "" {
+		r.announceText(r.fill(r.p.Messages[r.p.Announce.RollbackDecision].Text, map[string]any{"error": r.st.Failure})+" → no terminal: automatic rollback", nil)
+	}
+	return EvRollback, nil
+}
+
+// notify runs a gate's notification action; its failure is recorded,
+// never fatal.
+func (r *Runner) notify(ctx context.Context, s *Step, a *Action) {
+	if a.when != nil {
+		ok, err := a.when.Eval(r.exprEnv())
+		if err != nil || !ok {
+			return
+		}
+	}
+	ad, err := r.set.Open(a.Adapter)
+	if err != nil {
+		return
+	}
+	tmp := &Step{ID: s.ID + ".notify", With: a.With, Timeout: a.Timeout, phase: s.phase}
+	it := r.call(ctx, tmp, ad, target{})
+	_ = r.writeEvidence(a.Evidence, &Evidence{Kind: "notify", ID: tmp.ID, Adapter: a.Adapter, Status: it.Status,
+		Started: it.Started, Ended: it.Ended, Message: it.Message, Items: []*ItemResult{it}})
+}
+
+// blocked is a gate that halted the run. A recorded approval retries the
+// gate's phase; a rejection aborts, rolling back completed deploys.
+func (r *Runner) blocked(_ context.Context, gate string) (string, error) {
+	if r.st.Halt == nil || r.st.Halt.Step != gate {
+		r.st.Halt = &HaltRecord{Step: gate, Kind: "gate", Prompt: r.st.Failure, Since: r.now()}
+		r.journal(EntryHalt, r.st.Halt)
+	}
+	d := r.st.pendingDecision(gate)
+	if d == nil {
+		r.emit(Event{Kind: EventHalt, Step: gate, Status: StatusHalted, Message: fmt.Sprintf(
+			"Run %s halted at gate %s: %s\n  after fixing: protorun approve %s --as NAME && protorun resume %s  (re-runs the phase)\n  or give up:   protorun abort %s",
+			r.st.ID, gate, r.st.Failure, r.st.ID, r.st.ID, r.st.ID)})
+		return "", &HaltError{Run: r.st.ID, Step: gate, Kind: "gate", Prompt: r.st.Failure}
+	}
+	if d.Approve {
+		// A retry runs the phase again from its first step.
+		s := r.p.plan.Step(gate)
+		delete(r.st.Phases, s.phase.ID)
+		r.st.PhaseOrder = slices.DeleteFunc(r.st.PhaseOrder, func(id string) bool { return id == s.phase.ID })
+		return EvRetry, nil
+	}
+	if r.rollbackable() {
+		return EvAbortRollback, nil
+	}
+	r.st.Status = StatusAborted
+	return EvAbort, nil
+}
+
+// rollback runs the rollback actions of completed deploys, newest first.
+func (r *Runner) rollback(ctx context.Context) (string, error) {
+	var todo []*Step
+	for i := len(r.st.Deployed) - 1; i >= 0; i-- {
+		if s := r.p.plan.Step(r.st.Deployed[i]); s != nil && s.Rollback != nil {
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		r.st.Status = StatusFailed
+		return EvNothing, nil
+	}
+	// A rollback runs to its end even when the run is being interrupted:
+	// stopping half way would leave production in neither version.
+	rctx := context.WithoutCancel(ctx)
+	ok := true
+	for _, s := range todo {
+		a := s.Rollback
+		ad, err := r.set.Open(a.Adapter)
+		if err != nil {
+			return "", err
+		}
+		r.announceText(fmt.Sprintf("[ROLLBACK] Rolling back %s (%s)...", s.ID, strings.Join(s.Targets, ", ")), nil)
+		tmp := &Step{ID: s.ID + ".rollback", Title: "Rollback of " + s.ID, With: a.With, Timeout: a.Timeout,
+			Targets: s.Targets, Foreach: s.Foreach, phase: s.phase}
+		start := r.now()
+		r.journal(EntryStepStart, map[string]any{"step": tmp.ID, "time": start})
+		var items []*ItemResult
+		for _, t := range r.targets(tmp) {
+			items = append(items, r.call(rctx, tmp, ad, t))
+		}
+		rec := &StepRecord{ID: tmp.ID, Status: "passed", Started: start, Ended: r.now(), Items: items, Evidence: a.Evidence}
+		for _, it := range items {
+			if it.Status != "passed" {
+				rec.Status = "failed"
+				rec.Message = it.label() + ": " + it.Message
+				ok = false
+			}
+		}
+		if err := r.writeEvidence(a.Evidence, &Evidence{Kind: "rollback", ID: tmp.ID, Title: tmp.Title, Phase: s.phase.ID,
+			Adapter: a.Adapter, Status: rec.Status, Started: rec.Started, Ended: rec.Ended, Message: rec.Message, Items: items}); err != nil {
+			return "", err
+		}
+		r.st.Rollbacks = append(r.st.Rollbacks, rec)
+		r.st.RolledBack = true
+		r.journal(EntryRollback, rec)
+		r.emit(Event{Kind: EventRollback, Step: tmp.ID, Status: rec.Status,
+			Message: fmt.Sprintf("[ROLLBACK] %s: %s", s.ID, map[bool]string{true: "rolled back", false: "ROLLBACK FAILED: " + rec.Message}[rec.Status == "passed"])})
+	}
+	r.st.RollbackOK = ok
+	if ok {
+		r.st.Status = StatusRolledBack
+		return EvDone, nil
+	}
+	r.st.Status = StatusRollbackFailed
+	return EvError, nil
+}
+
+// checklist writes the report, then checks the handoff checklist.
+func (r *Runner) checklist(_ context.Context) (string, error) {
+	if err := r.writeReport(StatusRunning); err != nil {
+		return "", err
+	}
+	env := r.exprEnv()
+	r.st.Checklist = nil
+	ok := true
+	for _, h := range r.p.Handoff {
+		res := ChecklistResult{Item: h.Item}
+		v, err := h.program.Eval(env)
+		res.Passed = v && err == nil
+		if err != nil {
+			res.Error = err.Error()
+		}
+		ok = ok && res.Passed
+		r.st.Checklist = append(r.st.Checklist, res)
+		r.emit(Event{Kind: EventChecklist, Status: map[bool]string{true: "passed", false: "failed"}[res.Passed], Message: h.Item})
+	}
+	if ok {
+		return EvPass, nil
+	}
+	r.st.Failure = "handoff checklist incomplete"
+	return EvFail, nil
+}
+
+// finish records the terminal state, keeps baselines of a completed run,
+// writes the report and announces the end.
+func (r *Runner) finish(_ context.Context) (*Result, error) {
+	state := r.m.Current()
+	switch state {
+	case StateCompleted:
+		r.st.Status = StatusCompleted
+	case StateRolledBack:
+		r.st.Status = StatusRolledBack
+	case StateRollbackFailed:
+		r.st.Status = StatusRollbackFailed
+	case StateRejected:
+		r.st.Status = StatusRejected
+	case StateAborted:
+		r.st.Status = StatusAborted
+	default:
+		r.st.Status = StatusFailed
+	}
+	r.st.State = state
+	r.st.Ended = r.now()
+	r.st.Halt = nil
+	if state == StateCompleted && !r.opts.NoEvidence {
+		for _, s := range r.p.plan.Steps {
+			if s.Baseline == "" || r.st.Steps[s.ID] == nil || r.st.Steps[s.ID].Status != "passed" {
+				continue
+			}
+			b, err := os.ReadFile(r.abs(s.Evidence))
+			if err == nil {
+				err = writeFileAtomic(r.abs(s.Baseline), b, 0o644)
+			}
+			if err != nil {
+				return r.result(), fmt.Errorf("keep baseline %s: %w", s.Baseline, err)
+			}
+		}
+	}
+	if err := r.writeReport(r.st.Status); err != nil {
+		return r.result(), err
+	}
+	r.journal(EntryEnd, map[string]any{"state": state, "status": r.st.Status, "rollback_ok": r.st.RollbackOK, "ended": r.st.Ended})
+	switch {
+	case state == StateCompleted && r.p.Announce.Complete != "":
+		r.announce(r.p.Announce.Complete, nil)
+	case state != StateCompleted && r.p.Announce.Failed != "":
+		r.announce(r.p.Announce.Failed, map[string]any{"error": r.st.Failure})
+	}
+	r.emit(Event{Kind: EventEnd, Status: r.st.Status, Message: r.endMessage()})
+	if r.st.journalErr != nil {
+		return r.result(), fmt.Errorf("journal: %w", r.st.journalErr)
+	}
+	return r.result(), nil
+}
+
+func (r *Runner) endMessage() string {
+	switch r.st.Status {
+	case StatusCompleted:
+		return fmt.Sprintf("Run %s completed.", r.st.ID)
+	case StatusRolledBack:
+		return fmt.Sprintf("Run %s failed (%s); rollback completed.", r.st.ID, r.st.Failure)
+	case StatusRollbackFailed:
+		return fmt.Sprintf("Run %s failed (%s) and its ROLLBACK FAILED: a human must act now.", r.st.ID, r.st.Failure)
+	default:
+		return fmt.Sprintf("Run %s %s: %s", r.st.ID, r.st.Status, r.st.Failure)
+	}
+}
+
+// Decide records a decision on a halted run in store. It refuses a run
+// that is not halted, a decider the halt's policy excludes, and a decision
+// made against a protocol whose digest differs from the run's.
+func Decide(ctx context.Context, store Store, p *Protocol, runID string, d Decision) error {
+	info, entries, err := store.Load(ctx, runID)
+	if err != nil {
+		return err
+	}
+	st, err := Replay(runID, entries)
+	if err != nil {
+		return err
+	}
+	if Terminal(st.State) {
+		return fmt.Errorf("run %s already ended (%s): %w", runID, st.Status, ErrNotHalted)
+	}
+	if st.Halt == nil {
+		return fmt.Errorf("run %s (%s at %s): %w", runID, st.Status, st.State, ErrNotHalted)
+	}
+	if p != nil && p.Digest != info.Digest {
+		return fmt.Errorf("the protocol changed since run %s started (sha256 %.12s then, %.12s in %s now): refusing to record a decision against a protocol nobody approved",
+			runID, info.Digest, p.Digest, p.File)
+	}
+	if prev := st.pendingDecision(st.Halt.Step); prev != nil {
+		return fmt.Errorf("run %s: %s was already decided by %s at %s: %w", runID, st.Halt.Step, prev.By, prev.Time.Format(time.RFC3339), ErrNotHalted)
+	}
+	if p != nil {
+		if s := p.plan.Step(st.Halt.Step); s != nil && d.Approve {
+			if err := checkApprover(p, s, info.StartedBy, d.By); err != nil {
+				return err
+			}
+		}
+	}
+	d.Step = st.Halt.Step
+	d.Digest = info.Digest
+	if d.Time.IsZero() {
+		d.Time = time.Now()
+	}
+	if d.Via == "" {
+		d.Via = "api"
+	}
+	if d.By == "" {
+		d.By = CurrentUser()
+	}
+	b, err := jsonMarshal(d)
+	if err != nil {
+		return err
+	}
+	return store.Append(ctx, runID, Entry{Seq: len(entries) + 1, Time: d.Time, Kind: EntryDecision, Data: b})
+}

@@ -1,0 +1,340 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/protorun/protorun/adapters"
+)
+
+// MaxFileSize is the largest protocol file Load accepts (4 MiB).
+const MaxFileSize = 4 << 20
+
+// LoadOptions tune Load and Parse.
+type LoadOptions struct {
+	// Adapters are the adapters steps may name; their parameter schemas and
+	// validators check each step's with:. Optional. Default is one instance
+	// of every registered adapter.
+	Adapters adapters.Set
+}
+
+// Load reads, parses and validates the protocol file at path. A bad file
+// yields an ErrorList with every problem at its file:line:col.
+func Load(path string, opts *LoadOptions) (*Protocol, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return Parse(path, data, opts)
+}
+
+// Parse validates a protocol held in memory; name is used in positions.
+func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
+	if opts == nil {
+		opts = &LoadOptions{}
+	}
+	set := opts.Adapters
+	if set == nil {
+		set = adapters.FromRegistry()
+	}
+	var errs ErrorList
+	at := func(line, col int) Pos { return Pos{File: name, Line: line, Col: col} }
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: %w: over %d bytes", name, ErrTooLarge, MaxFileSize)
+	}
+	if !utf8.Valid(data) {
+		line, col := firstInvalidUTF8(data)
+		errs.Add(at(line, col), "file is not valid UTF-8")
+		return nil, errs.Err()
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		line, col := lineCol(data, i)
+		errs.Add(at(line, col), "file contains a NUL byte")
+		return nil, errs.Err()
+	}
+
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			errs.Add(at(1, 1), "file is empty")
+		} else {
+			addYAMLErrors(&errs, name, err)
+		}
+		return nil, errs.Err()
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		errs.Add(at(extra.Line, extra.Column), "a protocol file holds one YAML document; found another")
+		return nil, errs.Err()
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		errs.Add(at(doc.Line, doc.Column), "a protocol file is a YAML mapping (protorun: v1, id: …, phases: …)")
+		return nil, errs.Err()
+	}
+	root := doc.Content[0]
+
+	cv := converter{file: name, budget: 4*countNodes(root) + 10000}
+	value := cv.value(root, &errs)
+	if len(errs) > 0 {
+		return nil, errs.Err()
+	}
+	validateSchema(&errs, name, root, value)
+	if len(errs) > 0 {
+		return nil, errs.Err()
+	}
+
+	p := &Protocol{File: name, Source: data, root: root}
+	sd := yaml.NewDecoder(bytes.NewReader(data))
+	sd.KnownFields(true)
+	if err := sd.Decode(p); err != nil {
+		addYAMLErrors(&errs, name, err)
+		return nil, errs.Err()
+	}
+	sum := sha256.Sum256(data)
+	p.Digest = hex.EncodeToString(sum[:])
+	p.EnvOrder = mappingKeys(root, "environments")
+	p.VarOrder = mappingKeys(root, "vars")
+	p.InputOrder = mappingKeys(root, "inputs")
+
+	check(p, set, &errs)
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
+
+// addYAMLErrors turns yaml.v3's "yaml: line N: msg" errors (one, or a
+// TypeError's list) into positioned errors.
+func addYAMLErrors(errs *ErrorList, file string, err error) {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	for _, m := range msgs {
+		m = strings.TrimPrefix(m, "yaml: ")
+		if sm := yamlLineRE.FindStringSubmatch(m); sm != nil {
+			line, _ := strconv.Atoi(sm[1])
+			col, _ := strconv.Atoi(sm[2])
+			errs.Add(Pos{File: file, Line: line, Col: col}, "%s", yamlMessage(sm[3]))
+			continue
+		}
+		errs.Add(Pos{File: file}, "%s", yamlMessage(m))
+	}
+}
+
+var notFoundRE = regexp.MustCompile(`^field (\S+) not found in type engine\.(\w+)$`)
+
+func yamlMessage(m string) string {
+	if sm := notFoundRE.FindStringSubmatch(m); sm != nil {
+		return fmt.Sprintf("unknown key %q in %s", sm[1], strings.ToLower(sm[2]))
+	}
+	return m
+}
+
+func firstInvalidUTF8(b []byte) (int, int) {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return lineCol(b, i)
+		}
+		i += n
+	}
+	return 1, 1
+}
+
+func lineCol(b []byte, off int) (int, int) {
+	line := 1 + bytes.Count(b[:off], []byte{'\n'})
+	start := bytes.LastIndexByte(b[:off], '\n') + 1
+	return line, 1 + utf8.RuneCount(b[start:off])
+}
+
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, k := range n.Content {
+		c += countNodes(k)
+	}
+	return c
+}
+
+func mappingKeys(root *yaml.Node, key string) []string {
+	n := child(root, key)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	keys := make([]string, 0, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		keys = append(keys, n.Content[i].Value)
+	}
+	return keys
+}
+
+// child returns the value node of key in mapping n, following aliases.
+func child(n *yaml.Node, key string) *yaml.Node {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return deref(n.Content[i+1])
+		}
+	}
+	return nil
+}
+
+func childKey(n *yaml.Node, key string) *yaml.Node {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return nil
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// nodeAt walks path (string keys, int indexes) from root and returns the
+// deepest node reached; key selects the key node of the last element
+// instead of its value.
+func nodeAt(root *yaml.Node, path []any, key bool) *yaml.Node {
+	n := root
+	for i, el := range path {
+		var next *yaml.Node
+		switch v := el.(type) {
+		case string:
+			if key && i == len(path)-1 {
+				next = childKey(n, v)
+			} else {
+				next = child(n, v)
+			}
+		case int:
+			if d := deref(n); d != nil && d.Kind == yaml.SequenceNode && v >= 0 && v < len(d.Content) {
+				next = deref(d.Content[v])
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return n
+}
+
+// pos returns the position of the node at path (its key when key is true).
+func (p *Protocol) pos(path []any, key bool) Pos {
+	n := nodeAt(p.root, path, key)
+	return Pos{File: p.File, Line: n.Line, Col: n.Column}
+}
+
+// converter turns a yaml.Node tree into plain JSON-like Go values for the
+// schema check, refusing duplicate keys, merge keys and alias bombs.
+type converter struct {
+	file   string
+	budget int
+}
+
+func (c *converter) value(n *yaml.Node, errs *ErrorList) any {
+	c.budget--
+	if c.budget < 0 {
+		if c.budget == -1 {
+			errs.Add(Pos{File: c.file, Line: n.Line, Col: n.Column}, "aliases expand the document too much (alias bomb?)")
+		}
+		return nil
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		return c.value(n.Alias, errs)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				errs.Add(Pos{File: c.file, Line: k.Line, Col: k.Column}, "mapping keys must be strings")
+				continue
+			}
+			if k.Tag == "!!merge" {
+				errs.Add(Pos{File: c.file, Line: k.Line, Col: k.Column}, "merge keys (<<) are not supported; write the keys out")
+				continue
+			}
+			if _, dup := m[k.Value]; dup {
+				errs.Add(Pos{File: c.file, Line: k.Line, Col: k.Column}, "duplicate key %q", k.Value)
+				continue
+			}
+			m[k.Value] = c.value(v, errs)
+		}
+		return m
+	case yaml.SequenceNode:
+		s := make([]any, 0, len(n.Content))
+		for _, e := range n.Content {
+			s = append(s, c.value(e, errs))
+		}
+		return s
+	case yaml.ScalarNode:
+		return scalar(n)
+	}
+	return nil
+}
+
+func scalar(n *yaml.Node) any {
+	switch n.ShortTag() {
+	case "!!null":
+		return nil
+	case "!!bool":
+		var b bool
+		if n.Decode(&b) == nil {
+			return b
+		}
+	case "!!int":
+		var i int64
+		if n.Decode(&i) == nil {
+			return i
+		}
+		var f float64
+		if n.Decode(&f) == nil {
+			return f
+		}
+	case "!!float":
+		var f float64
+		if n.Decode(&f) == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return f
+		}
+	}
+	return n.Value
+}

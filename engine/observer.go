@@ -1,0 +1,178 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Event kinds an Observer receives.
+const (
+	EventAnnounce  = "announce"   // a message of the protocol, placeholders filled
+	EventStepStart = "step-start" // a step begins
+	EventStepEnd   = "step-end"   // a step ended; Status says how
+	EventItem      = "item"       // one fan-out item of a step ended
+	EventAttempt   = "attempt"    // an adapter call is being retried or polled
+	EventGate      = "gate"       // a gate was evaluated
+	EventHalt      = "halt"       // the run waits for a decision
+	EventDecision  = "decision"   // a decision was recorded
+	EventRollback  = "rollback"   // a rollback action ran
+	EventChecklist = "checklist"  // a handoff checklist item was checked
+	EventEnd       = "end"        // the run reached a terminal state or stopped
+)
+
+// Event is what observers see of a run.
+type Event struct {
+	Time     time.Time      `json:"time"`
+	Kind     string         `json:"kind"`
+	Run      string         `json:"run"`
+	Phase    string         `json:"phase,omitempty"`
+	Step     string         `json:"step,omitempty"`
+	Status   string         `json:"status,omitempty"`
+	Message  string         `json:"message,omitempty"`
+	Recovery []string       `json:"recovery,omitempty"`
+	Data     map[string]any `json:"data,omitempty"`
+}
+
+// Observer receives a run's events in order, from the run's goroutine. It
+// must not block for long.
+type Observer interface {
+	Observe(Event)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(Event)
+
+// Observe calls f.
+func (f ObserverFunc) Observe(e Event) { f(e) }
+
+// ConsoleObserver prints the protocol's announcements and a line per step
+// outcome, as a person at a terminal wants to read them.
+type ConsoleObserver struct {
+	W io.Writer
+	// Verbose adds a line per fan-out item and per attempt.
+	Verbose bool
+	mu      sync.Mutex
+}
+
+// Observe implements Observer.
+func (c *ConsoleObserver) Observe(e Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch e.Kind {
+	case EventAnnounce:
+		fmt.Fprintln(c.W, e.Message)
+		for i, r := range e.Recovery {
+			fmt.Fprintf(c.W, "  %d. %s\n", i+1, r)
+		}
+	case EventStepEnd:
+		fmt.Fprintf(c.W, "  %s %s: %s\n", mark(e.Status), e.Step, e.Message)
+	case EventItem:
+		if c.Verbose {
+			fmt.Fprintf(c.W, "    %s %s\n", mark(e.Status), e.Message)
+		}
+	case EventAttempt:
+		fmt.Fprintf(c.W, "    … %s\n", e.Message)
+	case EventGate:
+		fmt.Fprintf(c.W, "  %s gate %s: %s\n", mark(e.Status), e.Step, e.Message)
+		if crit, ok := e.Data["criteria"].([]CriterionResult); ok {
+			for _, cr := range crit {
+				st := "passed"
+				if !cr.Passed {
+					st = "failed"
+				}
+				fmt.Fprintf(c.W, "      %s %s\n", mark(st), cr.Name)
+			}
+		}
+	case EventChecklist:
+		box := "[x]"
+		if e.Status != "passed" {
+			box = "[ ]"
+		}
+		fmt.Fprintf(c.W, "  - %s %s\n", box, e.Message)
+	case EventDecision, EventRollback, EventHalt, EventEnd:
+		if e.Message != "" {
+			fmt.Fprintln(c.W, e.Message)
+		}
+	}
+}
+
+func mark(status string) string {
+	switch status {
+	case "passed":
+		return "✓"
+	case "skipped":
+		return "-"
+	case "":
+		return "•"
+	default:
+		return "✗"
+	}
+}
+
+// JSONObserver writes one JSON object per event and line.
+type JSONObserver struct {
+	W  io.Writer
+	mu sync.Mutex
+}
+
+// Observe implements Observer.
+func (j *JSONObserver) Observe(e Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	b, err := json.Marshal(e)
+	if err != nil {
+		b, _ = json.Marshal(Event{Time: e.Time, Kind: e.Kind, Run: e.Run, Message: "unencodable event: " + err.Error()})
+	}
+	j.W.Write(append(b, '\n'))
+}
+
+// redactor replaces secret values with [REDACTED].
+type redactor struct{ r *strings.Replacer }
+
+func newRedactor(secrets []string) *redactor {
+	var pairs []string
+	for _, s := range secrets {
+		if s != "" {
+			pairs = append(pairs, s, "[REDACTED]")
+		}
+	}
+	if len(pairs) == 0 {
+		return &redactor{}
+	}
+	return &redactor{r: strings.NewReplacer(pairs...)}
+}
+
+func (r *redactor) String(s string) string {
+	if r.r == nil {
+		return s
+	}
+	return r.r.Replace(s)
+}
+
+// Value redacts every string inside v (maps and slices are copied).
+func (r *redactor) Value(v any) any {
+	if r.r == nil {
+		return v
+	}
+	switch t := v.(type) {
+	case string:
+		return r.r.Replace(t)
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = r.Value(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = r.Value(e)
+		}
+		return out
+	}
+	return v
+}

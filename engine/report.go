@@ -1,0 +1,258 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// RunReport is the report a run leaves for the protocol that follows.
+type RunReport struct {
+	Version    int               `json:"protorun_report"`
+	Protocol   string            `json:"protocol"`
+	Title      string            `json:"title"`
+	Next       string            `json:"next,omitempty"`
+	RunID      string            `json:"run_id"`
+	Status     string            `json:"status"`
+	State      string            `json:"state"`
+	StartedBy  string            `json:"started_by"`
+	Started    time.Time         `json:"started"`
+	Ended      time.Time         `json:"ended,omitzero"`
+	DurationMS float64           `json:"duration_ms"`
+	Digest     string            `json:"protocol_sha256"`
+	Failure    string            `json:"failure,omitempty"`
+	Phases     []ReportPhase     `json:"phases"`
+	Gates      []*GateRecord     `json:"gates"`
+	Decisions  []Decision        `json:"decisions"`
+	Rollbacks  []*StepRecord     `json:"rollbacks"`
+	Metrics    map[string]any    `json:"metrics"`
+	Checklist  []ChecklistResult `json:"checklist"`
+	Evidence   []string          `json:"evidence"`
+	Outputs    map[string]string `json:"outputs,omitempty"`
+	Completion string            `json:"completion_message,omitempty"`
+}
+
+// ReportPhase is a phase of the report with its steps.
+type ReportPhase struct {
+	ID         string       `json:"id"`
+	Number     int          `json:"number,omitempty"`
+	Title      string       `json:"title"`
+	Status     string       `json:"status"`
+	Started    time.Time    `json:"started,omitzero"`
+	Ended      time.Time    `json:"ended,omitzero"`
+	DurationMS float64      `json:"duration_ms"`
+	Steps      []ReportStep `json:"steps"`
+}
+
+// ReportStep is one step of the report.
+type ReportStep struct {
+	ID         string  `json:"id"`
+	Title      string  `json:"title,omitempty"`
+	Kind       string  `json:"kind"`
+	Status     string  `json:"status"`
+	DurationMS float64 `json:"duration_ms"`
+	Message    string  `json:"message,omitempty"`
+	Evidence   string  `json:"evidence,omitempty"`
+}
+
+// Report builds the run's report from its state.
+func (r *Runner) Report(status string) *RunReport {
+	st := r.st
+	rep := &RunReport{Version: 1, Protocol: r.p.ID, Title: r.p.Title, Next: r.p.Next, RunID: st.ID,
+		Status: status, State: st.State, StartedBy: st.StartedBy, Started: st.Started, Ended: st.Ended,
+		Digest: r.p.Digest, Failure: st.Failure, Decisions: st.Decisions, Rollbacks: st.Rollbacks,
+		Checklist: st.Checklist, Evidence: st.Evidence, Metrics: map[string]any{}, Outputs: map[string]string{}}
+	if rep.Decisions == nil {
+		rep.Decisions = []Decision{}
+	}
+	if rep.Rollbacks == nil {
+		rep.Rollbacks = []*StepRecord{}
+	}
+	if rep.Checklist == nil {
+		rep.Checklist = []ChecklistResult{}
+	}
+	if rep.Evidence == nil {
+		rep.Evidence = []string{}
+	}
+	end := st.Ended
+	if end.IsZero() {
+		end = r.now()
+	}
+	rep.DurationMS = ms(end.Sub(st.Started))
+	for _, ph := range r.p.Phases {
+		rp := ReportPhase{ID: ph.ID, Number: ph.Number, Title: ph.Title, Status: "not run", Steps: []ReportStep{}}
+		if pr := st.Phases[ph.ID]; pr != nil {
+			rp.Started, rp.Ended = pr.Started, pr.Ended
+			rp.Status = "incomplete"
+			if !pr.Ended.IsZero() {
+				rp.Status = pr.Status
+				rp.DurationMS = ms(pr.Ended.Sub(pr.Started))
+			}
+		}
+		for _, s := range ph.Steps {
+			rs := ReportStep{ID: s.ID, Title: s.Title, Kind: s.Kind(), Status: "not run"}
+			switch {
+			case s.Gate != nil:
+				rs.Title = s.Gate.Title
+				rs.Evidence = s.Gate.Evidence
+				if g := st.Gates[s.ID]; g != nil {
+					rs.Status = map[bool]string{true: "passed", false: "failed"}[g.Passed]
+					rep.Gates = append(rep.Gates, g)
+				}
+			case s.Halt != nil:
+				for _, d := range st.Decisions {
+					if d.Step == s.ID {
+						rs.Status = map[bool]string{true: "approved", false: "rejected"}[d.Approve]
+						rs.Message = fmt.Sprintf("by %s at %s", d.By, d.Time.Format(time.RFC3339))
+					}
+				}
+				if st.Halt != nil && st.Halt.Step == s.ID && rs.Status == "not run" {
+					rs.Status = "awaiting decision"
+				}
+			default:
+				rs.Evidence = s.Evidence
+				if rec := st.Steps[s.ID]; rec != nil {
+					rs.Status, rs.Message = rec.Status, rec.Message
+					rs.DurationMS = ms(rec.Ended.Sub(rec.Started))
+					for _, it := range rec.Items {
+						if len(it.Measurements) > 0 {
+							key := s.ID
+							if it.Environment != "" {
+								key += "/" + it.label()
+							}
+							rep.Metrics[key] = it.Measurements
+						}
+					}
+				}
+			}
+			rp.Steps = append(rp.Steps, rs)
+		}
+		rep.Phases = append(rep.Phases, rp)
+	}
+	if rep.Gates == nil {
+		rep.Gates = []*GateRecord{}
+	}
+	names := make([]string, 0, len(r.p.Outputs))
+	for k := range r.p.Outputs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		rep.Outputs[k] = r.p.Outputs[k].Path
+	}
+	if status == StatusCompleted && r.p.Announce.Complete != "" {
+		rep.Completion = r.fill(r.p.Messages[r.p.Announce.Complete].Text, nil)
+	}
+	return rep
+}
+
+// writeReport writes the JSON and Markdown reports the protocol names.
+func (r *Runner) writeReport(status string) error {
+	if r.opts.NoEvidence || (r.p.Report.JSON == "" && r.p.Report.Markdown == "") {
+		return nil
+	}
+	rep := r.Report(status)
+	if r.p.Report.JSON != "" {
+		if err := WriteJSONAtomic(r.abs(r.p.Report.JSON), r.red.Value(rep)); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	if r.p.Report.Markdown != "" {
+		md := r.red.String(MarkdownReport(rep))
+		if err := writeFileAtomic(r.abs(r.p.Report.Markdown), []byte(md), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	r.st.ReportWritten = true
+	return nil
+}
+
+func (r *Runner) hasFile(p string) bool {
+	st, err := os.Stat(r.abs(p))
+	return err == nil && st.Mode().IsRegular()
+}
+
+// MarkdownReport renders a report for people.
+func MarkdownReport(rep *RunReport) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s — run %s\n\n", rep.Title, rep.RunID)
+	fmt.Fprintf(&b, "- **Protocol:** %s (sha256 %.12s)\n- **Status:** %s\n- **Started:** %s by %s\n- **Duration:** %s\n",
+		rep.Protocol, rep.Digest, rep.Status, rep.Started.Format(time.RFC3339), rep.StartedBy, time.Duration(rep.DurationMS*float64(time.Millisecond)).Round(time.Millisecond))
+	if rep.Failure != "" {
+		fmt.Fprintf(&b, "- **Failure:** %s\n", rep.Failure)
+	}
+	if rep.Next != "" {
+		fmt.Fprintf(&b, "- **Next protocol:** %s\n", rep.Next)
+	}
+	b.WriteString("\n## Phases\n\n| # | Phase | Status | Duration |\n|---|---|---|---|\n")
+	for _, ph := range rep.Phases {
+		fmt.Fprintf(&b, "| %d | %s | %s | %.0f ms |\n", ph.Number, ph.Title, ph.Status, ph.DurationMS)
+	}
+	for _, ph := range rep.Phases {
+		fmt.Fprintf(&b, "\n### %d. %s\n\n| Step | Kind | Status | Duration | Evidence |\n|---|---|---|---|---|\n", ph.Number, ph.Title)
+		for _, s := range ph.Steps {
+			fmt.Fprintf(&b, "| %s | %s | %s | %.0f ms | %s |\n", s.ID, s.Kind, s.Status, s.DurationMS, s.Evidence)
+		}
+	}
+	b.WriteString("\n## Gates\n\n")
+	for _, g := range rep.Gates {
+		fmt.Fprintf(&b, "### %s: %s\n\n| Criterion | Result | Expression |\n|---|---|---|\n", g.Title, map[bool]string{true: "passed", false: "FAILED (" + g.Policy + ")"}[g.Passed])
+		for _, c := range g.Criteria {
+			res := "✓"
+			if !c.Passed {
+				res = "✗"
+				if c.Error != "" {
+					res += " " + c.Error
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | `%s` |\n", c.Name, res, strings.ReplaceAll(c.Expr, "|", "\\|"))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("## Decisions\n\n")
+	if len(rep.Decisions) == 0 {
+		b.WriteString("None.\n")
+	}
+	for _, d := range rep.Decisions {
+		fmt.Fprintf(&b, "- %s: **%s** by %s at %s via %s", d.Step, map[bool]string{true: "approved", false: "rejected"}[d.Approve], d.By, d.Time.Format(time.RFC3339), d.Via)
+		if d.Reason != "" {
+			fmt.Fprintf(&b, " — %s", d.Reason)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n## Rollback\n\n")
+	if len(rep.Rollbacks) == 0 {
+		b.WriteString("No rollback executed.\n")
+	}
+	for _, rb := range rep.Rollbacks {
+		fmt.Fprintf(&b, "- %s: %s %s (evidence: %s)\n", rb.ID, rb.Status, rb.Message, rb.Evidence)
+	}
+	b.WriteString("\n## Performance metrics\n\n")
+	keys := make([]string, 0, len(rep.Metrics))
+	for k := range rep.Metrics {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		m, _ := rep.Metrics[k].(map[string]any)
+		if _, ok := m["p95_ms"]; !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "- %s: p50 %v ms, p95 %v ms, p99 %v ms, max %v ms, error rate %v, %v req/s\n",
+			k, m["p50_ms"], m["p95_ms"], m["p99_ms"], m["max_ms"], m["error_rate"], m["throughput_rps"])
+	}
+	b.WriteString("\n## Handoff checklist\n\n")
+	for _, c := range rep.Checklist {
+		box := "x"
+		if !c.Passed {
+			box = " "
+		}
+		fmt.Fprintf(&b, "- [%s] %s\n", box, c.Item)
+	}
+	if rep.Completion != "" {
+		fmt.Fprintf(&b, "\n%s\n", rep.Completion)
+	}
+	return b.String()
+}

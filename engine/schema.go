@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/xeipuuv/gojsonschema"
+	"gopkg.in/yaml.v3"
+
+	"github.com/protorun/protorun/schemas"
+)
+
+var (
+	schemaOnce  sync.Once
+	schemaC     *gojsonschema.Schema
+	schemaErr   error
+	schemaNames []string // every property name the schema knows, for suggestions
+)
+
+func protocolSchema() (*gojsonschema.Schema, error) {
+	schemaOnce.Do(func() {
+		schemaC, schemaErr = gojsonschema.NewSchema(gojsonschema.NewBytesLoader(schemas.Protocol))
+		var raw any
+		if json.Unmarshal(schemas.Protocol, &raw) == nil {
+			seen := map[string]bool{}
+			collectPropertyNames(raw, seen)
+			for k := range seen {
+				schemaNames = append(schemaNames, k)
+			}
+			sort.Strings(schemaNames)
+		}
+	})
+	return schemaC, schemaErr
+}
+
+func collectPropertyNames(v any, seen map[string]bool) {
+	switch t := v.(type) {
+	case map[string]any:
+		if props, ok := t["properties"].(map[string]any); ok {
+			for k := range props {
+				seen[k] = true
+			}
+		}
+		for _, e := range t {
+			collectPropertyNames(e, seen)
+		}
+	case []any:
+		for _, e := range t {
+			collectPropertyNames(e, seen)
+		}
+	}
+}
+
+// validateSchema checks value (the document as plain values) against the
+// embedded protocol schema and maps each violation back to its YAML node.
+func validateSchema(errs *ErrorList, file string, root *yaml.Node, value any) {
+	s, err := protocolSchema()
+	if err != nil {
+		errs.Add(Pos{File: file}, "internal error: protocol schema: %v", err)
+		return
+	}
+	res, err := s.Validate(gojsonschema.NewGoLoader(value))
+	if err != nil {
+		errs.Add(Pos{File: file}, "schema check: %v", err)
+		return
+	}
+	for _, e := range res.Errors() {
+		addSchemaError(errs, file, root, e)
+	}
+}
+
+// contextPath splits a gojsonschema context into path elements.
+func contextPath(ctx *gojsonschema.JsonContext, root *yaml.Node) []any {
+	if ctx == nil {
+		return nil
+	}
+	parts := strings.Split(ctx.String("\x00"), "\x00")
+	if len(parts) > 0 && parts[0] == "(root)" {
+		parts = parts[1:]
+	}
+	// Index elements are digits; resolve against the node tree so a mapping
+	// key made of digits stays a key.
+	path := make([]any, 0, len(parts))
+	n := root
+	for _, p := range parts {
+		d := deref(n)
+		var el any = p
+		if d != nil && d.Kind == yaml.SequenceNode {
+			var i int
+			if _, err := fmt.Sscanf(p, "%d", &i); err == nil {
+				el = i
+			}
+		}
+		path = append(path, el)
+		n = nodeAt(n, []any{el}, false)
+	}
+	return path
+}
+
+func addSchemaError(errs *ErrorList, file string, root *yaml.Node, e gojsonschema.ResultError) {
+	path := contextPath(e.Context(), root)
+	where := describePath(path)
+	at := func(p []any, key bool) Pos {
+		n := nodeAt(root, p, key)
+		return Pos{File: file, Line: n.Line, Col: n.Column}
+	}
+	d := e.Details()
+	switch e.Type() {
+	case "additional_property_not_allowed":
+		prop := fmt.Sprint(d["property"])
+		errs.Add(at(append(path, prop), true), "unknown key %q in %s%s", prop, where, keySuggestion(prop))
+	case "required":
+		prop := fmt.Sprint(d["property"])
+		errs.Add(at(path, false), "%s is missing required key %q", where, prop)
+	case "invalid_property_name":
+		prop := fmt.Sprint(d["property"])
+		errs.Add(at(append(path, prop), true), "%s: invalid name %q", where, prop)
+	case "enum":
+		errs.Add(at(path, false), "%s must be one of %v", where, d["allowed"])
+	case "const":
+		errs.Add(at(path, false), "%s must be %v", where, d["allowed"])
+	case "invalid_type":
+		errs.Add(at(path, false), "%s must be %v, not %v", where, d["expected"], d["given"])
+	case "does_not_match_pattern":
+		if len(path) > 0 && isDurationKey(path[len(path)-1]) {
+			errs.Add(at(path, false), "%s is not a duration (like 500ms, 10s, 2m)", where)
+			return
+		}
+		errs.Add(at(path, false), "%s does not match %v", where, d["pattern"])
+	default:
+		errs.Add(at(path, false), "%s: %s", where, e.Description())
+	}
+}
+
+func isDurationKey(el any) bool {
+	switch el {
+	case "timeout", "backoff", "max_backoff", "interval", "deadline", "expires":
+		return true
+	}
+	return false
+}
+
+func keySuggestion(prop string) string {
+	if s := suggest(prop, schemaNames); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}
+
+// describePath names a place in the document for messages: "phases[0].steps[2].gate".
+func describePath(path []any) string {
+	if len(path) == 0 {
+		return "the protocol"
+	}
+	var b strings.Builder
+	for _, el := range path {
+		switch v := el.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", v)
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(fmt.Sprint(v))
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,292 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// RunState is what a run's journal says about it; Replay rebuilds it.
+type RunState struct {
+	ID         string                  `json:"id"`
+	State      string                  `json:"state"`
+	Status     string                  `json:"status"`
+	StartedBy  string                  `json:"started_by"`
+	Started    time.Time               `json:"started"`
+	Ended      time.Time               `json:"ended,omitzero"`
+	Steps      map[string]*StepRecord  `json:"steps"`
+	Gates      map[string]*GateRecord  `json:"gates"`
+	Phases     map[string]*PhaseRecord `json:"phases"`
+	PhaseOrder []string                `json:"phase_order"`
+	StepOrder  []string                `json:"step_order"`
+	Decisions  []Decision              `json:"decisions,omitempty"`
+	// Deployed lists the deploy steps that completed, oldest first.
+	Deployed   []string          `json:"deployed,omitempty"`
+	Rollbacks  []*StepRecord     `json:"rollbacks,omitempty"`
+	RolledBack bool              `json:"rolled_back"`
+	RollbackOK bool              `json:"rollback_ok"`
+	Checklist  []ChecklistResult `json:"checklist,omitempty"`
+	Evidence   []string          `json:"evidence,omitempty"`
+	// Halt is set while the run waits for a decision.
+	Halt *HaltRecord `json:"halt,omitempty"`
+	// Started but not ended: a step whose adapter was running at a crash.
+	InFlight map[string]time.Time `json:"in_flight,omitempty"`
+	// Failure is what went wrong, for {error} in announcements.
+	Failure       string `json:"failure,omitempty"`
+	ReportWritten bool   `json:"report_written"`
+
+	pendingFail string // a must step failed and the flow jumped to its gate
+	journalErr  error
+}
+
+func newRunState(id string) *RunState {
+	return &RunState{ID: id, Status: StatusRunning, Steps: map[string]*StepRecord{},
+		Gates: map[string]*GateRecord{}, Phases: map[string]*PhaseRecord{}, InFlight: map[string]time.Time{}}
+}
+
+// PhaseRecord times a phase.
+type PhaseRecord struct {
+	ID      string    `json:"id"`
+	Title   string    `json:"title"`
+	Number  int       `json:"number,omitempty"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended,omitzero"`
+	Status  string    `json:"status,omitempty"`
+}
+
+// StepRecord is the outcome of an action step (or a rollback action).
+type StepRecord struct {
+	ID       string        `json:"id"`
+	Status   string        `json:"status"`
+	Started  time.Time     `json:"started"`
+	Ended    time.Time     `json:"ended"`
+	Message  string        `json:"message,omitempty"`
+	Items    []*ItemResult `json:"items,omitempty"`
+	Evidence string        `json:"evidence,omitempty"`
+}
+
+// ItemResult is one adapter call of a step (one fan-out item).
+type ItemResult struct {
+	Environment  string         `json:"environment,omitempty"`
+	Item         string         `json:"item,omitempty"`
+	Status       string         `json:"status"`
+	Started      time.Time      `json:"started"`
+	Ended        time.Time      `json:"ended"`
+	DurationMS   float64        `json:"duration_ms"`
+	Attempts     int            `json:"attempts"`
+	Message      string         `json:"message,omitempty"`
+	Measurements map[string]any `json:"measurements,omitempty"`
+	Details      map[string]any `json:"details,omitempty"`
+	Output       string         `json:"output,omitempty"`
+}
+
+// CriterionResult is one criterion of an evaluated gate.
+type CriterionResult struct {
+	Name   string `json:"name"`
+	Expr   string `json:"expr"`
+	Value  any    `json:"value,omitempty"`
+	Passed bool   `json:"passed"`
+	Error  string `json:"error,omitempty"`
+	OnFail string `json:"on_fail,omitempty"`
+}
+
+// GateRecord is an evaluated gate.
+type GateRecord struct {
+	ID       string            `json:"id"`
+	Title    string            `json:"title"`
+	Passed   bool              `json:"passed"`
+	Policy   string            `json:"policy,omitempty"`
+	Criteria []CriterionResult `json:"criteria"`
+	Time     time.Time         `json:"time"`
+	Evidence string            `json:"evidence,omitempty"`
+}
+
+// HaltRecord is a run waiting for a decision.
+type HaltRecord struct {
+	Step   string    `json:"step"`
+	Kind   string    `json:"kind"` // approval, confirmation, gate
+	Prompt string    `json:"prompt"`
+	Since  time.Time `json:"since"`
+}
+
+// ChecklistResult is one handoff checklist item.
+type ChecklistResult struct {
+	Item   string `json:"item"`
+	Passed bool   `json:"passed"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Replay rebuilds a run's state from its journal. A journal that does not
+// decode is refused, never guessed at.
+func Replay(run string, entries []Entry) (*RunState, error) {
+	st := newRunState(run)
+	for i, e := range entries {
+		if e.Seq != i+1 {
+			return nil, fmt.Errorf("run %s: journal entry %d has sequence %d: journal damaged", run, i+1, e.Seq)
+		}
+		if err := st.apply(e); err != nil {
+			return nil, fmt.Errorf("run %s: journal entry %d (%s): %w", run, e.Seq, e.Kind, err)
+		}
+	}
+	return st, nil
+}
+
+func (st *RunState) apply(e Entry) error {
+	dec := func(v any) error { return json.Unmarshal(e.Data, v) }
+	switch e.Kind {
+	case EntryTransition:
+		var t struct{ From, Event, To string }
+		if err := dec(&t); err != nil {
+			return err
+		}
+		st.State = t.To
+		st.Halt = nil
+		if st.Status == StatusHalted || st.Status == StatusInterrupted {
+			st.Status = StatusRunning
+		}
+	case EntryStepStart:
+		var s struct {
+			Step string    `json:"step"`
+			Time time.Time `json:"time"`
+		}
+		if err := dec(&s); err != nil {
+			return err
+		}
+		st.InFlight[s.Step] = s.Time
+		st.State = s.Step
+	case EntryStepEnd:
+		var rec StepRecord
+		if err := dec(&rec); err != nil {
+			return err
+		}
+		delete(st.InFlight, rec.ID)
+		st.recordStep(&rec)
+	case EntryRollback:
+		var rec StepRecord
+		if err := dec(&rec); err != nil {
+			return err
+		}
+		st.Rollbacks = append(st.Rollbacks, &rec)
+		st.RolledBack = true
+	case EntryGate:
+		var g GateRecord
+		if err := dec(&g); err != nil {
+			return err
+		}
+		st.Gates[g.ID] = &g
+	case EntryPhase:
+		var p PhaseRecord
+		if err := dec(&p); err != nil {
+			return err
+		}
+		if _, ok := st.Phases[p.ID]; !ok {
+			st.PhaseOrder = append(st.PhaseOrder, p.ID)
+		}
+		st.Phases[p.ID] = &p
+	case EntryHalt:
+		var h HaltRecord
+		if err := dec(&h); err != nil {
+			return err
+		}
+		st.Halt = &h
+		st.Status = StatusHalted
+	case EntryDecision:
+		var d Decision
+		if err := dec(&d); err != nil {
+			return err
+		}
+		st.Decisions = append(st.Decisions, d)
+	case EntryInterrupt:
+		st.Status = StatusInterrupted
+	case EntryEvidence:
+		var ev struct {
+			Path string `json:"path"`
+		}
+		if err := dec(&ev); err != nil {
+			return err
+		}
+		st.addEvidence(ev.Path)
+	case EntryEnd:
+		var end struct {
+			State, Status string
+			RollbackOK    bool `json:"rollback_ok"`
+			Ended         time.Time
+		}
+		if err := dec(&end); err != nil {
+			return err
+		}
+		st.State, st.Status, st.Ended = end.State, end.Status, end.Ended
+	default:
+		return fmt.Errorf("unknown entry kind %q", e.Kind)
+	}
+	return nil
+}
+
+func (st *RunState) recordStep(rec *StepRecord) {
+	if _, seen := st.Steps[rec.ID]; !seen {
+		st.StepOrder = append(st.StepOrder, rec.ID)
+	}
+	st.Steps[rec.ID] = rec
+}
+
+func (st *RunState) addEvidence(p string) {
+	for _, e := range st.Evidence {
+		if e == p {
+			return
+		}
+	}
+	st.Evidence = append(st.Evidence, p)
+}
+
+// pendingDecision returns the latest decision recorded for step since the
+// run halted there, if any.
+func (st *RunState) pendingDecision(step string) *Decision {
+	since := time.Time{}
+	if st.Halt != nil && st.Halt.Step == step {
+		since = st.Halt.Since
+	}
+	for i := len(st.Decisions) - 1; i >= 0; i-- {
+		d := st.Decisions[i]
+		if d.Step == step && !d.Time.Before(since) {
+			return &d
+		}
+	}
+	return nil
+}
+
+// stepView is what expressions see of a step: status, passed, items,
+// failed (count), and the first item's measurements and details.
+func stepView(rec *StepRecord) map[string]any {
+	items := make([]any, 0, len(rec.Items))
+	failed := 0
+	for _, it := range rec.Items {
+		if it.Status != "passed" {
+			failed++
+		}
+		items = append(items, map[string]any{
+			"environment": it.Environment, "item": it.Item, "status": it.Status,
+			"passed": it.Status == "passed", "message": it.Message,
+			"measurements": orEmpty(it.Measurements), "details": orEmpty(it.Details),
+			"duration_ms": it.DurationMS, "attempts": it.Attempts,
+		})
+	}
+	v := map[string]any{
+		"status": rec.Status, "passed": rec.Status == "passed", "skipped": rec.Status == "skipped",
+		"items": items, "failed": failed, "count": len(rec.Items), "message": rec.Message,
+		"measurements": map[string]any{}, "details": map[string]any{},
+	}
+	if len(rec.Items) > 0 {
+		v["measurements"] = orEmpty(rec.Items[0].Measurements)
+		v["details"] = orEmpty(rec.Items[0].Details)
+	}
+	return v
+}
+
+func orEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

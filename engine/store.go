@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// RunInfo is what a store keeps about a run besides its journal.
+type RunInfo struct {
+	ID        string            `json:"id"`
+	Protocol  string            `json:"protocol"`
+	File      string            `json:"file"`
+	Digest    string            `json:"digest"`
+	Source    []byte            `json:"-"`
+	Vars      map[string]string `json:"vars,omitempty"`
+	StartedBy string            `json:"started_by"`
+	Started   time.Time         `json:"started"`
+	Pid       int               `json:"pid,omitempty"`
+}
+
+// Entry kinds of a run's journal.
+const (
+	EntryTransition = "transition"
+	EntryStepStart  = "step-start"
+	EntryStepEnd    = "step-end"
+	EntryGate       = "gate"
+	EntryHalt       = "halt"
+	EntryDecision   = "decision"
+	EntryRollback   = "rollback"
+	EntryPhase      = "phase"
+	EntryEnd        = "end"
+	EntryInterrupt  = "interrupted"
+	EntryEvidence   = "evidence"
+)
+
+// Entry is one record of a run's append-only journal. Replaying the
+// entries of a run in order rebuilds its state.
+type Entry struct {
+	Seq  int             `json:"seq"`
+	Time time.Time       `json:"time"`
+	Kind string          `json:"kind"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Store keeps runs. Implementations must make an Append durable before it
+// returns (the runner performs the next side effect right after), must be
+// safe for concurrent use, and must keep entries in Append order. A file
+// store is the default; a shared database can implement the same contract.
+type Store interface {
+	// Create records a new run. It fails if the id exists.
+	Create(ctx context.Context, info *RunInfo) error
+	// Append adds entries to the run's journal, durably.
+	Append(ctx context.Context, run string, entries ...Entry) error
+	// Load returns the run's info and journal; ErrUnknownRun if none.
+	Load(ctx context.Context, run string) (*RunInfo, []Entry, error)
+	// List returns every run's info, oldest first.
+	List(ctx context.Context) ([]*RunInfo, error)
+}
+
+// MemoryStore is a Store held in memory, for tests and embedders that do
+// not need runs to outlive the process.
+type MemoryStore struct {
+	mu   sync.Mutex
+	runs map[string]*memRun
+}
+
+type memRun struct {
+	info    RunInfo
+	entries []Entry
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{runs: map[string]*memRun{}} }
+
+// Create implements Store.
+func (s *MemoryStore) Create(_ context.Context, info *RunInfo) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.runs[info.ID]; ok {
+		return fmt.Errorf("run %s already exists", info.ID)
+	}
+	s.runs[info.ID] = &memRun{info: *info}
+	return nil
+}
+
+// Append implements Store.
+func (s *MemoryStore) Append(_ context.Context, run string, entries ...Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runs[run]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownRun, run)
+	}
+	r.entries = append(r.entries, entries...)
+	return nil
+}
+
+// Load implements Store.
+func (s *MemoryStore) Load(_ context.Context, run string) (*RunInfo, []Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runs[run]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w %q", ErrUnknownRun, run)
+	}
+	info := r.info
+	return &info, append([]Entry(nil), r.entries...), nil
+}
+
+// List implements Store.
+func (s *MemoryStore) List(_ context.Context) ([]*RunInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*RunInfo, 0, len(s.runs))
+	for _, r := range s.runs {
+		info := r.info
+		out = append(out, &info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out, nil
+}
+
+var _ Store = (*MemoryStore)(nil)

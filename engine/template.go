@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// placeholderRE matches {name} and {root.key} placeholders.
+var placeholderRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)*)\}`)
+
+// placeholders returns the placeholder names used in s, in order.
+func placeholders(s string) []string {
+	if !strings.Contains(s, "{") {
+		return nil
+	}
+	var out []string
+	for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// Scope resolves placeholder names to values.
+type Scope func(name string) (any, bool)
+
+// expand fills the placeholders of s; unknown ones are left as they are.
+func expand(s string, scope Scope) string {
+	if !strings.Contains(s, "{") {
+		return s
+	}
+	return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
+		if v, ok := scope(m[1 : len(m)-1]); ok {
+			return fmt.Sprint(v)
+		}
+		return m
+	})
+}
+
+// expandValue expands every string in v (maps and lists are copied). A
+// string that is exactly one placeholder takes the placeholder's value with
+// its type, so `count: "{vars.n}"` stays a number.
+func expandValue(v any, scope Scope) any {
+	switch t := v.(type) {
+	case string:
+		if m := placeholderRE.FindStringSubmatchIndex(t); m != nil && m[0] == 0 && m[1] == len(t) {
+			if val, ok := scope(t[1 : len(t)-1]); ok {
+				return val
+			}
+		}
+		return expand(t, scope)
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = expandValue(e, scope)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = expandValue(e, scope)
+		}
+		return out
+	}
+	return v
+}
+
+// walkStrings calls fn with the path and value of every string in v.
+func walkStrings(v any, path []any, fn func(path []any, s string)) {
+	switch t := v.(type) {
+	case string:
+		fn(path, t)
+	case map[string]any:
+		for k, e := range t {
+			walkStrings(e, append(append([]any{}, path...), k), fn)
+		}
+	case []any:
+		for i, e := range t {
+			walkStrings(e, append(append([]any{}, path...), i), fn)
+		}
+	}
+}

@@ -1,0 +1,18 @@
+// Package schemas embeds the JSON Schemas that are protorun's contracts: the
+// protocol file format (protocol.schema.json), the evidence files every step
+// and gate writes (evidence.schema.json) and the run report
+// (report.schema.json). Editors use the same files through
+// yaml-language-server.
+package schemas
+
+import _ "embed"
+
+// Protocol is the JSON Schema (draft-07) of a protocol file.
+//
+//go:embed protocol.schema.json
+var Protocol []byte
+
+// Evidence is the JSON Schema (draft-07) of an evidence file.
+//
+//go:embed evidence.schema.json
+var Evidence []byte
