@@ -100,7 +100,7 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 		r.announceText(r.fill(s.Say, nil), nil)
 	}
 	start := r.now()
-	r.journal(EntryStepStart, map[string]any{"step": s.ID, "time": start})
+	r.journal(EntryStepStart, stepStart{Step: s.ID, Time: start})
 	if r.st.journalErr != nil {
 		return "", fmt.Errorf("journal: %w", r.st.journalErr)
 	}
@@ -118,6 +118,10 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 		if s.SayEach != "" {
 			r.announceText(r.fill(s.SayEach, map[string]any{"environment": t.env, "service": t.item, "item": t.item}), nil)
 		}
+		if len(ts) == 1 { // no fan-out: no goroutine to start and wait for
+			items[i] = r.call(ctx, s, a, t)
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -128,7 +132,7 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 	}
 	wg.Wait()
 
-	rec := &StepRecord{ID: s.ID, Status: "passed", Started: start, Ended: r.now(), Items: items, Evidence: s.Evidence}
+	rec := &StepRecord{ID: s.ID, Status: "passed", Started: start, Ended: r.now(), Items: items, Evidence: s.Evidence, Deploy: s.Deploy}
 	var failed []string
 	for _, it := range items {
 		if it.Status != "passed" {
@@ -140,6 +144,11 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 		rec.Message = fmt.Sprintf("%d of %d passed", len(items), len(items))
 	} else {
 		rec.Message = strings.Join(failed, "; ")
+		if ctx.Err() != nil {
+			// Interrupted, not failed: no evidence and no outcome; the
+			// journal keeps the step in flight and resume runs it again.
+			return "", ctx.Err()
+		}
 	}
 	if err := r.writeEvidence(s.Evidence, &Evidence{Kind: "step", ID: s.ID, Title: s.Title, Phase: s.phase.ID,
 		Adapter: s.Adapter, Level: levelOf(s), Status: rec.Status, Started: rec.Started, Ended: rec.Ended,
@@ -148,9 +157,6 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 	}
 	r.st.recordStep(rec)
 	r.journal(EntryStepEnd, rec)
-	if rec.Status == "passed" && s.Deploy {
-		r.st.Deployed = append(r.st.Deployed, s.ID)
-	}
 	r.emit(Event{Kind: EventStepEnd, Phase: s.phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message,
 		Data: map[string]any{"duration_ms": ms(rec.Ended.Sub(rec.Started)), "level": levelOf(s)}})
 	for i, it := range items {
@@ -170,9 +176,6 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 	}
 	if rec.Status == "passed" {
 		return EvPass, nil
-	}
-	if ctx.Err() != nil {
-		return "", ctx.Err()
 	}
 	if s.IsMust() {
 		r.st.pendingFail = s.ID
@@ -222,10 +225,12 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 		maxBackoff = s.Retries.MaxBackoff.D(defaultMaxBackoff)
 	}
 	var deadline time.Time
+	var env map[string]any
 	interval := defaultInterval
 	if s.Until != nil {
 		deadline = r.now().Add(time.Duration(s.Until.Deadline))
 		interval = s.Until.Interval.D(defaultInterval)
+		env = r.exprEnv() // until may read vars, steps, … besides result
 	}
 	var res *adapters.Result
 	for n := 1; ; n++ {
@@ -234,7 +239,8 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 		res = r.invoke(ctx, a, req, timeout)
 		ok := res.Status == adapters.Passed
 		if s.until != nil {
-			held, err := s.until.Eval(map[string]any{"result": resultView(res)})
+			env["result"] = resultView(res)
+			held, err := s.until.Eval(env)
 			if err != nil {
 				res = &adapters.Result{Status: adapters.Errored, Message: "until: " + err.Error()}
 				held = false

@@ -19,7 +19,7 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 		if s.Say != "" {
 			r.announceText(r.fill(s.Say, nil), nil)
 		}
-		r.st.Halt = &HaltRecord{Step: s.ID, Kind: h.Kind, Prompt: text, Since: r.now()}
+		r.st.Halt = &HaltRecord{Step: s.ID, Kind: h.Kind, Prompt: text, Since: r.now(), decisions: len(r.st.Decisions)}
 		r.journal(EntryHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(s.ID)
@@ -221,7 +221,7 @@ func (r *Runner) notify(ctx context.Context, s *Step, a *Action) {
 // gate's phase; a rejection aborts, rolling back completed deploys.
 func (r *Runner) blocked(_ context.Context, gate string) (string, error) {
 	if r.st.Halt == nil || r.st.Halt.Step != gate {
-		r.st.Halt = &HaltRecord{Step: gate, Kind: "gate", Prompt: r.st.Failure, Since: r.now()}
+		r.st.Halt = &HaltRecord{Step: gate, Kind: "gate", Prompt: r.st.Failure, Since: r.now(), decisions: len(r.st.Decisions)}
 		r.journal(EntryHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(gate)
@@ -261,7 +261,14 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 	// stopping half way would leave production in neither version.
 	rctx := context.WithoutCancel(ctx)
 	ok := true
+	done := map[string]bool{} // rolled back before a crash: not again
+	for _, rb := range r.st.Rollbacks {
+		done[rb.ID] = done[rb.ID] || rb.Status == "passed"
+	}
 	for _, s := range todo {
+		if done[s.ID+".rollback"] {
+			continue
+		}
 		a := s.Rollback
 		ad, err := r.set.Open(a.Adapter)
 		if err != nil {
@@ -271,7 +278,7 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 		tmp := &Step{ID: s.ID + ".rollback", Title: "Rollback of " + s.ID, With: a.With, Timeout: a.Timeout,
 			Targets: s.Targets, Foreach: s.Foreach, phase: s.phase}
 		start := r.now()
-		r.journal(EntryStepStart, map[string]any{"step": tmp.ID, "time": start})
+		r.journal(EntryStepStart, stepStart{Step: tmp.ID, Time: start})
 		var items []*ItemResult
 		for _, t := range r.targets(tmp) {
 			items = append(items, r.call(rctx, tmp, ad, t))
@@ -308,7 +315,10 @@ func (r *Runner) checklist(_ context.Context) (string, error) {
 	if err := r.writeReport(StatusRunning); err != nil {
 		return "", err
 	}
-	env := r.exprEnv()
+	var env map[string]any
+	if len(r.p.Handoff) > 0 {
+		env = r.exprEnv() // a view of every step: only when there is a checklist
+	}
 	r.st.Checklist = nil
 	ok := true
 	for _, h := range r.p.Handoff {

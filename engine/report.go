@@ -150,7 +150,13 @@ func (r *Runner) Report(status string) *RunReport {
 
 // writeReport writes the JSON and Markdown reports the protocol names.
 func (r *Runner) writeReport(status string) error {
-	if r.opts.NoEvidence || (r.p.Report.JSON == "" && r.p.Report.Markdown == "") {
+	if r.p.Report.JSON == "" && r.p.Report.Markdown == "" {
+		return nil
+	}
+	if r.opts.NoEvidence {
+		// As for missing_evidence: files skipped on purpose count as written,
+		// so a handoff that checks run.report_written still passes.
+		r.st.ReportWritten = true
 		return nil
 	}
 	rep := r.Report(status)

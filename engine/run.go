@@ -189,6 +189,7 @@ func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Resu
 		return nil, fmt.Errorf("run %s already ended (%s)", runID, st.Status)
 	}
 	r.st = st
+	r.st.Status = StatusRunning
 	r.st.StartedBy, r.st.Started = info.StartedBy, info.Started
 	r.seq = len(entries)
 	for k, v := range info.Vars {
@@ -452,15 +453,15 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 			}
 			return r.result(), err
 		}
-		if ctx.Err() != nil && state != StateRollback {
-			return r.interrupted()
-		}
+		// A state that finished its work records its outcome even when the
+		// run is being interrupted; the loop's top then stops the run.
 		if err := fire(r.m, event); err != nil {
 			return r.result(), err
 		}
+		r.st.Halt = nil // as Replay does: a halt ends with its transition
 		next := r.m.Current()
 		r.path = append(r.path, state)
-		r.journal(EntryTransition, map[string]any{"from": state, "event": event, "to": next})
+		r.journal(EntryTransition, transition{From: state, Event: event, To: next})
 		r.phaseBoundary(state, event, next)
 	}
 }
@@ -572,12 +573,29 @@ func (r *Runner) journal(kind string, data any) {
 	if err != nil {
 		panic(fmt.Sprintf("journal %s: %v", kind, err))
 	}
+	if r.red.r != nil {
+		b = []byte(r.red.String(string(b)))
+	}
 	r.seq++
-	e := Entry{Seq: r.seq, Time: r.now(), Kind: kind, Data: json.RawMessage(r.red.String(string(b)))}
+	e := Entry{Seq: r.seq, Time: r.now(), Kind: kind, Data: b}
 	if err := r.store.Append(context.Background(), r.st.ID, e); err != nil {
 		r.st.journalErr = err
 	}
 }
+
+// Journal payloads of step-start and transition entries (structs: cheaper
+// to encode than maps).
+type (
+	stepStart struct {
+		Step string    `json:"step"`
+		Time time.Time `json:"time"`
+	}
+	transition struct {
+		From  string `json:"from"`
+		Event string `json:"event"`
+		To    string `json:"to"`
+	}
+)
 
 // emit sends an event to every observer.
 func (r *Runner) emit(e Event) {

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -20,7 +21,9 @@ type RunState struct {
 	PhaseOrder []string                `json:"phase_order"`
 	StepOrder  []string                `json:"step_order"`
 	Decisions  []Decision              `json:"decisions,omitempty"`
-	// Deployed lists the deploy steps that completed, oldest first.
+	// Deployed lists the deploy steps that ran, oldest first, each once (a
+	// step run again moves to the end). A deploy that failed counts: it may
+	// have changed some of its targets, so its rollback runs too.
 	Deployed   []string          `json:"deployed,omitempty"`
 	Rollbacks  []*StepRecord     `json:"rollbacks,omitempty"`
 	RolledBack bool              `json:"rolled_back"`
@@ -63,6 +66,8 @@ type StepRecord struct {
 	Message  string        `json:"message,omitempty"`
 	Items    []*ItemResult `json:"items,omitempty"`
 	Evidence string        `json:"evidence,omitempty"`
+	// Deploy marks a deploy step (deploy: true), so Replay rebuilds Deployed.
+	Deploy bool `json:"deploy,omitempty"`
 }
 
 // ItemResult is one adapter call of a step (one fan-out item).
@@ -107,6 +112,10 @@ type HaltRecord struct {
 	Kind   string    `json:"kind"` // approval, confirmation, gate
 	Prompt string    `json:"prompt"`
 	Since  time.Time `json:"since"`
+
+	// decisions is how many decisions the run held when it halted here:
+	// only later ones answer this halt.
+	decisions int
 }
 
 // ChecklistResult is one handoff checklist item.
@@ -153,7 +162,8 @@ func (st *RunState) apply(e Entry) error {
 			return err
 		}
 		st.InFlight[s.Step] = s.Time
-		st.State = s.Step
+		// The state is the last transition's: a rollback action's step-start
+		// ("deploy.rollback") names no state of the machine.
 	case EntryStepEnd:
 		var rec StepRecord
 		if err := dec(&rec); err != nil {
@@ -188,8 +198,12 @@ func (st *RunState) apply(e Entry) error {
 		if err := dec(&h); err != nil {
 			return err
 		}
+		h.decisions = len(st.Decisions)
 		st.Halt = &h
 		st.Status = StatusHalted
+		if h.Kind == "gate" {
+			st.Failure = h.Prompt
+		}
 	case EntryDecision:
 		var d Decision
 		if err := dec(&d); err != nil {
@@ -215,7 +229,7 @@ func (st *RunState) apply(e Entry) error {
 		if err := dec(&end); err != nil {
 			return err
 		}
-		st.State, st.Status, st.Ended = end.State, end.Status, end.Ended
+		st.State, st.Status, st.Ended, st.RollbackOK = end.State, end.Status, end.Ended, end.RollbackOK
 	default:
 		return fmt.Errorf("unknown entry kind %q", e.Kind)
 	}
@@ -227,6 +241,10 @@ func (st *RunState) recordStep(rec *StepRecord) {
 		st.StepOrder = append(st.StepOrder, rec.ID)
 	}
 	st.Steps[rec.ID] = rec
+	if rec.Deploy {
+		st.Deployed = slices.DeleteFunc(st.Deployed, func(id string) bool { return id == rec.ID })
+		st.Deployed = append(st.Deployed, rec.ID)
+	}
 }
 
 func (st *RunState) addEvidence(p string) {
@@ -239,15 +257,14 @@ func (st *RunState) addEvidence(p string) {
 }
 
 // pendingDecision returns the latest decision recorded for step since the
-// run halted there, if any.
+// run halted there, if any. Order in the journal decides, not time: a
+// decision's clock (Decide's) need not be the run's.
 func (st *RunState) pendingDecision(step string) *Decision {
-	since := time.Time{}
-	if st.Halt != nil && st.Halt.Step == step {
-		since = st.Halt.Since
+	if st.Halt == nil || st.Halt.Step != step {
+		return nil
 	}
-	for i := len(st.Decisions) - 1; i >= 0; i-- {
-		d := st.Decisions[i]
-		if d.Step == step && !d.Time.Before(since) {
+	for i := len(st.Decisions) - 1; i >= st.Halt.decisions && i >= 0; i-- {
+		if d := st.Decisions[i]; d.Step == step {
 			return &d
 		}
 	}

@@ -15,10 +15,11 @@
 //     cancelled, or its deadline passes, or it is cancelled before the call,
 //     and then does not report Passed;
 //   - implements ParamValidator, ParamSchemer, Describer and Idempotenter
-//     (unless Kit.OnlyRun), accepts Good and Slow, and rejects every Bad
-//     params with errors whose Path is not empty;
+//     (unless Kit.OnlyRun), accepts Good, Slow and every Valid, and rejects
+//     every Bad params with errors whose Path is not empty;
 //   - has a ParamSchema that is a draft-07 JSON Schema object which compiles,
-//     accepts Good and Slow, rejects every Bad and any unknown parameter;
+//     accepts Good, Slow and every Valid, rejects every Bad and any unknown
+//     parameter;
 //   - produces a Result that survives a JSON round trip;
 //   - never panics on nil or empty params or Bad params in Run and then does
 //     not report Passed (unless Kit.EmptyOK);
@@ -60,6 +61,9 @@ type Kit struct {
 	// Bad params are invalid, each in a way both ValidateParams and the
 	// schema can see.
 	Bad []map[string]any
+	// Valid params are accepted by ValidateParams and the schema but not
+	// run: placeholders where numbers, durations, lists or maps go.
+	Valid []map[string]any
 	// Request is a template for every call (Env, Secrets, …); its Params are
 	// replaced.
 	Request adapters.Request
@@ -281,6 +285,9 @@ func checkValidate(t *testing.T, a adapters.Adapter, k Kit) {
 	if k.Slow != nil {
 		assert.Empty(t, errStrings(v.ValidateParams(clone(k.Slow))), "ValidateParams(Slow)")
 	}
+	for i, params := range k.Valid {
+		assert.Empty(t, errStrings(v.ValidateParams(clone(params))), "ValidateParams(Valid[%d] %v)", i, params)
+	}
 	unknown := clone(k.Good)
 	unknown["no_such_parameter_xyz"] = 1
 	errs := v.ValidateParams(unknown)
@@ -335,6 +342,9 @@ func checkSchema(t *testing.T, a adapters.Adapter, k Kit) {
 	accept("Good", k.Good)
 	if k.Slow != nil {
 		accept("Slow", k.Slow)
+	}
+	for i, params := range k.Valid {
+		accept(fmt.Sprintf("Valid[%d]", i), params)
 	}
 	unknown := clone(k.Good)
 	unknown["no_such_parameter_xyz"] = 1

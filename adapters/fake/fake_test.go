@@ -29,7 +29,10 @@ var bad = []map[string]any{
 
 func TestConformance(t *testing.T) {
 	adapterstest.Run(t, fake.New(), adapterstest.Kit{
-		Good:    map[string]any{"message": "ok", "measurements": map[string]any{"n": 1}},
+		Good: map[string]any{"message": "ok", "measurements": map[string]any{"n": 1}},
+		Valid: []map[string]any{
+			{"outcome": "{vars.o}", "sleep": "{vars.s}", "fail_attempts": "{vars.n}", "idempotent": "{vars.i}", "measurements": "{vars.m}", "details": "{vars.d}"},
+		},
 		Slow:    map[string]any{"sleep": "30s"},
 		Bad:     bad,
 		EmptyOK: true,

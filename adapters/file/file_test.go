@@ -28,6 +28,9 @@ func TestConformance(t *testing.T) {
 	dir := t.TempDir()
 	adapterstest.Run(t, file.New(), adapterstest.Kit{
 		Good: map[string]any{"path": write(t, dir, "good.json", `{"ok": true}`)},
+		Valid: []map[string]any{
+			{"path": "{vars.dir}/release.json", "format": "{vars.f}", "required": "{vars.r}", "max_bytes": "{vars.m}"},
+		},
 		Bad: []map[string]any{
 			{},
 			{"path": 5},

@@ -57,6 +57,9 @@ func TestConformance(t *testing.T) {
 	adapterstest.Run(t, notify.New(), adapterstest.Kit{
 		Good: map[string]any{"url": url + "/hook", "text": "hello"},
 		Slow: map[string]any{"url": "http://" + adapterstest.Stall(t) + "/hook", "text": "hello", "timeout": "1m"},
+		Valid: []map[string]any{
+			{"url": "{secrets.slack_webhook}", "text": "deploy of {vars.version} done", "channel": "{env.channel}", "timeout": "{vars.t}"},
+		},
 		Bad: []map[string]any{
 			{"text": "no url"},
 			{"url": url},

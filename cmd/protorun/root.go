@@ -37,7 +37,8 @@ Exit codes: 0 completed; 1 failed (gates failed, rollback completed);
 		},
 		DisableFlagParsing: true,
 	}
-	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd(), newRunCmd(), newAdaptersCmd())
+	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd(), newRunCmd(), newAdaptersCmd(),
+		newDecideCmd(true), newDecideCmd(false), newResumeCmd(), newAbortCmd(), newRunsCmd(), newStatusCmd(), newLogsCmd())
 	return root
 }
 

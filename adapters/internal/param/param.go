@@ -4,9 +4,10 @@
 // Each adapter parses its parameters with one function used both by
 // ValidateParams (lenient: a string holding a {placeholder} is accepted
 // wherever a number, a boolean, a duration or one of a fixed set of words is
-// expected, since the engine expands it later) and by Run (strict: the values
-// are final; a number or a boolean that arrives as a string, as expanded
-// placeholders do, is parsed).
+// expected, and a string that is exactly one placeholder wherever a list or
+// a map of values is expected, since the engine expands them later) and by
+// Run (strict: the values are final; a number or a boolean that arrives as a
+// string, as placeholders inside text expand, is parsed).
 package param
 
 import (
@@ -24,14 +25,22 @@ import (
 	"github.com/protorun/protorun/adapters"
 )
 
-var placeholderRE = regexp.MustCompile(`\{[^{}]+\}`)
+// PlaceholderPattern matches a {name} or {root.key} placeholder, as the
+// engine expands them; the schemas use the same pattern.
+const PlaceholderPattern = `\{[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)*\}`
 
-// PlaceholderPattern is the JSON Schema pattern of a string holding a
-// {placeholder}.
-const PlaceholderPattern = `\{[^{}]+\}`
+var (
+	placeholderRE = regexp.MustCompile(PlaceholderPattern)
+	wholeRE       = regexp.MustCompile(`^` + PlaceholderPattern + `$`)
+)
 
 // HasPlaceholder reports whether s holds a {placeholder}.
 func HasPlaceholder(s string) bool { return placeholderRE.MatchString(s) }
+
+// IsPlaceholder reports whether s is exactly one {placeholder}: the engine
+// replaces such a string by the placeholder's value with its own type (a
+// number, a list, a map).
+func IsPlaceholder(s string) bool { return wholeRE.MatchString(s) }
 
 // Params reads one with: object (or one nested object of it).
 type Params struct {
@@ -122,6 +131,13 @@ func (p *Params) Has(name string) bool {
 func (p *Params) Raw(name string) (any, bool) {
 	v, ok := p.m[name]
 	return v, ok && v != nil
+}
+
+// whole reports whether v is a string that is exactly one placeholder,
+// accepted in place of a map or a list when lenient.
+func (p *Params) whole(v any) bool {
+	s, ok := v.(string)
+	return ok && p.lenient && IsPlaceholder(s)
 }
 
 // placeholder reports whether v is a string with a placeholder, accepted in
@@ -302,7 +318,7 @@ func (p *Params) duration(name string, def time.Duration, zeroOK bool) time.Dura
 // booleans are taken as their text), or nil.
 func (p *Params) StringMap(name string) map[string]string {
 	v, ok := p.Raw(name)
-	if !ok {
+	if !ok || p.whole(v) {
 		return nil
 	}
 	m, ok := AsMap(v)
@@ -325,7 +341,7 @@ func (p *Params) StringMap(name string) map[string]string {
 // Strings returns the list of strings name, or nil.
 func (p *Params) Strings(name string) []string {
 	v, ok := p.Raw(name)
-	if !ok {
+	if !ok || p.whole(v) {
 		return nil
 	}
 	list, ok := AsList(v)
@@ -348,7 +364,7 @@ func (p *Params) Strings(name string) []string {
 // Map returns the object name as given, or nil.
 func (p *Params) Map(name string) map[string]any {
 	v, ok := p.Raw(name)
-	if !ok {
+	if !ok || p.whole(v) {
 		return nil
 	}
 	m, ok := AsMap(v)

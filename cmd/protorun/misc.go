@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine"
+)
+
+func newGraphCmd() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:     "graph FILE",
+		Short:   "Print a protocol's state machine as a Mermaid or DOT chart",
+		Example: "  protorun graph protocols/deployment.yaml > flow.mmd\n  protorun graph --format dot protocols/deployment.yaml | dot -Tsvg > flow.svg",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := engine.Load(args[0], nil)
+			if err != nil {
+				return exitCode(exitUsage, err)
+			}
+			out, err := p.Graph(format)
+			if err != nil {
+				return exitCode(exitUsage, err)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "mermaid", "mermaid or dot")
+	return cmd
+}
+
+func newAdaptersCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "adapters",
+		Short: "List the adapters this build includes and their parameters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			type row struct {
+				Name        string          `json:"name"`
+				Description string          `json:"description,omitempty"`
+				Parameters  json.RawMessage `json:"parameters,omitempty"`
+			}
+			var rows []row
+			set := adapters.FromRegistry()
+			for _, n := range set.Names() {
+				r := row{Name: n}
+				if d, ok := set[n].(adapters.Describer); ok {
+					r.Description = d.Describe()
+				}
+				if s, ok := set[n].(adapters.ParamSchemer); ok {
+					r.Parameters = s.ParamSchema()
+				}
+				rows = append(rows, r)
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			for _, r := range rows {
+				fmt.Fprintf(w, "%s — %s\n", r.Name, r.Description)
+				var s struct {
+					Required   []string                  `json:"required"`
+					Properties map[string]map[string]any `json:"properties"`
+				}
+				if json.Unmarshal(r.Parameters, &s) == nil {
+					for _, k := range sortedKeys(s.Properties) {
+						req := ""
+						for _, q := range s.Required {
+							if q == k {
+								req = " (required)"
+							}
+						}
+						desc, _ := s.Properties[k]["description"].(string)
+						fmt.Fprintf(w, "    %-14s%s %s\n", k, req, desc)
+					}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}

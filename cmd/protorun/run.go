@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/protorun/protorun/engine"
+)
+
+// common holds the flags shared by the commands that drive runs.
+type common struct {
+	stateDir string
+	as       string
+	output   string
+	noColor  bool
+}
+
+func (c *common) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.stateDir, "state-dir", "", "run store directory (default $PROTORUN_STATE_DIR or .protorun)")
+	cmd.Flags().StringVar(&c.as, "as", "", "who you are, recorded with decisions (default the OS user)")
+	cmd.Flags().StringVarP(&c.output, "output", "o", "text", "output: text, or json (one event per line)")
+	cmd.Flags().BoolVar(&c.noColor, "no-color", false, "no colour (also NO_COLOR)")
+}
+
+func (c *common) store() *engine.FileStore {
+	dir := c.stateDir
+	if dir == "" {
+		dir = os.Getenv("PROTORUN_STATE_DIR")
+	}
+	if dir == "" {
+		dir = engine.DefaultStateDir
+	}
+	return engine.NewFileStore(dir)
+}
+
+func (c *common) identity() string {
+	if c.as != "" {
+		return c.as
+	}
+	return engine.CurrentUser()
+}
+
+func (c *common) observer(w io.Writer) (engine.Observer, error) {
+	switch c.output {
+	case "text":
+		return &engine.ConsoleObserver{W: w}, nil
+	case "json":
+		return &engine.JSONObserver{W: w}, nil
+	}
+	return nil, exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", c.output))
+}
+
+// stdinPrompter asks at the terminal.
+type stdinPrompter struct {
+	in  *bufio.Reader
+	out io.Writer
+}
+
+func (p *stdinPrompter) Ask(ctx context.Context, prompt string) (string, error) {
+	fmt.Fprintf(p.out, "%s\n> ", prompt)
+	type answer struct {
+		s   string
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		s, err := p.in.ReadString('\n')
+		ch <- answer{s, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case a := <-ch:
+		if a.err != nil && a.s == "" {
+			return "", fmt.Errorf("read answer: %w", a.err)
+		}
+		return strings.TrimRight(a.s, "\r\n"), nil
+	}
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
+// exits at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for range ch {
+			n++
+			if n == 1 {
+				fmt.Fprintln(os.Stderr, "\nprotorun: interrupted; stopping in-flight steps (again to force exit)")
+				cancel()
+				continue
+			}
+			os.Exit(130)
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+func newRunCmd() *cobra.Command {
+	var c common
+	var vars, simulate []string
+	var dryRun, interactive, noPrompt bool
+	var runID string
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a protocol (also: protorun FILE)",
+		Long: `Run a protocol from its first step to its end, a halt, or a failure.
+
+On a terminal, halts ask their prompt and only an exact "yes" approves.
+Without a terminal (CI), the run stops at a halt with exit code 3 and prints
+how to approve it: protorun approve RUN, then protorun resume RUN.
+
+A dry run replaces every adapter by a simulated one that passes, grants every
+halt, and writes evidence to a temporary directory; --simulate STEP=fail
+(or =error, or HALT=reject) drives the failure paths.`,
+		Example: `  protorun protocols/deployment.yaml
+  protorun run protocols/deployment.yaml --var version=1.2.0
+  protorun run protocols/deployment.yaml --dry-run --simulate smoke-tests=fail`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := engine.Load(args[0], nil)
+			if err != nil {
+				return exitCode(exitUsage, err)
+			}
+			obs, err := c.observer(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			opts := engine.Options{Store: c.store(), Identity: c.identity(), Observers: []engine.Observer{obs},
+				Vars: map[string]string{}, DryRun: dryRun, Simulate: map[string]string{}, RunID: runID}
+			if err := parsePairs(vars, opts.Vars, "--var"); err != nil {
+				return err
+			}
+			if err := parsePairs(simulate, opts.Simulate, "--simulate"); err != nil {
+				return err
+			}
+			for id, what := range opts.Simulate {
+				if what != "fail" && what != "error" && what != "reject" {
+					return exitCode(exitUsage, fmt.Errorf("--simulate %s=%s: use fail, error or reject", id, what))
+				}
+				if p.Plan().Step(id) == nil && p.Plan().Step(strings.TrimSuffix(id, ".rollback")) == nil {
+					return exitCode(exitUsage, fmt.Errorf("--simulate %s: the protocol has no step %q", id, id))
+				}
+			}
+			if dryRun {
+				tmp, err := os.MkdirTemp("", "protorun-dry-run-")
+				if err != nil {
+					return err
+				}
+				opts.Dir = tmp
+				opts.Store = engine.NewMemoryStore()
+				// Inputs still come from the real working directory.
+				wd, _ := os.Getwd()
+				for name, in := range p.Inputs {
+					_ = name
+					if !filepath.IsAbs(in.Path) {
+						in.Path = filepath.Join(wd, in.Path)
+					}
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "dry run: simulated adapters, evidence under %s\n", tmp)
+			}
+			if (interactive || isTerminal(os.Stdin)) && !noPrompt && !dryRun {
+				opts.Prompter = &stdinPrompter{in: bufio.NewReader(os.Stdin), out: cmd.OutOrStdout()}
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			res, err := engine.Start(ctx, p, opts)
+			return finishRun(cmd, res, err, dryRun)
+		},
+	}
+	c.flags(cmd)
+	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a protocol var: NAME=VALUE (repeatable)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "simulate every adapter; evidence to a temporary directory")
+	cmd.Flags().StringArrayVar(&simulate, "simulate", nil, "in a dry run: STEP=fail|error or HALT=reject (repeatable)")
+	cmd.Flags().BoolVar(&interactive, "interactive", false, "ask halts on stdin even when it is not a terminal")
+	cmd.Flags().StringVar(&runID, "run-id", "", "name the run (default: time and a random suffix)")
+	cmd.Flags().BoolVar(&noPrompt, "no-prompt", false, "never ask: stop at halts (exit 3) even on a terminal")
+	return cmd
+}
+
+func parsePairs(in []string, out map[string]string, flag string) error {
+	for _, kv := range in {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return exitCode(exitUsage, fmt.Errorf("%s %q: want NAME=VALUE", flag, kv))
+		}
+		out[k] = v
+	}
+	return nil
+}
+
+// finishRun prints where the run ended and maps it to an exit code.
+func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) error {
+	var he *engine.HaltError
+	switch {
+	case errors.As(err, &he):
+		return exitCode(exitHalted, nil)
+	case errors.Is(err, engine.ErrInterrupted):
+		return exitCode(exitFailed, err)
+	case err != nil && res == nil:
+		return exitCode(exitUsage, err)
+	case err != nil:
+		return exitCode(exitFailed, err)
+	}
+	if dryRun {
+		fmt.Fprintf(cmd.OutOrStdout(), "dry run path: %s\n", strings.Join(append(res.Path, res.State), " → "))
+	}
+	if code := res.ExitCode(); code != 0 {
+		return exitCode(code, nil)
+	}
+	return nil
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/protorun/protorun/engine"
+)
+
+// loadRun opens a run and the protocol file it was started from, refusing a
+// protocol that changed since, and naming the first difference.
+func loadRun(ctx context.Context, st engine.Store, id string) (*engine.RunInfo, *engine.Protocol, error) {
+	info, _, err := st.Load(ctx, id)
+	if err != nil {
+		return nil, nil, exitCode(exitUsage, err)
+	}
+	cur, err := os.ReadFile(info.File)
+	if err != nil {
+		return nil, nil, exitCode(exitUsage, fmt.Errorf("run %s was started from %s: %w", id, info.File, err))
+	}
+	if !bytes.Equal(cur, info.Source) {
+		return nil, nil, exitCode(exitUsage, fmt.Errorf("run %s: %s changed since the run started (%s); refusing: a decision or resume must see the protocol the run started with",
+			id, info.File, firstDifference(info.Source, cur)))
+	}
+	p, err := engine.Parse(info.File, cur, nil)
+	if err != nil {
+		return nil, nil, exitCode(exitUsage, err)
+	}
+	return info, p, nil
+}
+
+func firstDifference(a, b []byte) string {
+	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
+	for i := 0; i < max(len(la), len(lb)); i++ {
+		var x, y string
+		if i < len(la) {
+			x = la[i]
+		}
+		if i < len(lb) {
+			y = lb[i]
+		}
+		if x != y {
+			return fmt.Sprintf("line %d was %q, is now %q", i+1, strings.TrimSpace(x), strings.TrimSpace(y))
+		}
+	}
+	return "same lines, different bytes"
+}
+
+func newDecideCmd(approve bool) *cobra.Command {
+	var c common
+	var reason string
+	use, short := "approve RUN", "Approve the halt a run waits at (an approval, a confirmation, a gate retry)"
+	if !approve {
+		use, short = "reject RUN", "Reject the halt a run waits at"
+	}
+	cmd := &cobra.Command{
+		Use:               use,
+		Short:             short,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeRuns,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := context.Background()
+			st := c.store()
+			_, p, err := loadRun(ctx, st, args[0])
+			if err != nil {
+				return err
+			}
+			d := engine.Decision{Approve: approve, By: c.identity(), Reason: reason, Via: "cli"}
+			if err := engine.Decide(ctx, st, p, args[0], d); err != nil {
+				return exitCode(exitUsage, err)
+			}
+			verb := "approved"
+			if !approve {
+				verb = "rejected"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Run %s %s by %s. Continue it with: protorun resume %s\n", args[0], verb, d.By, args[0])
+			return nil
+		},
+	}
+	c.flags(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision")
+	return cmd
+}
+
+func newResumeCmd() *cobra.Command {
+	var c common
+	var interactive bool
+	cmd := &cobra.Command{
+		Use:               "resume RUN",
+		Short:             "Continue a halted or interrupted run from its journal",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeRuns,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st := c.store()
+			_, p, err := loadRun(context.Background(), st, args[0])
+			if err != nil {
+				return err
+			}
+			obs, err := c.observer(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}}
+			if interactive || isTerminal(os.Stdin) {
+				opts.Prompter = &stdinPrompter{in: bufio.NewReader(os.Stdin), out: cmd.OutOrStdout()}
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			res, err := engine.Resume(ctx, p, args[0], opts)
+			if err != nil && res == nil {
+				return exitCode(exitUsage, err)
+			}
+			return finishRun(cmd, res, err, false)
+		},
+	}
+	c.flags(cmd)
+	cmd.Flags().BoolVar(&interactive, "interactive", false, "ask halts on stdin even when it is not a terminal")
+	return cmd
+}
+
+func newAbortCmd() *cobra.Command {
+	var c common
+	var reason string
+	cmd := &cobra.Command{
+		Use:               "abort RUN",
+		Short:             "Stop a halted run for good, rolling back deploys that completed",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeRuns,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := context.Background()
+			st := c.store()
+			_, p, err := loadRun(ctx, st, args[0])
+			if err != nil {
+				return err
+			}
+			if reason == "" {
+				reason = "aborted"
+			}
+			if err := engine.Decide(ctx, st, p, args[0], engine.Decision{Approve: false, By: c.identity(), Reason: reason, Via: "abort"}); err != nil {
+				return exitCode(exitUsage, err)
+			}
+			obs, err := c.observer(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			res, err := engine.Resume(ctx, p, args[0], engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}})
+			if err != nil && res == nil {
+				return exitCode(exitUsage, err)
+			}
+			return finishRun(cmd, res, err, false)
+		},
+	}
+	c.flags(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision")
+	return cmd
+}
+
+// runSummary is one line of `protorun runs` and the head of `status`.
+type runSummary struct {
+	ID        string             `json:"id"`
+	Protocol  string             `json:"protocol"`
+	Status    string             `json:"status"`
+	State     string             `json:"state"`
+	StartedBy string             `json:"started_by"`
+	Started   time.Time          `json:"started"`
+	Ended     time.Time          `json:"ended,omitzero"`
+	Halt      *engine.HaltRecord `json:"halt,omitempty"`
+}
+
+func summarize(ctx context.Context, st engine.Store, id string) (*runSummary, *engine.RunState, []engine.Entry, error) {
+	info, entries, err := st.Load(ctx, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rs, err := engine.Replay(id, entries)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	status := rs.Status
+	if status == engine.StatusRunning && len(entries) > 0 {
+		status = "running or crashed"
+	}
+	return &runSummary{ID: id, Protocol: info.Protocol, Status: status, State: rs.State, StartedBy: info.StartedBy,
+		Started: info.Started, Ended: rs.Ended, Halt: rs.Halt}, rs, entries, nil
+}
+
+func newRunsCmd() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List the runs in the state directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := context.Background()
+			st := c.store()
+			infos, err := st.List(ctx)
+			if err != nil {
+				return exitCode(exitUsage, err)
+			}
+			var out []*runSummary
+			for _, info := range infos {
+				s, _, _, err := summarize(ctx, st, info.ID)
+				if err != nil {
+					s = &runSummary{ID: info.ID, Protocol: info.Protocol, Status: "damaged: " + err.Error(), Started: info.Started}
+				}
+				out = append(out, s)
+			}
+			if c.output == "json" {
+				if out == nil {
+					out = []*runSummary{}
+				}
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tPROTOCOL\tSTATUS\tSTATE\tSTARTED\tBY")
+			for _, s := range out {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Protocol, s.Status, s.State, s.Started.Local().Format("2006-01-02 15:04:05"), s.StartedBy)
+			}
+			return tw.Flush()
+		},
+	}
+	c.flags(cmd)
+	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:               "status RUN",
+		Short:             "Show where a run is: state, halt and what it waits for, gates so far",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeRuns,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, rs, _, err := summarize(context.Background(), c.store(), args[0])
+			if err != nil {
+				return exitCode(exitUsage, err)
+			}
+			w := cmd.OutOrStdout()
+			if c.output == "json" {
+				return json.NewEncoder(w).Encode(struct {
+					*runSummary
+					Gates     map[string]*engine.GateRecord `json:"gates"`
+					Decisions []engine.Decision             `json:"decisions"`
+					Steps     []string                      `json:"steps_done"`
+				}{s, rs.Gates, rs.Decisions, rs.StepOrder})
+			}
+			fmt.Fprintf(w, "Run:      %s\nProtocol: %s\nStatus:   %s\nState:    %s\nStarted:  %s by %s\n",
+				s.ID, s.Protocol, s.Status, s.State, s.Started.Local().Format(time.RFC3339), s.StartedBy)
+			if s.Halt != nil {
+				fmt.Fprintf(w, "Waiting:  %s (%s) since %s\n  %s\n  approve: protorun approve %s --as NAME\n",
+					s.Halt.Step, s.Halt.Kind, s.Halt.Since.Local().Format(time.RFC3339), s.Halt.Prompt, s.ID)
+			}
+			for _, id := range rs.StepOrder {
+				r := rs.Steps[id]
+				fmt.Fprintf(w, "  step %-32s %s\n", id, r.Status)
+			}
+			for _, g := range rs.Gates {
+				fmt.Fprintf(w, "  gate %-32s %v\n", g.ID, map[bool]string{true: "passed", false: "failed"}[g.Passed])
+			}
+			for _, d := range rs.Decisions {
+				fmt.Fprintf(w, "  decision %s: approve=%v by %s (%s)\n", d.Step, d.Approve, d.By, d.Via)
+			}
+			return nil
+		},
+	}
+	c.flags(cmd)
+	return cmd
+}
+
+func newLogsCmd() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:               "logs RUN",
+		Short:             "Replay a run's journal",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeRuns,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, entries, err := c.store().Load(context.Background(), args[0])
+			if err != nil {
+				return exitCode(exitUsage, err)
+			}
+			w := cmd.OutOrStdout()
+			for _, e := range entries {
+				if c.output == "json" {
+					b, _ := json.Marshal(e)
+					fmt.Fprintln(w, string(b))
+					continue
+				}
+				fmt.Fprintf(w, "%4d %s %-12s %s\n", e.Seq, e.Time.Local().Format("15:04:05.000"), e.Kind, string(e.Data))
+			}
+			return nil
+		},
+	}
+	c.flags(cmd)
+	return cmd
+}
+
+// completeRuns completes run ids for shell completion.
+func completeRuns(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	dir, _ := cmd.Flags().GetString("state-dir")
+	c := common{stateDir: dir}
+	infos, err := c.store().List(context.Background())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	var ids []string
+	for _, i := range infos {
+		ids = append(ids, i.ID+"\t"+i.Protocol)
+	}
+	return ids, cobra.ShellCompDirectiveNoFileComp
+}
+
+var _ = errors.New

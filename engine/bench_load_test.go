@@ -1,0 +1,119 @@
+package engine_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/protorun/protorun/engine"
+)
+
+// BenchmarkLoadDeployment parses and checks Protocol 6 from memory.
+//
+//	go test -run XXX -bench Load -benchtime 3x ./engine/
+func BenchmarkLoadDeployment(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("..", "protocols", "deployment.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := ltOptions()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := engine.Parse("deployment.yaml", data, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoadGenerated parses and checks a generated valid protocol with
+// n action steps in phases of 100, a blocking gate closing every tenth
+// phase, and one approval halt before a protected deploy at the end. The
+// YAML is compact (flow mappings, short ids) so 100,000 steps stay under
+// MaxFileSize.
+func BenchmarkLoadGenerated(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		data := blGenerate(n)
+		if len(data) > engine.MaxFileSize {
+			b.Fatalf("steps=%d: generated %d bytes, over MaxFileSize", n, len(data))
+		}
+		opts := ltOptions()
+		// Once outside the timer: the protocol must be valid.
+		p, err := engine.Parse("generated.yaml", data, opts)
+		if err != nil {
+			b.Fatalf("steps=%d: %v", n, err)
+		}
+		actions := 0
+		for _, s := range p.Plan().Steps {
+			if s.Kind() == "action" {
+				actions++
+			}
+		}
+		if actions != n {
+			b.Fatalf("steps=%d: generated %d actions", n, actions)
+		}
+		b.Run(fmt.Sprintf("steps=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := engine.Parse("generated.yaml", data, opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// blGenerate writes a valid protocol with n action steps.
+func blGenerate(n int) []byte {
+	const perPhase = 100
+	var b bytes.Buffer
+	b.WriteString(`protorun: v1
+id: generated
+title: Generated
+vars:
+  version: {default: "1.0"}
+environments:
+  staging:
+    with: {url: "http://staging.example"}
+  production:
+    protected: true
+    with: {url: "http://production.example"}
+messages:
+  approve: "Deploy {vars.version} to production?"
+  failed: "Step {step} failed: {error}"
+phases:
+`)
+	step := 0
+	for ph := 0; step < n-1; ph++ {
+		fmt.Fprintf(&b, "- id: p%d\n  title: Phase %d\n  steps:\n", ph, ph)
+		for i := 0; i < perPhase && step < n-1; i++ {
+			step++
+			switch {
+			case step%20 == 0:
+				fmt.Fprintf(&b, "  - {id: a%d, adapter: http, targets: [staging, production], error: failed, with: {url: \"{env.url}/a/%d\"}}\n", step, step)
+			case step%20 == 10:
+				fmt.Fprintf(&b, "  - {id: a%d, adapter: fake, level: guideline, when: \"vars.version != ''\"}\n", step)
+			default:
+				fmt.Fprintf(&b, "  - {id: a%d, adapter: fake}\n", step)
+			}
+		}
+		if ph%10 == 9 {
+			fmt.Fprintf(&b, "  - {id: g%d, gate: {title: Gate %d, on_fail: halt, criteria: [{name: last step, expr: steps.a%d.passed}]}}\n", ph, ph, step)
+		}
+	}
+	b.WriteString(`- id: release
+  title: Release
+  steps:
+  - {id: approval, halt: {kind: approval, prompt: approve}}
+  - id: deploy
+    targets: [production]
+    deploy: true
+    adapter: http
+    with: {url: "{env.url}/deploy", method: POST}
+    rollback: {adapter: http, with: {url: "{env.url}/rollback", method: POST}}
+`)
+	return b.Bytes()
+}

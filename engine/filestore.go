@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+
+	"github.com/gofrs/flock"
+)
+
+// DefaultStateDir is where the file store keeps runs, relative to the
+// working directory.
+const DefaultStateDir = ".protorun"
+
+// FileStore keeps runs in a directory: runs/ID/info.json (written
+// atomically), runs/ID/protocol.yaml (the protocol's bytes as started) and
+// runs/ID/journal.jsonl (one entry per line, appended under a file lock and
+// fsync'd before Append returns).
+type FileStore struct {
+	Dir string
+}
+
+// NewFileStore returns a FileStore rooted at dir.
+func NewFileStore(dir string) *FileStore { return &FileStore{Dir: dir} }
+
+var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func (s *FileStore) runDir(id string) (string, error) {
+	if !runIDRE.MatchString(id) {
+		return "", fmt.Errorf("%w %q: not a run id", ErrUnknownRun, id)
+	}
+	return filepath.Join(s.Dir, "runs", id), nil
+}
+
+// Create implements Store.
+func (s *FileStore) Create(_ context.Context, info *RunInfo) error {
+	dir, err := s.runDir(info.ID)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("run %s already exists", info.ID)
+		}
+		return fmt.Errorf("state directory: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "protocol.yaml"), info.Source, 0o644); err != nil {
+		return err
+	}
+	if err := WriteJSONAtomic(filepath.Join(dir, "info.json"), info); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
+}
+
+// Append implements Store.
+func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) error {
+	dir, err := s.runDir(run)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "info.json")); err != nil {
+		return fmt.Errorf("%w %q", ErrUnknownRun, run)
+	}
+	lock := flock.New(filepath.Join(dir, "journal.lock"))
+	if err := lock.Lock(); err != nil {
+		return fmt.Errorf("lock journal: %w", err)
+	}
+	defer lock.Unlock()
+	var buf bytes.Buffer
+	for _, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	path := filepath.Join(dir, "journal.jsonl")
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		f.Close()
+		return fmt.Errorf("append journal: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync journal: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if statErr != nil {
+		return syncDir(dir) // the journal file is new: make its name durable too
+	}
+	return nil
+}
+
+// Load implements Store. A journal line that does not decode (a torn or
+// edited file) is an error naming the line; nothing is guessed.
+func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, error) {
+	dir, err := s.runDir(run)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "info.json"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("%w %q (state directory %s)", ErrUnknownRun, run, s.Dir)
+		}
+		return nil, nil, err
+	}
+	var info RunInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, nil, fmt.Errorf("run %s: info.json is damaged: %v", run, err)
+	}
+	if src, err := os.ReadFile(filepath.Join(dir, "protocol.yaml")); err == nil {
+		info.Source = src
+	}
+	f, err := os.Open(filepath.Join(dir, "journal.jsonl"))
+	if errors.Is(err, os.ErrNotExist) {
+		return &info, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	var entries []Entry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		var e Entry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return nil, nil, fmt.Errorf("run %s: journal.jsonl line %d is damaged (%v): refusing to guess; inspect %s", run, line, err, filepath.Join(dir, "journal.jsonl"))
+		}
+		entries = append(entries, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("run %s: read journal: %w", run, err)
+	}
+	return &info, entries, nil
+}
+
+// List implements Store.
+func (s *FileStore) List(ctx context.Context) ([]*RunInfo, error) {
+	des, err := os.ReadDir(filepath.Join(s.Dir, "runs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*RunInfo
+	for _, de := range des {
+		if !de.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.Dir, "runs", de.Name(), "info.json"))
+		if err != nil {
+			continue
+		}
+		var info RunInfo
+		if json.Unmarshal(b, &info) == nil {
+			out = append(out, &info)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out, nil
+}
+
+var _ Store = (*FileStore)(nil)

@@ -1,0 +1,350 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine"
+)
+
+// update rewrites the expected sections of the golden files under testdata
+// (invalid protocols' errors, graphs) from the actual output:
+//
+//	go test ./engine/ -run 'Invalid|Graph' -update
+var update = flag.Bool("update", false, "rewrite the expected output of golden files in testdata from the actual output")
+
+// ---------------------------------------------------------------------------
+// Fake adapters for load tests: they never run, they only give the checker
+// names, parameter schemas and parameter validation to work with.
+
+// ltAdapter is a do-nothing adapter.
+type ltAdapter struct{}
+
+func (ltAdapter) Run(context.Context, *adapters.Request) (*adapters.Result, error) {
+	return &adapters.Result{Status: adapters.Passed, Message: "load test fake"}, nil
+}
+
+// ltSchemed is a do-nothing adapter with a parameter schema.
+type ltSchemed struct {
+	ltAdapter
+	schema []byte
+}
+
+func (a ltSchemed) ParamSchema() []byte { return a.schema }
+
+// ltValidated is a do-nothing adapter with a parameter schema and a
+// validator that refuses an empty argv.
+type ltValidated struct{ ltSchemed }
+
+func (ltValidated) ValidateParams(params map[string]any) []*adapters.ParamError {
+	if argv, ok := params["argv"].([]any); ok && len(argv) == 0 {
+		return []*adapters.ParamError{{Path: []string{"argv"}, Msg: "must name a program"}}
+	}
+	return nil
+}
+
+// ltAdapters is the adapter set of the load, graph and benchmark tests:
+// tcp, http, exec, notify and fake, never the global registry.
+func ltAdapters() adapters.Set {
+	return adapters.Set{
+		"tcp": ltSchemed{schema: []byte(`{
+			"type": "object", "additionalProperties": false, "required": ["address"],
+			"properties": {"address": {"type": "string"}, "timeout": {"type": "string"}}}`)},
+		"http": ltSchemed{schema: []byte(`{
+			"type": "object", "additionalProperties": false, "required": ["url"],
+			"properties": {
+				"url": {"type": "string"}, "method": {"enum": ["GET", "POST", "PUT", "DELETE"]},
+				"json": {}, "timeout": {"type": "string"}, "expect": {"type": "object"},
+				"until": {"type": "object"}, "load": {"type": "object"}}}`)},
+		"exec": ltValidated{ltSchemed{schema: []byte(`{
+			"type": "object", "additionalProperties": false, "required": ["argv"],
+			"properties": {"argv": {"type": "array", "items": {"type": "string"}}, "timeout": {"type": "string"}}}`)}},
+		"notify": ltSchemed{schema: []byte(`{
+			"type": "object", "additionalProperties": false, "required": ["url", "text"],
+			"properties": {"url": {"type": "string"}, "text": {"type": "string"}}}`)},
+		"fake": ltAdapter{},
+	}
+}
+
+func ltOptions() *engine.LoadOptions { return &engine.LoadOptions{Adapters: ltAdapters()} }
+
+// ---------------------------------------------------------------------------
+// Golden case files.
+//
+// A case file is in txtar format: a comment saying what the case is about,
+// then a section "-- input.yaml --" holding the protocol and a section
+// "-- errors --" holding the exact error lines Parse must report, with the
+// protocol named testdata/invalid/NAME.yaml. A comment line "escapes: on"
+// makes \xNN in the input stand for the byte NN, for inputs that must hold
+// bytes a text file should not (NUL, invalid UTF-8).
+
+type ltCase struct {
+	comment []byte
+	input   []byte // as written in the file, escapes not decoded
+	errors  string
+}
+
+var ltMarkerRE = regexp.MustCompile(`^-- (\S+) --$`)
+
+func ltParseCase(t *testing.T, data []byte) *ltCase {
+	t.Helper()
+	c := &ltCase{}
+	sections := map[string]*bytes.Buffer{}
+	var cur *bytes.Buffer
+	comment := &bytes.Buffer{}
+	cur = comment
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		if m := ltMarkerRE.FindSubmatch(bytes.TrimRight(line, "\n")); m != nil {
+			name := string(m[1])
+			require.NotContains(t, sections, name, "section %s twice", name)
+			cur = &bytes.Buffer{}
+			sections[name] = cur
+			continue
+		}
+		cur.Write(line)
+	}
+	require.Contains(t, sections, "input.yaml", "no -- input.yaml -- section")
+	require.Contains(t, sections, "errors", "no -- errors -- section")
+	require.Len(t, sections, 2, "only input.yaml and errors sections are allowed")
+	c.comment = comment.Bytes()
+	c.input = sections["input.yaml"].Bytes()
+	c.errors = strings.TrimSuffix(sections["errors"].String(), "\n")
+	return c
+}
+
+var ltEscapeRE = regexp.MustCompile(`\\x([0-9a-fA-F]{2})`)
+
+// data is the protocol as Parse sees it.
+func (c *ltCase) data() []byte {
+	if !regexp.MustCompile(`(?m)^escapes: on$`).Match(c.comment) {
+		return c.input
+	}
+	return ltEscapeRE.ReplaceAllFunc(c.input, func(m []byte) []byte {
+		b, _ := strconv.ParseUint(string(m[2:]), 16, 8)
+		return []byte{byte(b)}
+	})
+}
+
+func (c *ltCase) format(errs string) []byte {
+	var b bytes.Buffer
+	b.Write(c.comment)
+	b.WriteString("-- input.yaml --\n")
+	b.Write(c.input)
+	b.WriteString("-- errors --\n")
+	b.WriteString(errs)
+	b.WriteString("\n")
+	return b.Bytes()
+}
+
+// ltPosRE is the start of every error line: the file, a line and nearly
+// always a column (yaml.v3's syntax errors and the errors of
+// Duration.UnmarshalYAML have a line only).
+var ltPosRE = regexp.MustCompile(`^testdata/invalid/[a-z0-9-]+\.yaml:[1-9][0-9]*(:[1-9][0-9]*)?: \S`)
+
+func TestInvalidProtocols(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "invalid", "*.txtar"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 30, "the invalid corpus shrank")
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".txtar")
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			require.NoError(t, err)
+			c := ltParseCase(t, raw)
+			yamlName := "testdata/invalid/" + name + ".yaml"
+
+			start := time.Now()
+			p, err := engine.Parse(yamlName, c.data(), ltOptions())
+			elapsed := time.Since(start)
+
+			require.Error(t, err, "the protocol loaded")
+			assert.Nil(t, p)
+			assert.ErrorIs(t, err, engine.ErrInvalid)
+			var list engine.ErrorList
+			require.True(t, errors.As(err, &list), "%T is not an ErrorList", err)
+			got := err.Error()
+			if *update {
+				if got != c.errors {
+					require.NoError(t, os.WriteFile(file, c.format(got), 0o644))
+					t.Logf("updated %s", file)
+				}
+				return
+			}
+			assert.Equal(t, c.errors, got, "errors of %s (rerun with -update to accept)", file)
+			for _, line := range strings.Split(got, "\n") {
+				assert.Regexp(t, ltPosRE, line, "an error without a position")
+			}
+			for _, e := range list {
+				assert.Equal(t, yamlName, e.File)
+				assert.Positive(t, e.Line, "%s", e)
+			}
+			// Nothing in the corpus, alias bombs included, may take long.
+			assert.Less(t, elapsed, 5*time.Second, "parse took %v", elapsed)
+		})
+	}
+}
+
+// TestInvalidTooLarge feeds Parse and Load a file over MaxFileSize: it is
+// refused before any parsing, with ErrTooLarge.
+func TestInvalidTooLarge(t *testing.T) {
+	valid, err := os.ReadFile(filepath.Join("testdata", "valid", "minimal.yaml"))
+	require.NoError(t, err)
+	var b bytes.Buffer
+	b.Write(valid)
+	line := "# " + strings.Repeat("padding ", 12) + "\n"
+	for b.Len() <= engine.MaxFileSize {
+		b.WriteString(line)
+	}
+	data := b.Bytes()
+
+	start := time.Now()
+	p, err := engine.Parse("big.yaml", data, ltOptions())
+	assert.Less(t, time.Since(start), time.Second)
+	assert.Nil(t, p)
+	require.ErrorIs(t, err, engine.ErrTooLarge)
+	assert.Equal(t, fmt.Sprintf("big.yaml: protocol file too large: over %d bytes", engine.MaxFileSize), err.Error())
+
+	// Exactly MaxFileSize bytes is still accepted.
+	_, err = engine.Parse("edge.yaml", data[:engine.MaxFileSize], ltOptions())
+	require.NoError(t, err)
+
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	p, err = engine.Load(path, ltOptions())
+	assert.Nil(t, p)
+	require.ErrorIs(t, err, engine.ErrTooLarge)
+}
+
+// ---------------------------------------------------------------------------
+// Valid protocols.
+
+func TestValidProtocols(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "valid", "*.yaml"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 2)
+	files = append(files, filepath.Join("..", "protocols", "deployment.yaml"))
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			p, err := engine.Load(file, ltOptions())
+			require.NoError(t, err)
+			require.NotNil(t, p)
+			assert.Equal(t, file, p.File)
+			assert.Len(t, p.Digest, 64)
+			pl := p.Plan()
+			require.NotNil(t, pl)
+			n := 0
+			for _, ph := range p.Phases {
+				n += len(ph.Steps)
+			}
+			assert.Len(t, pl.Steps, n)
+			for _, s := range pl.Steps {
+				assert.Same(t, s, pl.Step(s.ID))
+			}
+			// The plan is a state machine looplab/fsm accepts.
+			m := pl.Machine("", nil)
+			assert.Equal(t, pl.Steps[0].ID, m.Current())
+		})
+	}
+}
+
+// TestValidDeploymentShape pins what the loader makes of Protocol 6.
+func TestValidDeploymentShape(t *testing.T) {
+	p, err := engine.Load(filepath.Join("..", "protocols", "deployment.yaml"), ltOptions())
+	require.NoError(t, err)
+	assert.Equal(t, "6-deployment-automation", p.ID)
+	assert.Equal(t, []string{"staging", "production"}, p.EnvOrder)
+	assert.Equal(t, []string{"quality_audit", "coverage", "security_scan"}, p.InputOrder)
+	var ids, kinds []string
+	for _, s := range p.Plan().Steps {
+		ids = append(ids, s.ID)
+		kinds = append(kinds, s.Kind())
+	}
+	assert.Equal(t, []string{
+		"connectivity", "confirm-production-validation", "health-checks", "alerts", "deployment-validator", "environment-readiness",
+		"deploy-staging", "staging-validation", "quality-thresholds", "production-approval", "rollback-prepare", "deploy-production", "production-health", "deployment-success",
+		"smoke-tests", "performance-baseline", "post-deployment-validation",
+	}, ids)
+	assert.Equal(t, []string{
+		"action", "halt", "action", "action", "action", "gate",
+		"action", "action", "gate", "halt", "action", "action", "action", "gate",
+		"action", "action", "gate",
+	}, kinds)
+	assert.Equal(t, time.Duration(24*time.Hour), time.Duration(p.Plan().Step("production-approval").Halt.Expires))
+}
+
+// TestInvalidCorpusNames keeps testdata/invalid to case files whose names
+// make valid protocol names in the errors.
+func TestInvalidCorpusNames(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "invalid", "*"))
+	require.NoError(t, err)
+	for _, f := range files {
+		assert.True(t, strings.HasSuffix(f, ".txtar"), "%s: only .txtar files belong in testdata/invalid", f)
+		assert.Regexp(t, `^[a-z0-9-]+\.txtar$`, filepath.Base(f))
+	}
+}
+
+// TestSafetyKnownHoles holds protocols the safety invariant should refuse
+// but the checker accepts today. Each subtest skips while the protocol
+// loads and checks the error once the checker refuses it.
+func TestSafetyKnownHoles(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("testdata", "valid", "mini-release.yaml"))
+	require.NoError(t, err)
+	edit := func(t *testing.T, pairs ...string) []byte {
+		s := string(base)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			require.Equal(t, 1, strings.Count(s, pairs[i]), "%q", pairs[i])
+			s = strings.Replace(s, pairs[i], pairs[i+1], 1)
+		}
+		return []byte(s)
+	}
+	cases := []struct {
+		name, bug, want string
+		data            func(t *testing.T) []byte
+	}{{
+		// The runner takes the strongest on_fail of the failed criteria
+		// (flow.go, Runner.gate), so a failing criterion with on_fail:
+		// notify lets the run through the halt gate; check.go's safety
+		// only looks at Gate.OnFail (Gate.Blocking).
+		name: "criterion-notify",
+		bug:  "a gate with on_fail: halt whose criteria all say on_fail: notify lets failures through to the protected deploy",
+		want: `after gate "ready", whose on_fail: notify lets failures through`,
+		data: func(t *testing.T) []byte {
+			return edit(t, "              expr: steps.probe.passed\n",
+				"              expr: steps.probe.passed\n              on_fail: notify\n")
+		},
+	}, {
+		// The runner skips a gate whose when: is false (run.go,
+		// Runner.execute); check.go's safety counts the gate as passed on
+		// the skip edge too.
+		name: "gate-when",
+		bug:  "a gate with when: can be skipped on the way to the protected deploy",
+		want: `on a path that skips a gate before it`,
+		data: func(t *testing.T) []byte {
+			return edit(t, "messages:\n", "vars:\n  fast:\n    default: true\nmessages:\n",
+				"          on_fail: halt\n", "          on_fail: halt\n        when: \"!vars.fast\"\n")
+		},
+	}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := engine.Parse("hole.yaml", c.data(t), ltOptions())
+			if err == nil {
+				t.Skipf("known checker bug: %s", c.bug)
+			}
+			assert.ErrorContains(t, err, c.want)
+		})
+	}
+}
