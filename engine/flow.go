@@ -360,7 +360,13 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 	r.st.State = state
 	r.st.Ended = r.now()
 	r.st.Halt = nil
-	if state == StateCompleted && !r.opts.NoEvidence {
+	allGates := true
+	for _, g := range r.st.Gates {
+		allGates = allGates && g.Passed
+	}
+	// A baseline is only kept from a run whose every gate passed: a release
+	// flagged as slow must not become the yardstick of the next one.
+	if state == StateCompleted && allGates && !r.opts.NoEvidence {
 		for _, s := range r.p.plan.Steps {
 			if s.Baseline == "" || r.st.Steps[s.ID] == nil || r.st.Steps[s.ID].Status != "passed" {
 				continue

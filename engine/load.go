@@ -285,7 +285,7 @@ func (c *converter) value(n *yaml.Node, errs *ErrorList) any {
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if k.Kind != yaml.ScalarNode {
+			if k.Kind != yaml.ScalarNode || (k.ShortTag() != "!!str" && k.ShortTag() != "!!merge") {
 				errs.Add(Pos{File: c.file, Line: k.Line, Col: k.Column}, "mapping keys must be strings")
 				continue
 			}

@@ -196,11 +196,12 @@ type Step struct {
 	Halt     *Halt          `yaml:"halt,omitempty" json:"halt,omitempty"`
 	Gate     *Gate          `yaml:"gate,omitempty" json:"gate,omitempty"`
 
-	phase *Phase
-	index int // position in Plan.Steps
-	path  []any
-	when  *Program
-	until *Program
+	phase  *Phase
+	index  int    // position in Plan.Steps
+	failTo string // where a failed must step goes (Plan.failTarget)
+	path   []any
+	when   *Program
+	until  *Program
 }
 
 // Kind is "action", "halt" or "gate".
@@ -290,7 +291,15 @@ type Gate struct {
 
 // Blocking reports whether a failure of the gate stops the flow.
 func (g *Gate) Blocking() bool {
-	return g.OnFail == PolicyHalt || g.OnFail == PolicyRollback
+	if g.OnFail != PolicyHalt && g.OnFail != PolicyRollback {
+		return false
+	}
+	for _, c := range g.Criteria {
+		if c.OnFail == PolicyNotify {
+			return false // that criterion's failure lets the run through
+		}
+	}
+	return true
 }
 
 // Criterion is one named expression of a gate.

@@ -75,14 +75,7 @@ func (p *Plan) next(s *Step) string {
 
 // failTarget is where a failed must step goes: the next gate of its phase,
 // or the rollback state when the phase has none after it.
-func (p *Plan) failTarget(s *Step) string {
-	for i := s.index + 1; i < len(p.Steps) && p.Steps[i].phase == s.phase; i++ {
-		if p.Steps[i].Gate != nil {
-			return p.Steps[i].ID
-		}
-	}
-	return StateRollback
-}
+func (p *Plan) failTarget(s *Step) string { return s.failTo }
 
 // firstOfPhase is the first step of s's phase (where a blocked gate retries).
 func (p *Plan) firstOfPhase(s *Step) string { return s.phase.Steps[0].ID }
@@ -100,6 +93,18 @@ func buildPlan(pr *Protocol) *Plan {
 			if _, dup := pl.byID[s.ID]; !dup {
 				pl.byID[s.ID] = s
 			}
+		}
+	}
+	// One backward pass finds each step's next gate in its phase.
+	next := StateRollback
+	for i := len(pl.Steps) - 1; i >= 0; i-- {
+		s := pl.Steps[i]
+		if i == len(pl.Steps)-1 || pl.Steps[i+1].phase != s.phase {
+			next = StateRollback
+		}
+		s.failTo = next
+		if s.Gate != nil {
+			next = s.ID
 		}
 	}
 	ev := func(name, dst string, src ...string) {

@@ -481,7 +481,7 @@ func (r *Runner) execute(ctx context.Context, state string) (string, error) {
 		return "", fmt.Errorf("run %s is in unknown state %q (protocol changed?)", r.st.ID, state)
 	}
 	r.phaseBegin(s.phase)
-	if s.when != nil && s.Halt == nil {
+	if s.when != nil {
 		ok, err := s.when.Eval(r.exprEnv())
 		if err != nil {
 			return "", fmt.Errorf("step %q: when: %w", s.ID, err)

@@ -124,7 +124,7 @@ func addSchemaError(errs *ErrorList, file string, root *yaml.Node, e gojsonschem
 		errs.Add(at(path, false), "%s must be %v", where, d["allowed"])
 	case "invalid_type":
 		errs.Add(at(path, false), "%s must be %v, not %v", where, d["expected"], d["given"])
-	case "does_not_match_pattern":
+	case "pattern", "does_not_match_pattern":
 		if len(path) > 0 && isDurationKey(path[len(path)-1]) {
 			errs.Add(at(path, false), "%s is not a duration (like 500ms, 10s, 2m)", where)
 			return
