@@ -1,0 +1,61 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/protorun/protorun/adapters"
+	httpadapter "github.com/protorun/protorun/adapters/http"
+	"github.com/protorun/protorun/engine"
+)
+
+// fanoutProtocol checks n environments with one http step at concurrency c.
+func fanoutProtocol(urls []string, concurrency int) string {
+	var b strings.Builder
+	b.WriteString("protorun: v1\nid: fanout\ntitle: Fan-out\nenvironments:\n")
+	targets := make([]string, len(urls))
+	for i, u := range urls {
+		fmt.Fprintf(&b, "  e%d:\n    with: {url: %q}\n", i, u)
+		targets[i] = fmt.Sprintf("e%d", i)
+	}
+	fmt.Fprintf(&b, "phases:\n  - id: p\n    title: P\n    steps:\n      - id: check\n        targets: [%s]\n        concurrency: %d\n        adapter: http\n        with: {url: \"{env.url}\", timeout: 5s}\n",
+		strings.Join(targets, ", "), concurrency)
+	return b.String()
+}
+
+// BenchmarkFanout200 runs 200 HTTP checks against endpoints that each
+// answer after 50 ms, through the engine's fan-out at concurrency 200 and,
+// beside it, in series. Target: the parallel run within 1.3× of one call.
+func BenchmarkFanout200(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	urls := make([]string, 200)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("%s/svc/%d", srv.URL, i)
+	}
+	for _, c := range []int{200, 1} {
+		b.Run(fmt.Sprintf("concurrency=%d", c), func(b *testing.B) {
+			set := adapters.Set{"http": httpadapter.New()}
+			p, err := engine.Parse("fanout.yaml", []byte(fanoutProtocol(urls, c)), &engine.LoadOptions{Adapters: set})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				res, err := engine.Start(context.Background(), p, engine.Options{Adapters: set, NoEvidence: true})
+				if err != nil || res.Status != engine.StatusCompleted {
+					b.Fatalf("%v %+v", err, res)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/50, "x50ms")
+		})
+	}
+}
