@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -71,7 +73,7 @@ func newAdaptersCmd() *cobra.Command {
 					Properties map[string]map[string]any `json:"properties"`
 				}
 				if json.Unmarshal(r.Parameters, &s) == nil {
-					for _, k := range sortedKeys(s.Properties) {
+					for _, k := range slices.Sorted(maps.Keys(s.Properties)) {
 						req := ""
 						for _, q := range s.Required {
 							if q == k {
@@ -88,17 +90,4 @@ func newAdaptersCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }

@@ -167,8 +167,7 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 				opts.Store = engine.NewMemoryStore()
 				// Inputs still come from the real working directory.
 				wd, _ := os.Getwd()
-				for name, in := range p.Inputs {
-					_ = name
+				for _, in := range p.Inputs {
 					if !filepath.IsAbs(in.Path) {
 						in.Path = filepath.Join(wd, in.Path)
 					}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -322,5 +321,3 @@ func completeRuns(cmd *cobra.Command, args []string, _ string) ([]string, cobra.
 	}
 	return ids, cobra.ShellCompDirectiveNoFileComp
 }
-
-var _ = errors.New
