@@ -105,26 +105,31 @@ func newResumeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			obs, err := c.observer(cmd.OutOrStdout())
-			if err != nil {
-				return err
-			}
-			opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}}
-			if interactive || isTerminal(os.Stdin) {
-				opts.Prompter = &stdinPrompter{in: bufio.NewReader(os.Stdin), out: cmd.OutOrStdout()}
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			res, err := engine.Resume(ctx, p, args[0], opts)
-			if err != nil && res == nil {
-				return exitCode(exitUsage, err)
-			}
-			return finishRun(cmd, res, err, false)
+			return c.resume(cmd, st, p, args[0], interactive || isTerminal(os.Stdin))
 		},
 	}
 	c.flags(cmd)
 	cmd.Flags().BoolVar(&interactive, "interactive", false, "ask halts on stdin even when it is not a terminal")
 	return cmd
+}
+
+// resume continues a run, printing its events, and maps its end to an exit code.
+func (c *common) resume(cmd *cobra.Command, st engine.Store, p *engine.Protocol, id string, prompt bool) error {
+	obs, err := c.observer(cmd.OutOrStdout())
+	if err != nil {
+		return err
+	}
+	opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}}
+	if prompt {
+		opts.Prompter = &stdinPrompter{in: bufio.NewReader(os.Stdin), out: cmd.OutOrStdout()}
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	res, err := engine.Resume(ctx, p, id, opts)
+	if err != nil && res == nil {
+		return exitCode(exitUsage, err)
+	}
+	return finishRun(cmd, res, err, false)
 }
 
 func newAbortCmd() *cobra.Command {
@@ -148,15 +153,7 @@ func newAbortCmd() *cobra.Command {
 			if err := engine.Decide(ctx, st, p, args[0], engine.Decision{Approve: false, By: c.identity(), Reason: reason, Via: "abort"}); err != nil {
 				return exitCode(exitUsage, err)
 			}
-			obs, err := c.observer(cmd.OutOrStdout())
-			if err != nil {
-				return err
-			}
-			res, err := engine.Resume(ctx, p, args[0], engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}})
-			if err != nil && res == nil {
-				return exitCode(exitUsage, err)
-			}
-			return finishRun(cmd, res, err, false)
+			return c.resume(cmd, st, p, args[0], false)
 		},
 	}
 	c.flags(cmd)
