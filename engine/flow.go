@@ -440,6 +440,10 @@ func Decide(ctx context.Context, store Store, p *Protocol, runID string, d Decis
 			if err := checkApprover(p, s, info.StartedBy, d.By); err != nil {
 				return err
 			}
+			if s.Halt != nil && s.Halt.Expires > 0 && time.Since(st.Halt.Since) > time.Duration(s.Halt.Expires) {
+				return fmt.Errorf("run %s: the halt at %s expired %s after %s; an expired approval rejects itself (resume to record it)",
+					runID, s.ID, time.Duration(s.Halt.Expires), st.Halt.Since.Format(time.RFC3339))
+			}
 		}
 	}
 	d.Step = st.Halt.Step

@@ -22,7 +22,9 @@ const (
 // (DOT); every transition is labelled with its events. Transitions a gate's
 // failure policies never take are left out: a gate whose on_fail and
 // criteria never say halt cannot block, so it has no halt transition and no
-// blocked state. The output is the same for the same protocol.
+// blocked state. The abort an action step takes when a person declines to
+// roll back after a crash mid-call is left out too. The output is the same
+// for the same protocol.
 func (p *Protocol) Graph(format string) (string, error) {
 	if p.plan == nil || len(p.plan.Steps) == 0 {
 		return "", errors.New("graph: the protocol has no plan; load it with Load or Parse")
@@ -62,6 +64,9 @@ func newFlowGraph(p *Protocol) *flowGraph {
 		for _, src := range e.Src {
 			if s := pl.byID[src]; s != nil && s.Gate != nil && !gateCanFire(s, e.Name) {
 				continue
+			}
+			if s := pl.byID[src]; s != nil && s.Kind() == "action" && e.Name == EvAbort {
+				continue // only after a crash mid-call, by a person's decision: not the protocol's flow
 			}
 			if gate, ok := strings.CutSuffix(src, ":blocked"); ok {
 				if s := pl.byID[gate]; s != nil && !gateCanFire(s, EvHalt) {

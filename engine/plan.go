@@ -126,6 +126,7 @@ func buildPlan(pr *Protocol) *Plan {
 			ev(EvAbortRollback, StateRollback, BlockedState(s.ID))
 		default:
 			ev(EvPass, pl.next(s), s.ID)
+			ev(EvAbort, StateAborted, s.ID) // interrupted mid-call, no rollback wanted
 			if s.IsMust() {
 				ev(EvFail, pl.failTarget(s), s.ID)
 			} else {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -73,6 +74,9 @@ type Options struct {
 	// DryRun replaces every adapter by a simulated one that passes (unless
 	// Simulate says otherwise) and grants every halt (unless "reject").
 	DryRun bool
+	// WaitLock is how long to wait for an environment another run holds.
+	// Optional. Default is 0: fail at once, naming the holder.
+	WaitLock time.Duration
 	// Now is the clock. Default is time.Now.
 	Now func() time.Time
 }
@@ -118,7 +122,10 @@ type Runner struct {
 	now    func() time.Time
 	seq    int
 	path   []string
-	mu     sync.Mutex // guards observers from fan-out goroutines
+	// resumedInFlight are the steps the journal shows started and not
+	// ended when this process resumed the run.
+	resumedInFlight map[string]time.Time
+	mu              sync.Mutex // guards observers from fan-out goroutines
 }
 
 // Decision is a person's answer to a halt.
@@ -144,6 +151,11 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 		id = NewRunID(r.now())
 	}
 	r.st = newRunState(id)
+	unlock, err := r.lockEnvs(ctx)
+	if err != nil {
+		return nil, err // no run is created: nothing to resume or clean up
+	}
+	defer unlock()
 	info := &RunInfo{ID: id, Protocol: p.ID, File: p.File, Digest: p.Digest, Source: p.Source,
 		Vars: r.publicVars(), StartedBy: r.opts.Identity, Started: r.now(), Pid: os.Getpid()}
 	if err := r.store.Create(ctx, info); err != nil {
@@ -189,6 +201,12 @@ func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Resu
 		return nil, fmt.Errorf("run %s already ended (%s)", runID, st.Status)
 	}
 	r.st = st
+	r.resumedInFlight = maps.Clone(st.InFlight)
+	unlock, err := r.lockEnvs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	r.st.Status = StatusRunning
 	r.st.StartedBy, r.st.Started = info.StartedBy, info.Started
 	r.seq = len(entries)
@@ -500,6 +518,9 @@ func (r *Runner) execute(ctx context.Context, state string) (string, error) {
 	case s.Gate != nil:
 		return r.gate(ctx, s)
 	default:
+		if ev, handled, err := r.interruptedStep(ctx, s); handled {
+			return ev, err
+		}
 		return r.action(ctx, s)
 	}
 }

@@ -1325,13 +1325,73 @@ func TestRunCancellation(t *testing.T) {
 	assert.Contains(t, st.InFlight, "deploy-production")
 	assert.ErrorIs(t, h.decide(true, "alice"), engine.ErrNotHalted)
 
+	// The deployer does not declare itself idempotent: the call is not
+	// made again; the rollback decision is asked, and "yes" rolls back.
 	res, err = h.resume()
 	require.NoError(t, err)
-	assert.Equal(t, engine.StatusCompleted, res.Status)
-	assert.Equal(t, 4, h.f.count("deploy-production"), "two in the interrupted run, two on resume")
-	assert.Len(t, h.prompt.questions(), 1, "the approval is not asked again")
-	assert.Equal(t, "passed", h.evidence(".artifacts/test/deploy-production.json").Status)
+	assert.Equal(t, engine.StatusRolledBack, res.Status)
+	assert.Equal(t, 2, h.f.count("deploy-production"), "the interrupted deploy is not run again")
+	qs := h.prompt.questions()
+	require.Len(t, qs, 2, "the approval is not asked again; the rollback decision is")
+	assert.Contains(t, qs[1], "interrupted in the middle of its deployer call")
 	assert.Empty(t, slices.DeleteFunc(files(t, h.dir), func(f string) bool { return !strings.Contains(f, ".tmp-") }))
+}
+
+// idempotentAdapter declares every call of the adapter it wraps idempotent.
+type idempotentAdapter struct{ adapters.Adapter }
+
+func (idempotentAdapter) Idempotent(map[string]any) bool { return true }
+
+func TestResumeInterruptedStep(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		idempotent bool
+		decide     *bool // nil: no decision, the run halts again
+		want       string
+		calls      int
+	}{
+		{name: "idempotent runs again", idempotent: true, want: engine.StatusCompleted, calls: 4},
+		{name: "not idempotent halts", want: engine.StatusHalted, calls: 2},
+		{name: "not idempotent, approve rolls back", decide: new(true), want: engine.StatusRolledBack, calls: 2},
+		{name: "not idempotent, reject aborts", decide: new(false), want: engine.StatusAborted, calls: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, rtPipeline(t, rtDefaults())).withPrompter("yes")
+			if tc.idempotent {
+				h.opts.Adapters["deployer"] = idempotentAdapter{h.opts.Adapters["deployer"]}
+			}
+			started := make(chan struct{})
+			block := rtBlock(started)
+			h.f.on("deploy-production", func(ctx context.Context, req *adapters.Request, n int) (*adapters.Result, error) {
+				if n == 1 {
+					return block(ctx, req, n)
+				}
+				return rtHealthy(), nil
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() { <-started; cancel() }()
+			_, err := engine.Start(ctx, h.p, h.opts)
+			require.ErrorIs(t, err, engine.ErrInterrupted)
+
+			h.opts.Prompter = nil
+			res, err := h.resume()
+			if !tc.idempotent {
+				var he *engine.HaltError
+				require.ErrorAs(t, err, &he)
+				assert.Equal(t, "interrupted", he.Kind)
+				assert.Equal(t, "deploy-production", he.Step)
+				if tc.decide != nil {
+					require.NoError(t, h.decide(*tc.decide, "alice"))
+					res, err = h.resume()
+				}
+			}
+			if tc.want != engine.StatusHalted {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tc.want, res.Status)
+			assert.Equal(t, tc.calls, h.f.count("deploy-production"))
+		})
+	}
 }
 
 func TestRunSecretsRedacted(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -24,6 +25,7 @@ type common struct {
 	as       string
 	output   string
 	noColor  bool
+	waitLock time.Duration
 }
 
 func (c *common) flags(cmd *cobra.Command) {
@@ -31,6 +33,7 @@ func (c *common) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.as, "as", "", "who you are, recorded with decisions (default the OS user)")
 	cmd.Flags().StringVarP(&c.output, "output", "o", "text", "output: text, or json (one event per line)")
 	cmd.Flags().BoolVar(&c.noColor, "no-color", false, "no colour (also NO_COLOR)")
+	cmd.Flags().DurationVar(&c.waitLock, "wait-lock", 0, "wait this long for an environment another run holds (default: fail at once)")
 }
 
 func (c *common) store() *engine.FileStore {
@@ -143,7 +146,7 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 				return err
 			}
 			opts := engine.Options{Store: c.store(), Identity: c.identity(), Observers: []engine.Observer{obs},
-				Vars: map[string]string{}, DryRun: dryRun, Simulate: map[string]string{}, RunID: runID}
+				Vars: map[string]string{}, DryRun: dryRun, Simulate: map[string]string{}, RunID: runID, WaitLock: c.waitLock}
 			if err := parsePairs(vars, opts.Vars, "--var"); err != nil {
 				return err
 			}
@@ -210,6 +213,8 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 	switch {
 	case errors.As(err, &he):
 		return exitCode(exitHalted, nil)
+	case errors.Is(err, engine.ErrLocked):
+		return exitCode(exitFailed, err)
 	case errors.Is(err, engine.ErrInterrupted):
 		return exitCode(exitFailed, err)
 	case err != nil && res == nil:

@@ -119,16 +119,13 @@ func (c *common) resume(cmd *cobra.Command, st engine.Store, p *engine.Protocol,
 	if err != nil {
 		return err
 	}
-	opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}}
+	opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}, WaitLock: c.waitLock}
 	if prompt {
 		opts.Prompter = &stdinPrompter{in: bufio.NewReader(os.Stdin), out: cmd.OutOrStdout()}
 	}
 	ctx, stop := signalContext()
 	defer stop()
 	res, err := engine.Resume(ctx, p, id, opts)
-	if err != nil && res == nil {
-		return exitCode(exitUsage, err)
-	}
 	return finishRun(cmd, res, err, false)
 }
 

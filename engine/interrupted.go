@@ -1,0 +1,90 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/protorun/protorun/adapters"
+)
+
+// interruptedStep handles an action step whose start the journal holds and
+// whose outcome it does not: the process died or was stopped in the middle
+// of the adapter call. If the adapter declares the call idempotent for
+// every item, the step simply runs again (handled is false). Otherwise
+// running it again could deploy twice, so the run halts at the protocol's
+// rollback-decision prompt: yes fails the step (its deploy counts as done,
+// so the failure policy rolls it back); no aborts the run as it stands.
+func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, handled bool, err error) {
+	if _, ok := r.resumedInFlight[s.ID]; !ok {
+		return "", false, nil
+	}
+	a, err := r.set.Open(s.Adapter)
+	if err != nil {
+		return "", true, err
+	}
+	if r.idempotent(s, a) {
+		delete(r.resumedInFlight, s.ID)
+		r.emit(Event{Kind: EventAttempt, Step: s.ID, Message: fmt.Sprintf("%s was interrupted mid-call; its adapter is idempotent: running it again", s.ID)})
+		return "", false, nil
+	}
+	why := fmt.Sprintf("step %s was interrupted in the middle of its %s call, which is not idempotent: it may have taken effect", s.ID, s.Adapter)
+	prompt := why + ". Execute automatic rollback? (yes/no)"
+	if m := r.p.Messages[r.p.Announce.RollbackDecision]; m != nil {
+		prompt = r.fill(m.Text, map[string]any{"error": why})
+	}
+	if r.st.Halt == nil || r.st.Halt.Step != s.ID {
+		r.st.Halt = &HaltRecord{Step: s.ID, Kind: "interrupted", Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
+		r.journal(EntryHalt, r.st.Halt)
+	}
+	d := r.st.pendingDecision(s.ID)
+	if d == nil && r.opts.Prompter != nil {
+		answer, err := r.opts.Prompter.Ask(ctx, prompt)
+		if err != nil {
+			return "", true, err
+		}
+		d = &Decision{Step: s.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
+			Reason: "rollback decision after an interrupted call: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
+		r.recordDecision(d)
+	}
+	if d == nil {
+		r.announceText(prompt, nil)
+		r.emit(Event{Kind: EventHalt, Step: s.ID, Status: StatusHalted, Message: fmt.Sprintf(
+			"Run %s halted: %s.\n  roll back: protorun approve %s --as NAME && protorun resume %s\n  stop here: protorun reject %s --as NAME && protorun resume %s",
+			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID)})
+		return "", true, &HaltError{Run: r.st.ID, Step: s.ID, Kind: "interrupted", Prompt: prompt}
+	}
+	delete(r.resumedInFlight, s.ID)
+	if !d.Approve {
+		r.st.Failure = why + "; " + d.By + " chose not to roll back"
+		r.st.Status = StatusAborted
+		return EvAbort, true, nil
+	}
+	now := r.now()
+	rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy,
+		Message: why + "; not run again, rollback chosen by " + d.By}
+	r.st.recordStep(rec)
+	r.journal(EntryStepEnd, rec)
+	r.emit(Event{Kind: EventStepEnd, Phase: s.phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
+	r.st.Failure = rec.Message
+	if s.IsMust() {
+		r.st.pendingFail = s.ID
+	}
+	return EvFail, true, nil
+}
+
+// idempotent asks the adapter whether running the step's call again, for
+// every item, is harmless. Adapters that cannot say are taken as not.
+func (r *Runner) idempotent(s *Step, a adapters.Adapter) bool {
+	ia, ok := a.(adapters.Idempotenter)
+	if !ok {
+		return false
+	}
+	for _, t := range r.targets(s) {
+		params, _ := expandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
+		if !ia.Idempotent(params) {
+			return false
+		}
+	}
+	return true
+}
