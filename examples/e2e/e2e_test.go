@@ -201,10 +201,16 @@ var seedEvidence = []string{
 }
 
 func validateEvidence(t *testing.T, dir string) int {
+	return validateDir(t, filepath.Join(dir, ".artifacts", "deployment"))
+}
+
+// validateDir checks every evidence file under dir against the schema and
+// that no temp file was left behind; it returns how many it checked.
+func validateDir(t *testing.T, dir string) int {
 	schema, err := gojsonschema.NewSchema(gojsonschema.NewBytesLoader(schemas.Evidence))
 	require.NoError(t, err)
 	n := 0
-	require.NoError(t, filepath.Walk(filepath.Join(dir, ".artifacts", "deployment"), func(p string, info os.FileInfo, err error) error {
+	require.NoError(t, filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() || !strings.HasSuffix(p, ".json") || strings.HasSuffix(p, "deployment-report.json") {
 			return err
 		}
