@@ -76,11 +76,10 @@ type environment struct {
 
 // supervisor owns all environments of one running sandbox.
 type supervisor struct {
-	cfg    *Config
-	log    *log.Logger
-	ctx    context.Context // cancelled on shutdown
-	envs   map[string]*environment
-	snapMu sync.Mutex
+	cfg  *Config
+	log  *log.Logger
+	ctx  context.Context // cancelled on shutdown
+	envs map[string]*environment
 }
 
 func (e *environment) logf(format string, args ...any) {
