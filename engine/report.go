@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -161,7 +162,13 @@ func (r *Runner) writeReport(status string) error {
 	}
 	rep := r.Report(status)
 	if r.p.Report.JSON != "" {
-		if err := WriteJSONAtomic(r.abs(r.p.Report.JSON), r.red.Value(rep)); err != nil {
+		// Redact the encoded text: the report is a struct, and secrets may
+		// hide in any of its strings (a decision's reason, a failure).
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		if err := writeFileAtomic(r.abs(r.p.Report.JSON), append([]byte(r.red.String(string(b))), '\n'), 0o644); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}
