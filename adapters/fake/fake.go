@@ -157,10 +157,10 @@ func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Res
 		res.Status = adapters.Failed
 	}
 	for k, v := range c.measurements {
-		res.Measurements[k] = deepCopy(v)
+		res.Measurements[k] = param.Plain(v)
 	}
 	if len(c.details) > 0 {
-		res.Details = deepCopy(c.details).(map[string]any)
+		res.Details = param.Plain(c.details).(map[string]any)
 	}
 	return res, nil
 }
@@ -221,7 +221,7 @@ func (r *Recorder) Run(ctx context.Context, req *adapters.Request) (res *adapter
 	if req != nil {
 		c.Request = *req
 		if req.Params != nil {
-			c.Request.Params = deepCopy(req.Params).(map[string]any)
+			c.Request.Params = param.Plain(req.Params).(map[string]any)
 		}
 	}
 	defer func() {
@@ -299,31 +299,6 @@ func (r *Recorder) Close() error {
 		return c.Close()
 	}
 	return nil
-}
-
-// deepCopy copies maps and lists so a result never shares them with params.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = deepCopy(e)
-		}
-		return out
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[fmt.Sprint(k)] = deepCopy(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopy(e)
-		}
-		return out
-	}
-	return v
 }
 
 var (

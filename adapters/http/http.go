@@ -228,7 +228,7 @@ func parse(params map[string]any, lenient bool) (config, *param.Params) {
 		c.body, c.hasBody = []byte(p.String("body", "")), true
 	case p.Has("json"):
 		v, _ := p.Raw("json")
-		b, err := json.Marshal(jsonable(v))
+		b, err := json.Marshal(param.Plain(v))
 		if err != nil {
 			p.Fail("json", "cannot be sent as JSON: %v", err)
 		}
@@ -386,31 +386,6 @@ func statusText(r statusRange) string {
 		return strconv.Itoa(r.lo/100) + "xx"
 	}
 	return fmt.Sprintf("%d-%d", r.lo, r.hi)
-}
-
-// jsonable converts YAML-decoded values (map[any]any) for encoding/json.
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = jsonable(e)
-		}
-		return out
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[fmt.Sprint(k)] = jsonable(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = jsonable(e)
-		}
-		return out
-	}
-	return v
 }
 
 func safeMethod(m string) bool {
@@ -766,7 +741,7 @@ func same(want, got any) bool {
 		}
 		return reflect.DeepEqual(want, got)
 	}
-	return reflect.DeepEqual(numbersAsFloats(jsonable(want)), numbersAsFloats(got))
+	return reflect.DeepEqual(numbersAsFloats(param.Plain(want)), numbersAsFloats(got))
 }
 
 func number(v any) (float64, bool) {

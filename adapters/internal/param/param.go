@@ -593,3 +593,30 @@ func Excerpt(b []byte, n int) string {
 	}
 	return s[:cut] + "…"
 }
+
+// Plain returns a deep copy of v in which every map has string keys
+// (YAML may decode map[any]any), so it encodes as JSON and shares nothing
+// with v.
+func Plain(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = Plain(e)
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[fmt.Sprint(k)] = Plain(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = Plain(e)
+		}
+		return out
+	}
+	return v
+}
