@@ -366,7 +366,7 @@ func (r *Runner) writeEvidence(path string, ev *Evidence) error {
 	ev.Protocol = r.p.ID
 	ev.RunID = r.st.ID
 	ev.DurationMS = ms(ev.Ended.Sub(ev.Started))
-	if err := WriteJSONAtomic(r.abs(path), ev); err != nil {
+	if err := WriteJSONAtomic(r.out(path), ev); err != nil {
 		return fmt.Errorf("write evidence %s: %w", path, err)
 	}
 	r.st.addEvidence(path)

@@ -371,9 +371,9 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 			if s.Baseline == "" || r.st.Steps[s.ID] == nil || r.st.Steps[s.ID].Status != "passed" {
 				continue
 			}
-			b, err := os.ReadFile(r.abs(s.Evidence))
+			b, err := os.ReadFile(r.out(s.Evidence))
 			if err == nil {
-				err = writeFileAtomic(r.abs(s.Baseline), b, 0o644)
+				err = writeFileAtomic(r.out(s.Baseline), b, 0o644)
 			}
 			if err != nil {
 				return r.result(), fmt.Errorf("keep baseline %s: %w", s.Baseline, err)

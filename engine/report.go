@@ -168,13 +168,13 @@ func (r *Runner) writeReport(status string) error {
 		if err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
-		if err := writeFileAtomic(r.abs(r.p.Report.JSON), append([]byte(r.red.String(string(b))), '\n'), 0o644); err != nil {
+		if err := writeFileAtomic(r.out(r.p.Report.JSON), append([]byte(r.red.String(string(b))), '\n'), 0o644); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}
 	if r.p.Report.Markdown != "" {
 		md := r.red.String(MarkdownReport(rep))
-		if err := writeFileAtomic(r.abs(r.p.Report.Markdown), []byte(md), 0o644); err != nil {
+		if err := writeFileAtomic(r.out(r.p.Report.Markdown), []byte(md), 0o644); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}
@@ -183,7 +183,7 @@ func (r *Runner) writeReport(status string) error {
 }
 
 func (r *Runner) hasFile(p string) bool {
-	st, err := os.Stat(r.abs(p))
+	st, err := os.Stat(r.out(p))
 	return err == nil && st.Mode().IsRegular()
 }
 

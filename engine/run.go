@@ -64,6 +64,10 @@ type Options struct {
 	// Dir is the directory relative paths (evidence, inputs) resolve
 	// against. Default is the working directory.
 	Dir string
+	// ArtifactsDir is the directory evidence, reports and baselines are
+	// written under (a dry run points it at a temporary directory while
+	// inputs still come from Dir). Optional. Default is Dir.
+	ArtifactsDir string
 	// NoEvidence skips writing evidence files (for benchmarks).
 	NoEvidence bool
 	// RunID names the run. Default is a new random id.
@@ -322,7 +326,7 @@ func (r *Runner) prepare() error {
 			continue
 		}
 		var ev Evidence
-		b, err := os.ReadFile(r.abs(s.Baseline))
+		b, err := os.ReadFile(r.out(s.Baseline))
 		if err != nil || json.Unmarshal(b, &ev) != nil || ev.Status != "passed" {
 			continue // no usable baseline: the first run establishes it
 		}
@@ -430,7 +434,16 @@ func jsonCompatible(v any) any {
 	return v
 }
 
-// abs resolves a protocol path against Options.Dir.
+// out resolves an evidence, report or baseline path against
+// Options.ArtifactsDir (Options.Dir when unset).
+func (r *Runner) out(p string) string {
+	if r.opts.ArtifactsDir == "" || filepath.IsAbs(p) {
+		return r.abs(p)
+	}
+	return filepath.Join(r.opts.ArtifactsDir, p)
+}
+
+// abs resolves a protocol path (an input) against Options.Dir.
 func (r *Runner) abs(p string) string {
 	if filepath.IsAbs(p) || r.opts.Dir == "" {
 		return p

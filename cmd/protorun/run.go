@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -166,15 +165,8 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 				if err != nil {
 					return err
 				}
-				opts.Dir = tmp
+						opts.ArtifactsDir = tmp // inputs still come from the working directory
 				opts.Store = engine.NewMemoryStore()
-				// Inputs still come from the real working directory.
-				wd, _ := os.Getwd()
-				for _, in := range p.Inputs {
-					if !filepath.IsAbs(in.Path) {
-						in.Path = filepath.Join(wd, in.Path)
-					}
-				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "dry run: simulated adapters, evidence under %s\n", tmp)
 			}
 			if (interactive || isTerminal(os.Stdin)) && !noPrompt && !dryRun {
