@@ -165,7 +165,7 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 				if err != nil {
 					return err
 				}
-						opts.ArtifactsDir = tmp // inputs still come from the working directory
+				opts.ArtifactsDir = tmp // inputs still come from the working directory
 				opts.Store = engine.NewMemoryStore()
 				fmt.Fprintf(cmd.ErrOrStderr(), "dry run: simulated adapters, evidence under %s\n", tmp)
 			}

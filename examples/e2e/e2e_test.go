@@ -66,11 +66,27 @@ type world struct {
 	versions map[string]string
 }
 
+var (
+	givenMu sync.Mutex
+	given   = map[string]bool{}
+)
+
+// freePort returns a 127.0.0.1 address that was free a moment ago and that
+// no earlier call in this process returned (the kernel may hand a port it
+// just freed straight back).
 func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
+	givenMu.Lock()
+	defer givenMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := l.Addr().String()
+		require.NoError(t, l.Close())
+		if !given[addr] {
+			given[addr] = true
+			return addr
+		}
+	}
 }
 
 func copyTree(t *testing.T, src, dst string) {

@@ -42,14 +42,28 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr returns a 127.0.0.1 address that was free a moment ago.
+var (
+	givenMu sync.Mutex
+	given   = map[string]bool{}
+)
+
+// freeAddr returns a 127.0.0.1 address that was free a moment ago and that
+// no earlier call in this process returned: the kernel may hand a port it
+// just freed straight back, which put two listeners of one config on it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	givenMu.Lock()
+	defer givenMu.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		if !given[addr] {
+			given[addr] = true
+			return addr
+		}
+	}
 }
 
 type envAddrs struct{ proxy, admin string }
