@@ -25,7 +25,7 @@ func (noopAdapter) Run(context.Context, *adapters.Request) (*adapters.Result, er
 }
 
 // benchProtocol generates a protocol of n action steps in phases of ten.
-func benchProtocol(b *testing.B, n int) *engine.Protocol {
+func benchProtocol(b testing.TB, n int) *engine.Protocol {
 	b.Helper()
 	var sb strings.Builder
 	sb.WriteString("protorun: v1\nid: bench\ntitle: Bench\nartifacts: .artifacts/bench\nphases:\n")

@@ -5,8 +5,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
+
+// fsyncs counts the fsync calls the engine makes (files and directories),
+// for the benchmarks' fsyncs-per-step figure (see export_test.go).
+var fsyncs atomic.Int64
+
+// fsync syncs f and counts it.
+func fsync(f *os.File) error {
+	fsyncs.Add(1)
+	return f.Sync()
+}
 
 // maxOutput bounds the adapter output kept in evidence.
 const maxOutput = 64 << 10
@@ -59,7 +70,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 		f.Close()
 		return err
 	}
-	if err = f.Sync(); err != nil {
+	if err = fsync(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -78,7 +89,7 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := fsync(d); err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil

@@ -96,7 +96,7 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 		f.Close()
 		return fmt.Errorf("append journal: %w", err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := fsync(f); err != nil {
 		f.Close()
 		return fmt.Errorf("sync journal: %w", err)
 	}
