@@ -345,11 +345,28 @@ func (c *checker) adapterParams(base []any, name string, with map[string]any) {
 	}
 }
 
-func withOrEmpty(m map[string]any) map[string]any {
-	if m == nil {
-		return map[string]any{}
+// valueAt walks path (string keys, int indexes) through JSON-like values;
+// nil when the path does not exist.
+func valueAt(v any, path []any) any {
+	for _, el := range path {
+		switch k := el.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = m[k]
+		case int:
+			s, ok := v.([]any)
+			if !ok || k < 0 || k >= len(s) {
+				return nil
+			}
+			v = s[k]
+		default:
+			return nil
+		}
 	}
-	return m
+	return v
 }
 
 var (
@@ -372,13 +389,23 @@ func (c *checker) paramSchema(base []any, name string, raw []byte, with map[stri
 		paramSchemas[name+"\x00"+string(raw)] = s
 		paramSchemasMu.Unlock()
 	}
-	// Round-trip through JSON so YAML's ints and maps look like JSON's.
-	b, err := json.Marshal(withOrEmpty(with))
-	if err != nil {
-		c.add(base, "with: %v", err)
-		return
+	// The document's JSON-like values (numbers as json.Number) are what
+	// gojsonschema expects; fall back to a JSON round trip of the decoded
+	// map for a protocol built in Go.
+	var doc gojsonschema.JSONLoader
+	if v, ok := valueAt(c.p.value, base).(map[string]any); ok {
+		doc = gojsonschema.NewRawLoader(v)
+	} else if with == nil {
+		doc = gojsonschema.NewRawLoader(map[string]any{})
+	} else {
+		b, err := json.Marshal(with)
+		if err != nil {
+			c.add(base, "with: %v", err)
+			return
+		}
+		doc = gojsonschema.NewBytesLoader(b)
 	}
-	res, err := s.Validate(gojsonschema.NewBytesLoader(b))
+	res, err := s.Validate(doc)
 	if err != nil {
 		c.add(base, "with: %v", err)
 		return
@@ -688,4 +715,11 @@ func (c *checker) protectedTarget(s *Step) string {
 		}
 	}
 	return ""
+}
+
+func withOrEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
 }

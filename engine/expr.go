@@ -1,11 +1,18 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	exprchecker "github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/optimizer"
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -34,18 +41,48 @@ func exprEnv(withResult bool) map[string]any {
 	return env
 }
 
-var (
-	envPlain  = exprEnv(false)
-	envResult = exprEnv(true)
-)
+// exprConfigs hold ready expr configurations, one pool per environment.
+// expr.Compile builds a fresh configuration (builtins table, environment
+// types) for every expression; a protocol compiles dozens at load time, so
+// they are reused. A configuration's type cache is not safe for concurrent
+// use, hence a pool rather than a shared value.
+var exprConfigs = [2]sync.Pool{
+	{New: func() any { return newExprConfig(false) }},
+	{New: func() any { return newExprConfig(true) }},
+}
 
-// compileExpr compiles src as a boolean expression.
-func compileExpr(src string, withResult bool) (*Program, error) {
-	env := envPlain
-	if withResult {
-		env = envResult
+func newExprConfig(withResult bool) *conf.Config {
+	c := conf.CreateNew()
+	for _, op := range []expr.Option{expr.Env(exprEnv(withResult)), expr.AsBool()} {
+		op(c)
 	}
-	tree, err := expr.Compile(src, expr.Env(env), expr.AsBool())
+	c.Check()
+	return c
+}
+
+// compileExpr compiles src as a boolean expression; it does what
+// expr.Compile does, with a reused configuration.
+func compileExpr(src string, withResult bool) (*Program, error) {
+	i := 0
+	if withResult {
+		i = 1
+	}
+	config := exprConfigs[i].Get().(*conf.Config)
+	defer exprConfigs[i].Put(config)
+	parsed, err := exprchecker.ParseCheck(src, config)
+	if err != nil {
+		return nil, err
+	}
+	if config.Optimize {
+		if err := optimizer.Optimize(&parsed.Node, config); err != nil {
+			var fe *file.Error
+			if errors.As(err, &fe) {
+				return nil, fe.Bind(parsed.Source)
+			}
+			return nil, err
+		}
+	}
+	tree, err := compiler.Compile(parsed, config)
 	if err != nil {
 		return nil, err
 	}

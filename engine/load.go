@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -108,10 +109,13 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 		return nil, errs.Err()
 	}
 
-	p := &Protocol{File: name, Source: data, root: root}
-	sd := yaml.NewDecoder(bytes.NewReader(data))
-	sd.KnownFields(true)
-	if err := sd.Decode(p); err != nil {
+	// Decode from the parsed tree instead of parsing the bytes again.
+	// Node.Decode ignores KnownFields, but nothing unknown reaches this
+	// point: every schema object that maps to a Go struct has
+	// additionalProperties: false (TestSchemaClosesStructObjects keeps it
+	// so), and the free-form ones (with:, services) decode into maps.
+	p := &Protocol{File: name, Source: data, root: root, value: value}
+	if err := root.Decode(p); err != nil {
 		addYAMLErrors(&errs, name, err)
 		return nil, errs.Err()
 	}
@@ -312,8 +316,13 @@ func (c *converter) value(n *yaml.Node, errs *ErrorList) any {
 	return nil
 }
 
+// scalar converts a scalar node to a JSON-like value. Numbers become
+// json.Number, which is what gojsonschema validates without a JSON round
+// trip of the whole document.
 func scalar(n *yaml.Node) any {
 	switch n.ShortTag() {
+	case "!!str":
+		return n.Value
 	case "!!null":
 		return nil
 	case "!!bool":
@@ -322,18 +331,21 @@ func scalar(n *yaml.Node) any {
 			return b
 		}
 	case "!!int":
+		if i, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+			return json.Number(strconv.FormatInt(i, 10))
+		}
 		var i int64
 		if n.Decode(&i) == nil {
-			return i
+			return json.Number(strconv.FormatInt(i, 10))
 		}
 		var f float64
-		if n.Decode(&f) == nil {
-			return f
+		if n.Decode(&f) == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return json.Number(strconv.FormatFloat(f, 'g', -1, 64))
 		}
 	case "!!float":
 		var f float64
 		if n.Decode(&f) == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			return f
+			return json.Number(strconv.FormatFloat(f, 'g', -1, 64))
 		}
 	}
 	return n.Value

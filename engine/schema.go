@@ -62,7 +62,7 @@ func validateSchema(errs *ErrorList, file string, root *yaml.Node, value any) {
 		errs.Add(Pos{File: file}, "internal error: protocol schema: %v", err)
 		return
 	}
-	res, err := s.Validate(gojsonschema.NewGoLoader(value))
+	res, err := s.Validate(gojsonschema.NewRawLoader(value))
 	if err != nil {
 		errs.Add(Pos{File: file}, "schema check: %v", err)
 		return
