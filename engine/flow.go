@@ -128,6 +128,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		}
 		ok, err := cr.program.Eval(env)
 		res.Value, res.Passed = ok, ok
+		res.Values, _ = r.red.Value(cr.program.operandValues(env)).(map[string]any)
 		if err != nil {
 			res.Error, res.Value, res.Passed = err.Error(), nil, false
 		}

@@ -234,7 +234,8 @@ var mermaidText = strings.NewReplacer(
 	"{", "#123;", "}", "#125;", "\n", " ", "\r", " ", "\t", " ",
 )
 
-func (g *flowGraph) mermaid() string {
+// mermaidIDs names every state of the chart for Mermaid, in a fixed order.
+func (g *flowGraph) mermaidIDs() *mermaidIDs {
 	pl := g.p.plan
 	ids := &mermaidIDs{ids: map[string]string{}, taken: map[string]bool{}}
 	for _, s := range pl.Steps {
@@ -255,7 +256,12 @@ func (g *flowGraph) mermaid() string {
 		}
 		ids.id(st, prefix, strings.Trim(st, "()"))
 	}
+	return ids
+}
 
+func (g *flowGraph) mermaid() string {
+	pl := g.p.plan
+	ids := g.mermaidIDs()
 	var b strings.Builder
 	fmt.Fprintf(&b, "---\ntitle: %s\n---\n", strconv.Quote(g.p.Title+" ("+g.p.ID+")"))
 	b.WriteString("stateDiagram-v2\n")

@@ -56,6 +56,14 @@ type ReportStep struct {
 	DurationMS float64 `json:"duration_ms"`
 	Message    string  `json:"message,omitempty"`
 	Evidence   string  `json:"evidence,omitempty"`
+	// Level is an action's level: must or guideline.
+	Level string `json:"level,omitempty"`
+	// Started and Ended time an action (its last run) or, for a gate, the
+	// moment it was evaluated; a halt ends when it was decided.
+	Started time.Time `json:"started,omitzero"`
+	Ended   time.Time `json:"ended,omitzero"`
+	// Attempts is the most adapter calls one item of the action needed.
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // Report builds the run's report from its state.
@@ -100,6 +108,7 @@ func (r *Runner) Report(status string) *RunReport {
 				rs.Evidence = s.Gate.Evidence
 				if g := st.Gates[s.ID]; g != nil {
 					rs.Status = map[bool]string{true: "passed", false: "failed"}[g.Passed]
+					rs.Started, rs.Ended = g.Time, g.Time
 					rep.Gates = append(rep.Gates, g)
 				}
 			case s.Halt != nil:
@@ -107,16 +116,23 @@ func (r *Runner) Report(status string) *RunReport {
 					if d.Step == s.ID {
 						rs.Status = map[bool]string{true: "approved", false: "rejected"}[d.Approve]
 						rs.Message = fmt.Sprintf("by %s at %s", d.By, d.Time.Format(time.RFC3339))
+						rs.Ended = d.Time
 					}
 				}
 				if st.Halt != nil && st.Halt.Step == s.ID && rs.Status == "not run" {
 					rs.Status = "awaiting decision"
+					rs.Started = st.Halt.Since
 				}
 			default:
 				rs.Evidence = s.Evidence
+				rs.Level = levelOf(s)
 				if rec := st.Steps[s.ID]; rec != nil {
 					rs.Status, rs.Message = rec.Status, rec.Message
 					rs.DurationMS = ms(rec.Ended.Sub(rec.Started))
+					rs.Started, rs.Ended = rec.Started, rec.Ended
+					for _, it := range rec.Items {
+						rs.Attempts = max(rs.Attempts, it.Attempts)
+					}
 					for _, it := range rec.Items {
 						if len(it.Measurements) > 0 {
 							key := s.ID
@@ -147,6 +163,37 @@ func (r *Runner) Report(status string) *RunReport {
 		rep.Completion = r.fill(r.p.Messages[r.p.Announce.Complete].Text, nil)
 	}
 	return rep
+}
+
+// ReplayReport builds the report of a run from its journal, after the
+// fact: what `protorun report` renders. p is the protocol the run started
+// with (RunInfo.Source parsed); info and entries are what Store.Load
+// returns. The report's status is the journal's; a run that is neither
+// ended nor halted reads "running". Secrets were redacted when the journal
+// was written.
+func ReplayReport(p *Protocol, info *RunInfo, entries []Entry) (*RunReport, error) {
+	if p == nil || p.plan == nil {
+		return nil, fmt.Errorf("report: protocol not loaded: use Load or Parse")
+	}
+	st, err := Replay(info.ID, entries)
+	if err != nil {
+		return nil, err
+	}
+	st.StartedBy, st.Started = info.StartedBy, info.Started
+	r := &Runner{p: p, st: st, now: time.Now, red: newRedactor(nil), vars: map[string]any{}}
+	for name, v := range p.Vars {
+		if v.Secret {
+			continue
+		}
+		val := v.Default
+		if s, ok := info.Vars[name]; ok {
+			val = typed(s, v.Default)
+		}
+		if val != nil {
+			r.vars[name] = val
+		}
+	}
+	return r.Report(st.Status), nil
 }
 
 // writeReport writes the JSON and Markdown reports the protocol names.

@@ -93,6 +93,10 @@ type CriterionResult struct {
 	Passed bool   `json:"passed"`
 	Error  string `json:"error,omitempty"`
 	OnFail string `json:"on_fail,omitempty"`
+
+	// Values are what the expression read (steps.x.measurements.p95_ms:
+	// 812), to show why it passed or failed.
+	Values map[string]any `json:"values,omitempty"`
 }
 
 // GateRecord is an evaluated gate.
