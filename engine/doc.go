@@ -1,0 +1,70 @@
+// Package engine loads, validates and runs protorun protocols: multi-phase
+// operational procedures written in YAML (phases of steps, quality gates,
+// halts for a human decision, evidence files and rollback), executed as a
+// state machine on github.com/looplab/fsm.
+//
+// The engine knows nothing about any particular protocol, environment or
+// system: everything a protocol touches goes through an adapter (package
+// github.com/protorun/protorun/adapters), and everything it says comes from
+// the protocol's own messages.
+//
+// # Embedding
+//
+// The protorun CLI is a thin layer over this package; a Go program can do
+// everything it does:
+//
+//   - Load or Parse a protocol file. A bad file yields an ErrorList with
+//     every problem at its file:line:col (errors.Is(err, ErrInvalid) holds).
+//     LoadOptions.Adapters names the adapters steps may use; by default every
+//     adapter registered with adapters.Register.
+//   - Start a run with Options: the adapters to call (an adapters.Set handed
+//     in directly, or the registry), a Store that keeps the run's journal
+//     (NewFileStore for runs that outlive the process, NewMemoryStore
+//     otherwise), Observers that receive every Event (ConsoleObserver,
+//     JSONObserver, or an ObserverFunc of your own), vars, and a Prompter
+//     (PrompterFunc) when someone can answer halts on the spot.
+//   - When a run stops to wait for a decision, Start and Resume return a
+//     *HaltError (errors.Is(err, ErrHalted)) and a Result whose Status is
+//     StatusHalted. Record the decision with Decide — an approval, or a
+//     rejection, which rolls back completed deploys — then Resume the run.
+//     To abort a run, Decide with Approve false and Resume it.
+//   - In another process, LoadRun reopens a run's protocol from the store
+//     (the exact bytes the run started with) so it can be decided and
+//     resumed; Replay rebuilds a run's state from its journal for a status
+//     display; Store.List lists the runs.
+//   - Result.ExitCode maps how a run ended to the CLI's exit codes: 0
+//     completed, 1 failed (rollback completed, rejected, aborted,
+//     interrupted), 3 halted, 4 rollback failed or incomplete.
+//
+// A minimal embedding (see Example_embedding and examples/embed in the
+// repository for a complete program):
+//
+//	p, err := engine.Load("protocol.yaml", &engine.LoadOptions{Adapters: set})
+//	if err != nil {
+//		return err // every problem at file:line:col
+//	}
+//	store := engine.NewFileStore(".protorun")
+//	opts := engine.Options{Adapters: set, Store: store, Observers: []engine.Observer{obs}}
+//	res, err := engine.Start(ctx, p, opts)
+//	var halt *engine.HaltError
+//	if errors.As(err, &halt) {
+//		d := engine.Decision{Approve: true, By: "alice", Reason: "CAB-123"}
+//		if err := engine.Decide(ctx, store, p, halt.Run, d); err != nil {
+//			return err
+//		}
+//		res, err = engine.Resume(ctx, p, halt.Run, opts)
+//	}
+//
+// # Guarantees
+//
+// Whatever the YAML says, Load refuses a protocol in which a step that
+// deploys to a protected environment can be reached without passing an
+// approval halt and every gate before it, or has no rollback. Evidence and
+// reports are written atomically; every transition and decision is
+// journaled through the Store before the next side effect; values of vars
+// marked secret are redacted from evidence, reports, the journal and the
+// events observers see. On Resume, a step that was interrupted in the
+// middle of an adapter call runs again only if its adapter declares the
+// call idempotent (adapters.Idempotenter); otherwise the run halts for a
+// decision.
+package engine
