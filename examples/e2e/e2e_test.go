@@ -60,7 +60,7 @@ func TestMain(m *testing.M) {
 
 // world is one sandbox and one working directory holding the protocol.
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	ports    map[string]string // staging_proxy, staging_admin, production_proxy, production_admin
 	versions map[string]string
@@ -74,7 +74,7 @@ var (
 // freePort returns a 127.0.0.1 address that was free a moment ago and that
 // no earlier call in this process returned (the kernel may hand a port it
 // just freed straight back).
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	givenMu.Lock()
 	defer givenMu.Unlock()
 	for {
@@ -89,7 +89,7 @@ func freePort(t *testing.T) string {
 	}
 }
 
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	require.NoError(t, filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -108,7 +108,7 @@ func copyTree(t *testing.T, src, dst string) {
 }
 
 // newWorld starts a sandbox whose environments run the given versions.
-func newWorld(t *testing.T, staging, production string) *world {
+func newWorld(t testing.TB, staging, production string) *world {
 	w := &world{t: t, dir: t.TempDir(), ports: map[string]string{}, versions: map[string]string{}}
 	for _, k := range []string{"staging_proxy", "staging_admin", "production_proxy", "production_admin"} {
 		w.ports[k] = freePort(t)
