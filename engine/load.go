@@ -77,6 +77,12 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 		errs.Add(at(line, col), "file contains a NUL byte")
 		return nil, errs.Err()
 	}
+	if i, r := firstControl(data); i >= 0 {
+		// yaml.v3 refuses these too, but without a position.
+		line, col := lineCol(data, i)
+		errs.Add(at(line, col), "file contains the control character %U, which YAML does not allow", r)
+		return nil, errs.Err()
+	}
 
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -150,7 +156,9 @@ func addYAMLErrors(errs *ErrorList, file string, err error) {
 			errs.Add(Pos{File: file, Line: line, Col: col}, "%s", yamlMessage(sm[3]))
 			continue
 		}
-		errs.Add(Pos{File: file}, "%s", yamlMessage(m))
+		// yaml.v3 counts lines from 0 and leaves "line 0" out: a message
+		// without a line is about the first line.
+		errs.Add(Pos{File: file, Line: 1}, "%s", yamlMessage(m))
 	}
 }
 
@@ -172,6 +180,20 @@ func firstInvalidUTF8(b []byte) (int, int) {
 		i += n
 	}
 	return 1, 1
+}
+
+// firstControl returns the offset and value of the first character YAML
+// does not allow in a stream (C0 and C1 controls but tab, newline, carriage
+// return and NEL; surrogates; U+FFFE and U+FFFF), or -1.
+func firstControl(b []byte) (int, rune) {
+	for i, r := range string(b) {
+		switch {
+		case r == '\t', r == '\n', r == '\r', r == 0x85:
+		case r < 0x20, r >= 0x7F && r < 0xA0, r >= 0xD800 && r <= 0xDFFF, r == 0xFFFE, r == 0xFFFF:
+			return i, r
+		}
+	}
+	return -1, 0
 }
 
 func lineCol(b []byte, off int) (int, int) {
