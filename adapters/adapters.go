@@ -103,6 +103,7 @@ type ParamError struct {
 	Msg  string
 }
 
+// Error returns the parameter's path and the problem: "expect.status: must be an integer".
 func (e *ParamError) Error() string {
 	if len(e.Path) == 0 {
 		return e.Msg

@@ -32,6 +32,7 @@ type Pos struct {
 	Col  int    `json:"column"`
 }
 
+// String returns "file:line:col", leaving out what is unknown.
 func (p Pos) String() string {
 	switch {
 	case p.Line == 0:
@@ -49,6 +50,7 @@ type Error struct {
 	Msg string `json:"message"`
 }
 
+// Error returns "file:line:col: message".
 func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 
 // Unwrap lets errors.Is(err, ErrInvalid) hold.
@@ -123,6 +125,7 @@ type HaltError struct {
 	Prompt string // what is asked
 }
 
+// Error says which run waits at which halt.
 func (e *HaltError) Error() string {
 	return fmt.Sprintf("run %s halted at %s (%s): awaiting a decision", e.Run, e.Step, e.Kind)
 }
