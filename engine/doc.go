@@ -27,7 +27,9 @@
 //     *HaltError (errors.Is(err, ErrHalted)) and a Result whose Status is
 //     StatusHalted. Record the decision with Decide — an approval, or a
 //     rejection, which rolls back completed deploys — then Resume the run.
-//     To abort a run, Decide with Approve false and Resume it.
+//     Pass Decide the run's protocol: it then enforces the halt's approvers,
+//     allow_starter and expires. protorun abort is Decide with Approve false
+//     and Via "abort", then Resume.
 //   - In another process, LoadRun reopens a run's protocol from the store
 //     (the exact bytes the run started with) so it can be decided and
 //     resumed; Replay rebuilds a run's state from its journal for a status
