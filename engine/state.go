@@ -173,11 +173,17 @@ func (st *RunState) apply(e Entry) error {
 		if err := dec(&rec); err != nil {
 			return err
 		}
+		if err := rec.valid(); err != nil {
+			return err
+		}
 		delete(st.InFlight, rec.ID)
 		st.recordStep(&rec)
 	case EntryRollback:
 		var rec StepRecord
 		if err := dec(&rec); err != nil {
+			return err
+		}
+		if err := rec.valid(); err != nil {
 			return err
 		}
 		st.Rollbacks = append(st.Rollbacks, &rec)
@@ -236,6 +242,15 @@ func (st *RunState) apply(e Entry) error {
 		st.State, st.Status, st.Ended, st.RollbackOK = end.State, end.Status, end.Ended, end.RollbackOK
 	default:
 		return fmt.Errorf("unknown entry kind %q", e.Kind)
+	}
+	return nil
+}
+
+// valid refuses a step record no run writes (a damaged journal): a null
+// item, which the report and expressions would dereference.
+func (rec *StepRecord) valid() error {
+	if i := slices.Index(rec.Items, nil); i >= 0 {
+		return fmt.Errorf("step %q: item %d is null", rec.ID, i+1)
 	}
 	return nil
 }
