@@ -130,7 +130,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		res.Value, res.Passed = ok, ok
 		res.Values, _ = r.red.Value(cr.program.operandValues(env)).(map[string]any)
 		if err != nil {
-			res.Error, res.Value, res.Passed = err.Error(), nil, false
+			res.Error, res.Value, res.Passed = r.red.String(err.Error()), nil, false
 		}
 		if !res.Passed {
 			rec.Passed = false
@@ -374,7 +374,7 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 			}
 			b, err := os.ReadFile(r.out(s.Evidence))
 			if err == nil {
-				err = writeFileAtomic(r.out(s.Baseline), b, 0o644)
+				err = r.writeArtifact(s.Baseline, ArtifactBaseline, b)
 			}
 			if err != nil {
 				return r.result(), fmt.Errorf("keep baseline %s: %w", s.Baseline, err)
@@ -462,5 +462,7 @@ func Decide(ctx context.Context, store Store, p *Protocol, runID string, d Decis
 	if err != nil {
 		return err
 	}
-	return store.Append(ctx, runID, Entry{Seq: len(entries) + 1, Time: d.Time, Kind: EntryDecision, Data: b})
+	e := Entry{Seq: len(entries) + 1, Time: d.Time, Kind: EntryDecision, Data: b}
+	sealEntry(chainHead(info, entries), &e)
+	return store.Append(ctx, runID, e)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -131,19 +132,29 @@ func (j *JSONObserver) Observe(e Event) {
 }
 
 // redactor replaces secret values with [REDACTED].
-type redactor struct{ r *strings.Replacer }
+type redactor struct {
+	r *strings.Replacer
+	// forms are the secrets, raw and as JSON escapes them (manifest.go),
+	// longest first so that a secret holding another is replaced whole.
+	forms []string
+}
 
 func newRedactor(secrets []string) *redactor {
-	var pairs []string
+	var forms []string
 	for _, s := range secrets {
 		if s != "" {
-			pairs = append(pairs, s, "[REDACTED]")
+			forms = append(forms, jsonForms(s)...)
 		}
 	}
-	if len(pairs) == 0 {
+	if len(forms) == 0 {
 		return &redactor{}
 	}
-	return &redactor{r: strings.NewReplacer(pairs...)}
+	sort.SliceStable(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	pairs := make([]string, 0, 2*len(forms))
+	for _, f := range forms {
+		pairs = append(pairs, f, "[REDACTED]")
+	}
+	return &redactor{r: strings.NewReplacer(pairs...), forms: forms}
 }
 
 func (r *redactor) String(s string) string {

@@ -209,19 +209,18 @@ func (r *Runner) writeReport(status string) error {
 	}
 	rep := r.Report(status)
 	if r.p.Report.JSON != "" {
-		// Redact the encoded text: the report is a struct, and secrets may
-		// hide in any of its strings (a decision's reason, a failure).
+		// writeArtifact redacts the encoded JSON: the report is a struct,
+		// and secrets may hide in any of its strings (a decision's reason).
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
-		if err := writeFileAtomic(r.out(r.p.Report.JSON), append([]byte(r.red.String(string(b))), '\n'), 0o644); err != nil {
+		if err := r.writeArtifact(r.p.Report.JSON, ArtifactReport, append(b, '\n')); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}
 	if r.p.Report.Markdown != "" {
-		md := r.red.String(MarkdownReport(rep))
-		if err := writeFileAtomic(r.out(r.p.Report.Markdown), []byte(md), 0o644); err != nil {
+		if err := r.writeArtifact(r.p.Report.Markdown, ArtifactReport, []byte(MarkdownReport(rep))); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}

@@ -223,13 +223,13 @@ func (st *RunState) apply(e Entry) error {
 	case EntryInterrupt:
 		st.Status = StatusInterrupted
 	case EntryEvidence:
-		var ev struct {
-			Path string `json:"path"`
-		}
+		var ev ManifestRecord
 		if err := dec(&ev); err != nil {
 			return err
 		}
-		st.addEvidence(ev.Path)
+		if ev.What == "" || ev.What == ArtifactEvidence { // not the reports and baselines
+			st.addEvidence(ev.Path)
+		}
 	case EntryEnd:
 		var end struct {
 			State, Status string

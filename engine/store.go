@@ -44,6 +44,9 @@ type Entry struct {
 	Time time.Time       `json:"time"`
 	Kind string          `json:"kind"`
 	Data json.RawMessage `json:"data,omitempty"`
+	// Hash chains the entry to the one before it (manifest.go): Verify
+	// names an entry changed after it was written.
+	Hash string `json:"hash,omitempty"`
 }
 
 // Store keeps runs. Implementations must make an Append durable before it

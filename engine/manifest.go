@@ -1,0 +1,249 @@
+package engine
+
+// Tamper evidence: a run's journal is a hash chain, and it is also the
+// manifest of every file the run wrote.
+//
+// The chain. Every journal entry carries Hash, the hex sha256 of
+//
+//	"protorun journal v1\n" + prev + "\n" + body
+//
+// where body is the entry encoded as JSON without its hash (seq, time, kind,
+// data, as json.Marshal writes Entry) and prev is the hash of the entry
+// before it. The first entry's prev is the run's genesis hash: the sha256 of
+// the run's record (id, protocol, file, protocol digest, who started it,
+// when, its public vars). Whoever appends an entry (the runner, Decide)
+// computes its hash from the journal's current head, so an entry that is
+// changed afterwards no longer matches its hash, an entry removed or
+// inserted breaks the sequence numbers and the link of the entry after it,
+// and a changed run record breaks the first entry.
+//
+// The manifest. Every file a run writes (evidence, the JSON and Markdown
+// reports, baselines) is written atomically and then journaled as an
+// evidence entry {path, file, dir, root, sha256, bytes, what}: path as the
+// protocol names it, file its absolute name, root the absolute artifacts
+// directory it lives under (dir as the protocol names it). Since the entry
+// is in the chain, its digest cannot be edited to match a changed file
+// without breaking the chain. Verify (verify.go) replays both: it names each
+// journal entry that does not match its hash, each recorded file that was
+// changed or removed, and each file under the run's artifacts directories
+// that no run recorded (added).
+//
+// What this does not do. The chain has no key: someone who can rewrite the
+// whole journal can recompute every hash, and cutting entries off its end
+// leaves a shorter chain that is still whole. Verify reports the head (the
+// last entry's hash); record it somewhere the run's host cannot rewrite (a
+// CI log, the change ticket) and check it later with VerifyOptions.Anchor
+// (protorun verify --anchor): a chain that no longer holds that entry was
+// cut or rewritten.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// What an evidence entry records (its "what").
+const (
+	ArtifactEvidence = "evidence"
+	ArtifactReport   = "report"
+	ArtifactBaseline = "baseline"
+)
+
+// ManifestRecord is the data of an evidence entry: one file a run wrote.
+type ManifestRecord struct {
+	// Path is the file as the protocol names it (relative to the run's
+	// artifacts base).
+	Path string `json:"path"`
+	// File is its absolute name when it was written.
+	File string `json:"file,omitempty"`
+	// Dir is the protocol's artifacts directory and Root its absolute name.
+	Dir    string `json:"dir,omitempty"`
+	Root   string `json:"root,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	Bytes  int    `json:"bytes"`
+	// What is evidence, report or baseline.
+	What string `json:"what,omitempty"`
+}
+
+const (
+	chainPrefix   = "protorun journal v1\n"
+	genesisPrefix = "protorun run v1\n"
+)
+
+// genesisHash is the hash the first journal entry chains to: the run's
+// record as the store keeps it.
+func genesisHash(info *RunInfo) string {
+	b, err := json.Marshal(struct {
+		ID        string            `json:"id"`
+		Protocol  string            `json:"protocol"`
+		File      string            `json:"file"`
+		Digest    string            `json:"digest"`
+		StartedBy string            `json:"started_by"`
+		Started   time.Time         `json:"started"`
+		Vars      map[string]string `json:"vars,omitempty"`
+	}{info.ID, info.Protocol, info.File, info.Digest, info.StartedBy, info.Started, info.Vars})
+	if err != nil {
+		// Only a time outside years 0-9999 fails to encode; hash its text.
+		b = fmt.Appendf(nil, "%s %s %s %s %s %v", info.ID, info.Protocol, info.Digest, info.StartedBy, info.Started, info.Vars)
+	}
+	sum := sha256.Sum256(append([]byte(genesisPrefix), b...))
+	return hex.EncodeToString(sum[:])
+}
+
+// entryHash is the hash of e chained to prev; e.Hash is ignored.
+func entryHash(prev string, e Entry) string {
+	e.Hash = ""
+	body, err := json.Marshal(e)
+	if err != nil {
+		body = fmt.Appendf(nil, "%d %s %s %q", e.Seq, e.Time, e.Kind, []byte(e.Data))
+	}
+	h := sha256.New()
+	h.Write([]byte(chainPrefix))
+	h.Write([]byte(prev))
+	h.Write([]byte{'\n'})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// chainHead is the hash a new entry of the run chains to: the last
+// entry's, or the genesis hash of an empty journal.
+func chainHead(info *RunInfo, entries []Entry) string {
+	if len(entries) == 0 {
+		return genesisHash(info)
+	}
+	return entries[len(entries)-1].Hash
+}
+
+// sealEntry sets e.Hash, chaining it to prev, and returns it.
+func sealEntry(prev string, e *Entry) string {
+	e.Hash = entryHash(prev, *e)
+	return e.Hash
+}
+
+// writeArtifact writes data at rel (resolved against the artifacts
+// directory) atomically, secrets redacted, and journals it in the run's
+// manifest. JSON data is redacted value by value, so it stays valid JSON.
+func (r *Runner) writeArtifact(rel, what string, data []byte) error {
+	if strings.HasSuffix(rel, ".json") || json.Valid(data) {
+		data = r.red.JSON(data)
+	} else {
+		data = []byte(r.red.String(string(data)))
+	}
+	file := r.out(rel)
+	if err := writeFileAtomic(file, data, 0o644); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	rec := ManifestRecord{Path: rel, File: absPath(file), Dir: r.p.Artifacts, SHA256: hex.EncodeToString(sum[:]),
+		Bytes: len(data), What: what}
+	if rec.Dir != "" {
+		rec.Root = absPath(r.out(rec.Dir))
+	}
+	r.journal(EntryEvidence, rec)
+	return nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
+}
+
+// JSON redacts secrets from JSON text: only when a secret (or its JSON
+// escaped form) occurs is the text decoded, every string (keys too)
+// redacted, and the value encoded again, indented as it was. Replacing in
+// the encoded text instead would miss a secret JSON escapes (a quote, <, &)
+// and could break the document (a secret that is also a number's digits).
+func (r *redactor) JSON(b []byte) []byte {
+	if r == nil || r.r == nil || !r.occursIn(b) {
+		return b
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return []byte(r.String(string(b))) // not JSON after all: plain text
+	}
+	v = r.deep(v)
+	var out []byte
+	var err error
+	trimmed := bytes.TrimLeft(b, " \t\r\n")
+	if len(trimmed) > 1 && (trimmed[1] == '\n' || trimmed[1] == '\r') {
+		out, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		out, err = json.Marshal(v)
+	}
+	if err != nil {
+		return []byte(r.String(string(b)))
+	}
+	if bytes.HasSuffix(b, []byte{'\n'}) {
+		out = append(out, '\n')
+	}
+	return out
+}
+
+// occursIn reports whether a secret occurs in b, raw or JSON-escaped.
+func (r *redactor) occursIn(b []byte) bool {
+	for _, s := range r.forms {
+		if bytes.Contains(b, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// deep redacts every string in v, map keys included.
+func (r *redactor) deep(v any) any {
+	switch t := v.(type) {
+	case string:
+		return r.r.Replace(t)
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[r.r.Replace(k)] = r.deep(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = r.deep(e)
+		}
+		return out
+	}
+	return v
+}
+
+// jsonForms returns s and the forms JSON encoding gives it (escaped
+// quotes, backslashes, control characters, <, > and &).
+func jsonForms(s string) []string {
+	forms := []string{s}
+	for _, html := range []bool{true, false} {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(s) != nil {
+			continue
+		}
+		e := strings.TrimSuffix(buf.String(), "\n")
+		e = e[1 : len(e)-1]
+		if e != s && !containsString(forms, e) {
+			forms = append(forms, e)
+		}
+	}
+	return forms
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,454 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// What Verify found of a file (FileCheck.Status).
+const (
+	// FileIntact: the file holds what the run recorded.
+	FileIntact = "intact"
+	// FileChanged: the file differs from what the run recorded.
+	FileChanged = "changed"
+	// FileRemoved: the run recorded the file; it is gone.
+	FileRemoved = "removed"
+	// FileAdded: a file under the run's artifacts directory that no run
+	// recorded.
+	FileAdded = "added"
+	// FileSuperseded: a later run wrote the file again, and its own
+	// (intact) journal records exactly what the file holds now. Not
+	// tampering: protocols reuse evidence paths from run to run.
+	FileSuperseded = "superseded"
+	// FileOtherRun: a file under the run's artifacts directory that
+	// another run recorded, holding what that run wrote.
+	FileOtherRun = "other-run"
+	// FileStray: the temporary file of an atomic write that a killed
+	// process never renamed; never read as evidence.
+	FileStray = "stray"
+)
+
+// VerifyReport is what Verify found of a run.
+type VerifyReport struct {
+	Run string `json:"run"`
+	// Intact is true when no recorded file was changed or removed, no file
+	// was added, and every journal entry matches its hash.
+	Intact bool `json:"intact"`
+	// Entries counts the journal's entries; Head is the last one's hash.
+	Entries int    `json:"entries"`
+	Head    string `json:"head"`
+	// Files are the run's recorded files and every other file found under
+	// its artifacts directories, sorted by path.
+	Files []FileCheck `json:"files"`
+	// Journal lists the entries (and run record) that do not check out.
+	Journal []JournalProblem `json:"journal,omitempty"`
+}
+
+// FileCheck is one file Verify looked at.
+type FileCheck struct {
+	// Path is the file as the protocol names it; File its absolute name.
+	Path   string `json:"path"`
+	File   string `json:"file"`
+	What   string `json:"what,omitempty"` // evidence, report, baseline
+	Status string `json:"status"`
+	// Recorded is the sha256 the run journaled; Actual what the file holds.
+	Recorded string `json:"recorded_sha256,omitempty"`
+	Actual   string `json:"actual_sha256,omitempty"`
+	// Run names the other run that wrote the file (superseded, other-run).
+	Run    string `json:"by_run,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Tampered reports whether the status means the evidence was tampered
+// with: changed, removed or added.
+func (f FileCheck) Tampered() bool {
+	return f.Status == FileChanged || f.Status == FileRemoved || f.Status == FileAdded
+}
+
+// JournalProblem is a journal entry, or the run record, that does not check
+// out.
+type JournalProblem struct {
+	// Entry is the entry's position in the journal (its line in a file
+	// store), from 1; 0 means the run record (info.json, protocol.yaml).
+	Entry   int    `json:"entry"`
+	Kind    string `json:"kind,omitempty"`
+	Problem string `json:"problem"`
+}
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	// Anchor is a head Verify reported earlier and that was kept elsewhere.
+	// Optional. When set, the journal must still hold an entry with this
+	// hash: a journal cut short or rewritten from the start does not.
+	Anchor string
+}
+
+// Verify checks a run's tamper evidence (manifest.go): that every journal
+// entry matches its hash and chains to the one before, and that every file
+// the run recorded holds what it recorded, and that no file was added
+// under the run's artifacts directories. An unknown run is an error
+// wrapping ErrUnknownRun; tampering is not an error but a report with
+// Intact false.
+func Verify(ctx context.Context, store Store, runID string) (*VerifyReport, error) {
+	return VerifyWith(ctx, store, runID, VerifyOptions{})
+}
+
+// VerifyWith is Verify with options.
+func VerifyWith(ctx context.Context, store Store, runID string, opts VerifyOptions) (*VerifyReport, error) {
+	info, lines, infoProblem, err := loadForVerify(ctx, store, runID)
+	if err != nil {
+		return nil, err
+	}
+	rep := &VerifyReport{Run: runID, Files: []FileCheck{}}
+	chain := checkChain(info, lines)
+	if infoProblem != "" {
+		rep.Journal = append(rep.Journal, JournalProblem{Problem: infoProblem})
+	}
+	rep.Journal = append(rep.Journal, chain.problems...)
+	rep.Entries, rep.Head = len(lines), chain.head
+	if opts.Anchor != "" && !chain.hashes[opts.Anchor] {
+		rep.Journal = append(rep.Journal, JournalProblem{Problem: fmt.Sprintf(
+			"no entry has the anchor hash %s: the journal was cut short or rewritten", opts.Anchor)})
+	}
+
+	v := &verifier{ctx: ctx, store: store, run: runID}
+	seen := map[string]bool{}
+	for _, m := range chain.manifest {
+		seen[m.rec.File] = true
+		rep.Files = append(rep.Files, v.checkRecorded(m))
+	}
+	for _, root := range chain.roots {
+		v.walk(root, seen, &rep.Files)
+	}
+	sort.SliceStable(rep.Files, func(i, j int) bool { return rep.Files[i].Path < rep.Files[j].Path })
+
+	rep.Intact = len(rep.Journal) == 0
+	for _, f := range rep.Files {
+		rep.Intact = rep.Intact && !f.Tampered()
+	}
+	return rep, nil
+}
+
+// journalLine is one journal entry as read, or the reason it could not be.
+type journalLine struct {
+	e   Entry
+	bad string // the line does not decode
+}
+
+// loadForVerify reads a run's record and journal. A FileStore's journal
+// is read line by line, so that a line that no longer decodes is named
+// instead of failing the whole load.
+func loadForVerify(ctx context.Context, store Store, runID string) (*RunInfo, []journalLine, string, error) {
+	if fs, ok := store.(*FileStore); ok {
+		return fs.rawJournal(runID)
+	}
+	info, entries, err := store.Load(ctx, runID)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	lines := make([]journalLine, len(entries))
+	for i, e := range entries {
+		lines[i] = journalLine{e: e}
+	}
+	return info, lines, "", nil
+}
+
+// rawJournal also returns what is wrong with the run's record, if any.
+func (s *FileStore) rawJournal(runID string) (*RunInfo, []journalLine, string, error) {
+	info, problem, err := s.loadInfo(runID)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	dir, _ := s.runDir(runID)
+	f, err := os.Open(filepath.Join(dir, "journal.jsonl"))
+	if errors.Is(err, os.ErrNotExist) {
+		return info, nil, problem, nil
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	defer f.Close()
+	var lines []journalLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	for sc.Scan() {
+		var l journalLine
+		if err := json.Unmarshal(sc.Bytes(), &l.e); err != nil {
+			l.bad = err.Error()
+		}
+		lines = append(lines, l)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, "", fmt.Errorf("run %s: read journal: %w", runID, err)
+	}
+	return info, lines, problem, nil
+}
+
+// loadInfo reads a run's record; an unknown run wraps ErrUnknownRun.
+func (s *FileStore) loadInfo(runID string) (*RunInfo, string, error) {
+	dir, err := s.runDir(runID)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "info.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("%w %q (state directory %s)", ErrUnknownRun, runID, s.Dir)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	var info RunInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		// Still a run: its record was damaged. Verify reports it.
+		info = RunInfo{ID: runID}
+		return &info, fmt.Sprintf("info.json does not decode (%v)", err), nil
+	}
+	if src, err := os.ReadFile(filepath.Join(dir, "protocol.yaml")); err == nil {
+		info.Source = src
+	}
+	return &info, "", nil
+}
+
+// manifestEntry is a file the run recorded, with the time it did.
+type manifestEntry struct {
+	rec  ManifestRecord
+	time time.Time
+}
+
+type chainResult struct {
+	problems []JournalProblem
+	head     string
+	hashes   map[string]bool
+	manifest []manifestEntry // latest record per file, in journal order
+	roots    []artifactsRoot
+}
+
+// artifactsRoot is an artifacts directory: absolute, and as the protocol
+// names it.
+type artifactsRoot struct{ abs, dir string }
+
+// checkChain checks the journal's hash chain and sequence and gathers the
+// run's manifest. Each entry is checked against the hash stored in the
+// entry before it, so an altered entry is named alone; an entry whose own
+// hash was recomputed after an edit breaks the link of the next one.
+func checkChain(info *RunInfo, lines []journalLine) chainResult {
+	res := chainResult{hashes: map[string]bool{}}
+	if len(info.Source) > 0 {
+		if sum := sha256.Sum256(info.Source); hex.EncodeToString(sum[:]) != info.Digest {
+			res.problems = append(res.problems, JournalProblem{Problem: "protocol.yaml in the run's state directory does not match the protocol digest recorded when the run started"})
+		}
+	}
+	prev, known := genesisHash(info), true
+	byFile := map[string]int{}
+	rootSeen := map[string]bool{}
+	for i, l := range lines {
+		n := i + 1
+		if l.bad != "" {
+			res.problems = append(res.problems, JournalProblem{Entry: n, Problem: "does not decode (" + l.bad + "): the line was altered or torn"})
+			known = false
+			continue
+		}
+		e := l.e
+		res.hashes[e.Hash] = true
+		switch {
+		case e.Hash == "":
+			res.problems = append(res.problems, JournalProblem{Entry: n, Kind: e.Kind, Problem: "has no hash: it was not written by the runner, or was altered"})
+		case !known:
+			// The entry before did not decode: this link cannot be checked.
+		case entryHash(prev, e) != e.Hash:
+			what := "does not match its hash chained to the entry before: this entry was altered, or the one before it was (and its hash recomputed), or entries before it were removed or inserted"
+			if n == 1 {
+				what = "does not match its hash chained to the run's record: this entry or the run's info.json was altered"
+			}
+			res.problems = append(res.problems, JournalProblem{Entry: n, Kind: e.Kind, Problem: what})
+		}
+		if e.Seq != n {
+			res.problems = append(res.problems, JournalProblem{Entry: n, Kind: e.Kind, Problem: fmt.Sprintf("has sequence number %d: entries were removed, inserted or reordered", e.Seq)})
+		}
+		prev, known = e.Hash, true
+		if e.Kind != EntryEvidence {
+			continue
+		}
+		var m ManifestRecord
+		if json.Unmarshal(e.Data, &m) != nil || m.Path == "" {
+			continue // the chain check names an entry altered this far
+		}
+		if m.File == "" {
+			m.File = absPath(m.Path) // a journal from before the manifest: relative to here
+		}
+		if j, ok := byFile[m.File]; ok {
+			res.manifest[j] = manifestEntry{rec: m, time: e.Time}
+		} else {
+			byFile[m.File] = len(res.manifest)
+			res.manifest = append(res.manifest, manifestEntry{rec: m, time: e.Time})
+		}
+		if m.Root != "" && !rootSeen[m.Root] {
+			rootSeen[m.Root] = true
+			res.roots = append(res.roots, artifactsRoot{m.Root, m.Dir})
+		}
+	}
+	if len(lines) > 0 {
+		res.head = lines[len(lines)-1].e.Hash
+	}
+	// Walk a root once: not one that another root holds.
+	sort.Slice(res.roots, func(i, j int) bool { return res.roots[i].abs < res.roots[j].abs })
+	var roots []artifactsRoot
+	for _, r := range res.roots {
+		if len(roots) > 0 && within(r.abs, roots[len(roots)-1].abs) {
+			continue
+		}
+		roots = append(roots, r)
+	}
+	res.roots = roots
+	return res
+}
+
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// verifier checks files, consulting the other runs of the store (lazily)
+// to tell a file a later run wrote from a tampered one.
+type verifier struct {
+	ctx    context.Context
+	store  Store
+	run    string
+	others map[string][]otherWrite // file → writes by other runs
+}
+
+type otherWrite struct {
+	run  string
+	sha  string
+	time time.Time
+}
+
+func (v *verifier) checkRecorded(m manifestEntry) FileCheck {
+	fc := FileCheck{Path: m.rec.Path, File: m.rec.File, What: m.rec.What, Recorded: m.rec.SHA256}
+	sum, err := fileSHA256(m.rec.File)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		fc.Status = FileRemoved
+		fc.Detail = "recorded by the run, no longer there"
+		return fc
+	case err != nil:
+		fc.Status = FileChanged
+		fc.Detail = "cannot be read: " + err.Error()
+		return fc
+	}
+	fc.Actual = sum
+	switch {
+	case m.rec.SHA256 == "":
+		fc.Status = FileChanged
+		fc.Detail = "the journal recorded no digest for it"
+	case sum == m.rec.SHA256:
+		fc.Status = FileIntact
+	default:
+		fc.Status = FileChanged
+		fc.Detail = "holds something other than what the run recorded"
+		for _, w := range v.writes(m.rec.File) {
+			if w.sha == sum && w.time.After(m.time) {
+				fc.Status, fc.Run = FileSuperseded, w.run
+				fc.Detail = fmt.Sprintf("written again by run %s at %s, as that run's journal records", w.run, w.time.Format(time.RFC3339))
+			}
+		}
+	}
+	return fc
+}
+
+// walk names every file under root that the run did not record.
+func (v *verifier) walk(root artifactsRoot, recorded map[string]bool, out *[]FileCheck) {
+	_ = filepath.WalkDir(root.abs, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || recorded[p] {
+			return nil
+		}
+		fc := FileCheck{Path: p, File: p, Status: FileAdded, Detail: "not recorded by this run"}
+		if rel, err := filepath.Rel(root.abs, p); err == nil && root.dir != "" {
+			fc.Path = path.Join(root.dir, filepath.ToSlash(rel))
+		}
+		if isTempName(d.Name()) {
+			fc.Status, fc.Detail = FileStray, "temporary file of an atomic write that never completed (a killed process)"
+			*out = append(*out, fc)
+			return nil
+		}
+		sum, err := fileSHA256(p)
+		if err != nil {
+			fc.Detail = "not recorded by this run, and cannot be read: " + err.Error()
+			*out = append(*out, fc)
+			return nil
+		}
+		fc.Actual = sum
+		for _, w := range v.writes(p) {
+			if w.sha == sum {
+				fc.Status, fc.Run = FileOtherRun, w.run
+				fc.Detail = "written by run " + w.run
+			}
+		}
+		*out = append(*out, fc)
+		return nil
+	})
+}
+
+// writes returns what the other runs of the store recorded writing at
+// file. Only runs whose journal chain is whole count.
+func (v *verifier) writes(file string) []otherWrite {
+	if v.others == nil {
+		v.others = map[string][]otherWrite{}
+		infos, _ := v.store.List(v.ctx)
+		for _, oi := range infos {
+			if oi.ID == v.run {
+				continue
+			}
+			info, lines, problem, err := loadForVerify(v.ctx, v.store, oi.ID)
+			if err != nil || problem != "" {
+				continue
+			}
+			c := checkChain(info, lines)
+			if len(c.problems) > 0 {
+				continue
+			}
+			for _, m := range c.manifest {
+				v.others[m.rec.File] = append(v.others[m.rec.File], otherWrite{run: oi.ID, sha: m.rec.SHA256, time: m.time})
+			}
+		}
+	}
+	return v.others[file]
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("not a regular file")
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// isTempName matches writeFileAtomic's temporary files: .NAME.tmp-RANDOM.
+func isTempName(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
+}
