@@ -101,6 +101,7 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 	}
 	start := r.now()
 	r.journal(EntryStepStart, stepStart{Step: s.ID, Time: start})
+	r.flush() // the step's start is durable before its adapter is called
 	if r.st.journalErr != nil {
 		return "", fmt.Errorf("journal: %w", r.st.journalErr)
 	}
@@ -362,6 +363,7 @@ func (r *Runner) writeEvidence(path string, ev *Evidence) error {
 	if path == "" || r.opts.NoEvidence {
 		return nil
 	}
+	r.flush()
 	ev.Version = 1
 	ev.Protocol = r.p.ID
 	ev.RunID = r.st.ID

@@ -32,6 +32,7 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 		r.recordDecision(d)
 	}
 	if d == nil && r.opts.Prompter != nil {
+		r.flush()
 		answer, err := r.opts.Prompter.Ask(ctx, text)
 		if err != nil {
 			return "", err
@@ -183,6 +184,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 	// Rollback, optionally confirmed at a terminal.
 	if g.Confirm && r.opts.Prompter != nil && !r.opts.DryRun {
 		q := r.fill(r.p.Messages[r.p.Announce.RollbackDecision].Text, map[string]any{"error": r.st.Failure})
+		r.flush()
 		answer, err := r.opts.Prompter.Ask(ctx, q)
 		if err != nil {
 			return "", err
@@ -213,6 +215,7 @@ func (r *Runner) notify(ctx context.Context, s *Step, a *Action) {
 		return
 	}
 	tmp := &Step{ID: s.ID + ".notify", With: a.With, Timeout: a.Timeout, phase: s.phase}
+	r.flush()
 	it := r.call(ctx, tmp, ad, target{})
 	_ = r.writeEvidence(a.Evidence, &Evidence{Kind: "notify", ID: tmp.ID, Adapter: a.Adapter, Status: it.Status,
 		Started: it.Started, Ended: it.Ended, Message: it.Message, Items: []*ItemResult{it}})
@@ -280,6 +283,7 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 			Targets: s.Targets, Foreach: s.Foreach, phase: s.phase}
 		start := r.now()
 		r.journal(EntryStepStart, stepStart{Step: tmp.ID, Time: start})
+		r.flush()
 		var items []*ItemResult
 		for _, t := range r.targets(tmp) {
 			items = append(items, r.call(rctx, tmp, ad, t))
@@ -313,6 +317,7 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 
 // checklist writes the report, then checks the handoff checklist.
 func (r *Runner) checklist(_ context.Context) (string, error) {
+	r.flush()
 	if err := r.writeReport(StatusRunning); err != nil {
 		return "", err
 	}
@@ -343,6 +348,7 @@ func (r *Runner) checklist(_ context.Context) (string, error) {
 // finish records the terminal state, keeps baselines of a completed run,
 // writes the report and announces the end.
 func (r *Runner) finish(_ context.Context) (*Result, error) {
+	r.flush()
 	state := r.m.Current()
 	switch state {
 	case StateCompleted:

@@ -39,6 +39,7 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 	}
 	d := r.st.pendingDecision(s.ID)
 	if d == nil && r.opts.Prompter != nil {
+		r.flush()
 		answer, err := r.opts.Prompter.Ask(ctx, prompt)
 		if err != nil {
 			return "", true, err
