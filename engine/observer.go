@@ -56,7 +56,10 @@ type ConsoleObserver struct {
 	W io.Writer
 	// Verbose adds a line per fan-out item and per attempt.
 	Verbose bool
-	mu      sync.Mutex
+	// Color marks outcomes with ANSI colours (✓ green, ✗ red, halts
+	// yellow). Set it only for a terminal that wants colour (not NO_COLOR).
+	Color bool
+	mu    sync.Mutex
 }
 
 // Observe implements Observer.
@@ -70,22 +73,22 @@ func (c *ConsoleObserver) Observe(e Event) {
 			fmt.Fprintf(c.W, "  %d. %s\n", i+1, r)
 		}
 	case EventStepEnd:
-		fmt.Fprintf(c.W, "  %s %s: %s\n", mark(e.Status), e.Step, e.Message)
+		fmt.Fprintf(c.W, "  %s %s: %s\n", c.mark(e.Status), e.Step, e.Message)
 	case EventItem:
 		if c.Verbose {
-			fmt.Fprintf(c.W, "    %s %s\n", mark(e.Status), e.Message)
+			fmt.Fprintf(c.W, "    %s %s\n", c.mark(e.Status), e.Message)
 		}
 	case EventAttempt:
 		fmt.Fprintf(c.W, "    … %s\n", e.Message)
 	case EventGate:
-		fmt.Fprintf(c.W, "  %s gate %s: %s\n", mark(e.Status), e.Step, e.Message)
+		fmt.Fprintf(c.W, "  %s gate %s: %s\n", c.mark(e.Status), e.Step, e.Message)
 		if crit, ok := e.Data["criteria"].([]CriterionResult); ok {
 			for _, cr := range crit {
 				st := "passed"
 				if !cr.Passed {
 					st = "failed"
 				}
-				fmt.Fprintf(c.W, "      %s %s\n", mark(st), cr.Name)
+				fmt.Fprintf(c.W, "      %s %s\n", c.mark(st), cr.Name)
 			}
 		}
 	case EventChecklist:
@@ -96,9 +99,49 @@ func (c *ConsoleObserver) Observe(e Event) {
 		fmt.Fprintf(c.W, "  - %s %s\n", box, e.Message)
 	case EventDecision, EventRollback, EventHalt, EventEnd:
 		if e.Message != "" {
-			fmt.Fprintln(c.W, e.Message)
+			fmt.Fprintln(c.W, c.paint(e, e.Message))
 		}
 	}
+}
+
+// ANSI colours of the console.
+const (
+	ansiReset  = "\x1b[0m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiBold   = "\x1b[1m"
+)
+
+// mark is mark(status), coloured when c.Color.
+func (c *ConsoleObserver) mark(status string) string {
+	m := mark(status)
+	if !c.Color {
+		return m
+	}
+	switch m {
+	case "✓":
+		return ansiGreen + m + ansiReset
+	case "✗":
+		return ansiRed + m + ansiReset
+	}
+	return m
+}
+
+// paint colours a halt yellow and a run's end green or red, when c.Color.
+func (c *ConsoleObserver) paint(e Event, text string) string {
+	if !c.Color {
+		return text
+	}
+	switch {
+	case e.Kind == EventHalt:
+		return ansiYellow + text + ansiReset
+	case e.Kind == EventEnd && e.Status == StatusCompleted:
+		return ansiBold + ansiGreen + text + ansiReset
+	case e.Kind == EventEnd, e.Kind == EventRollback && e.Status != "passed":
+		return ansiBold + ansiRed + text + ansiReset
+	}
+	return text
 }
 
 func mark(status string) string {
