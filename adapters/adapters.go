@@ -144,7 +144,9 @@ type Describer interface {
 }
 
 // Closer is implemented by adapters holding resources (connection pools).
-// The engine calls Close once, when the run ends.
+// The engine calls Close once when a run that made its own adapters (from
+// the registry) ends; whoever hands a Set to the engine closes it with
+// Set.Close when done, so pools can serve many runs.
 type Closer interface {
 	Close() error
 }

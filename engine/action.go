@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -288,7 +289,7 @@ done:
 	it.Message = r.red.String(res.Message)
 	it.Measurements, _ = r.red.Value(jsonClean(res.Measurements)).(map[string]any)
 	it.Details, _ = r.red.Value(jsonClean(res.Details)).(map[string]any)
-	it.Output = r.red.String(truncate(res.Output, maxOutput))
+	it.Output = truncate(r.red.String(res.Output), maxOutput) // redact first: a cut secret would survive
 	r.emit(Event{Kind: EventItem, Step: s.ID, Status: it.Status, Message: it.label() + ": " + it.Message})
 	return it
 }
@@ -335,9 +336,16 @@ func resultView(res *adapters.Result) map[string]any {
 
 // jsonClean round-trips v through JSON so evidence and expressions see
 // plain JSON values whatever the adapter put in.
+// jsonClean returns m as encoding/json would decode it back: numbers as
+// float64, slices as []any, maps as map[string]any. The common shapes
+// adapters return are converted directly; anything else takes a JSON round
+// trip (the fan-out of a step calls this once per item).
 func jsonClean(m map[string]any) map[string]any {
 	if len(m) == 0 {
 		return nil
+	}
+	if out, ok := plainJSON(m); ok {
+		return out.(map[string]any)
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -346,6 +354,70 @@ func jsonClean(m map[string]any) map[string]any {
 	var out map[string]any
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// plainJSON converts v as a JSON round trip would, for the types it knows;
+// ok is false when v holds anything else (or a number JSON cannot encode).
+func plainJSON(v any) (out any, ok bool) {
+	switch x := v.(type) {
+	case nil, bool, string:
+		return x, true
+	case float64:
+		return x, !math.IsNaN(x) && !math.IsInf(x, 0)
+	case float32:
+		return plainJSON(float64(x))
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case map[string]any:
+		if x == nil {
+			return nil, true
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			if m[k], ok = plainJSON(e); !ok {
+				return nil, false
+			}
+		}
+		return m, true
+	case []any:
+		if x == nil {
+			return nil, true
+		}
+		s := make([]any, len(x))
+		for i, e := range x {
+			if s[i], ok = plainJSON(e); !ok {
+				return nil, false
+			}
+		}
+		return s, true
+	case []string:
+		if x == nil {
+			return nil, true
+		}
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = e
+		}
+		return s, true
+	case map[string]string:
+		if x == nil {
+			return nil, true
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = e
+		}
+		return m, true
+	}
+	return nil, false
 }
 
 func truncate(s string, n int) string {
@@ -368,11 +440,14 @@ func (r *Runner) writeEvidence(path string, ev *Evidence) error {
 	ev.Protocol = r.p.ID
 	ev.RunID = r.st.ID
 	ev.DurationMS = ms(ev.Ended.Sub(ev.Started))
-	if err := WriteJSONAtomic(r.out(path), ev); err != nil {
+	b, err := json.MarshalIndent(ev, "", "  ")
+	if err == nil {
+		err = r.writeArtifact(path, ArtifactEvidence, append(b, '\n'))
+	}
+	if err != nil {
 		return fmt.Errorf("write evidence %s: %w", path, err)
 	}
 	r.st.addEvidence(path)
-	r.journal(EntryEvidence, map[string]any{"path": path})
 	return nil
 }
 

@@ -44,7 +44,9 @@ type Prompter interface {
 // Options configure a run. Every field is optional.
 type Options struct {
 	// Adapters the steps call. Default is one instance of every registered
-	// adapter.
+	// adapter, closed when the run stops. A set given here belongs to the
+	// caller: the run never closes it, so connection pools and other state
+	// live on across runs; close it when you are done with it.
 	Adapters adapters.Set
 	// Store keeps the run. Default is a new MemoryStore.
 	Store Store
@@ -116,6 +118,7 @@ type Runner struct {
 	opts   Options
 	store  Store
 	set    adapters.Set
+	ownSet bool // set was made for this run, and is closed with it
 	st     *RunState
 	m      *fsm.FSM
 	red    *redactor
@@ -247,14 +250,14 @@ func newRunner(p *Protocol, opts Options) (*Runner, error) {
 	if opts.Identity == "" {
 		opts.Identity = CurrentUser()
 	}
-	set := opts.Adapters
+	set, own := opts.Adapters, false
 	if set == nil {
-		set = adapters.FromRegistry()
+		set, own = adapters.FromRegistry(), true
 	}
 	if opts.DryRun {
-		set = simulatedSet(p, opts.Simulate)
+		set, own = simulatedSet(p, opts.Simulate), true
 	}
-	return &Runner{p: p, opts: opts, store: opts.Store, set: set, now: opts.Now}, nil
+	return &Runner{p: p, opts: opts, store: opts.Store, set: set, ownSet: own, now: opts.Now}, nil
 }
 
 // CurrentUser names the OS user running the process.
@@ -465,7 +468,9 @@ func (r *Runner) varScope(name string) (any, bool) {
 // work outside any fsm callback, then fires the outcome event.
 func (r *Runner) drive(ctx context.Context) (*Result, error) {
 	defer r.flush()
-	defer r.set.Close()
+	if r.ownSet {
+		defer r.set.Close()
+	}
 	for {
 		state := r.m.Current()
 		r.st.State = state

@@ -431,7 +431,10 @@ func (a *Adapter) Close() error {
 func newTransport(k tlsKey, perHost int) (*nethttp.Transport, error) {
 	t := nethttp.DefaultTransport.(*nethttp.Transport).Clone()
 	t.MaxIdleConnsPerHost = perHost
-	t.MaxIdleConns = max(t.MaxIdleConns, perHost)
+	// A fan-out reaches many hosts at once; keep a connection to each of
+	// them (DefaultTransport keeps 100 in all) so the next check, or the
+	// next run in this process, reuses it instead of dialing again.
+	t.MaxIdleConns = max(1024, perHost)
 	if k.caFile != "" || k.insecure {
 		conf := &tls.Config{MinVersion: tls.VersionTLS12}
 		if k.caFile != "" {
