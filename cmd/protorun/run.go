@@ -25,6 +25,7 @@ type common struct {
 	output   string
 	noColor  bool
 	waitLock time.Duration
+	junit    string // --junit FILE, on the commands that drive a run
 }
 
 func (c *common) flags(cmd *cobra.Command) {
@@ -53,14 +54,19 @@ func (c *common) identity() string {
 	return engine.CurrentUser()
 }
 
-func (c *common) observer(w io.Writer) (engine.Observer, error) {
+// observer prints a run's events to w; call stop when the run returns.
+// Text output is coloured and shows progress in place only on a terminal
+// (and without colour under --no-color or NO_COLOR).
+func (c *common) observer(w io.Writer) (obs engine.Observer, stop func(), err error) {
 	switch c.output {
 	case "text":
-		return &engine.ConsoleObserver{W: w}, nil
+		tty := writerIsTerminal(w)
+		p := newProgress(&engine.ConsoleObserver{W: w, Color: tty && c.colorWanted()}, tty)
+		return p, p.Close, nil
 	case "json":
-		return &engine.JSONObserver{W: w}, nil
+		return &engine.JSONObserver{W: w}, func() {}, nil
 	}
-	return nil, exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", c.output))
+	return nil, nil, exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", c.output))
 }
 
 // stdinPrompter asks at the terminal.
@@ -140,7 +146,7 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 			if err != nil {
 				return exitCode(exitUsage, err)
 			}
-			obs, err := c.observer(cmd.OutOrStdout())
+			obs, stopObs, err := c.observer(cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -175,10 +181,12 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 			ctx, stop := signalContext()
 			defer stop()
 			res, err := engine.Start(ctx, p, opts)
-			return finishRun(cmd, res, err, dryRun)
+			stopObs()
+			return c.afterRun(cmd, opts.Store, p, res, finishRun(cmd, res, err, dryRun))
 		},
 	}
 	c.flags(cmd)
+	c.junitFlag(cmd)
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a protocol var: NAME=VALUE (repeatable)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "simulate every adapter; evidence to a temporary directory")
 	cmd.Flags().StringArrayVar(&simulate, "simulate", nil, "in a dry run: STEP=fail|error or HALT=reject (repeatable)")

@@ -109,13 +109,14 @@ func newResumeCmd() *cobra.Command {
 		},
 	}
 	c.flags(cmd)
+	c.junitFlag(cmd)
 	cmd.Flags().BoolVar(&interactive, "interactive", false, "ask halts on stdin even when it is not a terminal")
 	return cmd
 }
 
 // resume continues a run, printing its events, and maps its end to an exit code.
 func (c *common) resume(cmd *cobra.Command, st engine.Store, p *engine.Protocol, id string, prompt bool) error {
-	obs, err := c.observer(cmd.OutOrStdout())
+	obs, stopObs, err := c.observer(cmd.OutOrStdout())
 	if err != nil {
 		return err
 	}
@@ -126,7 +127,8 @@ func (c *common) resume(cmd *cobra.Command, st engine.Store, p *engine.Protocol,
 	ctx, stop := signalContext()
 	defer stop()
 	res, err := engine.Resume(ctx, p, id, opts)
-	return finishRun(cmd, res, err, false)
+	stopObs()
+	return c.afterRun(cmd, st, p, res, finishRun(cmd, res, err, false))
 }
 
 func newAbortCmd() *cobra.Command {
@@ -154,6 +156,7 @@ func newAbortCmd() *cobra.Command {
 		},
 	}
 	c.flags(cmd)
+	c.junitFlag(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision")
 	return cmd
 }

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/protorun/protorun/engine"
+)
+
+// JUnit XML, as CI systems (Jenkins, GitLab, GitHub test reporters) read
+// it: one suite per phase; a test case per gate and per must step.
+type (
+	junitSuites struct {
+		XMLName  xml.Name     `xml:"testsuites"`
+		Name     string       `xml:"name,attr"`
+		Tests    int          `xml:"tests,attr"`
+		Failures int          `xml:"failures,attr"`
+		Errors   int          `xml:"errors,attr"`
+		Skipped  int          `xml:"skipped,attr"`
+		Time     string       `xml:"time,attr"`
+		Suites   []junitSuite `xml:"testsuite"`
+	}
+	junitSuite struct {
+		Name       string           `xml:"name,attr"`
+		Tests      int              `xml:"tests,attr"`
+		Failures   int              `xml:"failures,attr"`
+		Errors     int              `xml:"errors,attr"`
+		Skipped    int              `xml:"skipped,attr"`
+		Time       string           `xml:"time,attr"`
+		Timestamp  string           `xml:"timestamp,attr,omitempty"`
+		Properties *junitProperties `xml:"properties,omitempty"`
+		Cases      []junitCase      `xml:"testcase"`
+	}
+	junitProperties struct {
+		Property []junitProperty `xml:"property"`
+	}
+	junitProperty struct {
+		Name  string `xml:"name,attr"`
+		Value string `xml:"value,attr"`
+	}
+	junitCase struct {
+		Name      string        `xml:"name,attr"`
+		Classname string        `xml:"classname,attr"`
+		Time      string        `xml:"time,attr"`
+		Failure   *junitProblem `xml:"failure,omitempty"`
+		Error     *junitProblem `xml:"error,omitempty"`
+		Skipped   *junitProblem `xml:"skipped,omitempty"`
+		SystemOut *junitText    `xml:"system-out,omitempty"`
+	}
+	junitText struct {
+		Text string `xml:",cdata"`
+	}
+	junitProblem struct {
+		Message string `xml:"message,attr,omitempty"`
+		Type    string `xml:"type,attr,omitempty"`
+		Text    string `xml:",cdata"`
+	}
+)
+
+// JUnit renders a run's report: each phase a suite, each gate and each
+// action step of level must a test case. A failed gate's failure names
+// every criterion with its expression, the values it read and its verdict;
+// a failed step's carries its message. Steps and gates the run did not
+// reach are skipped.
+func JUnit(rep *engine.RunReport) ([]byte, error) {
+	seconds := func(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
+	gates := map[string]*engine.GateRecord{}
+	for _, g := range rep.Gates {
+		gates[g.ID] = g
+	}
+	out := junitSuites{Name: rep.Protocol + " run " + rep.RunID, Time: seconds(rep.DurationMS)}
+	props := []junitProperty{
+		{"run", rep.RunID}, {"protocol", rep.Protocol}, {"protocol_sha256", rep.Digest},
+		{"status", rep.Status}, {"state", rep.State}, {"started_by", rep.StartedBy},
+	}
+	if rep.Failure != "" {
+		props = append(props, junitProperty{"failure", rep.Failure})
+	}
+	for i, ph := range rep.Phases {
+		s := junitSuite{Name: rep.Protocol + "/" + ph.ID}
+		total := 0.0
+		if !ph.Started.IsZero() {
+			s.Timestamp = ph.Started.UTC().Format("2006-01-02T15:04:05")
+		}
+		if i == 0 {
+			s.Properties = &junitProperties{props}
+		}
+		for _, st := range ph.Steps {
+			var c junitCase
+			switch {
+			case st.Kind == "gate":
+				c = gateCase(st, gates[st.ID])
+			case st.Kind == "action" && st.Level == engine.Must:
+				c = stepCase(st)
+			default:
+				continue
+			}
+			c.Classname = rep.Protocol + "." + ph.ID
+			c.Time = seconds(st.DurationMS)
+			switch {
+			case c.Failure != nil:
+				s.Failures++
+			case c.Error != nil:
+				s.Errors++
+			case c.Skipped != nil:
+				s.Skipped++
+			}
+			s.Tests++
+			s.Cases = append(s.Cases, c)
+			total += st.DurationMS
+		}
+		s.Time = seconds(max(total, ph.DurationMS))
+		out.Tests += s.Tests
+		out.Failures += s.Failures
+		out.Errors += s.Errors
+		out.Skipped += s.Skipped
+		out.Suites = append(out.Suites, s)
+	}
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	enc := xml.NewEncoder(&b)
+	enc.Indent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	b.WriteString("\n")
+	return b.Bytes(), nil
+}
+
+func notRun(st engine.ReportStep) *junitProblem {
+	msg := "not run"
+	if st.Status == "skipped" {
+		msg = "skipped: its when: was false"
+	}
+	return &junitProblem{Message: msg}
+}
+
+func stepCase(st engine.ReportStep) junitCase {
+	c := junitCase{Name: st.ID}
+	if st.Title != "" {
+		c.Name = st.ID + " (" + st.Title + ")"
+	}
+	switch st.Status {
+	case "passed":
+		c.SystemOut = &junitText{st.Message}
+	case "not run", "skipped":
+		c.Skipped = notRun(st)
+	case "errored":
+		c.Error = &junitProblem{Message: st.Message, Type: "errored",
+			Text: fmt.Sprintf("step %s errored after %d attempt(s): %s", st.ID, st.Attempts, st.Message)}
+	default:
+		c.Failure = &junitProblem{Message: st.Message, Type: st.Status,
+			Text: fmt.Sprintf("step %s %s after %d attempt(s): %s", st.ID, st.Status, st.Attempts, st.Message)}
+	}
+	return c
+}
+
+func gateCase(st engine.ReportStep, g *engine.GateRecord) junitCase {
+	c := junitCase{Name: "gate " + st.ID}
+	if st.Title != "" {
+		c.Name += " (" + st.Title + ")"
+	}
+	if g == nil {
+		c.Skipped = notRun(st)
+		return c
+	}
+	var lines, failed []string
+	for _, cr := range g.Criteria {
+		v := "passed"
+		if !cr.Passed {
+			v = "FAILED"
+			failed = append(failed, cr.Name)
+		}
+		line := fmt.Sprintf("%s %s: %s", map[bool]string{true: "✓", false: "✗"}[cr.Passed], cr.Name, v)
+		line += "\n    expr:   " + cr.Expr
+		if len(cr.Values) > 0 {
+			line += "\n    values: " + engine.FormatValues(cr.Values)
+		}
+		if cr.Error != "" {
+			line += "\n    error:  " + cr.Error
+		}
+		lines = append(lines, line)
+	}
+	text := strings.Join(lines, "\n")
+	if g.Passed {
+		c.SystemOut = &junitText{text}
+		return c
+	}
+	c.Failure = &junitProblem{Type: "gate-" + g.Policy, Text: text,
+		Message: fmt.Sprintf("gate %s failed (%s): %s", g.Title, g.Policy, strings.Join(failed, "; "))}
+	return c
+}
+
+// writeJUnit writes the JUnit XML of run id, replayed from store, to path
+// atomically.
+func writeJUnit(ctx context.Context, store engine.Store, p *engine.Protocol, id, path string) error {
+	info, entries, err := store.Load(ctx, id)
+	if err != nil {
+		return fmt.Errorf("junit: %w", err)
+	}
+	rep, err := engine.ReplayReport(p, info, entries)
+	if err != nil {
+		return fmt.Errorf("junit: %w", err)
+	}
+	b, err := JUnit(rep)
+	if err != nil {
+		return fmt.Errorf("junit: %w", err)
+	}
+	if err := engine.WriteFileAtomic(path, b, 0o644); err != nil {
+		return fmt.Errorf("junit: %w", err)
+	}
+	return nil
+}
+
+// junitFlag adds --junit to a command that drives a run.
+func (c *common) junitFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.junit, "junit", "", "write the run's gates and must steps as JUnit XML to FILE (atomically) when it returns")
+	_ = cmd.MarkFlagFilename("junit", "xml")
+}
+
+// afterRun writes --junit FILE for the run res names (from store, so it
+// covers the whole run, resumed or not), then returns runErr, what
+// finishRun made of the run. A JUnit file that cannot be written fails an
+// otherwise successful command.
+func (c *common) afterRun(cmd *cobra.Command, store engine.Store, p *engine.Protocol, res *engine.Result, runErr error) error {
+	if c.junit == "" || res == nil || res.RunID == "" {
+		return runErr
+	}
+	err := writeJUnit(context.Background(), store, p, res.RunID, c.junit)
+	if err == nil {
+		return runErr
+	}
+	if runErr == nil {
+		return exitCode(exitFailed, err)
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), "protorun:", err)
+	return runErr
+}
