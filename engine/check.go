@@ -446,8 +446,16 @@ func (c *checker) step(s *Step, evidence map[string][]any) {
 		c.add(base, "step %q must have exactly one of adapter, halt or gate", s.ID)
 		return
 	}
-	for _, t := range []string{s.Say, s.SayEach, statusText(s.Status, true), statusText(s.Status, false)} {
-		c.text(base, t, fmt.Sprintf("step %q", s.ID))
+	for _, t := range []struct {
+		path []any
+		text string
+	}{
+		{sub(base, "say"), s.Say},
+		{sub(base, "say_each"), s.SayEach},
+		{sub(base, "status", "passed"), statusText(s.Status, true)},
+		{sub(base, "status", "failed"), statusText(s.Status, false)},
+	} {
+		c.text(t.path, t.text, fmt.Sprintf("step %q", s.ID))
 	}
 	c.messageRef(sub(base, "error"), s.Error, fmt.Sprintf("step %q", s.ID))
 	if s.Next != "" {
