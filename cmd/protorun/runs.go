@@ -197,6 +197,9 @@ func newRunsCmd() *cobra.Command {
 		Short: "List the runs in the state directory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := c.checkOutput(); err != nil {
+				return err
+			}
 			ctx := context.Background()
 			st := c.store()
 			infos, err := st.List(ctx)
@@ -237,6 +240,9 @@ func newStatusCmd() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.checkOutput(); err != nil {
+				return err
+			}
 			s, rs, _, err := summarize(context.Background(), c.store(), args[0])
 			if err != nil {
 				return exitCode(exitUsage, err)
@@ -281,6 +287,9 @@ func newLogsCmd() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.checkOutput(); err != nil {
+				return err
+			}
 			_, entries, err := c.store().Load(context.Background(), args[0])
 			if err != nil {
 				return exitCode(exitUsage, err)
@@ -299,6 +308,14 @@ func newLogsCmd() *cobra.Command {
 	}
 	c.flags(cmd)
 	return cmd
+}
+
+// checkOutput refuses an -o other than text or json.
+func (c *common) checkOutput() error {
+	if c.output != "text" && c.output != "json" {
+		return exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", c.output))
+	}
+	return nil
 }
 
 // completeRuns completes run ids for shell completion.
