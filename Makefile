@@ -21,11 +21,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-bench:
+bench: # see BENCHMARKS.md: each figure, its reference and its target
 	mkdir -p bench
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench/raw.txt
-	$(GO) run golang.org/x/perf/cmd/benchstat@latest bench/raw.txt > bench/results.txt || cp bench/raw.txt bench/results.txt
-	@echo "summary: bench/results.txt"
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 $$($(GO) list ./... | grep -v /examples/e2e) | tee bench/raw.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 -benchtime 1x ./examples/e2e | tee -a bench/raw.txt
+	@! grep -E '^(FAIL|panic:|--- FAIL)' bench/raw.txt
+	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench/raw.txt > bench/results.txt
+	@echo "summary: bench/results.txt (raw figures: bench/raw.txt)"
 
 demo: build
 	./scripts/demo.sh
