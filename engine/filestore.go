@@ -39,8 +39,9 @@ func (s *FileStore) runDir(id string) (string, error) {
 	return filepath.Join(s.Dir, "runs", id), nil
 }
 
-// Create implements Store.
-func (s *FileStore) Create(_ context.Context, info *RunInfo) error {
+// Create implements Store. A run it cannot record whole (a full disk) is
+// removed again: no run directory without its info.json is left behind.
+func (s *FileStore) Create(_ context.Context, info *RunInfo) (err error) {
 	dir, err := s.runDir(info.ID)
 	if err != nil {
 		return err
@@ -54,6 +55,11 @@ func (s *FileStore) Create(_ context.Context, info *RunInfo) error {
 		}
 		return fmt.Errorf("state directory: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	if err := writeFileAtomic(filepath.Join(dir, "protocol.yaml"), info.Source, 0o644); err != nil {
 		return err
 	}
@@ -92,7 +98,15 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 	if err != nil {
 		return err
 	}
+	before, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
 	if _, err := f.Write(buf.Bytes()); err != nil {
+		// A write cut short (a full disk) would leave a torn last line that
+		// Load refuses: cut the journal back to its last whole entry.
+		_ = f.Truncate(before.Size())
 		f.Close()
 		return fmt.Errorf("append journal: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -34,7 +35,9 @@ type LoadOptions struct {
 // Load reads, parses and validates the protocol file at path. A bad file
 // yields an ErrorList with every problem at its file:line:col.
 func Load(path string, opts *LoadOptions) (*Protocol, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO without a writer would otherwise wait
+	// forever; it is refused below as not a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -45,6 +48,9 @@ func Load(path string, opts *LoadOptions) (*Protocol, error) {
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if st.Size() > MaxFileSize { // refused without reading it
+		return nil, fmt.Errorf("%s: %w: over %d bytes", path, ErrTooLarge, MaxFileSize)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {

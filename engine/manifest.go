@@ -41,7 +41,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -135,6 +139,9 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 		data = []byte(r.red.String(string(data)))
 	}
 	file := r.out(rel)
+	if err := r.noLinkBelowArtifacts(rel); err != nil {
+		return err
+	}
 	if err := writeFileAtomic(file, data, 0o644); err != nil {
 		return err
 	}
@@ -145,6 +152,36 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 		rec.Root = absPath(r.out(rec.Dir))
 	}
 	r.journal(EntryEvidence, rec)
+	return nil
+}
+
+// noLinkBelowArtifacts refuses to write rel when a directory on its way
+// below the artifacts directory is a symbolic link: loading keeps every
+// path the protocol writes under the artifacts directory, and a link must
+// not carry a write out of it at run time. (The artifacts directory itself
+// may be a link; the file itself may be one too, since the atomic rename
+// replaces the link, not what it points to.)
+func (r *Runner) noLinkBelowArtifacts(rel string) error {
+	root := path.Clean(r.p.Artifacts)
+	sub, ok := strings.CutPrefix(path.Clean(rel), root+"/")
+	if !ok {
+		return nil // not an artifacts path (loading refuses those)
+	}
+	dir := r.out(root)
+	parts := strings.Split(sub, "/")
+	for _, part := range parts[:len(parts)-1] {
+		dir = filepath.Join(dir, part)
+		fi, err := os.Lstat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // created below as a directory
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symbolic link: refusing to write %s through it, out of the artifacts directory", dir, rel)
+		}
+	}
 	return nil
 }
 

@@ -634,6 +634,13 @@ func (r *Runner) flush() {
 	if len(r.pending) == 0 {
 		return
 	}
+	if r.st.journalErr != nil {
+		// An append failed (a full disk): the journal ends there, and the
+		// run stops on journalErr. Appending later entries would leave a
+		// gap in the sequence that Replay refuses.
+		r.pending = r.pending[:0]
+		return
+	}
 	if err := r.store.Append(context.Background(), r.st.ID, r.pending...); err != nil {
 		r.st.journalErr = err
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -65,18 +66,24 @@ func expandValue(v any, scope Scope) any {
 	return v
 }
 
-// walkStrings calls fn with the path and value of every string in v.
+// walkStrings calls fn with the path and value of every string in v. fn
+// must not keep path: one buffer serves the whole walk (a copy per level
+// made a deeply nested with: cost time and memory quadratic in its depth).
 func walkStrings(v any, path []any, fn func(path []any, s string)) {
+	walkStringsIn(v, slices.Clip(path), fn)
+}
+
+func walkStringsIn(v any, path []any, fn func(path []any, s string)) {
 	switch t := v.(type) {
 	case string:
 		fn(path, t)
 	case map[string]any:
 		for k, e := range t {
-			walkStrings(e, append(append([]any{}, path...), k), fn)
+			walkStringsIn(e, append(path, k), fn)
 		}
 	case []any:
 		for i, e := range t {
-			walkStrings(e, append(append([]any{}, path...), i), fn)
+			walkStringsIn(e, append(path, i), fn)
 		}
 	}
 }
