@@ -1,8 +1,7 @@
 // Package schemas embeds the JSON Schemas that are protorun's contracts: the
-// protocol file format (protocol.schema.json), the evidence files every step
-// and gate writes (evidence.schema.json) and the run report
-// (report.schema.json). Editors use the same files through
-// yaml-language-server.
+// protocol file format (protocol.schema.json) and the evidence files every
+// step and gate writes (evidence.schema.json). Editors use the protocol
+// schema through yaml-language-server.
 package schemas
 
 import _ "embed"
