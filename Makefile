@@ -14,6 +14,7 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -race ./...
+	FUZZTIME=3s GO=$(GO) scripts/fuzz.sh
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -31,6 +32,9 @@ bench: # see BENCHMARKS.md: each figure, its reference and its target
 
 demo: build
 	./scripts/demo.sh
+
+fuzz: # every fuzz target for FUZZTIME (default 60s) each; see scripts/fuzz.sh
+	GO=$(GO) scripts/fuzz.sh $(or $(FUZZTIME),60s)
 
 install:
 	$(GO) install ./cmd/protorun

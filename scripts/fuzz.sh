@@ -1,0 +1,39 @@
+#!/bin/sh
+# fuzz.sh [TIME] — run every fuzz target of the module (a func FuzzXxx in a
+# _test.go file) for TIME each (a go test -fuzztime value: 60s, 10m,
+# 5000x). TIME defaults to $FUZZTIME, then 60s. `make test` runs it with 3s,
+# `make fuzz` with 60s.
+#
+# A failing input is written under the package's testdata/fuzz/FuzzXxx/;
+# commit it with the fix so it stays a regression test (plain go test runs
+# the seed corpus). FUZZPARALLEL sets the number of workers (default: one
+# per CPU). Every target runs even after a failure; the exit status says
+# whether any failed.
+set -eu
+
+time=${1:-${FUZZTIME:-60s}}
+go=${GO:-go}
+cd "$(dirname "$0")/.."
+
+# "./engine/load_fuzz_test.go:func FuzzParse(" -> "./engine FuzzParse"
+targets=$(grep -rHo --include='*_test.go' --exclude-dir=testdata --exclude-dir=vendor \
+	'^func Fuzz[A-Za-z0-9_]*(' . |
+	sed -e 's|^\(.*\)/[^/]*:func \(Fuzz[A-Za-z0-9_]*\)($|\1 \2|' | sort)
+if [ -z "$targets" ]; then
+	echo "fuzz.sh: no fuzz targets found" >&2
+	exit 1
+fi
+
+failed=""
+for dir_name in $(echo "$targets" | tr ' ' '@'); do
+	dir=${dir_name%@*}
+	name=${dir_name#*@}
+	echo "==> $name ($dir, $time)"
+	if ! "$go" test -run '^$' -fuzz "^$name\$" -fuzztime "$time" ${FUZZPARALLEL:+-parallel "$FUZZPARALLEL"} "$dir"; then
+		failed="$failed $dir:$name"
+	fi
+done
+if [ -n "$failed" ]; then
+	echo "fuzz.sh: failed:$failed" >&2
+	exit 1
+fi
