@@ -551,6 +551,9 @@ func (c *checker) step(s *Step, evidence map[string][]any) {
 		}
 		if s.Rollback != nil {
 			c.action(sub(base, "rollback"), s.Rollback, s, s.Targets, s.Foreach, evidence)
+			if s.Rollback.When != "" {
+				c.add(sub(base, "rollback", "when"), "step %q: a rollback cannot have when: it always runs when its deploy is undone", s.ID)
+			}
 		}
 	}
 }

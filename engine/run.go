@@ -706,6 +706,15 @@ func (r *Runner) fill(text string, scope map[string]any) string {
 			return r.p.ID, true
 		case "next":
 			return r.p.Next, true
+		case "approver", "reason":
+			// The latest decision's, once a halt has been decided.
+			if n := len(r.st.Decisions); n > 0 {
+				d := r.st.Decisions[n-1]
+				if name == "approver" {
+					return d.By, true
+				}
+				return d.Reason, true
+			}
 		}
 		if k, ok := strings.CutPrefix(name, "vars."); ok {
 			if pv := r.p.Vars[k]; pv != nil && !pv.Secret {

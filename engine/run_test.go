@@ -512,6 +512,7 @@ func TestRunAllPass(t *testing.T) {
 	assert.Equal(t, allPhases, phaseAnnouncements(h))
 	assert.Contains(t, ann, "Checking connectivity to staging and production...")
 	assert.Contains(t, ann, "[AUTOMATION] lint: clean")
+	assert.Contains(t, ann, "Deploying to production, approved by tester", "{approver} is the latest decision's")
 	assert.Equal(t, []string{"Deploy 2.0.0 to production? (yes/no)"}, h.prompt.questions())
 	for _, m := range ann {
 		assert.NotRegexp(t, `\{[a-z.]+\}`, m, "unfilled placeholder")
