@@ -167,7 +167,11 @@ func (st *RunState) apply(e Entry) error {
 		}
 		st.InFlight[s.Step] = s.Time
 		// The state is the last transition's: a rollback action's step-start
-		// ("deploy.rollback") names no state of the machine.
+		// ("deploy.rollback") names no state of the machine. Before the
+		// first transition the run is at its first step, which this names.
+		if st.State == "" {
+			st.State = s.Step
+		}
 	case EntryStepEnd:
 		var rec StepRecord
 		if err := dec(&rec); err != nil {
@@ -210,6 +214,9 @@ func (st *RunState) apply(e Entry) error {
 		}
 		h.decisions = len(st.Decisions)
 		st.Halt = &h
+		if st.State == "" {
+			st.State = h.Step // halted at the first step
+		}
 		st.Status = StatusHalted
 		if h.Kind == "gate" {
 			st.Failure = h.Prompt
