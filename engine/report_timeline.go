@@ -197,6 +197,25 @@ func Timeline(p *Protocol, entries []Entry) ([]TimelineEntry, error) {
 			}
 			add("", TimelineEntry{Kind: TimelineDecision, ID: d.Step, Phase: phaseOf(d.Step), Title: titleOf(d.Step),
 				Status: verdict, Start: d.Time, End: d.Time, Detail: who})
+		case EntryEnd:
+			var end struct {
+				Ended time.Time `json:"ended"`
+			}
+			if err := dec(&end); err != nil {
+				return nil, err
+			}
+			if end.Ended.IsZero() {
+				end.Ended = en.Time
+			}
+			// What is still open ends with the run (a phase left by a
+			// failure, say); its status stays.
+			for key, i := range open {
+				out[i].End = end.Ended
+				if out[i].End.Before(out[i].Start) {
+					out[i].End = out[i].Start
+				}
+				delete(open, key)
+			}
 		}
 	}
 	return out, nil
