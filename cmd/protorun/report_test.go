@@ -58,7 +58,7 @@ func TestReportMarkdown(t *testing.T) {
 			RunID  string `json:"run_id"`
 			Status string `json:"status"`
 		} `json:"report"`
-		Timeline []struct{ Kind, ID string } `json:"timeline"`
+		Timeline []struct{ Kind, ID string }        `json:"timeline"`
 		Path     []struct{ From, Event, To string } `json:"path"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &v), out)
