@@ -83,6 +83,15 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 		return fmt.Errorf("lock journal: %w", err)
 	}
 	defer lock.Unlock()
+	if len(entries) > 0 && entries[0].Seq != 0 {
+		last, err := lastSeq(filepath.Join(dir, "journal.jsonl"))
+		if err != nil {
+			return fmt.Errorf("run %s: %w", run, err)
+		}
+		if err := checkNext(run, last, entries); err != nil {
+			return err
+		}
+	}
 	var buf bytes.Buffer
 	for _, e := range entries {
 		b, err := json.Marshal(e)
@@ -121,6 +130,47 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 		return syncDir(dir) // the journal file is new: make its name durable too
 	}
 	return nil
+}
+
+// lastSeq returns the Seq of the last entry of the journal at path (0 when
+// it has none), reading it from its end: one entry, not the whole file.
+func lastSeq(path string) (int, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	end := fi.Size()
+	var line []byte
+	for size := int64(4096); ; size *= 2 {
+		from := max(end-size, 0)
+		buf := make([]byte, end-from)
+		if _, err := f.ReadAt(buf, from); err != nil {
+			return 0, fmt.Errorf("read journal: %w", err)
+		}
+		buf = bytes.TrimRight(buf, "\n")
+		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 || from == 0 {
+			line = buf[i+1:]
+			break
+		}
+	}
+	if len(line) == 0 {
+		return 0, nil
+	}
+	var e struct {
+		Seq int `json:"seq"`
+	}
+	if err := json.Unmarshal(line, &e); err != nil {
+		return 0, fmt.Errorf("the last line of %s is damaged (%v): refusing to append after it", path, err)
+	}
+	return e.Seq, nil
 }
 
 // Load implements Store. A journal line that does not decode (a torn or

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -284,6 +285,9 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 		start := r.now()
 		r.journal(EntryStepStart, stepStart{Step: tmp.ID, Time: start})
 		r.flush()
+		if r.st.journalErr != nil {
+			return "", fmt.Errorf("journal: %w", r.st.journalErr)
+		}
 		var items []*ItemResult
 		for _, t := range r.targets(tmp) {
 			items = append(items, r.call(rctx, tmp, ad, t))
@@ -355,6 +359,7 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 		r.st.Status = StatusCompleted
 	case StateRolledBack:
 		r.st.Status = StatusRolledBack
+		r.st.RollbackOK = true // only a rollback that passed leads here (also when resumed after it)
 	case StateRollbackFailed:
 		r.st.Status = StatusRollbackFailed
 	case StateRejected:
@@ -421,6 +426,20 @@ func (r *Runner) endMessage() string {
 // that is not halted, a decider the halt's policy excludes, and a decision
 // made against a protocol whose digest differs from the run's.
 func Decide(ctx context.Context, store Store, p *Protocol, runID string, d Decision) error {
+	// The decision is appended only if nothing was appended since the
+	// journal was read (the check and the write are one step in the store):
+	// two decisions racing for one halt, or a decision racing a resume,
+	// cannot both land. The loser reads the journal again and decides
+	// against what is there now.
+	for attempt := 1; ; attempt++ {
+		err := decideOnce(ctx, store, p, runID, d)
+		if !errors.Is(err, ErrConflict) || attempt == 10 {
+			return err
+		}
+	}
+}
+
+func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d Decision) error {
 	info, entries, err := store.Load(ctx, runID)
 	if err != nil {
 		return err

@@ -16,6 +16,24 @@ import (
 // rollback-decision prompt: yes fails the step (its deploy counts as done,
 // so the failure policy rolls it back); no aborts the run as it stands.
 func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, handled bool, err error) {
+	if r.st.unfired == s.ID {
+		// The journal holds the step's outcome but not the transition that
+		// follows it: the process died in between. The step is not run
+		// again; the run goes on from its recorded outcome.
+		r.st.unfired = ""
+		rec := r.st.Steps[s.ID]
+		switch rec.Status {
+		case "passed":
+			return EvPass, true, nil
+		case "skipped":
+			return EvSkip, true, nil
+		}
+		if s.IsMust() {
+			r.st.pendingFail = s.ID
+			r.st.Failure = fmt.Sprintf("step %s failed: %s", s.ID, rec.Message)
+		}
+		return EvFail, true, nil
+	}
 	if _, ok := r.resumedInFlight[s.ID]; !ok {
 		return "", false, nil
 	}
@@ -88,4 +106,18 @@ func (r *Runner) idempotent(s *Step, a adapters.Adapter) bool {
 		}
 	}
 	return true
+}
+
+// resumedFailure gives a resumed run back what Replay cannot know without
+// the protocol: when the last transition was a must step's failure, the
+// flow jumped to its gate, which must fail on it as it would have had the
+// process not died in between.
+func (r *Runner) resumedFailure() {
+	if s := r.p.plan.Step(r.st.failedInto); s != nil && s.IsMust() && s.Halt == nil && s.Gate == nil {
+		r.st.pendingFail = s.ID
+		if rec := r.st.Steps[s.ID]; rec != nil && r.st.Failure == "" {
+			r.st.Failure = fmt.Sprintf("step %s failed: %s", s.ID, rec.Message)
+		}
+	}
+	r.st.failedInto = ""
 }

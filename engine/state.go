@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -40,6 +41,14 @@ type RunState struct {
 
 	pendingFail string // a must step failed and the flow jumped to its gate
 	journalErr  error
+
+	// Set by Replay for Resume, about the journal's last entries: unfired
+	// is the step whose outcome (step-end) the journal holds but not the
+	// transition that follows it; failedInto is the step whose failure
+	// was the last transition (the flow jumped on to its gate if it is a
+	// must step).
+	unfired    string
+	failedInto string
 }
 
 func newRunState(id string) *RunState {
@@ -154,6 +163,10 @@ func (st *RunState) apply(e Entry) error {
 		}
 		st.State = t.To
 		st.Halt = nil
+		st.unfired, st.failedInto = "", ""
+		if rec := st.Steps[t.From]; t.Event == EvFail && rec != nil && rec.Status == "failed" {
+			st.failedInto = t.From
+		}
 		if st.Status == StatusHalted || st.Status == StatusInterrupted {
 			st.Status = StatusRunning
 		}
@@ -182,6 +195,7 @@ func (st *RunState) apply(e Entry) error {
 		}
 		delete(st.InFlight, rec.ID)
 		st.recordStep(&rec)
+		st.unfired = rec.ID
 	case EntryRollback:
 		var rec StepRecord
 		if err := dec(&rec); err != nil {
@@ -198,6 +212,15 @@ func (st *RunState) apply(e Entry) error {
 			return err
 		}
 		st.Gates[g.ID] = &g
+		if !g.Passed { // as the gate said it when it failed, for {error} and the report
+			var failed []string
+			for _, c := range g.Criteria {
+				if !c.Passed {
+					failed = append(failed, c.Name)
+				}
+			}
+			st.Failure = fmt.Sprintf("%s failed: %s", g.Title, strings.Join(failed, "; "))
+		}
 	case EntryPhase:
 		var p PhaseRecord
 		if err := dec(&p); err != nil {

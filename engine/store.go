@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -49,6 +50,11 @@ type Entry struct {
 	Hash string `json:"hash,omitempty"`
 }
 
+// ErrConflict is wrapped by the error of an Append whose entries do not
+// follow the journal's last entry: another process wrote to the run since
+// the caller read it.
+var ErrConflict = errors.New("the journal changed since it was read (another process wrote to the run)")
+
 // Store keeps runs. Implementations must make an Append durable before it
 // returns (the runner performs the next side effect right after), must be
 // safe for concurrent use, and must keep entries in Append order. A file
@@ -56,7 +62,13 @@ type Entry struct {
 type Store interface {
 	// Create records a new run. It fails if the id exists.
 	Create(ctx context.Context, info *RunInfo) error
-	// Append adds entries to the run's journal, durably.
+	// Append adds entries to the run's journal, durably. When the first
+	// entry's Seq is set, Append is conditional: unless it is one more than
+	// the Seq of the journal's last entry (1 for an empty journal), nothing
+	// is written and the error wraps ErrConflict. Check and write are one
+	// atomic step, so of two processes that read a journal and append to
+	// it, one wins and the other learns it lost before acting on stale
+	// state.
 	Append(ctx context.Context, run string, entries ...Entry) error
 	// Load returns the run's info and journal; ErrUnknownRun if none.
 	Load(ctx context.Context, run string) (*RunInfo, []Entry, error)
@@ -98,6 +110,13 @@ func (s *MemoryStore) Append(_ context.Context, run string, entries ...Entry) er
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownRun, run)
 	}
+	last := 0
+	if n := len(r.entries); n > 0 {
+		last = r.entries[n-1].Seq
+	}
+	if err := checkNext(run, last, entries); err != nil {
+		return err
+	}
 	r.entries = append(r.entries, entries...)
 	return nil
 }
@@ -128,3 +147,12 @@ func (s *MemoryStore) List(_ context.Context) ([]*RunInfo, error) {
 }
 
 var _ Store = (*MemoryStore)(nil)
+
+// checkNext is Append's condition: entries whose first Seq is set must
+// follow last, the Seq of the journal's last entry.
+func checkNext(run string, last int, entries []Entry) error {
+	if len(entries) == 0 || entries[0].Seq == 0 || entries[0].Seq == last+1 {
+		return nil
+	}
+	return fmt.Errorf("run %s: cannot append entry %d after entry %d: %w", run, entries[0].Seq, last, ErrConflict)
+}

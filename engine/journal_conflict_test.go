@@ -1,0 +1,190 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine"
+)
+
+// conflictStores are the stores whose Append must be conditional.
+func conflictStores(t *testing.T) map[string]func() engine.Store {
+	return map[string]func() engine.Store{
+		"memory": func() engine.Store { return engine.NewMemoryStore() },
+		"file":   func() engine.Store { return engine.NewFileStore(filepath.Join(t.TempDir(), ".protorun")) },
+	}
+}
+
+// An Append whose first entry does not follow the journal's last one
+// writes nothing and fails with ErrConflict; an entry without a sequence
+// number is appended as it is.
+func TestAppendConflict(t *testing.T) {
+	for name, newStore := range conflictStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := newStore()
+			require.NoError(t, st.Create(ctx, &engine.RunInfo{ID: "r"}))
+			entry := func(seq int, data string) engine.Entry {
+				return engine.Entry{Seq: seq, Kind: engine.EntryPhase, Data: []byte(`{"id":"` + data + `"}`)}
+			}
+			require.NoError(t, st.Append(ctx, "r", entry(1, "a"), entry(2, "b")))
+			for _, seq := range []int{1, 2, 4} {
+				err := st.Append(ctx, "r", entry(seq, "x"))
+				require.ErrorIs(t, err, engine.ErrConflict, "seq %d", seq)
+				assert.Contains(t, err.Error(), "after entry 2")
+			}
+			// A long last entry: the file store reads it back from the
+			// journal's end across several of its reads.
+			long := strings.Repeat("y", 20000)
+			require.NoError(t, st.Append(ctx, "r", entry(3, long)))
+			require.ErrorIs(t, st.Append(ctx, "r", entry(3, "x")), engine.ErrConflict)
+			require.NoError(t, st.Append(ctx, "r", entry(4, "c")))
+			_, es, err := st.Load(ctx, "r")
+			require.NoError(t, err)
+			require.Len(t, es, 4)
+			for i, e := range es {
+				assert.Equal(t, i+1, e.Seq)
+			}
+		})
+	}
+}
+
+const conflictProtocol = `protorun: v1
+id: conflict
+title: Conflict
+artifacts: .artifacts/conflict
+environments:
+  production:
+    protected: true
+messages:
+  approve: "Deploy? (yes/no)"
+phases:
+  - id: one
+    title: One
+    steps:
+      - id: approval
+        halt: {kind: approval, prompt: approve}
+      - id: deploy
+        targets: [production]
+        deploy: true
+        adapter: deployer
+        rollback: {adapter: deployer}
+`
+
+// heldStore holds the next `holds` Loads, once each has read the journal,
+// until release is closed: so two processes read the same journal before
+// either writes. It is not a Locker: only the journal keeps them apart.
+type heldStore struct {
+	engine.Store
+	mu      sync.Mutex
+	holds   int
+	loaded  chan struct{}
+	release chan struct{}
+}
+
+func (s *heldStore) Load(ctx context.Context, run string) (*engine.RunInfo, []engine.Entry, error) {
+	info, es, err := s.Store.Load(ctx, run)
+	s.mu.Lock()
+	hold := s.holds > 0
+	s.holds--
+	s.mu.Unlock()
+	if hold {
+		s.loaded <- struct{}{}
+		<-s.release
+	}
+	return info, es, err
+}
+
+func conflictRun(t *testing.T, st engine.Store) (*engine.Protocol, engine.Options, *atomic.Int32) {
+	var deploys atomic.Int32
+	fakes := newFakes().on("deploy", func(context.Context, *adapters.Request, int) (*adapters.Result, error) {
+		deploys.Add(1)
+		return rtHealthy(), nil
+	})
+	set := fakes.set("deployer")
+	p, err := engine.Parse("conflict.yaml", []byte(conflictProtocol), &engine.LoadOptions{Adapters: set})
+	require.NoError(t, err)
+	opts := engine.Options{Adapters: set, Store: st, Dir: t.TempDir(), RunID: "r", Identity: "tester",
+		Getenv: func(string) string { return "" }}
+	_, err = engine.Start(context.Background(), p, opts)
+	var he *engine.HaltError
+	require.ErrorAs(t, err, &he)
+	return p, opts, &deploys
+}
+
+// Two decisions on one halt, both made against the same journal: one is
+// recorded, the other is refused as already decided; the journal stays in
+// sequence.
+func TestDecisionsRaceForOneHalt(t *testing.T) {
+	for name, newStore := range conflictStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := &heldStore{Store: newStore(), loaded: make(chan struct{}), release: make(chan struct{})}
+			p, _, _ := conflictRun(t, st)
+			st.holds = 2
+			errs := make(chan error, 2)
+			for _, d := range []engine.Decision{{Approve: true, By: "alice"}, {Approve: false, By: "bob"}} {
+				go func() { errs <- engine.Decide(ctx, st, p, "r", d) }()
+			}
+			<-st.loaded
+			<-st.loaded // both read the journal with the halt undecided
+			close(st.release)
+			e1, e2 := <-errs, <-errs
+			require.True(t, (e1 == nil) != (e2 == nil), "exactly one decision recorded: %v, %v", e1, e2)
+			lost := errors.Join(e1, e2)
+			assert.ErrorIs(t, lost, engine.ErrNotHalted)
+			assert.Contains(t, lost.Error(), "approval was already decided by")
+
+			_, es, err := st.Load(ctx, "r")
+			require.NoError(t, err)
+			rs, err := engine.Replay("r", es)
+			require.NoError(t, err)
+			assert.Len(t, rs.Decisions, 1)
+		})
+	}
+}
+
+// A resume that read the journal before another process resumed the run
+// to its end (and released the environment lock) does not act on what it
+// read: its first append fails on the conflict, before any adapter call.
+func TestStaleResumeStopsBeforeActing(t *testing.T) {
+	for name, newStore := range conflictStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := &heldStore{Store: newStore(), loaded: make(chan struct{}), release: make(chan struct{})}
+			p, opts, deploys := conflictRun(t, st)
+			require.NoError(t, engine.Decide(ctx, st, p, "r", engine.Decision{Approve: true, By: "alice"}))
+
+			st.holds = 1
+			stale := make(chan error, 1)
+			go func() {
+				_, err := engine.Resume(ctx, p, "r", opts)
+				stale <- err
+			}()
+			<-st.loaded // the stale resume has read the journal
+			res, err := engine.Resume(ctx, p, "r", opts)
+			require.NoError(t, err)
+			require.Equal(t, engine.StatusCompleted, res.Status)
+			require.EqualValues(t, 1, deploys.Load())
+
+			close(st.release)
+			err = <-stale
+			require.ErrorIs(t, err, engine.ErrConflict)
+			assert.EqualValues(t, 1, deploys.Load(), "the stale resume deployed again")
+			_, es, err := st.Load(ctx, "r")
+			require.NoError(t, err)
+			rs, err := engine.Replay("r", es)
+			require.NoError(t, err)
+			assert.Equal(t, engine.StatusCompleted, rs.Status)
+		})
+	}
+}
