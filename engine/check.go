@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/xeipuuv/gojsonschema"
+	"gopkg.in/yaml.v3"
 
 	"github.com/protorun/protorun/adapters"
 )
@@ -345,28 +346,35 @@ func (c *checker) adapterParams(base []any, name string, with map[string]any) {
 	}
 }
 
-// valueAt walks path (string keys, int indexes) through JSON-like values;
-// nil when the path does not exist.
-func valueAt(v any, path []any) any {
+// withValue converts the with: mapping at path from the file's node tree
+// to JSON-like values (numbers as json.Number), as gojsonschema wants them;
+// nil for a protocol built in Go or when there is no such mapping.
+func (c *checker) withValue(path []any) any {
+	n := c.p.root
 	for _, el := range path {
-		switch k := el.(type) {
+		var next *yaml.Node
+		switch v := el.(type) {
 		case string:
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil
-			}
-			v = m[k]
+			next = child(n, v)
 		case int:
-			s, ok := v.([]any)
-			if !ok || k < 0 || k >= len(s) {
-				return nil
+			if d := deref(n); d != nil && d.Kind == yaml.SequenceNode && v >= 0 && v < len(d.Content) {
+				next = deref(d.Content[v])
 			}
-			v = s[k]
-		default:
+		}
+		if next == nil {
 			return nil
 		}
+		n = next
 	}
-	return v
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	cv := converter{file: c.p.File, budget: 4*countNodes(n) + 10000}
+	var errs ErrorList
+	if v := cv.value(n, &errs); len(errs) == 0 {
+		return v
+	}
+	return nil
 }
 
 var (
@@ -393,7 +401,7 @@ func (c *checker) paramSchema(base []any, name string, raw []byte, with map[stri
 	// gojsonschema expects; fall back to a JSON round trip of the decoded
 	// map for a protocol built in Go.
 	var doc gojsonschema.JSONLoader
-	if v, ok := valueAt(c.p.value, base).(map[string]any); ok {
+	if v, ok := c.withValue(base).(map[string]any); ok {
 		doc = gojsonschema.NewRawLoader(v)
 	} else if with == nil {
 		doc = gojsonschema.NewRawLoader(map[string]any{})

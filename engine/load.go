@@ -126,7 +126,7 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 	// point: every schema object that maps to a Go struct has
 	// additionalProperties: false (TestSchemaClosesStructObjects keeps it
 	// so), and the free-form ones (with:, services) decode into maps.
-	p := &Protocol{File: name, Source: data, root: root, value: value}
+	p := &Protocol{File: name, Source: data, root: root}
 	if err := root.Decode(p); err != nil {
 		addYAMLErrors(&errs, name, err)
 		return nil, errs.Err()
@@ -141,6 +141,9 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	// The node tree serves positions at load time only; a run does not
+	// keep it (a 10,000-step protocol's tree is tens of MB).
+	p.root = nil
 	return p, nil
 }
 

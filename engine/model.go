@@ -40,7 +40,6 @@ type Protocol struct {
 	InputOrder []string `yaml:"-" json:"-"`
 
 	root  *yaml.Node
-	value any // the document as JSON-like values (numbers as json.Number)
 	plan  *Plan
 	steps map[string]*Step
 }
