@@ -7,11 +7,15 @@
 # A failing input is written under the package's testdata/fuzz/FuzzXxx/;
 # commit it with the fix so it stays a regression test (plain go test runs
 # the seed corpus). FUZZPARALLEL sets the number of workers (default: one
-# per CPU). Every target runs even after a failure; the exit status says
+# per CPU), FUZZMINIMIZETIME the -fuzzminimizetime (default 5s). Every target runs even after a failure; the exit status says
 # whether any failed.
 set -eu
 
 time=${1:-${FUZZTIME:-60s}}
+# go test minimizes every new interesting input for up to 60s by default,
+# during which nothing else is fuzzed: with inputs of some kilobytes (the
+# journals) a 60s run did little else.
+minimize=${FUZZMINIMIZETIME:-5s}
 go=${GO:-go}
 cd "$(dirname "$0")/.."
 
@@ -29,7 +33,8 @@ for dir_name in $(echo "$targets" | tr ' ' '@'); do
 	dir=${dir_name%@*}
 	name=${dir_name#*@}
 	echo "==> $name ($dir, $time)"
-	if ! "$go" test -run '^$' -fuzz "^$name\$" -fuzztime "$time" ${FUZZPARALLEL:+-parallel "$FUZZPARALLEL"} "$dir"; then
+	if ! "$go" test -run '^$' -fuzz "^$name\$" -fuzztime "$time" -fuzzminimizetime "$minimize" \
+		${FUZZPARALLEL:+-parallel "$FUZZPARALLEL"} "$dir"; then
 		failed="$failed $dir:$name"
 	fi
 done
