@@ -43,6 +43,10 @@ func (s *FileStore) Lock(ctx context.Context, env string, holder LockHolder, wai
 	fl := flock.New(filepath.Join(dir, env+".lock"))
 	info := filepath.Join(dir, env+".json")
 	deadline := time.Now().Add(wait)
+	// The holder writes its record just after it takes the lock: a record
+	// missing, or left by a holder that died, is read again for a moment
+	// (up to grace past the deadline) so that the error names who holds it.
+	grace := deadline.Add(2 * time.Second)
 	for {
 		ok, err := fl.TryLock()
 		if err != nil {
@@ -51,17 +55,22 @@ func (s *FileStore) Lock(ctx context.Context, env string, holder LockHolder, wai
 		if ok {
 			break
 		}
-		if !time.Now().Before(deadline) {
-			var h LockHolder
-			b, _ := os.ReadFile(info)
-			_ = json.Unmarshal(b, &h)
-			return nil, fmt.Errorf("%w: %s is held by run %s (pid %d, since %s); wait for it with --wait-lock DURATION",
-				ErrLocked, env, h.Run, h.Pid, h.Started.Format(time.RFC3339))
+		poll := 200 * time.Millisecond
+		if now := time.Now(); !now.Before(deadline) {
+			h, known := readHolder(info)
+			if known || !now.Before(grace) {
+				who := "another process that has not recorded which run it is (" + info + ")"
+				if known {
+					who = fmt.Sprintf("run %s (pid %d, since %s)", h.Run, h.Pid, h.Started.Format(time.RFC3339))
+				}
+				return nil, fmt.Errorf("%w: %s is held by %s; wait for it with --wait-lock DURATION", ErrLocked, env, who)
+			}
+			poll = 20 * time.Millisecond
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 	var stale string
@@ -83,6 +92,16 @@ func (s *FileStore) Lock(ctx context.Context, env string, holder LockHolder, wai
 		os.Remove(info)
 		fl.Unlock()
 	}, nil
+}
+
+// readHolder reads a lock's holder record; known is false when there is
+// none (yet) or the process it names is dead.
+func readHolder(path string) (h LockHolder, known bool) {
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &h) != nil {
+		return LockHolder{}, false
+	}
+	return h, h.Run != "" && h.Pid != 0 && alive(h.Pid)
 }
 
 func alive(pid int) bool {

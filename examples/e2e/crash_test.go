@@ -301,6 +301,30 @@ func (w *crashWorld) finish(rollBack bool) (string, int, []string) {
 	return "", 0, nil
 }
 
+// journalTally counts a run's journal entries by kind and step.
+type journalTally struct {
+	halts, decisions, starts map[string]int
+}
+
+// tally reads the run's journal, requiring its sequence numbers to run 1,
+// 2, 3, … with none lost or repeated, and counts halts, decisions and step
+// starts by step.
+func (w *crashWorld) tally() journalTally {
+	j := journalTally{halts: map[string]int{}, decisions: map[string]int{}, starts: map[string]int{}}
+	for i, e := range w.entries() {
+		require.Equal(w.t, i+1, e.Seq, "journal sequence")
+		switch e.Kind {
+		case "halt":
+			j.halts[e.step()]++
+		case "decision":
+			j.decisions[e.step()]++
+		case "step-start":
+			j.starts[e.step()]++
+		}
+	}
+	return j
+}
+
 // check asserts what must hold of a run that ended, however often it was
 // killed: the journal replays with consecutive sequence numbers; every
 // halt got exactly one decision; no non-idempotent step started twice or
@@ -309,24 +333,10 @@ func (w *crashWorld) finish(rollBack bool) (string, int, []string) {
 func (w *crashWorld) check(code int, out string, v crashVariant, interrupted []string, rollBack bool) {
 	t := w.t
 	st := w.status()
-	entries := w.entries()
-	for i, e := range entries {
-		require.Equal(t, i+1, e.Seq, "journal sequence")
-	}
-	halts, decisions := map[string]int{}, map[string]int{}
-	starts := map[string]int{}
-	for _, e := range entries {
-		switch e.Kind {
-		case "halt":
-			halts[e.step()]++
-		case "decision":
-			decisions[e.step()]++
-		case "step-start":
-			starts[e.step()]++
-		}
-	}
-	assert.Equal(t, halts, decisions, "one decision per halt")
-	assert.Equal(t, 1, decisions["approval"], "the approval was decided once")
+	j := w.tally()
+	assert.Equal(t, j.halts, j.decisions, "one decision per halt")
+	assert.Equal(t, 1, j.decisions["approval"], "the approval was decided once")
+	starts := j.starts
 	ran := w.ran()
 	for _, s := range nonIdempotent {
 		assert.LessOrEqual(t, ran[s], 1, "%s ran twice: %v", s, ran)
@@ -470,25 +480,23 @@ func TestCrashInsideAdapterCall(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			w := newCrashWorld(t, tc.variant)
 			w.hold(tc.step)
-			cmd := w.command(protorunBin, "run", "crash.yaml", "--run-id", "r", "--no-prompt")
+			args := []string{"run", "crash.yaml", "--run-id", "r", "--no-prompt"}
 			for i := 0; ; i++ {
 				require.Less(t, i, 3, "the step never started")
-				var b bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &b, &b
-				require.NoError(t, cmd.Start())
-				done := make(chan error, 1)
-				go func() { done <- cmd.Wait() }()
-				if w.waitRan(tc.step, done) {
-					require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-					<-done
+				p := w.start(protorunBin, args...)
+				if w.waitRan(tc.step, p.done) {
+					require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+					out, code := p.wait()
+					require.Equal(t, -1, code, out)
 					break
 				}
 				// The process ended without reaching the step: it halted
 				// for the approval.
-				require.Equal(t, 3, cmd.ProcessState.ExitCode(), b.String())
+				out, code := p.wait()
+				require.Equal(t, 3, code, out)
 				o, c := w.cli("approve", "r", "--as", "ops")
 				require.Equal(t, 0, c, o)
-				cmd = w.command(protorunBin, "resume", "r")
+				args = []string{"resume", "r"}
 			}
 			// The killed protorun's step program is still holding: let it go.
 			w.release(tc.step)
@@ -509,8 +517,9 @@ func TestCrashInsideAdapterCall(t *testing.T) {
 }
 
 // waitRan waits until step's program has started (its line is in ran.log)
-// and reports true, or until the process ends first and reports false.
-func (w *crashWorld) waitRan(step string, done chan error) bool {
+// and reports true, or until done is closed (the process ended) first and
+// reports false.
+func (w *crashWorld) waitRan(step string, done <-chan struct{}) bool {
 	deadline := time.After(2 * time.Minute) // a guard against a hang, not a timing assertion
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -519,8 +528,7 @@ func (w *crashWorld) waitRan(step string, done chan error) bool {
 			return true
 		}
 		select {
-		case err := <-done:
-			done <- err // for the caller's Wait
+		case <-done:
 			return w.ran()[step] > 0
 		case <-deadline:
 			w.t.Fatalf("%s never started", step)
