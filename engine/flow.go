@@ -449,17 +449,24 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 		return err
 	}
 	if Terminal(st.State) {
+		if len(entries) == 0 || entries[len(entries)-1].Kind != EntryEnd {
+			return fmt.Errorf("run %s reached its end (%s) but stopped before recording it, nothing to decide (protorun resume %s records it): %w",
+				runID, st.State, runID, ErrNotHalted)
+		}
 		return fmt.Errorf("run %s already ended (%s): %w", runID, st.Status, ErrNotHalted)
 	}
 	if st.Halt == nil {
-		return fmt.Errorf("run %s (%s at %s): %w", runID, st.Status, st.State, ErrNotHalted)
+		return fmt.Errorf("run %s is not waiting at a halt (%s, at %s; if its process died, protorun resume %s continues it): %w",
+			runID, st.Status, st.State, runID, ErrNotHalted)
 	}
 	if p != nil && p.Digest != info.Digest {
 		return fmt.Errorf("the protocol changed since run %s started (sha256 %.12s then, %.12s in %s now): refusing to record a decision against a protocol nobody approved",
 			runID, info.Digest, p.Digest, p.File)
 	}
 	if prev := st.pendingDecision(st.Halt.Step); prev != nil {
-		return fmt.Errorf("run %s: %s was already decided by %s at %s: %w", runID, st.Halt.Step, prev.By, prev.Time.Format(time.RFC3339), ErrNotHalted)
+		verb := map[bool]string{true: "approved", false: "rejected"}[prev.Approve]
+		return fmt.Errorf("run %s: %s was already decided (%s by %s at %s); a second decision is refused, protorun resume %s acts on the first: %w",
+			runID, st.Halt.Step, verb, prev.By, prev.Time.Format(time.RFC3339), runID, ErrNotHalted)
 	}
 	if p != nil {
 		if s := p.plan.Step(st.Halt.Step); s != nil && d.Approve {

@@ -142,7 +142,7 @@ func TestDecisionsRaceForOneHalt(t *testing.T) {
 			require.True(t, (e1 == nil) != (e2 == nil), "exactly one decision recorded: %v, %v", e1, e2)
 			lost := errors.Join(e1, e2)
 			assert.ErrorIs(t, lost, engine.ErrNotHalted)
-			assert.Contains(t, lost.Error(), "approval was already decided by")
+			assert.Contains(t, lost.Error(), "approval was already decided (")
 
 			_, es, err := st.Load(ctx, "r")
 			require.NoError(t, err)

@@ -91,6 +91,16 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 	out, code = cli("resume", "rejected")
 	require.Equal(t, exitFailed, code, out)
 
+	// "crashed" died in the middle of its exec call: its journal ends with
+	// the step's start (a completed run's journal cut there).
+	out, code = cli("run", proto, "--run-id", "crashed", "--no-prompt")
+	require.Equal(t, exitHalted, code, out)
+	out, code = cli("approve", "crashed", "--as", "alice")
+	require.Equal(t, exitOK, code, out)
+	out, code = cli("resume", "crashed")
+	require.Equal(t, exitOK, code, out)
+	cutJournalAfter(t, filepath.Join(state, "runs", "crashed", "journal.jsonl"), `"kind":"step-start"`)
+
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -114,11 +124,16 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 		{"status finished", []string{"status", "done"}, exitOK, []string{"Status:   completed"}},
 		{"logs finished", []string{"logs", "done"}, exitOK, []string{"decision"}},
 
-		{"approve twice", []string{"approve", "decided", "--as", "bob"}, exitUsage, []string{"approval was already decided by alice"}},
-		{"reject after approve", []string{"reject", "decided", "--as", "bob"}, exitUsage, []string{"approval was already decided by alice"}},
-		{"abort after approve", []string{"abort", "decided"}, exitUsage, []string{"approval was already decided by alice"}},
+		{"approve twice", []string{"approve", "decided", "--as", "bob"}, exitUsage, []string{"approval was already decided (approved by alice at "}},
+		{"reject after approve", []string{"reject", "decided", "--as", "bob"}, exitUsage, []string{"approval was already decided (approved by alice at "}},
+		{"abort after approve", []string{"abort", "decided"}, exitUsage, []string{"approval was already decided (approved by alice at "}},
 
 		{"resume undecided", []string{"resume", "halted"}, exitHalted, []string{"waiting for a decision at approval"}},
+
+		{"status crashed", []string{"status", "crashed"}, exitOK, []string{"Status:   running or crashed", "State:    work"}},
+		{"approve crashed", []string{"approve", "crashed", "--as", "bob"}, exitUsage, []string{
+			"run crashed is not waiting at a halt (running, at work; if its process died, protorun resume crashed continues it)"}},
+		{"abort crashed", []string{"abort", "crashed"}, exitUsage, []string{"run crashed is not waiting at a halt"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := cli(tc.args...)
@@ -129,6 +144,22 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 		})
 	}
 
+	// Resumed, the crashed run halts at the rollback decision for its
+	// interrupted call; that halt too takes one decision only.
+	out, code = cli("resume", "crashed")
+	require.Equal(t, exitHalted, code, out)
+	assert.Contains(t, out, "step work was interrupted in the middle of its exec call")
+	out, code = cli("reject", "crashed", "--as", "alice")
+	require.Equal(t, exitOK, code, out)
+	out, code = cli("approve", "crashed", "--as", "bob")
+	assert.Equal(t, exitUsage, code, out)
+	assert.Contains(t, out, "work was already decided (rejected by alice at ")
+	out, code = cli("resume", "crashed")
+	assert.Equal(t, exitFailed, code, out)
+	out, code = cli("abort", "crashed")
+	assert.Equal(t, exitUsage, code, out)
+	assert.Contains(t, out, "run crashed already ended (aborted)")
+
 	// A refused second decision left the first one standing: the run
 	// resumes on alice's approval and completes.
 	out, code = cli("resume", "decided")
@@ -138,4 +169,16 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 	assert.Contains(t, out, "Status:   completed")
 	assert.Contains(t, out, "decision approval: approve=true by alice (cli)")
 	assert.NotContains(t, out, "by bob")
+}
+
+// cutJournalAfter cuts a journal after the last line holding marker, as a
+// process killed right after writing that entry would have left it.
+func cutJournalAfter(t *testing.T, path, marker string) {
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	i := bytes.LastIndex(b, []byte(marker))
+	require.GreaterOrEqual(t, i, 0, "no %s in %s", marker, path)
+	end := bytes.IndexByte(b[i:], '\n')
+	require.GreaterOrEqual(t, end, 0)
+	require.NoError(t, os.WriteFile(path, b[:i+end+1], 0o644))
 }
