@@ -128,6 +128,7 @@ type Runner struct {
 	base   map[string]any // baselines
 	now    func() time.Time
 	seq    int
+	head   string // hash of the journal's last entry (manifest.go)
 	path   []string
 	// resumedInFlight are the steps the journal shows started and not
 	// ended when this process resumed the run.
@@ -170,6 +171,7 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	if err := r.store.Create(ctx, info); err != nil {
 		return nil, fmt.Errorf("create run: %w", err)
 	}
+	r.head = genesisHash(info)
 	r.st.StartedBy = info.StartedBy
 	r.st.Started = info.Started
 	if err := r.prepare(); err != nil {
@@ -206,11 +208,14 @@ func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Resu
 	if err != nil {
 		return nil, err
 	}
-	if Terminal(st.State) {
+	// A run whose last transition reached its end state but that died
+	// before it recorded the end (report, end entry) resumes to finish.
+	if Terminal(st.State) && len(entries) > 0 && entries[len(entries)-1].Kind == EntryEnd {
 		return nil, fmt.Errorf("run %s already ended (%s)", runID, st.Status)
 	}
 	r.st = st
 	r.resumedInFlight = maps.Clone(st.InFlight)
+	r.resumedFailure()
 	unlock, err := r.lockEnvs(ctx)
 	if err != nil {
 		return nil, err
@@ -219,6 +224,7 @@ func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Resu
 	r.st.Status = StatusRunning
 	r.st.StartedBy, r.st.Started = info.StartedBy, info.Started
 	r.seq = len(entries)
+	r.head = chainHead(info, entries)
 	for k, v := range info.Vars {
 		if _, set := r.opts.Vars[k]; !set {
 			if r.opts.Vars == nil {
@@ -481,6 +487,11 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 			return r.interrupted()
 		}
 		event, err := r.execute(ctx, state)
+		if jerr := r.st.journalErr; jerr != nil {
+			// Nothing more may happen that the journal does not hold (a
+			// full disk, or another process wrote to the run meanwhile).
+			return r.result(), fmt.Errorf("journal: %w", jerr)
+		}
 		if err != nil {
 			var he *HaltError
 			if errors.As(err, &he) {
@@ -615,11 +626,10 @@ func (r *Runner) journal(kind string, data any) {
 	if err != nil {
 		panic(fmt.Sprintf("journal %s: %v", kind, err))
 	}
-	if r.red.r != nil {
-		b = []byte(r.red.String(string(b)))
-	}
+	b = r.red.JSON(b)
 	r.seq++
 	e := Entry{Seq: r.seq, Time: r.now(), Kind: kind, Data: b}
+	r.head = sealEntry(r.head, &e)
 	r.pending = append(r.pending, e)
 }
 

@@ -40,6 +40,7 @@ Exit codes: 0 completed; 1 failed (gates failed, rollback completed);
 	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd(), newRunCmd(), newAdaptersCmd(),
 		newDecideCmd(true), newDecideCmd(false), newResumeCmd(), newAbortCmd(), newRunsCmd(), newStatusCmd(), newLogsCmd())
 	root.AddCommand(newReportCmd())
+	root.AddCommand(newVerifyCmd())
 	return withCompletions(root)
 }
 
