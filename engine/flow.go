@@ -279,9 +279,20 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		r.announceText(fmt.Sprintf("[ROLLBACK] Rolling back %s (%s)...", s.ID, strings.Join(s.Targets, ", ")), nil)
-		tmp := &Step{ID: s.ID + ".rollback", Title: "Rollback of " + s.ID, With: a.With, Timeout: a.Timeout,
+		tmp := &Step{ID: s.ID + ".rollback", Title: "Rollback of " + s.ID, Adapter: a.Adapter, With: a.With, Timeout: a.Timeout,
 			Targets: s.Targets, Foreach: s.Foreach, phase: s.phase}
+		again, skipped, err := r.interruptedRollback(ctx, tmp, ad)
+		if err != nil {
+			return "", err
+		}
+		if !again {
+			ok = false
+			r.st.Rollbacks = append(r.st.Rollbacks, skipped)
+			r.journal(EntryRollback, skipped)
+			r.emit(Event{Kind: EventRollback, Step: tmp.ID, Status: skipped.Status, Message: "[ROLLBACK] " + s.ID + ": " + skipped.Message})
+			continue
+		}
+		r.announceText(fmt.Sprintf("[ROLLBACK] Rolling back %s (%s)...", s.ID, strings.Join(s.Targets, ", ")), nil)
 		start := r.now()
 		r.journal(EntryStepStart, stepStart{Step: tmp.ID, Time: start})
 		r.flush()

@@ -121,3 +121,47 @@ func (r *Runner) resumedFailure() {
 	}
 	r.st.failedInto = ""
 }
+
+// interruptedRollback handles a rollback action whose start the journal
+// holds and whose outcome it does not. A rollback is never skipped, but
+// running a non-idempotent one again (a "rollout undo") could undo twice,
+// so, as for a step, the run asks a person first: yes runs it again; no
+// leaves it to a human, and the run ends with its rollback incomplete.
+// again is false when the rollback must not run, with rec its record.
+func (r *Runner) interruptedRollback(ctx context.Context, tmp *Step, a adapters.Adapter) (again bool, rec *StepRecord, err error) {
+	if _, ok := r.resumedInFlight[tmp.ID]; !ok || r.idempotent(tmp, a) {
+		delete(r.resumedInFlight, tmp.ID)
+		return true, nil, nil
+	}
+	why := fmt.Sprintf("the rollback %s was interrupted in the middle of its call, which is not idempotent: it may have taken effect", tmp.ID)
+	prompt := "[ROLLBACK INTERRUPTED] " + why + ". Run it again? (yes/no)"
+	if r.st.Halt == nil || r.st.Halt.Step != tmp.ID {
+		r.st.Halt = &HaltRecord{Step: tmp.ID, Kind: "interrupted", Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
+		r.journal(EntryHalt, r.st.Halt)
+	}
+	d := r.st.pendingDecision(tmp.ID)
+	if d == nil && r.opts.Prompter != nil {
+		r.flush()
+		answer, err := r.opts.Prompter.Ask(ctx, prompt)
+		if err != nil {
+			return false, nil, err
+		}
+		d = &Decision{Step: tmp.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
+			Reason: "interrupted rollback: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
+		r.recordDecision(d)
+	}
+	if d == nil {
+		r.announceText(prompt, nil)
+		r.emit(Event{Kind: EventHalt, Step: tmp.ID, Status: StatusHalted, Message: fmt.Sprintf(
+			"Run %s halted: %s.\n  run it again: protorun approve %s --as NAME && protorun resume %s\n  leave it to a human: protorun reject %s --as NAME && protorun resume %s",
+			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID)})
+		return false, nil, &HaltError{Run: r.st.ID, Step: tmp.ID, Kind: "interrupted", Prompt: prompt}
+	}
+	delete(r.resumedInFlight, tmp.ID)
+	if d.Approve {
+		return true, nil, nil
+	}
+	now := r.now()
+	return false, &StepRecord{ID: tmp.ID, Status: "failed", Started: now, Ended: now,
+		Message: why + "; not run again: " + d.By + " left it to a human"}, nil
+}
