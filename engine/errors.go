@@ -12,8 +12,12 @@ var (
 	// ErrInvalid is wrapped by every error that reports a bad protocol file
 	// (an ErrorList unwraps to it).
 	ErrInvalid = errors.New("invalid protocol")
-	// ErrTooLarge is returned when a protocol file is over MaxFileSize.
+	// ErrTooLarge is returned when a protocol file is over MaxFileSize, or
+	// a file ReadRegularFile reads is over its limit.
 	ErrTooLarge = errors.New("protocol file too large")
+	// ErrNotRegular is returned by ReadRegularFile (and Load) for a path
+	// that is not a regular file: a FIFO, a device, a directory.
+	ErrNotRegular = errors.New("not a regular file")
 	// ErrHalted is wrapped by a *HaltError: the run waits for a decision.
 	ErrHalted = errors.New("run halted, awaiting a decision")
 	// ErrInterrupted is returned when a run is cancelled (SIGINT, SIGTERM).

@@ -35,8 +35,19 @@ type LoadOptions struct {
 // Load reads, parses and validates the protocol file at path. A bad file
 // yields an ErrorList with every problem at its file:line:col.
 func Load(path string, opts *LoadOptions) (*Protocol, error) {
-	// O_NONBLOCK: opening a FIFO without a writer would otherwise wait
-	// forever; it is refused below as not a regular file.
+	data, err := ReadRegularFile(path, MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data, opts)
+}
+
+// ReadRegularFile reads the regular file at path, of at most max bytes. It
+// refuses anything else without blocking on it: a FIFO without a writer,
+// a device, a directory (ErrNotRegular; opened with O_NONBLOCK and checked
+// on the open file, so nothing can be swapped in between), and a larger
+// file before reading any of it (ErrTooLarge).
+func ReadRegularFile(path string, max int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
@@ -47,16 +58,19 @@ func Load(path string, opts *LoadOptions) (*Protocol, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
+		return nil, fmt.Errorf("%s: %w", path, ErrNotRegular)
 	}
-	if st.Size() > MaxFileSize { // refused without reading it
-		return nil, fmt.Errorf("%s: %w: over %d bytes", path, ErrTooLarge, MaxFileSize)
+	if st.Size() > max { // refused without reading it
+		return nil, fmt.Errorf("%s: %w: over %d bytes", path, ErrTooLarge, max)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return Parse(path, data, opts)
+	if int64(len(data)) > max { // it grew while we read
+		return nil, fmt.Errorf("%s: %w: over %d bytes", path, ErrTooLarge, max)
+	}
+	return data, nil
 }
 
 // Parse validates a protocol held in memory; name is used in positions.

@@ -387,21 +387,15 @@ const maxInputSize = 16 << 20
 func (r *Runner) readInput(in *Input) (map[string]any, error) {
 	path := expand(in.Path, r.varScope)
 	abs := r.abs(path)
-	st, err := os.Stat(abs)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("file %s does not exist", path)
-		}
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if st.Size() > maxInputSize {
+	b, err := ReadRegularFile(abs, maxInputSize)
+	switch {
+	case os.IsNotExist(err):
+		return nil, fmt.Errorf("file %s does not exist", path)
+	case errors.Is(err, ErrTooLarge):
 		return nil, fmt.Errorf("%s is over %d bytes", path, maxInputSize)
-	}
-	b, err := os.ReadFile(abs)
-	if err != nil {
+	case errors.Is(err, ErrNotRegular):
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	case err != nil:
 		return nil, err
 	}
 	var data any

@@ -23,7 +23,7 @@ func loadRun(ctx context.Context, st engine.Store, id string) (*engine.RunInfo, 
 	if err != nil {
 		return nil, nil, exitCode(exitUsage, err)
 	}
-	cur, err := os.ReadFile(info.File)
+	cur, err := engine.ReadRegularFile(info.File, engine.MaxFileSize)
 	if err != nil {
 		return nil, nil, exitCode(exitUsage, fmt.Errorf("run %s was started from %s: %w", id, info.File, err))
 	}
