@@ -410,8 +410,9 @@ func TestSignals(t *testing.T) {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		assert.Equal(t, "running or crashed", w.status())
 		w.intact()
-		// Resume runs the rollback again, to its end.
-		out, code = w.finish(false)
+		// The rollback's program is not idempotent: resume halts and asks
+		// before running it again; approved, it runs again to its end.
+		out, code = w.finish(true)
 		assert.Equal(t, 1, code, out)
 		assert.Equal(t, "rolled-back", w.status())
 		assert.Equal(t, map[string]int{"prepare": 1, "deploy": 1, "smoke": 1, "rollback": 2}, w.ran())
