@@ -376,10 +376,7 @@ func scalar(n *yaml.Node) any {
 			return b
 		}
 	case "!!int":
-		if i, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
-			return json.Number(strconv.FormatInt(i, 10))
-		}
-		var i int64
+		var i int64 // as yaml.v3 reads it (010 is octal 8), so the schema checks what the run uses
 		if n.Decode(&i) == nil {
 			return json.Number(strconv.FormatInt(i, 10))
 		}

@@ -175,11 +175,15 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	r.st.StartedBy = info.StartedBy
 	r.st.Started = info.Started
 	if err := r.prepare(); err != nil {
+		if r.red == nil {
+			r.red = newRedactor(nil) // failed before the secrets were known
+		}
 		r.announceText(err.Error(), nil)
 		r.st.Status = StatusFailed
 		r.st.State = StateFailed
 		r.journal(EntryEnd, map[string]any{"state": StateFailed, "status": StatusFailed, "error": err.Error()})
 		r.emit(Event{Kind: EventEnd, Status: StatusFailed, Message: "run failed before any step: " + err.Error()})
+		r.flush() // the end is recorded: the run is failed, not left running
 		return r.result(), err
 	}
 	r.m = p.plan.Machine("", fsm.Callbacks{})

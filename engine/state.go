@@ -204,6 +204,7 @@ func (st *RunState) apply(e Entry) error {
 		if err := rec.valid(); err != nil {
 			return err
 		}
+		delete(st.InFlight, rec.ID) // ended, whether passed or failed
 		st.Rollbacks = append(st.Rollbacks, &rec)
 		st.RolledBack = true
 	case EntryGate:

@@ -158,6 +158,10 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 			if err := parsePairs(simulate, opts.Simulate, "--simulate"); err != nil {
 				return err
 			}
+			if len(simulate) > 0 && !dryRun {
+				// Without --dry-run the run is real: a rehearsal must not deploy.
+				return exitCode(exitUsage, fmt.Errorf("--simulate needs --dry-run: without it the run is real"))
+			}
 			for id, what := range opts.Simulate {
 				if what != "fail" && what != "error" && what != "reject" {
 					return exitCode(exitUsage, fmt.Errorf("--simulate %s=%s: use fail, error or reject", id, what))
