@@ -26,8 +26,8 @@ Exit codes: 0 completed; 1 failed (gates failed, rollback completed);
 		SilenceErrors: true,
 		Args:          cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return cmd.Help()
+			if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+				return cmd.Help() // flags reach here unparsed: the root's own help
 			}
 			run := newRunCmd()
 			run.SetArgs(args)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -48,4 +49,20 @@ func TestVersionOfABuiltBinary(t *testing.T) {
 	// The commit is one of this repository's (others may commit meanwhile,
 	// so it need not be HEAD any more).
 	assert.NoError(t, exec.Command("git", "cat-file", "-e", m[2]+"^{commit}").Run(), "commit %s is in the repository", m[2])
+}
+
+// `protorun --help` lists the commands; it is not the run command's help
+// (the root passes its arguments through to run unparsed).
+func TestRootHelpListsCommands(t *testing.T) {
+	for _, flag := range []string{"--help", "-h"} {
+		root := newRootCmd()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs([]string{flag})
+		require.NoError(t, root.Execute())
+		for _, want := range []string{"Available Commands:", "approve", "verify", "report"} {
+			require.Contains(t, out.String(), want, flag)
+		}
+	}
 }
