@@ -191,7 +191,8 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	if p.Announce.Start != "" {
 		r.announce(p.Announce.Start, nil)
 	}
-	return r.drive(ctx)
+	res, err := r.drive(ctx)
+	return res, r.redactErr(err)
 }
 
 // Resume continues a halted or interrupted run from its journal.
@@ -241,7 +242,8 @@ func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Resu
 		return nil, err
 	}
 	r.m = p.plan.Machine(st.State, fsm.Callbacks{})
-	return r.drive(ctx)
+	res, err := r.drive(ctx)
+	return res, r.redactErr(err)
 }
 
 func newRunner(p *Protocol, opts Options) (*Runner, error) {
@@ -732,3 +734,24 @@ func (r *Runner) fill(text string, scope map[string]any) string {
 		return "", true // a placeholder the moment does not fill reads empty
 	})
 }
+
+// redactErr keeps secrets out of an error the run returns (an expression
+// error quoting a value, an adapter's message), keeping what it wraps for
+// errors.Is and errors.As.
+func (r *Runner) redactErr(err error) error {
+	if err == nil || r.red == nil {
+		return err
+	}
+	if msg := r.red.String(err.Error()); msg != err.Error() {
+		return &redactedError{msg: msg, err: err}
+	}
+	return err
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
