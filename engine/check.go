@@ -352,19 +352,9 @@ func (c *checker) adapterParams(base []any, name string, with map[string]any) {
 func (c *checker) withValue(path []any) any {
 	n := c.p.root
 	for _, el := range path {
-		var next *yaml.Node
-		switch v := el.(type) {
-		case string:
-			next = child(n, v)
-		case int:
-			if d := deref(n); d != nil && d.Kind == yaml.SequenceNode && v >= 0 && v < len(d.Content) {
-				next = deref(d.Content[v])
-			}
-		}
-		if next == nil {
+		if n = stepInto(n, el, false); n == nil {
 			return nil
 		}
-		n = next
 	}
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil

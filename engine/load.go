@@ -285,25 +285,30 @@ func deref(n *yaml.Node) *yaml.Node {
 func nodeAt(root *yaml.Node, path []any, key bool) *yaml.Node {
 	n := root
 	for i, el := range path {
-		var next *yaml.Node
-		switch v := el.(type) {
-		case string:
-			if key && i == len(path)-1 {
-				next = childKey(n, v)
-			} else {
-				next = child(n, v)
-			}
-		case int:
-			if d := deref(n); d != nil && d.Kind == yaml.SequenceNode && v >= 0 && v < len(d.Content) {
-				next = deref(d.Content[v])
-			}
-		}
+		next := stepInto(n, el, key && i == len(path)-1)
 		if next == nil {
 			return n
 		}
 		n = next
 	}
 	return n
+}
+
+// stepInto returns the node el (a string key or an int index) selects in
+// n, or its key node when key is true; nil when there is none.
+func stepInto(n *yaml.Node, el any, key bool) *yaml.Node {
+	switch v := el.(type) {
+	case string:
+		if key {
+			return childKey(n, v)
+		}
+		return child(n, v)
+	case int:
+		if d := deref(n); d != nil && d.Kind == yaml.SequenceNode && v >= 0 && v < len(d.Content) {
+			return deref(d.Content[v])
+		}
+	}
+	return nil
 }
 
 // pos returns the position of the node at path (its key when key is true).
