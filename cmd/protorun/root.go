@@ -1,8 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -29,19 +34,45 @@ Exit codes: 0 completed; 1 failed (gates failed, rollback completed);
 			if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 				return cmd.Help() // flags reach here unparsed: the root's own help
 			}
+			if err := notACommand(cmd, args[0]); err != nil {
+				return err
+			}
 			run := newRunCmd()
 			run.SetArgs(args)
 			run.SetOut(cmd.OutOrStdout())
 			run.SetErr(cmd.ErrOrStderr())
+			// main prints the error once; cobra must not print it (or the usage) too.
+			run.SilenceErrors, run.SilenceUsage = true, true
 			return run.Execute()
 		},
-		DisableFlagParsing: true,
+		DisableFlagParsing:         true,
+		SuggestionsMinimumDistance: 2,
 	}
 	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd(), newRunCmd(), newAdaptersCmd(),
 		newDecideCmd(true), newDecideCmd(false), newResumeCmd(), newAbortCmd(), newRunsCmd(), newStatusCmd(), newLogsCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newVerifyCmd())
 	return withCompletions(root)
+}
+
+// notACommand refuses an argument that names no file and does not look like
+// a protocol path (no directory, no .yaml or .yml): a mistyped command such
+// as "valdate", not a protocol to run.
+func notACommand(root *cobra.Command, arg string) error {
+	if strings.HasPrefix(arg, "-") || strings.ContainsRune(arg, filepath.Separator) || strings.ContainsRune(arg, '/') {
+		return nil
+	}
+	if ext := strings.ToLower(filepath.Ext(arg)); ext == ".yaml" || ext == ".yml" {
+		return nil
+	}
+	if _, err := os.Lstat(arg); !errors.Is(err, fs.ErrNotExist) {
+		return nil // a file (or something run will report on)
+	}
+	hint := "; to run a protocol, give its file's path"
+	if s := root.SuggestionsFor(arg); len(s) > 0 {
+		hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+	}
+	return fmt.Errorf("unknown command %q for %q%s", arg, root.Name(), hint)
 }
 
 func newVersionCmd() *cobra.Command {

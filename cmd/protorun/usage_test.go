@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestUsageErrorsPrintedOnce: a first argument that names no file and does
+// not look like a protocol path is a mistyped command (exit 2, with a
+// suggestion), not a protocol to run; and the errors of `protorun FILE`
+// (the root handing its arguments to run) are printed once, without run's
+// usage.
+func TestUsageErrorsPrintedOnce(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"valdate", "x.yaml"}, `unknown command "valdate" for "protorun" (did you mean "validate"?)`},
+		{[]string{"stauts"}, `unknown command "stauts" for "protorun" (did you mean "status"?)`},
+		{[]string{"nonsense-command"}, `unknown command "nonsense-command" for "protorun"; to run a protocol, give its file's path`},
+		{[]string{"missing.yaml"}, "open missing.yaml: no such file or directory"},
+		{[]string{"dir/missing"}, "open dir/missing: no such file or directory"},
+		{[]string{"-x"}, "unknown shorthand flag: 'x' in -x"},
+		{[]string{"x.yaml", "--state-dir"}, "flag needs an argument: --state-dir"},
+		{[]string{"a.yaml", "b.yaml"}, "accepts 1 arg(s), received 2"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, code := executeErr(t, tc.args...)
+			assert.Equal(t, exitUsage, code, out)
+			assert.Equal(t, 1, strings.Count(out, tc.want), "printed once:\n%s", out)
+			assert.NotContains(t, out, "Usage:")
+		})
+	}
+}
+
+// TestFileNamedLikeACommandRuns: a file called like a mistyped command is
+// a protocol all the same.
+func TestFileNamedLikeACommandRuns(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	require.NoError(t, os.WriteFile("valdate", []byte(codesProtocol), 0o644))
+	out, code := executeErr(t, "valdate", "--no-prompt", "--state-dir", filepath.Join(dir, "state"))
+	assert.Equal(t, exitHalted, code, out)
+}
