@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -155,6 +159,9 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 			if err := parsePairs(vars, opts.Vars, "--var"); err != nil {
 				return err
 			}
+			if err := checkVarTypes(p, opts.Vars); err != nil {
+				return err
+			}
 			if err := parsePairs(simulate, opts.Simulate, "--simulate"); err != nil {
 				return err
 			}
@@ -207,6 +214,33 @@ func parsePairs(in []string, out map[string]string, flag string) error {
 			return exitCode(exitUsage, fmt.Errorf("%s %q: want NAME=VALUE", flag, kv))
 		}
 		out[k] = v
+	}
+	return nil
+}
+
+// checkVarTypes refuses a --var value that the var's type, the type of its
+// default, cannot hold: the run would take "lots" for a number as the
+// string "lots". A var without a default takes any string.
+func checkVarTypes(p *engine.Protocol, vars map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		v, s := p.Vars[name], vars[name]
+		if v == nil {
+			continue // the run refuses an undeclared var, naming the ones there are
+		}
+		var want string
+		switch v.Default.(type) {
+		case int, int64, float64:
+			if f, err := strconv.ParseFloat(s, 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+				want = "a number"
+			}
+		case bool:
+			if _, err := strconv.ParseBool(s); err != nil {
+				want = "true or false"
+			}
+		}
+		if want != "" {
+			return exitCode(exitUsage, fmt.Errorf("--var %s=%s: %s takes %s (its default is %v), not %q", name, s, name, want, v.Default, s))
+		}
 	}
 	return nil
 }
