@@ -32,12 +32,29 @@ type common struct {
 	junit    string // --junit FILE, on the commands that drive a run
 }
 
-func (c *common) flags(cmd *cobra.Command) {
+// Each command registers only the flags it uses: cobra refuses the others.
+
+func (c *common) stateDirFlag(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.stateDir, "state-dir", "", "run store directory (default $PROTORUN_STATE_DIR or .protorun)")
+}
+
+func (c *common) asFlag(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.as, "as", "", "who you are, recorded with decisions (default the OS user)")
-	cmd.Flags().StringVarP(&c.output, "output", "o", "text", "output: text, or json (one event per line)")
+}
+
+func (c *common) outputFlag(cmd *cobra.Command, usage string) {
+	cmd.Flags().StringVarP(&c.output, "output", "o", "text", usage)
+}
+
+// driveFlags are the flags of the commands that drive a run: run, resume
+// and abort.
+func (c *common) driveFlags(cmd *cobra.Command) {
+	c.stateDirFlag(cmd)
+	c.asFlag(cmd)
+	c.outputFlag(cmd, "output: text, or json (one event per line)")
 	cmd.Flags().BoolVar(&c.noColor, "no-color", false, "no colour (also NO_COLOR)")
 	cmd.Flags().DurationVar(&c.waitLock, "wait-lock", 0, "wait this long for an environment another run holds (default: fail at once)")
+	c.junitFlag(cmd)
 }
 
 func (c *common) store() *engine.FileStore {
@@ -196,8 +213,7 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 			return c.afterRun(cmd, opts.Store, p, res, finishRun(cmd, res, err, dryRun))
 		},
 	}
-	c.flags(cmd)
-	c.junitFlag(cmd)
+	c.driveFlags(cmd)
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a protocol var: NAME=VALUE (repeatable)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "simulate every adapter; evidence to a temporary directory")
 	cmd.Flags().StringArrayVar(&simulate, "simulate", nil, "in a dry run: STEP=fail|error or HALT=reject (repeatable)")

@@ -86,7 +86,8 @@ func newDecideCmd(approve bool) *cobra.Command {
 			return nil
 		},
 	}
-	c.flags(cmd)
+	c.stateDirFlag(cmd)
+	c.asFlag(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision")
 	return cmd
 }
@@ -108,8 +109,7 @@ func newResumeCmd() *cobra.Command {
 			return c.resume(cmd, st, p, args[0], interactive || isTerminal(os.Stdin))
 		},
 	}
-	c.flags(cmd)
-	c.junitFlag(cmd)
+	c.driveFlags(cmd)
 	cmd.Flags().BoolVar(&interactive, "interactive", false, "ask halts on stdin even when it is not a terminal")
 	return cmd
 }
@@ -155,8 +155,7 @@ func newAbortCmd() *cobra.Command {
 			return c.resume(cmd, st, p, args[0], false)
 		},
 	}
-	c.flags(cmd)
-	c.junitFlag(cmd)
+	c.driveFlags(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision")
 	return cmd
 }
@@ -228,7 +227,8 @@ func newRunsCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	c.flags(cmd)
+	c.stateDirFlag(cmd)
+	c.outputFlag(cmd, "output: text or json")
 	return cmd
 }
 
@@ -275,7 +275,8 @@ func newStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.flags(cmd)
+	c.stateDirFlag(cmd)
+	c.outputFlag(cmd, "output: text or json")
 	return cmd
 }
 
@@ -306,7 +307,8 @@ func newLogsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.flags(cmd)
+	c.stateDirFlag(cmd)
+	c.outputFlag(cmd, "output: text, or json (the raw entries)")
 	return cmd
 }
 

@@ -48,3 +48,32 @@ func TestFileNamedLikeACommandRuns(t *testing.T) {
 	out, code := executeErr(t, "valdate", "--no-prompt", "--state-dir", filepath.Join(dir, "state"))
 	assert.Equal(t, exitHalted, code, out)
 }
+
+// TestUnusedFlagsRefused: each command registers only the flags it uses; a
+// flag it would ignore is cobra's unknown-flag error, exit 2.
+func TestUnusedFlagsRefused(t *testing.T) {
+	state := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"approve", "r", "--wait-lock", "1m"}, "unknown flag: --wait-lock"},
+		{[]string{"approve", "r", "-o", "json"}, "unknown shorthand flag: 'o' in -o"},
+		{[]string{"reject", "r", "--no-color"}, "unknown flag: --no-color"},
+		{[]string{"reject", "r", "--junit", "j.xml"}, "unknown flag: --junit"},
+		{[]string{"runs", "--as", "alice"}, "unknown flag: --as"},
+		{[]string{"status", "r", "--wait-lock", "1m"}, "unknown flag: --wait-lock"},
+		{[]string{"logs", "r", "--no-color"}, "unknown flag: --no-color"},
+		{[]string{"verify", "r", "--as", "alice"}, "unknown flag: --as"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, code := executeErr(t, append(tc.args, "--state-dir", state)...)
+			assert.Equal(t, exitUsage, code, out)
+			assert.Contains(t, out, tc.want)
+		})
+	}
+	// The flags they use stay.
+	out, code := executeErr(t, "approve", "r", "--as", "alice", "--reason", "x", "--state-dir", state)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, out, `unknown run "r"`)
+}

@@ -61,8 +61,8 @@ Exit codes: 0 intact; 1 tampered; 2 unknown run or usage.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&c.stateDir, "state-dir", "", "run store directory (default $PROTORUN_STATE_DIR or .protorun)")
-	cmd.Flags().StringVarP(&c.output, "output", "o", "text", "output: text or json")
+	c.stateDirFlag(cmd)
+	c.outputFlag(cmd, "output: text or json")
 	cmd.Flags().StringVar(&anchor, "anchor", "", "a head hash kept from an earlier verify: the journal must still hold it")
 	cmd.Flags().BoolVar(&all, "all", false, "list intact files too")
 	return cmd
