@@ -234,7 +234,7 @@ func TestHostileBytes(t *testing.T) {
 		{"bom", append([]byte("\xef\xbb\xbf"), hostileHeader...), ""},
 		{"crlf", []byte(strings.ReplaceAll(hostileHeader, "\n", "\r\n")), ""},
 		{"lone-cr", []byte(strings.ReplaceAll(hostileHeader, "\n", "\r")), ""}, // a YAML line break too
-		{"unterminated-quote-first-line", []byte(`"`), "deep.yaml:1: found unexpected end of stream"},
+		{"unterminated-quote-first-line", []byte(`"`), "deep.yaml:1:1: found unexpected end of stream"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := engine.Parse("deep.yaml", c.data, ltOptions())

@@ -109,6 +109,8 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			errs.Add(at(1, 1), "file is empty")
+		} else if line, col, msg, ok := locateSyntaxError(data, err); ok {
+			errs.Add(at(line, col), "%s", msg)
 		} else {
 			addYAMLErrors(&errs, name, err)
 		}
