@@ -90,6 +90,29 @@ func (c *common) observer(w io.Writer) (obs engine.Observer, stop func(), err er
 	return nil, nil, exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", c.output))
 }
 
+// promptFlags are --interactive and --no-prompt, of the commands that
+// can ask halts at the terminal.
+type promptFlags struct {
+	interactive, noPrompt bool
+}
+
+func (f *promptFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.interactive, "interactive", false, "ask halts on stdin even when it is not a terminal")
+	cmd.Flags().BoolVar(&f.noPrompt, "no-prompt", false, "never ask: stop at halts (exit 3) even on a terminal")
+}
+
+// prompter asks halts on stdin when it is a terminal or under
+// --interactive, never under --no-prompt; nil means the run stops at halts.
+func (f *promptFlags) prompter(out io.Writer) engine.Prompter {
+	if f.noPrompt || !(f.interactive || isTerminal(os.Stdin)) {
+		return nil
+	}
+	return &stdinPrompter{in: bufio.NewReader(os.Stdin), out: out}
+}
+
+// errNoAnswer: stdin ended before a halt's prompt was answered.
+var errNoAnswer = errors.New("no answer: stdin is at its end")
+
 // stdinPrompter asks at the terminal.
 type stdinPrompter struct {
 	in  *bufio.Reader
@@ -111,6 +134,10 @@ func (p *stdinPrompter) Ask(ctx context.Context, prompt string) (string, error) 
 	case <-ctx.Done():
 		return "", ctx.Err()
 	case a := <-ch:
+		if errors.Is(a.err, io.EOF) && a.s == "" {
+			fmt.Fprintln(p.out)
+			return "", errNoAnswer
+		}
 		if a.err != nil && a.s == "" {
 			return "", fmt.Errorf("read answer: %w", a.err)
 		}
@@ -144,7 +171,8 @@ func signalContext() (context.Context, func()) {
 func newRunCmd() *cobra.Command {
 	var c common
 	var vars, simulate []string
-	var dryRun, interactive, noPrompt bool
+	var dryRun bool
+	var prompt promptFlags
 	var runID string
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -203,13 +231,14 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 				opts.Store = engine.NewMemoryStore()
 				fmt.Fprintf(cmd.ErrOrStderr(), "dry run: simulated adapters, evidence under %s\n", tmp)
 			}
-			if (interactive || isTerminal(os.Stdin)) && !noPrompt && !dryRun {
-				opts.Prompter = &stdinPrompter{in: bufio.NewReader(os.Stdin), out: cmd.OutOrStdout()}
+			if !dryRun {
+				opts.Prompter = prompt.prompter(cmd.OutOrStdout())
 			}
 			ctx, stop := signalContext()
 			defer stop()
 			res, err := engine.Start(ctx, p, opts)
 			stopObs()
+			err = haltedWithoutAnswer(cmd, opts.Store, res, err)
 			return c.afterRun(cmd, opts.Store, p, res, finishRun(cmd, res, err, dryRun))
 		},
 	}
@@ -217,9 +246,8 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a protocol var: NAME=VALUE (repeatable)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "simulate every adapter; evidence to a temporary directory")
 	cmd.Flags().StringArrayVar(&simulate, "simulate", nil, "in a dry run: STEP=fail|error or HALT=reject (repeatable)")
-	cmd.Flags().BoolVar(&interactive, "interactive", false, "ask halts on stdin even when it is not a terminal")
+	prompt.register(cmd)
 	cmd.Flags().StringVar(&runID, "run-id", "", "name the run (default: time and a random suffix)")
-	cmd.Flags().BoolVar(&noPrompt, "no-prompt", false, "never ask: stop at halts (exit 3) even on a terminal")
 	return cmd
 }
 
@@ -259,6 +287,28 @@ func checkVarTypes(p *engine.Protocol, vars map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// haltedWithoutAnswer turns a prompt that stdin's end left unanswered into
+// the halt the run's journal shows it waiting at, as if there had been no
+// terminal: exit 3, and what to do next.
+func haltedWithoutAnswer(cmd *cobra.Command, st engine.Store, res *engine.Result, err error) error {
+	if !errors.Is(err, errNoAnswer) || res == nil || res.RunID == "" {
+		return err
+	}
+	_, entries, lerr := st.Load(context.Background(), res.RunID)
+	if lerr != nil {
+		return err
+	}
+	rs, rerr := engine.Replay(res.RunID, entries)
+	if rerr != nil || rs.Halt == nil {
+		return err
+	}
+	id, h := res.RunID, rs.Halt
+	fmt.Fprintf(cmd.ErrOrStderr(), "No answer (stdin ended): run %s is waiting for a decision at %s (%s).\n"+
+		"  approve: protorun approve %s --as NAME\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s\n",
+		id, h.Step, h.Kind, id, id, id)
+	return &engine.HaltError{Run: id, Step: h.Step, Kind: h.Kind, Prompt: h.Prompt}
 }
 
 // finishRun prints where the run ended and maps it to an exit code.

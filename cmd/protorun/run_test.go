@@ -23,10 +23,7 @@ const typedVarsProtocol = codesProtocol + `vars:
 // is refused before the run starts (exit 2, nothing recorded), naming the
 // var, the type and the value.
 func TestVarTypes(t *testing.T) {
-	dir := t.TempDir()
-	t.Chdir(dir)
-	require.NoError(t, os.WriteFile("typed.yaml", []byte(typedVarsProtocol), 0o644))
-	state := filepath.Join(dir, "state")
+	state := protocolDir(t, "typed.yaml", typedVarsProtocol)
 	for _, tc := range []struct {
 		kv, want string
 	}{
@@ -45,4 +42,70 @@ func TestVarTypes(t *testing.T) {
 	out, code := executeErr(t, "run", "typed.yaml", "--no-prompt", "--state-dir", state,
 		"--var", "requests=50", "--var", "factor=1.5", "--var", "strict=false", "--var", "name=12", "--var", "free=anything")
 	assert.Equal(t, exitHalted, code, out)
+}
+
+// protocolDir makes a temporary working directory holding the protocol file
+// name, and returns a state directory for its runs.
+func protocolDir(t *testing.T, name, protocol string) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	require.NoError(t, os.WriteFile(name, []byte(protocol), 0o644))
+	return filepath.Join(dir, "state")
+}
+
+// withStdin makes os.Stdin read content, then its end, until the test ends.
+func withStdin(t *testing.T, content string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "stdin")
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	old := os.Stdin
+	os.Stdin = f
+	t.Cleanup(func() { os.Stdin = old; f.Close() })
+}
+
+// TestInteractiveStdinEnds: --interactive with stdin at its end leaves the
+// run halted, as without a terminal: exit 3 and what to do next, for run
+// and resume alike; the run then takes a decision as any halted run.
+func TestInteractiveStdinEnds(t *testing.T) {
+	state := protocolDir(t, "codes.yaml", codesProtocol)
+	withStdin(t, "")
+
+	out, code := executeErr(t, "run", "codes.yaml", "--run-id", "r", "--interactive", "--state-dir", state)
+	assert.Equal(t, exitHalted, code, out)
+	assert.Contains(t, out, "No answer (stdin ended): run r is waiting for a decision at approval (approval).")
+	assert.Contains(t, out, "then:    protorun resume r")
+
+	out, code = executeErr(t, "resume", "r", "--interactive", "--state-dir", state)
+	assert.Equal(t, exitHalted, code, out)
+	assert.Contains(t, out, "run r is waiting for a decision at approval")
+
+	out, code = executeErr(t, "status", "r", "--state-dir", state)
+	require.Equal(t, exitOK, code, out)
+	assert.Contains(t, out, "Status:   halted")
+	out, code = executeErr(t, "approve", "r", "--as", "alice", "--state-dir", state)
+	require.Equal(t, exitOK, code, out)
+	out, code = executeErr(t, "resume", "r", "--state-dir", state)
+	assert.Equal(t, exitOK, code, out)
+}
+
+// TestResumeNoPrompt: resume --no-prompt never asks, even with an answer
+// waiting on stdin under --interactive: the run stops at its halt, exit 3.
+func TestResumeNoPrompt(t *testing.T) {
+	state := protocolDir(t, "codes.yaml", codesProtocol)
+	out, code := executeErr(t, "run", "codes.yaml", "--run-id", "r", "--no-prompt", "--state-dir", state)
+	require.Equal(t, exitHalted, code, out)
+
+	withStdin(t, "yes\n")
+	out, code = executeErr(t, "resume", "r", "--no-prompt", "--interactive", "--state-dir", state)
+	assert.Equal(t, exitHalted, code, out)
+	assert.Contains(t, out, "Run r is waiting for a decision at approval (approval).")
+	assert.NotContains(t, out, "approved by")
+
+	// Without --no-prompt the answer on stdin is taken.
+	out, code = executeErr(t, "resume", "r", "--interactive", "--state-dir", state)
+	assert.Equal(t, exitOK, code, out)
+	assert.Contains(t, out, "approval approved by")
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -94,7 +92,7 @@ func newDecideCmd(approve bool) *cobra.Command {
 
 func newResumeCmd() *cobra.Command {
 	var c common
-	var interactive bool
+	var prompt promptFlags
 	cmd := &cobra.Command{
 		Use:               "resume RUN",
 		Short:             "Continue a halted or interrupted run from its journal",
@@ -106,28 +104,26 @@ func newResumeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.resume(cmd, st, p, args[0], interactive || isTerminal(os.Stdin))
+			return c.resume(cmd, st, p, args[0], prompt.prompter(cmd.OutOrStdout()))
 		},
 	}
 	c.driveFlags(cmd)
-	cmd.Flags().BoolVar(&interactive, "interactive", false, "ask halts on stdin even when it is not a terminal")
+	prompt.register(cmd)
 	return cmd
 }
 
 // resume continues a run, printing its events, and maps its end to an exit code.
-func (c *common) resume(cmd *cobra.Command, st engine.Store, p *engine.Protocol, id string, prompt bool) error {
+func (c *common) resume(cmd *cobra.Command, st engine.Store, p *engine.Protocol, id string, prompter engine.Prompter) error {
 	obs, stopObs, err := c.observer(cmd.OutOrStdout())
 	if err != nil {
 		return err
 	}
-	opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}, WaitLock: c.waitLock}
-	if prompt {
-		opts.Prompter = &stdinPrompter{in: bufio.NewReader(os.Stdin), out: cmd.OutOrStdout()}
-	}
+	opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}, WaitLock: c.waitLock, Prompter: prompter}
 	ctx, stop := signalContext()
 	defer stop()
 	res, err := engine.Resume(ctx, p, id, opts)
 	stopObs()
+	err = haltedWithoutAnswer(cmd, st, res, err)
 	return c.afterRun(cmd, st, p, res, finishRun(cmd, res, err, false))
 }
 
@@ -152,7 +148,7 @@ func newAbortCmd() *cobra.Command {
 			if err := engine.Decide(ctx, st, p, args[0], engine.Decision{Approve: false, By: c.identity(), Reason: reason, Via: "abort"}); err != nil {
 				return exitCode(exitUsage, err)
 			}
-			return c.resume(cmd, st, p, args[0], false)
+			return c.resume(cmd, st, p, args[0], nil)
 		},
 	}
 	c.driveFlags(cmd)

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // TestUsageErrorsPrintedOnce: a first argument that names no file and does
@@ -42,10 +39,8 @@ func TestUsageErrorsPrintedOnce(t *testing.T) {
 // TestFileNamedLikeACommandRuns: a file called like a mistyped command is
 // a protocol all the same.
 func TestFileNamedLikeACommandRuns(t *testing.T) {
-	dir := t.TempDir()
-	t.Chdir(dir)
-	require.NoError(t, os.WriteFile("valdate", []byte(codesProtocol), 0o644))
-	out, code := executeErr(t, "valdate", "--no-prompt", "--state-dir", filepath.Join(dir, "state"))
+	state := protocolDir(t, "valdate", codesProtocol)
+	out, code := executeErr(t, "valdate", "--no-prompt", "--state-dir", state)
 	assert.Equal(t, exitHalted, code, out)
 }
 
