@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,16 +24,32 @@ func complete(t *testing.T, args ...string) []string {
 	return lines
 }
 
+// TestCompletionRunIDs: the commands that act on a run that has not ended
+// (approve, reject, resume, abort) offer only those; the ones that read a
+// run offer every run.
 func TestCompletionRunIDs(t *testing.T) {
-	state := t.TempDir()
+	minimal, err := filepath.Abs("../../engine/testdata/valid/minimal.yaml")
+	require.NoError(t, err)
+	state := protocolDir(t, "codes.yaml", codesProtocol)
 	for _, id := range []string{"first-run", "second-run"} {
-		out, code := execute(t, "run", "../../engine/testdata/valid/minimal.yaml", "--state-dir", state, "--run-id", id)
+		out, code := execute(t, "run", minimal, "--state-dir", state, "--run-id", id)
 		require.Equal(t, 0, code, out)
 	}
-	for _, cmd := range []string{"approve", "reject", "resume", "abort", "status", "logs", "report"} {
+	for _, id := range []string{"approved-run", "halted-run"} {
+		out, code := execute(t, "run", "codes.yaml", "--no-prompt", "--state-dir", state, "--run-id", id)
+		require.Equal(t, exitHalted, code, out)
+	}
+	out, code := execute(t, "approve", "approved-run", "--state-dir", state)
+	require.Equal(t, 0, code, out)
+
+	unfinished := []string{"approved-run\tcodes", "halted-run\tcodes"}
+	all := append([]string{"first-run\tminimal", "second-run\tminimal"}, unfinished...)
+	for cmd, want := range map[string][]string{
+		"approve": unfinished, "reject": unfinished, "resume": unfinished, "abort": unfinished,
+		"status": all, "logs": all, "report": all, "verify": all,
+	} {
 		t.Run(cmd, func(t *testing.T) {
-			got := complete(t, cmd, "--state-dir", state, "")
-			assert.Equal(t, []string{"first-run\tminimal", "second-run\tminimal"}, got)
+			assert.ElementsMatch(t, want, complete(t, cmd, "--state-dir", state, ""))
 			// Only one RUN: nothing after it.
 			assert.Empty(t, complete(t, cmd, "--state-dir", state, "first-run", ""))
 		})
@@ -40,6 +57,7 @@ func TestCompletionRunIDs(t *testing.T) {
 	t.Run("PROTORUN_STATE_DIR", func(t *testing.T) {
 		t.Setenv("PROTORUN_STATE_DIR", state)
 		assert.Contains(t, complete(t, "status", ""), "first-run\tminimal")
+		assert.NotContains(t, complete(t, "resume", ""), "first-run\tminimal")
 	})
 }
 

@@ -64,7 +64,7 @@ func newDecideCmd(approve bool) *cobra.Command {
 		Use:               use,
 		Short:             short,
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeRuns,
+		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := context.Background()
 			st := c.store()
@@ -97,7 +97,7 @@ func newResumeCmd() *cobra.Command {
 		Use:               "resume RUN",
 		Short:             "Continue a halted or interrupted run from its journal",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeRuns,
+		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st := c.store()
 			_, p, err := loadRun(context.Background(), st, args[0])
@@ -134,7 +134,7 @@ func newAbortCmd() *cobra.Command {
 		Use:               "abort RUN",
 		Short:             "Stop a halted run for good, rolling back deploys that completed",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeRuns,
+		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := context.Background()
 			st := c.store()
@@ -316,20 +316,51 @@ func (c *common) checkOutput() error {
 	return nil
 }
 
-// completeRuns completes run ids for shell completion.
+// completeRuns completes run ids for shell completion: every run.
 func completeRuns(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	return completeRunIDs(cmd, args, nil)
+}
+
+// completeUnfinishedRuns completes the ids of the runs that have not ended,
+// which a decision, resume or abort can act on.
+func completeUnfinishedRuns(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	return completeRunIDs(cmd, args, unfinished)
+}
+
+// unfinished reports whether a run has not recorded its end. A run that
+// cannot be read is left out.
+func unfinished(ctx context.Context, st engine.Store, id string) bool {
+	_, entries, err := st.Load(ctx, id)
+	if err != nil {
+		return false
+	}
+	rs, err := engine.Replay(id, entries)
+	if err != nil {
+		return false
+	}
+	// A run that reached its end but stopped before recording it is
+	// unfinished: resume records its end.
+	return !engine.Terminal(rs.State) || len(entries) == 0 || entries[len(entries)-1].Kind != engine.EntryEnd
+}
+
+// completeRunIDs offers the runs in the state directory that keep accepts
+// (all of them when keep is nil), each with its protocol.
+func completeRunIDs(cmd *cobra.Command, args []string, keep func(context.Context, engine.Store, string) bool) ([]string, cobra.ShellCompDirective) {
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	dir, _ := cmd.Flags().GetString("state-dir")
 	c := common{stateDir: dir}
-	infos, err := c.store().List(context.Background())
+	ctx, st := context.Background(), c.store()
+	infos, err := st.List(ctx)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
 	}
 	var ids []string
 	for _, i := range infos {
-		ids = append(ids, i.ID+"\t"+i.Protocol)
+		if keep == nil || keep(ctx, st, i.ID) {
+			ids = append(ids, i.ID+"\t"+i.Protocol)
+		}
 	}
 	return ids, cobra.ShellCompDirectiveNoFileComp
 }
