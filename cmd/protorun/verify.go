@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -27,16 +30,21 @@ hash.
 
 A file a later run wrote again, as that run's own journal records, is
 "superseded", not tampered with. The last line gives the journal's head hash:
-keep it somewhere this machine cannot rewrite, and pass it as --anchor later
-to also catch a journal cut short or rewritten from its start.
+keep it somewhere this machine cannot rewrite, and pass it whole (all 64 hex
+digits; a shortened hash is refused) as --anchor later to also catch a
+journal cut short or rewritten from its start.
 
 Exit codes: 0 intact; 1 tampered; 2 unknown run or usage.`,
-		Example:           "  protorun verify 20261125-203000-a1b2c3\n  protorun verify RUN -o json\n  protorun verify RUN --anchor 3fa2…",
+		Example:           "  protorun verify 20261125-203000-a1b2c3\n  protorun verify RUN -o json\n  protorun verify RUN --anchor 8fb37fffeae72762d6252931b529c8759551ea55d1fda185f9ebabac2616a63f",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if c.output != "text" && c.output != "json" {
 				return exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", c.output))
+			}
+			anchor = strings.ToLower(anchor) // as verify prints it
+			if err := checkAnchor(anchor); err != nil {
+				return err
 			}
 			rep, err := engine.VerifyWith(context.Background(), c.store(), args[0], engine.VerifyOptions{Anchor: anchor})
 			if errors.Is(err, engine.ErrUnknownRun) {
@@ -63,9 +71,21 @@ Exit codes: 0 intact; 1 tampered; 2 unknown run or usage.`,
 	}
 	c.stateDirFlag(cmd)
 	c.outputFlag(cmd, "output: text or json")
-	cmd.Flags().StringVar(&anchor, "anchor", "", "a head hash kept from an earlier verify: the journal must still hold it")
+	cmd.Flags().StringVar(&anchor, "anchor", "", "the head hash (all 64 hex digits) an earlier verify printed: the journal must still hold it")
 	cmd.Flags().BoolVar(&all, "all", false, "list intact files too")
 	return cmd
+}
+
+// checkAnchor refuses an --anchor that is not a whole sha256: a shortened
+// hash matches no journal entry, and would read as tampering.
+func checkAnchor(anchor string) error {
+	if anchor == "" {
+		return nil
+	}
+	if _, err := hex.DecodeString(anchor); err != nil || len(anchor) != 2*sha256.Size {
+		return exitCode(exitUsage, fmt.Errorf("--anchor %q: want the whole head hash verify printed, 64 hex digits (%d given)", anchor, len(anchor)))
+	}
+	return nil
 }
 
 func printVerify(cmd *cobra.Command, rep *engine.VerifyReport, all bool) {

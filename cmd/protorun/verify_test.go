@@ -72,6 +72,15 @@ func TestVerifyCommandIntact(t *testing.T) {
 	assert.Equal(t, exitFailed, code, out)
 	assert.Contains(t, out, "anchor")
 
+	// The whole head hash only: a shortened one is a usage error, not a
+	// journal that lost its anchor. Its case does not matter.
+	out, code = executeErr(t, "verify", "r", "--state-dir", sd, "--anchor", rep.Head[:12])
+	assert.Equal(t, exitUsage, code, out)
+	assert.Contains(t, out, "want the whole head hash verify printed, 64 hex digits (12 given)")
+	assert.NotContains(t, out, "TAMPERED")
+	out, code = executeErr(t, "verify", "r", "--state-dir", sd, "--anchor", strings.ToUpper(rep.Head))
+	assert.Equal(t, exitOK, code, out)
+
 	// A later run rewrites the same files: the first run's are superseded.
 	out, code = executeErr(t, "run", "verify.yaml", "--run-id", "r2", "--state-dir", sd, "--no-prompt")
 	require.Equal(t, exitOK, code, out)
