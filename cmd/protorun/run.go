@@ -184,8 +184,8 @@ Without a terminal (CI), the run stops at a halt with exit code 3 and prints
 how to approve it: protorun approve RUN, then protorun resume RUN.
 
 A dry run replaces every adapter by a simulated one that passes, grants every
-halt, and writes evidence to a temporary directory; --simulate STEP=fail
-(or =error, or HALT=reject) drives the failure paths.`,
+halt, and writes evidence to a temporary directory it removes at the end;
+--simulate STEP=fail (or =error, or HALT=reject) drives the failure paths.`,
 		Example: `  protorun protocols/deployment.yaml
   protorun run protocols/deployment.yaml --var version=1.2.0
   protorun run protocols/deployment.yaml --dry-run --simulate smoke-tests=fail`,
@@ -227,9 +227,10 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 				if err != nil {
 					return err
 				}
+				defer os.RemoveAll(tmp)
 				opts.ArtifactsDir = tmp // inputs still come from the working directory
 				opts.Store = engine.NewMemoryStore()
-				fmt.Fprintf(cmd.ErrOrStderr(), "dry run: simulated adapters, evidence under %s\n", tmp)
+				fmt.Fprintf(cmd.ErrOrStderr(), "dry run: simulated adapters, evidence under %s (removed when the run ends)\n", tmp)
 			}
 			if !dryRun {
 				opts.Prompter = prompt.prompter(cmd.OutOrStdout())
@@ -244,7 +245,7 @@ halt, and writes evidence to a temporary directory; --simulate STEP=fail
 	}
 	c.driveFlags(cmd)
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a protocol var: NAME=VALUE (repeatable)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "simulate every adapter; evidence to a temporary directory")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "simulate every adapter; evidence to a temporary directory, removed at the end")
 	cmd.Flags().StringArrayVar(&simulate, "simulate", nil, "in a dry run: STEP=fail|error or HALT=reject (repeatable)")
 	prompt.register(cmd)
 	cmd.Flags().StringVar(&runID, "run-id", "", "name the run (default: time and a random suffix)")

@@ -109,3 +109,22 @@ func TestResumeNoPrompt(t *testing.T) {
 	assert.Equal(t, exitOK, code, out)
 	assert.Contains(t, out, "approval approved by")
 }
+
+// TestDryRunRemovesItsTempDir: the temporary directory a dry run writes
+// its evidence to is gone when the run ends, however it ends.
+func TestDryRunRemovesItsTempDir(t *testing.T) {
+	state := protocolDir(t, "codes.yaml", codesProtocol)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	for _, args := range [][]string{
+		{"--dry-run"},
+		{"--dry-run", "--simulate", "work=fail"},
+		{"--dry-run", "--simulate", "approval=reject"},
+	} {
+		out, _ := executeErr(t, append([]string{"run", "codes.yaml", "--state-dir", state}, args...)...)
+		require.Contains(t, out, "dry run: simulated adapters, evidence under "+tmp)
+		left, err := filepath.Glob(filepath.Join(tmp, "protorun-dry-run-*"))
+		require.NoError(t, err)
+		assert.Empty(t, left, "after run %v", args)
+	}
+}
