@@ -13,7 +13,12 @@ SANDBOX=bin/sandbox
 VERSION=${VERSION:-1.1.0}
 export PROTORUN_STATE_DIR=${PROTORUN_STATE_DIR:-.protorun}
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Headings in bold only on a terminal, and not under NO_COLOR (no-color.org).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n==> %s\n' "$*"; }
+fi
 
 step "Bringing the sandbox up (staging :18080, production :18090)"
 $SANDBOX down >/dev/null 2>&1 || true
