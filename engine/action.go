@@ -102,9 +102,8 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 	}
 	start := r.now()
 	r.journal(EntryStepStart, stepStart{Step: s.ID, Time: start})
-	r.flush() // the step's start is durable before its adapter is called
-	if r.st.journalErr != nil {
-		return "", fmt.Errorf("journal: %w", r.st.journalErr)
+	if err := r.durable(); err != nil { // the step's start is durable before its adapter is called
+		return "", err
 	}
 	r.emit(Event{Kind: EventStepStart, Phase: s.phase.ID, Step: s.ID, Message: s.Title})
 
@@ -211,6 +210,12 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 	it := &ItemResult{Environment: t.env, Item: t.item, Started: r.now()}
 	if t.item == t.env {
 		it.Item = ""
+	}
+	if err := r.journalFailed(); err != nil {
+		// Callers stop before calling once the journal failed; this keeps
+		// an adapter from being called whatever path got here.
+		it.Ended, it.Status, it.Message = it.Started, string(adapters.Errored), "not called: "+r.red.String(err.Error())
+		return it
 	}
 	params, _ := expandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
 	req := &adapters.Request{Params: params, Env: t.env, Item: t.item, RunID: r.st.ID, Step: s.ID,
@@ -435,7 +440,9 @@ func (r *Runner) writeEvidence(path string, ev *Evidence) error {
 	if path == "" || r.opts.NoEvidence {
 		return nil
 	}
-	r.flush()
+	if err := r.durable(); err != nil {
+		return err
+	}
 	ev.Version = 1
 	ev.Protocol = r.p.ID
 	ev.RunID = r.st.ID

@@ -33,7 +33,9 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 		r.recordDecision(d)
 	}
 	if d == nil && r.opts.Prompter != nil {
-		r.flush()
+		if err := r.durable(); err != nil {
+			return "", err
+		}
 		answer, err := r.opts.Prompter.Ask(ctx, text)
 		if err != nil {
 			return "", err
@@ -185,7 +187,9 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 	// Rollback, optionally confirmed at a terminal.
 	if g.Confirm && r.opts.Prompter != nil && !r.opts.DryRun {
 		q := r.fill(r.p.Messages[r.p.Announce.RollbackDecision].Text, map[string]any{"error": r.st.Failure})
-		r.flush()
+		if err := r.durable(); err != nil {
+			return "", err
+		}
 		answer, err := r.opts.Prompter.Ask(ctx, q)
 		if err != nil {
 			return "", err
@@ -216,7 +220,9 @@ func (r *Runner) notify(ctx context.Context, s *Step, a *Action) {
 		return
 	}
 	tmp := &Step{ID: s.ID + ".notify", With: a.With, Timeout: a.Timeout, phase: s.phase}
-	r.flush()
+	if r.durable() != nil {
+		return // the run stops on the journal error: nobody is notified of what it does not hold
+	}
 	it := r.call(ctx, tmp, ad, target{})
 	_ = r.writeEvidence(a.Evidence, &Evidence{Kind: "notify", ID: tmp.ID, Adapter: a.Adapter, Status: it.Status,
 		Started: it.Started, Ended: it.Ended, Message: it.Message, Items: []*ItemResult{it}})
@@ -295,9 +301,8 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 		r.announceText(fmt.Sprintf("[ROLLBACK] Rolling back %s (%s)...", s.ID, strings.Join(s.Targets, ", ")), nil)
 		start := r.now()
 		r.journal(EntryStepStart, stepStart{Step: tmp.ID, Time: start})
-		r.flush()
-		if r.st.journalErr != nil {
-			return "", fmt.Errorf("journal: %w", r.st.journalErr)
+		if err := r.durable(); err != nil {
+			return "", err
 		}
 		var items []*ItemResult
 		for _, t := range r.targets(tmp) {
@@ -332,7 +337,9 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 
 // checklist writes the report, then checks the handoff checklist.
 func (r *Runner) checklist(_ context.Context) (string, error) {
-	r.flush()
+	if err := r.durable(); err != nil {
+		return "", err
+	}
 	if err := r.writeReport(StatusRunning); err != nil {
 		return "", err
 	}
@@ -363,7 +370,9 @@ func (r *Runner) checklist(_ context.Context) (string, error) {
 // finish records the terminal state, keeps baselines of a completed run,
 // writes the report and announces the end.
 func (r *Runner) finish(_ context.Context) (*Result, error) {
-	r.flush()
+	if err := r.durable(); err != nil {
+		return r.result(), err // no baseline, no report: the journal does not hold the end
+	}
 	state := r.m.Current()
 	switch state {
 	case StateCompleted:
@@ -414,8 +423,8 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 		r.announce(r.p.Announce.Failed, map[string]any{"error": r.st.Failure})
 	}
 	r.emit(Event{Kind: EventEnd, Status: r.st.Status, Message: r.endMessage()})
-	if r.st.journalErr != nil {
-		return r.result(), fmt.Errorf("journal: %w", r.st.journalErr)
+	if err := r.journalFailed(); err != nil {
+		return r.result(), err
 	}
 	return r.result(), nil
 }

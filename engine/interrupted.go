@@ -57,7 +57,9 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 	}
 	d := r.st.pendingDecision(s.ID)
 	if d == nil && r.opts.Prompter != nil {
-		r.flush()
+		if err := r.durable(); err != nil {
+			return "", true, err
+		}
 		answer, err := r.opts.Prompter.Ask(ctx, prompt)
 		if err != nil {
 			return "", true, err
@@ -141,7 +143,9 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *Step, a adapters.
 	}
 	d := r.st.pendingDecision(tmp.ID)
 	if d == nil && r.opts.Prompter != nil {
-		r.flush()
+		if err := r.durable(); err != nil {
+			return false, nil, err
+		}
 		answer, err := r.opts.Prompter.Ask(ctx, prompt)
 		if err != nil {
 			return false, nil, err

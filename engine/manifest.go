@@ -139,6 +139,9 @@ func sealEntry(prev string, e *Entry) string {
 // directory) atomically, secrets redacted, and journals it in the run's
 // manifest. JSON data is redacted value by value, so it stays valid JSON.
 func (r *Runner) writeArtifact(rel, what string, data []byte) error {
+	if err := r.journalFailed(); err != nil {
+		return err // a file the journal could not record: none is written
+	}
 	if strings.HasSuffix(rel, ".json") || json.Valid(data) {
 		data = r.red.JSON(data)
 	} else {

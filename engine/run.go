@@ -487,10 +487,10 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 			return r.interrupted()
 		}
 		event, err := r.execute(ctx, state)
-		if jerr := r.st.journalErr; jerr != nil {
+		if jerr := r.journalFailed(); jerr != nil {
 			// Nothing more may happen that the journal does not hold (a
 			// full disk, or another process wrote to the run meanwhile).
-			return r.result(), fmt.Errorf("journal: %w", jerr)
+			return r.result(), jerr
 		}
 		if err != nil {
 			var he *HaltError
@@ -655,6 +655,23 @@ func (r *Runner) flush() {
 		r.st.journalErr = err
 	}
 	r.pending = r.pending[:0]
+}
+
+// durable flushes the journal and returns the journal's error once an
+// append has failed. The runner calls it before each side effect (an
+// adapter call, a file it writes, a question to a person) and does none of
+// them once it fails: nothing may happen that the journal does not hold.
+func (r *Runner) durable() error {
+	r.flush()
+	return r.journalFailed()
+}
+
+// journalFailed returns the error of the append that failed, if one did.
+func (r *Runner) journalFailed() error {
+	if err := r.st.journalErr; err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
 }
 
 // Journal payloads of step-start and transition entries (structs: cheaper
