@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/xeipuuv/gojsonschema"
 	"gopkg.in/yaml.v3"
@@ -32,6 +31,9 @@ type checker struct {
 	set  adapters.Set
 	errs *ErrorList
 	plan *Plan
+	// dupSteps is set when two steps share an id: the flow is ambiguous,
+	// so reachability is not judged (it would blame steps that are fine).
+	dupSteps bool
 }
 
 func (c *checker) at(path []any, key bool) Pos { return c.p.pos(path, key) }
@@ -96,6 +98,7 @@ func (c *checker) ids() {
 	for _, s := range c.plan.Steps {
 		if seen[s.ID] {
 			c.add(sub(s.path, "id"), "duplicate step id %q", s.ID)
+			c.dupSteps = true
 		}
 		seen[s.ID] = true
 	}
@@ -332,14 +335,18 @@ func (c *checker) adapterParams(base []any, name string, with map[string]any) {
 		c.add(sub(base, "adapter"), "unknown adapter %q%s", name, didYouMean(name, c.set.Names()))
 		return
 	}
+	var reported map[string]bool
 	if ps, ok := a.(adapters.ParamSchemer); ok {
-		c.paramSchema(sub(base, "with"), name, ps.ParamSchema(), with)
+		reported = c.paramSchema(sub(base, "with"), name, ps.ParamSchema(), with)
 	}
 	if pv, ok := a.(adapters.ParamValidator); ok {
 		for _, pe := range pv.ValidateParams(withOrEmpty(with)) {
 			p := sub(base, "with")
 			for _, el := range pe.Path {
 				p = append(p, el)
+			}
+			if reported[fmt.Sprint(p)] {
+				continue // the schema said it already (an unknown key, a wrong type)
 			}
 			c.add(p, "%s: %s", name, pe.Error())
 		}
@@ -367,25 +374,13 @@ func (c *checker) withValue(path []any) any {
 	return nil
 }
 
-var (
-	paramSchemas   = map[string]*gojsonschema.Schema{}
-	paramSchemasMu sync.Mutex
-)
-
-func (c *checker) paramSchema(base []any, name string, raw []byte, with map[string]any) {
-	paramSchemasMu.Lock()
-	s, ok := paramSchemas[name+"\x00"+string(raw)]
-	paramSchemasMu.Unlock()
-	if !ok {
-		var err error
-		s, err = gojsonschema.NewSchema(gojsonschema.NewBytesLoader(raw))
-		if err != nil {
-			c.add(base, "adapter %q has a bad parameter schema: %v", name, err)
-			return
-		}
-		paramSchemasMu.Lock()
-		paramSchemas[name+"\x00"+string(raw)] = s
-		paramSchemasMu.Unlock()
+// paramSchema checks with: against the adapter's parameter schema; it
+// returns the paths it reported an error at (as fmt.Sprint of the path).
+func (c *checker) paramSchema(base []any, name string, raw []byte, with map[string]any) map[string]bool {
+	s, err := compiledParamSchema(name, raw)
+	if err != nil {
+		c.add(base, "adapter %q has a bad parameter schema: %v", name, err)
+		return nil
 	}
 	// The document's JSON-like values (numbers as json.Number) are what
 	// gojsonschema expects; fall back to a JSON round trip of the decoded
@@ -399,14 +394,18 @@ func (c *checker) paramSchema(base []any, name string, raw []byte, with map[stri
 		b, err := json.Marshal(with)
 		if err != nil {
 			c.add(base, "with: %v", err)
-			return
+			return nil
 		}
 		doc = gojsonschema.NewBytesLoader(b)
 	}
 	res, err := s.Validate(doc)
 	if err != nil {
 		c.add(base, "with: %v", err)
-		return
+		return nil
+	}
+	var reported map[string]bool
+	if !res.Valid() {
+		reported = map[string]bool{}
 	}
 	for _, e := range res.Errors() {
 		path := contextPath(e.Context(), nodeAt(c.p.root, base, false))
@@ -415,7 +414,8 @@ func (c *checker) paramSchema(base []any, name string, raw []byte, with map[stri
 		switch e.Type() {
 		case "additional_property_not_allowed":
 			prop := fmt.Sprint(d["property"])
-			c.addKey(sub(full, prop), "%s: unknown parameter %q", name, prop)
+			c.addKey(sub(full, prop), "%s: unknown parameter %q%s", name, prop, didYouMean(prop, paramNames(raw)))
+			reported[fmt.Sprint(sub(full, prop))] = true
 		case "required":
 			c.add(full, "%s: missing required parameter %q", name, d["property"])
 		default:
@@ -423,8 +423,20 @@ func (c *checker) paramSchema(base []any, name string, raw []byte, with map[stri
 				continue
 			}
 			c.add(full, "%s: %s: %s", name, describePath(path), e.Description())
+			reported[fmt.Sprint(full)] = true
 		}
 	}
+	return reported
+}
+
+// paramNames are the top-level property names of an adapter's parameter
+// schema, for suggestions.
+func paramNames(raw []byte) []string {
+	var s struct{ Properties map[string]json.RawMessage }
+	if json.Unmarshal(raw, &s) != nil {
+		return nil
+	}
+	return sortedKeys(s.Properties)
 }
 
 func isPlaceholderValue(v any) bool {
@@ -613,7 +625,7 @@ func (c *checker) flowEdges(s *Step) []string {
 
 func (c *checker) reachability() {
 	pl := c.plan
-	if len(pl.Steps) == 0 {
+	if len(pl.Steps) == 0 || c.dupSteps {
 		return
 	}
 	seen := map[string]bool{pl.Steps[0].ID: true}

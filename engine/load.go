@@ -104,6 +104,7 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 		return nil, errs.Err()
 	}
 
+	warmSchemas(set)
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {

@@ -6,35 +6,86 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xeipuuv/gojsonschema"
 	"gopkg.in/yaml.v3"
 
+	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/schemas"
 )
 
-var (
-	schemaOnce  sync.Once
-	schemaC     *gojsonschema.Schema
-	schemaErr   error
-	schemaNames []string // every property name the schema knows, for suggestions
-)
+// The protocol schema is compiled once per process. Compiling it (and the
+// adapters' parameter schemas) is a fifth of a cold `protorun validate`, so
+// Parse starts it in the background while yaml.v3 parses the file; see
+// warmSchemas.
+var protocolSchema = sync.OnceValues(func() (*gojsonschema.Schema, error) {
+	return gojsonschema.NewSchema(gojsonschema.NewBytesLoader(schemas.Protocol))
+})
 
-func protocolSchema() (*gojsonschema.Schema, error) {
-	schemaOnce.Do(func() {
-		schemaC, schemaErr = gojsonschema.NewSchema(gojsonschema.NewBytesLoader(schemas.Protocol))
-		var raw any
-		if json.Unmarshal(schemas.Protocol, &raw) == nil {
-			seen := map[string]bool{}
-			collectPropertyNames(raw, seen)
-			for k := range seen {
-				schemaNames = append(schemaNames, k)
-			}
-			sort.Strings(schemaNames)
-		}
-	})
-	return schemaC, schemaErr
+// schemaNames are every property name the schema knows, for suggestions;
+// only a file with an unknown key needs them.
+var schemaNames = sync.OnceValue(func() []string {
+	var raw any
+	if json.Unmarshal(schemas.Protocol, &raw) != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	collectPropertyNames(raw, seen)
+	names := make([]string, 0, len(seen))
+	for k := range seen {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+})
+
+// paramSchemas are the adapters' compiled parameter schemas, by adapter
+// name and schema bytes.
+var paramSchemas sync.Map // string -> func() (*gojsonschema.Schema, error)
+
+func compiledParamSchema(name string, raw []byte) (*gojsonschema.Schema, error) {
+	key := name + "\x00" + string(raw)
+	f, ok := paramSchemas.Load(key)
+	if !ok {
+		f, _ = paramSchemas.LoadOrStore(key, sync.OnceValues(func() (*gojsonschema.Schema, error) {
+			return gojsonschema.NewSchema(gojsonschema.NewBytesLoader(raw))
+		}))
+	}
+	return f.(func() (*gojsonschema.Schema, error))()
 }
+
+// warmSchemas compiles, in the background, the schemas Parse will need and
+// a process has not compiled yet: the protocol schema and the parameter
+// schemas of the adapters in set. Whoever needs one first waits for it
+// (sync.OnceValues), so nothing is compiled twice.
+func warmSchemas(set adapters.Set) {
+	type named struct {
+		name string
+		raw  []byte
+	}
+	var cold []named
+	for _, n := range set.Names() {
+		if ps, ok := set[n].(adapters.ParamSchemer); ok {
+			raw := ps.ParamSchema()
+			if _, done := paramSchemas.Load(n + "\x00" + string(raw)); !done {
+				cold = append(cold, named{n, raw})
+			}
+		}
+	}
+	if !schemaWarmed.Swap(true) {
+		go func() { _, _ = protocolSchema() }()
+	}
+	if len(cold) > 0 {
+		go func() {
+			for _, c := range cold {
+				_, _ = compiledParamSchema(c.name, c.raw)
+			}
+		}()
+	}
+}
+
+var schemaWarmed atomic.Bool
 
 func collectPropertyNames(v any, seen map[string]bool) {
 	switch t := v.(type) {
@@ -144,7 +195,7 @@ func isDurationKey(el any) bool {
 }
 
 func keySuggestion(prop string) string {
-	if s := suggest(prop, schemaNames); s != "" {
+	if s := suggest(prop, schemaNames()); s != "" {
 		return fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return ""
