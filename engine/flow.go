@@ -50,11 +50,9 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 		r.recordDecision(d)
 	}
 	if d == nil {
-		r.announceText(text, nil)
-		r.emit(Event{Kind: EventHalt, Step: s.ID, Status: StatusHalted, Message: fmt.Sprintf(
+		return "", r.awaitDecision(s.ID, h.Kind, text, true, fmt.Sprintf(
 			"Run %s is waiting for a decision at %s (%s).\n  approve: protorun approve %s --as NAME\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s",
-			r.st.ID, s.ID, h.Kind, r.st.ID, r.st.ID, r.st.ID)})
-		return "", &HaltError{Run: r.st.ID, Step: s.ID, Kind: h.Kind, Prompt: text}
+			r.st.ID, s.ID, h.Kind, r.st.ID, r.st.ID, r.st.ID))
 	}
 	if d.Approve {
 		return EvApprove, nil
@@ -65,6 +63,21 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 	}
 	r.st.Status = StatusRejected
 	return EvReject, nil
+}
+
+// awaitDecision stops the run at a halt the journal holds: once the journal
+// has it durably (someone may act on the announcement at once, with
+// protorun approve), it announces the prompt (when announce is set) and
+// how to decide, and returns the *HaltError the run stops with.
+func (r *Runner) awaitDecision(step, kind, prompt string, announce bool, how string) error {
+	if err := r.durable(); err != nil {
+		return err
+	}
+	if announce {
+		r.announceText(prompt, nil)
+	}
+	r.emit(Event{Kind: EventHalt, Step: step, Status: StatusHalted, Message: how})
+	return &HaltError{Run: r.st.ID, Step: step, Kind: kind, Prompt: prompt}
 }
 
 func (r *Runner) recordDecision(d *Decision) {
@@ -237,10 +250,9 @@ func (r *Runner) blocked(_ context.Context, gate string) (string, error) {
 	}
 	d := r.st.pendingDecision(gate)
 	if d == nil {
-		r.emit(Event{Kind: EventHalt, Step: gate, Status: StatusHalted, Message: fmt.Sprintf(
+		return "", r.awaitDecision(gate, "gate", r.st.Failure, false, fmt.Sprintf(
 			"Run %s halted at gate %s: %s\n  after fixing: protorun approve %s --as NAME && protorun resume %s  (re-runs the phase)\n  or give up:   protorun abort %s",
-			r.st.ID, gate, r.st.Failure, r.st.ID, r.st.ID, r.st.ID)})
-		return "", &HaltError{Run: r.st.ID, Step: gate, Kind: "gate", Prompt: r.st.Failure}
+			r.st.ID, gate, r.st.Failure, r.st.ID, r.st.ID, r.st.ID))
 	}
 	if d.Approve {
 		// A retry runs the phase again from its first step.
@@ -416,6 +428,11 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 		return r.result(), err
 	}
 	r.journal(EntryEnd, map[string]any{"state": state, "status": r.st.Status, "rollback_ok": r.st.RollbackOK, "ended": r.st.Ended})
+	// The end is durable before it is announced: whoever reads the message
+	// (or the status) may act on it at once.
+	if err := r.durable(); err != nil {
+		return r.result(), err
+	}
 	switch {
 	case state == StateCompleted && r.p.Announce.Complete != "":
 		r.announce(r.p.Announce.Complete, nil)
@@ -423,9 +440,6 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 		r.announce(r.p.Announce.Failed, map[string]any{"error": r.st.Failure})
 	}
 	r.emit(Event{Kind: EventEnd, Status: r.st.Status, Message: r.endMessage()})
-	if err := r.journalFailed(); err != nil {
-		return r.result(), err
-	}
 	return r.result(), nil
 }
 

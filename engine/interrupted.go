@@ -69,11 +69,9 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 		r.recordDecision(d)
 	}
 	if d == nil {
-		r.announceText(prompt, nil)
-		r.emit(Event{Kind: EventHalt, Step: s.ID, Status: StatusHalted, Message: fmt.Sprintf(
+		return "", true, r.awaitDecision(s.ID, "interrupted", prompt, true, fmt.Sprintf(
 			"Run %s halted: %s.\n  roll back: protorun approve %s --as NAME && protorun resume %s\n  stop here: protorun reject %s --as NAME && protorun resume %s",
-			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID)})
-		return "", true, &HaltError{Run: r.st.ID, Step: s.ID, Kind: "interrupted", Prompt: prompt}
+			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID))
 	}
 	delete(r.resumedInFlight, s.ID)
 	if !d.Approve {
@@ -155,11 +153,9 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *Step, a adapters.
 		r.recordDecision(d)
 	}
 	if d == nil {
-		r.announceText(prompt, nil)
-		r.emit(Event{Kind: EventHalt, Step: tmp.ID, Status: StatusHalted, Message: fmt.Sprintf(
+		return false, nil, r.awaitDecision(tmp.ID, "interrupted", prompt, true, fmt.Sprintf(
 			"Run %s halted: %s.\n  run it again: protorun approve %s --as NAME && protorun resume %s\n  leave it to a human: protorun reject %s --as NAME && protorun resume %s",
-			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID)})
-		return false, nil, &HaltError{Run: r.st.ID, Step: tmp.ID, Kind: "interrupted", Prompt: prompt}
+			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID))
 	}
 	delete(r.resumedInFlight, tmp.ID)
 	if d.Approve {
