@@ -195,37 +195,32 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	return res, r.redactErr(err)
 }
 
-// Resume continues a halted or interrupted run from its journal.
+// Resume continues a halted or interrupted run from its journal. It reads
+// the journal again once it holds the run's environment locks: another
+// process may have recorded a decision or driven the run on while it
+// waited for them.
 func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Result, error) {
 	r, err := newRunner(p, opts)
 	if err != nil {
 		return nil, err
 	}
-	info, entries, err := r.store.Load(ctx, runID)
-	if err != nil {
+	// A first read refuses a changed protocol, a damaged journal or a run
+	// that ended without waiting for the locks.
+	if _, _, r.st, err = r.loadRun(ctx, runID); err != nil {
 		return nil, err
 	}
-	if info.Digest != p.Digest {
-		return nil, fmt.Errorf("run %s started with protocol %s (sha256 %.12s); %s now has sha256 %.12s: refusing to resume with a changed protocol",
-			runID, info.File, info.Digest, p.File, p.Digest)
-	}
-	st, err := Replay(runID, entries)
-	if err != nil {
-		return nil, err
-	}
-	// A run whose last transition reached its end state but that died
-	// before it recorded the end (report, end entry) resumes to finish.
-	if Terminal(st.State) && len(entries) > 0 && entries[len(entries)-1].Kind == EntryEnd {
-		return nil, fmt.Errorf("run %s already ended (%s)", runID, st.Status)
-	}
-	r.st = st
-	r.resumedInFlight = maps.Clone(st.InFlight)
-	r.resumedFailure()
 	unlock, err := r.lockEnvs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	info, entries, st, err := r.loadRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	r.st = st
+	r.resumedInFlight = maps.Clone(st.InFlight)
+	r.resumedFailure()
 	r.st.Status = StatusRunning
 	r.st.StartedBy, r.st.Started = info.StartedBy, info.Started
 	r.seq = len(entries)
@@ -244,6 +239,29 @@ func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Resu
 	r.m = p.plan.Machine(st.State, fsm.Callbacks{})
 	res, err := r.drive(ctx)
 	return res, r.redactErr(err)
+}
+
+// loadRun reads a run to resume and replays its journal. It refuses a run
+// started with another protocol and one that already ended.
+func (r *Runner) loadRun(ctx context.Context, runID string) (*RunInfo, []Entry, *RunState, error) {
+	info, entries, err := r.store.Load(ctx, runID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if info.Digest != r.p.Digest {
+		return nil, nil, nil, fmt.Errorf("run %s started with protocol %s (sha256 %.12s); %s now has sha256 %.12s: refusing to resume with a changed protocol",
+			runID, info.File, info.Digest, r.p.File, r.p.Digest)
+	}
+	st, err := Replay(runID, entries)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// A run whose last transition reached its end state but that died
+	// before it recorded the end (report, end entry) resumes to finish.
+	if Terminal(st.State) && len(entries) > 0 && entries[len(entries)-1].Kind == EntryEnd {
+		return nil, nil, nil, fmt.Errorf("run %s already ended (%s)", runID, st.Status)
+	}
+	return info, entries, st, nil
 }
 
 func newRunner(p *Protocol, opts Options) (*Runner, error) {
