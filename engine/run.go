@@ -672,7 +672,7 @@ func (r *Runner) flush() {
 	if err := r.store.Append(context.Background(), r.st.ID, r.pending...); err != nil {
 		r.st.journalErr = err
 	}
-	r.pending = r.pending[:0]
+	r.pending = r.pending[:0] // reused: Append may not retain it (the Store contract)
 }
 
 // durable flushes the journal and returns the journal's error once an

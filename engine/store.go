@@ -69,6 +69,12 @@ type Store interface {
 	// atomic step, so of two processes that read a journal and append to
 	// it, one wins and the other learns it lost before acting on stale
 	// state.
+	//
+	// Append must not retain the entries slice, nor modify the entries:
+	// the runner reuses the slice's array for its next batch as soon as
+	// Append returns. Copy the entries (MemoryStore appends them to its
+	// own slice) or encode them (FileStore). An entry's Data is never
+	// changed after the call and may be kept.
 	Append(ctx context.Context, run string, entries ...Entry) error
 	// Load returns the run's info and journal; ErrUnknownRun if none.
 	Load(ctx context.Context, run string) (*RunInfo, []Entry, error)
@@ -117,7 +123,7 @@ func (s *MemoryStore) Append(_ context.Context, run string, entries ...Entry) er
 	if err := checkNext(run, last, entries); err != nil {
 		return err
 	}
-	r.entries = append(r.entries, entries...)
+	r.entries = append(r.entries, entries...) // copies the entries: the caller reuses its slice
 	return nil
 }
 
