@@ -134,8 +134,9 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 	}
 	if r.st.pendingFail != "" {
 		rec.Passed = false
+		// As an expression would read it: steps.smoke-tests is a subtraction.
 		rec.Criteria = append(rec.Criteria, CriterionResult{Name: "Every must step before the gate passed",
-			Expr: "steps." + r.st.pendingFail + ".passed", Value: false, Passed: false, OnFail: g.OnFail})
+			Expr: fmt.Sprintf("steps[%q].passed", r.st.pendingFail), Value: false, Passed: false, OnFail: g.OnFail})
 		stronger(g.OnFail)
 	}
 	for _, cr := range g.Criteria {
