@@ -22,9 +22,13 @@ package engine
 // reports, baselines) is written atomically and then journaled as an
 // evidence entry {path, file, dir, root, sha256, bytes, what}: path as the
 // protocol names it, file its absolute name, root the absolute artifacts
-// directory it lives under (dir as the protocol names it). Since the entry
-// is in the chain, its digest cannot be edited to match a changed file
-// without breaking the chain. Verify (verify.go) replays both: it names each
+// directory it lives under (dir as the protocol names it). Unlike the
+// other entries, it is journaled as it is, not through the secrets'
+// redactor: its paths and digest must name the files exactly, even when a
+// secret's value also occurs in the working directory's path (what the
+// files hold is redacted before they are written). Since the entry is in
+// the chain, its digest cannot be edited to match a changed file without
+// breaking the chain. Verify (verify.go) replays both: it names each
 // journal entry that does not match its hash, each recorded file that was
 // changed or removed, and each file under the run's artifacts directories
 // that no run recorded (added).
@@ -160,7 +164,9 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 	if rec.Dir != "" {
 		rec.Root = absPath(r.out(rec.Dir))
 	}
-	r.journal(EntryEvidence, rec)
+	// Not redacted: the record names where the files are (the data above
+	// was redacted), and Verify must find them there.
+	r.journalUnredacted(EntryEvidence, rec)
 	return nil
 }
 

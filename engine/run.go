@@ -640,11 +640,27 @@ func (r *Runner) result() *Result {
 // journal appends an entry to the run's journal. A journal that cannot be
 // written stops the run: nothing may happen that is not recorded.
 func (r *Runner) journal(kind string, data any) {
+	r.journalData(kind, r.red.JSON(journalJSON(kind, data)))
+}
+
+// journalUnredacted journals what the engine itself made, as it is: a
+// manifest record's paths and digest (manifest.go), which must name the
+// files the run wrote exactly, even where a secret's value happens to
+// occur in the working directory's path or in a digest's hex. Never use
+// it for anything a var, an adapter or a person can put a value in.
+func (r *Runner) journalUnredacted(kind string, data any) {
+	r.journalData(kind, journalJSON(kind, data))
+}
+
+func journalJSON(kind string, data any) []byte {
 	b, err := json.Marshal(data)
 	if err != nil {
 		panic(fmt.Sprintf("journal %s: %v", kind, err))
 	}
-	b = r.red.JSON(b)
+	return b
+}
+
+func (r *Runner) journalData(kind string, b []byte) {
 	r.seq++
 	e := Entry{Seq: r.seq, Time: r.now(), Kind: kind, Data: b}
 	r.head = sealEntry(r.head, &e)
