@@ -498,10 +498,13 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 		return fmt.Errorf("the protocol changed since run %s started (sha256 %.12s then, %.12s in %s now): refusing to record a decision against a protocol nobody approved",
 			runID, info.Digest, p.Digest, p.File)
 	}
-	if prev := st.pendingDecision(st.Halt.Step); prev != nil {
+	// One decision per halt, except that an abort (a rejection with Via
+	// "abort") supersedes a decision nobody has acted on yet: a run approved
+	// but not resumed can still be stopped. Resume acts on the latest one.
+	if prev := st.pendingDecision(st.Halt.Step); prev != nil && d.Via != "abort" {
 		verb := map[bool]string{true: "approved", false: "rejected"}[prev.Approve]
-		return fmt.Errorf("run %s: %s was already decided (%s by %s at %s); a second decision is refused, protorun resume %s acts on the first: %w",
-			runID, st.Halt.Step, verb, prev.By, prev.Time.Format(time.RFC3339), runID, ErrNotHalted)
+		return fmt.Errorf("run %s: %s was already decided (%s by %s at %s); a second decision is refused, protorun resume %s acts on the first (protorun abort %s stops the run instead): %w",
+			runID, st.Halt.Step, verb, prev.By, prev.Time.Format(time.RFC3339), runID, runID, ErrNotHalted)
 	}
 	if p != nil {
 		if s := p.plan.Step(st.Halt.Step); s != nil && d.Approve {
