@@ -150,6 +150,9 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		if err != nil {
 			res.Error, res.Value, res.Passed = r.red.String(err.Error()), nil, false
 		}
+		if !res.Passed && r.dryRunAssumes(cr.program) {
+			res.Note, res.Error, res.Value, res.Passed = dryRunNote, "", nil, true
+		}
 		if !res.Passed {
 			rec.Passed = false
 			stronger(res.OnFail)
@@ -251,9 +254,14 @@ func (r *Runner) blocked(_ context.Context, gate string) (string, error) {
 	}
 	d := r.st.pendingDecision(gate)
 	if d == nil {
-		return "", r.awaitDecision(gate, "gate", r.st.Failure, false, fmt.Sprintf(
-			"Run %s halted at gate %s: %s\n  after fixing: protorun approve %s --as NAME && protorun resume %s  (re-runs the phase)\n  or give up:   protorun abort %s",
-			r.st.ID, gate, r.st.Failure, r.st.ID, r.st.ID, r.st.ID))
+		hint := fmt.Sprintf("Run %s halted at gate %s: %s\n  after fixing: protorun approve %s --as NAME && protorun resume %s  (re-runs the phase)\n  or give up:   protorun abort %s",
+			r.st.ID, gate, r.st.Failure, r.st.ID, r.st.ID, r.st.ID)
+		if r.opts.DryRun {
+			// Nothing of a dry run is kept to approve or resume.
+			hint = fmt.Sprintf("Dry run halted at gate %s: %s\n  a real run would wait here for a fix, then protorun approve and protorun resume",
+				gate, r.st.Failure)
+		}
+		return "", r.awaitDecision(gate, "gate", r.st.Failure, false, hint)
 	}
 	if d.Approve {
 		// A retry runs the phase again from its first step.
@@ -455,6 +463,28 @@ func (r *Runner) endMessage() string {
 	default:
 		return fmt.Sprintf("Run %s %s: %s", r.st.ID, r.st.Status, r.st.Failure)
 	}
+}
+
+// dryRunNote marks a criterion a dry run assumed to pass.
+const dryRunNote = "dry run: assumed, simulated steps measure nothing"
+
+// dryRunAssumes says whether a dry run takes a criterion that did not hold
+// as holding: simulated adapters pass without measurements, so a criterion
+// reading one (free_mb >= 500) cannot hold, yet says nothing about the
+// real run. It is assumed when every step it reads passed its simulation;
+// one simulated to fail (--simulate step=fail) makes it judged as usual,
+// and so does a criterion on inputs, vars or the baseline alone.
+func (r *Runner) dryRunAssumes(prog *Program) bool {
+	if !r.opts.DryRun || prog == nil || len(prog.Refs["steps"]) == 0 {
+		return false
+	}
+	for _, id := range prog.Refs["steps"] {
+		rec := r.st.Steps[id]
+		if rec == nil || rec.Status != "passed" {
+			return false
+		}
+	}
+	return true
 }
 
 // Decide records a decision on a halted run in store. It refuses a run

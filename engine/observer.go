@@ -88,7 +88,11 @@ func (c *ConsoleObserver) Observe(e Event) {
 				if !cr.Passed {
 					st = "failed"
 				}
-				fmt.Fprintf(c.W, "      %s %s\n", c.mark(st), cr.Name)
+				note := ""
+				if cr.Note != "" {
+					note = " (" + cr.Note + ")"
+				}
+				fmt.Fprintf(c.W, "      %s %s%s\n", c.mark(st), cr.Name, note)
 			}
 		}
 	case EventChecklist:

@@ -260,6 +260,9 @@ func MarkdownReport(rep *RunReport) string {
 		fmt.Fprintf(&b, "### %s: %s\n\n| Criterion | Result | Expression |\n|---|---|---|\n", g.Title, map[bool]string{true: "passed", false: "FAILED (" + g.Policy + ")"}[g.Passed])
 		for _, c := range g.Criteria {
 			res := "✓"
+			if c.Note != "" {
+				res += " " + c.Note
+			}
 			if !c.Passed {
 				res = "✗"
 				if c.Error != "" {

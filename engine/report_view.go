@@ -238,6 +238,9 @@ func (v *RunView) Markdown() (string, error) {
 		fmt.Fprintf(&b, "### %s (%s): %s\n\n| Criterion | Verdict | Expression | Values |\n|---|---|---|---|\n", g.Title, g.ID, head)
 		for _, c := range g.Criteria {
 			res := "✓ passed"
+			if c.Note != "" {
+				res += " (" + c.Note + ")"
+			}
 			if !c.Passed {
 				res = "✗ failed"
 				if c.Error != "" {

@@ -102,6 +102,10 @@ type CriterionResult struct {
 	Passed bool   `json:"passed"`
 	Error  string `json:"error,omitempty"`
 	OnFail string `json:"on_fail,omitempty"`
+	// Note qualifies the verdict: in a dry run, a criterion that could not
+	// hold only because simulated steps measure nothing is assumed to pass,
+	// and says so here.
+	Note string `json:"note,omitempty"`
 
 	// Values are what the expression read (steps.x.measurements.p95_ms:
 	// 812), to show why it passed or failed.

@@ -184,6 +184,9 @@ func gateCase(st engine.ReportStep, g *engine.GateRecord) junitCase {
 		if cr.Error != "" {
 			line += "\n    error:  " + cr.Error
 		}
+		if cr.Note != "" {
+			line += "\n    note:   " + cr.Note
+		}
 		lines = append(lines, line)
 	}
 	text := strings.Join(lines, "\n")

@@ -1,0 +1,86 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/protorun/protorun/engine"
+)
+
+// TestDryRunGatesOnMeasurements: simulated adapters pass without
+// measurements, so a dry run of a protocol whose gates read them
+// (db-migration: free_mb >= min_free_mb, lag_s <= max_lag_s) used to halt at
+// its first gate. Such a criterion is now assumed, and says so; a step
+// simulated to fail still fails its gate, and the halt does not tell anyone
+// to approve a run nobody kept.
+func TestDryRunGatesOnMeasurements(t *testing.T) {
+	p, err := engine.Load(filepath.Join("..", "examples", "protocols", "db-migration.yaml"),
+		&engine.LoadOptions{Adapters: rtLoadSet("exec", "file", "http", "tcp")})
+	require.NoError(t, err)
+	run := func(t *testing.T, sim map[string]string) (*rtHarness, *engine.Result, error) {
+		h := newHarness(t, p)
+		opts := h.opts
+		opts.Adapters = nil
+		opts.DryRun = true
+		opts.Simulate = sim
+		res, err := engine.Start(context.Background(), p, opts)
+		return h, res, err
+	}
+	gate := func(t *testing.T, h *rtHarness, id string) *engine.GateRecord {
+		_, entries, err := h.store.Load(context.Background(), "run-1")
+		require.NoError(t, err)
+		st, err := engine.Replay("run-1", entries)
+		require.NoError(t, err)
+		require.Contains(t, st.Gates, id)
+		return st.Gates[id]
+	}
+
+	t.Run("assumed", func(t *testing.T) {
+		h, res, err := run(t, nil)
+		require.NoError(t, err)
+		assert.Equal(t, engine.StatusCompleted, res.Status)
+		g := gate(t, h, "preflight-gate")
+		assert.True(t, g.Passed)
+		notes := map[string]string{}
+		for _, c := range g.Criteria {
+			assert.True(t, c.Passed, c.Name)
+			assert.Empty(t, c.Error, c.Name)
+			notes[c.Name] = c.Note
+		}
+		// Reads a measurement: assumed, and marked.
+		assert.Contains(t, notes["Enough free space on the primary"], "dry run: assumed")
+		assert.Contains(t, notes["Replica caught up"], "dry run: assumed")
+		// Holds on what the simulation does give (passed): judged, no note.
+		assert.Empty(t, notes["Primary and replica reachable"])
+		// Reads inputs only: judged as in a real run.
+		assert.Empty(t, notes["Design review approved (when there is one)"])
+	})
+
+	t.Run("simulated failure still fails", func(t *testing.T) {
+		h, res, err := run(t, map[string]string{"disk-space": "fail"})
+		var he *engine.HaltError
+		require.True(t, errors.As(err, &he), "%v", err)
+		assert.Equal(t, 3, res.ExitCode())
+		g := gate(t, h, "preflight-gate")
+		assert.False(t, g.Passed)
+		for _, c := range g.Criteria {
+			if c.Name == "Enough free space on the primary" {
+				assert.False(t, c.Passed)
+				assert.Empty(t, c.Note)
+			}
+		}
+		var how string
+		for _, e := range h.ev.all() {
+			if e.Kind == engine.EventHalt {
+				how = e.Message
+			}
+		}
+		assert.Contains(t, how, "Dry run halted at gate preflight-gate")
+		assert.NotContains(t, how, "protorun approve run-1")
+	})
+}
