@@ -187,7 +187,11 @@ func ReplayReport(p *Protocol, info *RunInfo, entries []Entry) (*RunReport, erro
 		}
 		val := v.Default
 		if s, ok := info.Vars[name]; ok {
-			val = typed(s, v.Default)
+			if t, err := v.Convert(s); err == nil {
+				val = t
+			} else {
+				val = s // the run refused it at start; show what was given
+			}
 		}
 		if val != nil {
 			r.vars[name] = val

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -318,11 +319,19 @@ func (r *Runner) prepare() error {
 		val, set := v.Default, v.Default != nil
 		if v.Env != "" {
 			if s := r.opts.Getenv(v.Env); s != "" {
-				val, set = typed(s, v.Default), true
+				t, err := v.Convert(s)
+				if err != nil {
+					return fmt.Errorf("var %s, from the environment variable %s: %w", name, v.Env, err)
+				}
+				val, set = t, true
 			}
 		}
 		if s, ok := r.opts.Vars[name]; ok {
-			val, set = typed(s, v.Default), true
+			t, err := v.Convert(s)
+			if err != nil {
+				return fmt.Errorf("var %s: %w", name, err)
+			}
+			val, set = t, true
 		}
 		if !set || val == nil {
 			if v.Required {
@@ -377,22 +386,39 @@ func envHint(v *Var) string {
 	return ""
 }
 
-// typed converts a string override to the type of the var's default.
-func typed(s string, def any) any {
-	switch def.(type) {
-	case int, int64, float64:
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-				return int(i)
-			}
-			return f
+// Convert converts a string given for the var (--var, its environment
+// variable, Options.Vars) to the type of its default: a whole number, a
+// number or a bool. A var without a default, or with a string one, takes
+// any string. A value its type cannot hold is an error naming the type,
+// and the value unless the var is secret.
+func (v *Var) Convert(s string) (any, error) {
+	var want string
+	switch v.Default.(type) {
+	case int, int64:
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return int(i), nil
 		}
+		want = "a whole number"
+	case float64:
+		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return int(i), nil
+			}
+			return f, nil
+		}
+		want = "a number"
 	case bool:
 		if b, err := strconv.ParseBool(s); err == nil {
-			return b
+			return b, nil
 		}
+		want = "true or false"
+	default:
+		return s, nil
 	}
-	return s
+	if v.Secret {
+		return nil, fmt.Errorf("takes %s; the value given is not one (not shown: the var is secret)", want)
+	}
+	return nil, fmt.Errorf("takes %s (its default is %v), not %q", want, v.Default, s)
 }
 
 func (r *Runner) publicVars() map[string]string {

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -263,28 +261,21 @@ func parsePairs(in []string, out map[string]string, flag string) error {
 	return nil
 }
 
-// checkVarTypes refuses a --var value that the var's type, the type of its
-// default, cannot hold: the run would take "lots" for a number as the
-// string "lots". A var without a default takes any string.
+// checkVarTypes refuses, before anything is recorded, a --var value that
+// the var's type (the type of its default) cannot hold: "lots" for a
+// number. The engine refuses it too, but as a failed run.
 func checkVarTypes(p *engine.Protocol, vars map[string]string) error {
 	for _, name := range slices.Sorted(maps.Keys(vars)) {
-		v, s := p.Vars[name], vars[name]
+		v := p.Vars[name]
 		if v == nil {
 			continue // the run refuses an undeclared var, naming the ones there are
 		}
-		var want string
-		switch v.Default.(type) {
-		case int, int64, float64:
-			if f, err := strconv.ParseFloat(s, 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-				want = "a number"
+		if _, err := v.Convert(vars[name]); err != nil {
+			shown := vars[name]
+			if v.Secret {
+				shown = "…"
 			}
-		case bool:
-			if _, err := strconv.ParseBool(s); err != nil {
-				want = "true or false"
-			}
-		}
-		if want != "" {
-			return exitCode(exitUsage, fmt.Errorf("--var %s=%s: %s takes %s (its default is %v), not %q", name, s, name, want, v.Default, s))
+			return exitCode(exitUsage, fmt.Errorf("--var %s=%s: %s %w", name, shown, name, err))
 		}
 	}
 	return nil

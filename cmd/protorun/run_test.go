@@ -27,8 +27,9 @@ func TestVarTypes(t *testing.T) {
 	for _, tc := range []struct {
 		kv, want string
 	}{
-		{"requests=lots", `--var requests=lots: requests takes a number (its default is 300), not "lots"`},
-		{"requests=", `--var requests=: requests takes a number (its default is 300), not ""`},
+		{"requests=lots", `--var requests=lots: requests takes a whole number (its default is 300), not "lots"`},
+		{"requests=", `--var requests=: requests takes a whole number (its default is 300), not ""`},
+		{"requests=1.5", `--var requests=1.5: requests takes a whole number (its default is 300), not "1.5"`},
 		{"factor=NaN", `--var factor=NaN: factor takes a number (its default is 1.2), not "NaN"`},
 		{"strict=maybe", `--var strict=maybe: strict takes true or false (its default is true), not "maybe"`},
 	} {
