@@ -83,4 +83,46 @@ func TestDryRunGatesOnMeasurements(t *testing.T) {
 		assert.Contains(t, how, "Dry run halted at gate preflight-gate")
 		assert.NotContains(t, how, "protorun approve run-1")
 	})
+
+	t.Run("judged without a missing measurement", func(t *testing.T) {
+		p, err := engine.Parse("vars.yaml", []byte(`protorun: v1
+id: dry
+title: Dry
+vars:
+  region: {default: us}
+phases:
+  - id: p
+    title: P
+    steps:
+      - id: a
+        adapter: check
+      - id: g
+        gate:
+          title: G
+          criteria:
+            - name: in the EU
+              expr: steps.a.passed && vars.region == "eu"
+            - name: fast
+              expr: steps.a.measurements.p95_ms < 100
+          on_fail: halt
+`), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+		require.NoError(t, err)
+		h := newHarness(t, p)
+		opts := h.opts
+		opts.Adapters = nil
+		opts.DryRun = true
+		_, err = engine.Start(context.Background(), p, opts)
+		var he *engine.HaltError
+		require.True(t, errors.As(err, &he), "%v", err)
+		g := gate(t, h, "g")
+		require.Len(t, g.Criteria, 2)
+		// Fails on a var: judged, the gate halts.
+		assert.False(t, g.Criteria[0].Passed)
+		assert.Empty(t, g.Criteria[0].Note)
+		// Fails on the missing measurement: assumed, the error kept in the note.
+		assert.True(t, g.Criteria[1].Passed)
+		assert.Contains(t, g.Criteria[1].Note, "dry run: assumed")
+		assert.Contains(t, g.Criteria[1].Note, "<nil>")
+		assert.NotContains(t, g.Criteria[1].Note, "\n")
+	})
 }

@@ -150,8 +150,13 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		if err != nil {
 			res.Error, res.Value, res.Passed = r.red.String(err.Error()), nil, false
 		}
-		if !res.Passed && r.dryRunAssumes(cr.program) {
-			res.Note, res.Error, res.Value, res.Passed = dryRunNote, "", nil, true
+		if !res.Passed && r.dryRunAssumes(cr.program, res.Values) {
+			res.Note = dryRunNote
+			if res.Error != "" {
+				first, _, _ := strings.Cut(res.Error, "\n")
+				res.Note += " (" + first + ")"
+			}
+			res.Error, res.Value, res.Passed = "", nil, true
 		}
 		if !res.Passed {
 			rec.Passed = false
@@ -189,6 +194,9 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 	}
 	details := strings.Join(failed, "; ")
 	r.st.Failure = fmt.Sprintf("%s failed: %s", g.Title, details)
+	if err := r.durable(); err != nil {
+		return "", err // a failure nobody can find in the journal is not announced
+	}
 	if g.Message != "" {
 		r.announce(g.Message, map[string]any{"gate": g.Title, "gate.title": g.Title, "details": details, "error": r.st.Failure})
 	}
@@ -209,7 +217,13 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		}
 		answer, err := r.opts.Prompter.Ask(ctx, q)
 		if err != nil {
-			return "", err
+			if ctx.Err() != nil {
+				return "", err
+			}
+			// Nobody can answer (stdin ended): as without a terminal, the
+			// rollback is automatic.
+			r.announceText(fmt.Sprintf("no answer (%v) → automatic rollback", err), nil)
+			return EvRollback, nil
 		}
 		d := &Decision{Step: s.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
 			Reason: "rollback decision: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
@@ -319,12 +333,12 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 			r.emit(Event{Kind: EventRollback, Step: tmp.ID, Status: skipped.Status, Message: "[ROLLBACK] " + s.ID + ": " + skipped.Message})
 			continue
 		}
-		r.announceText(fmt.Sprintf("[ROLLBACK] Rolling back %s (%s)...", s.ID, strings.Join(s.Targets, ", ")), nil)
 		start := r.now()
 		r.journal(EntryStepStart, stepStart{Step: tmp.ID, Time: start})
 		if err := r.durable(); err != nil {
 			return "", err
 		}
+		r.announceText(fmt.Sprintf("[ROLLBACK] Rolling back %s (%s)...", s.ID, strings.Join(s.Targets, ", ")), nil)
 		var items []*ItemResult
 		for _, t := range r.targets(tmp) {
 			items = append(items, r.call(rctx, tmp, ad, t))
@@ -471,11 +485,19 @@ const dryRunNote = "dry run: assumed, simulated steps measure nothing"
 // dryRunAssumes says whether a dry run takes a criterion that did not hold
 // as holding: simulated adapters pass without measurements, so a criterion
 // reading one (free_mb >= 500) cannot hold, yet says nothing about the
-// real run. It is assumed when every step it reads passed its simulation;
+// real run. It is assumed when it read a measurement that is missing
+// (values: what it read) and every step it reads passed its simulation;
 // one simulated to fail (--simulate step=fail) makes it judged as usual,
-// and so does a criterion on inputs, vars or the baseline alone.
-func (r *Runner) dryRunAssumes(prog *Program) bool {
+// and so does a criterion that reads no measurement.
+func (r *Runner) dryRunAssumes(prog *Program, values map[string]any) bool {
 	if !r.opts.DryRun || prog == nil || len(prog.Refs["steps"]) == 0 {
+		return false
+	}
+	missing := false
+	for k, v := range values {
+		missing = missing || (v == nil && strings.Contains(k, ".measurements"))
+	}
+	if !missing {
 		return false
 	}
 	for _, id := range prog.Refs["steps"] {
@@ -529,9 +551,9 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 			runID, info.Digest, p.Digest, p.File)
 	}
 	// One decision per halt, except that an abort (a rejection with Via
-	// "abort") supersedes a decision nobody has acted on yet: a run approved
+	// "abort"; never an approval) supersedes a decision nobody acted on yet: a run approved
 	// but not resumed can still be stopped. Resume acts on the latest one.
-	if prev := st.pendingDecision(st.Halt.Step); prev != nil && d.Via != "abort" {
+	if prev := st.pendingDecision(st.Halt.Step); prev != nil && (d.Via != "abort" || d.Approve) {
 		verb := map[bool]string{true: "approved", false: "rejected"}[prev.Approve]
 		return fmt.Errorf("run %s: %s was already decided (%s by %s at %s); a second decision is refused, protorun resume %s acts on the first (protorun abort %s stops the run instead): %w",
 			runID, st.Halt.Step, verb, prev.By, prev.Time.Format(time.RFC3339), runID, runID, ErrNotHalted)

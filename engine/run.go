@@ -183,8 +183,12 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 		r.st.Status = StatusFailed
 		r.st.State = StateFailed
 		r.journal(EntryEnd, map[string]any{"state": StateFailed, "status": StatusFailed, "error": err.Error()})
+		// The end is recorded (the run is failed, not left running) before
+		// it is announced; if it cannot be, both errors are returned.
+		if jerr := r.durable(); jerr != nil {
+			return r.result(), r.redactErr(errors.Join(err, jerr))
+		}
 		r.emit(Event{Kind: EventEnd, Status: StatusFailed, Message: "run failed before any step: " + err.Error()})
-		r.flush() // the end is recorded: the run is failed, not left running
 		return r.result(), err
 	}
 	r.m = p.plan.Machine("", fsm.Callbacks{})
@@ -654,6 +658,9 @@ func (r *Runner) phaseScope(ph *Phase) map[string]any {
 func (r *Runner) interrupted() (*Result, error) {
 	r.st.Status = StatusInterrupted
 	r.journal(EntryInterrupt, map[string]any{"state": r.st.State})
+	if err := r.durable(); err != nil {
+		return r.result(), err // not announced: the journal does not hold it
+	}
 	r.emit(Event{Kind: EventEnd, Status: StatusInterrupted,
 		Message: fmt.Sprintf("run %s interrupted in %s; continue it with: protorun resume %s", r.st.ID, r.st.State, r.st.ID)})
 	return r.result(), fmt.Errorf("run %s: %w", r.st.ID, ErrInterrupted)
@@ -751,7 +758,12 @@ type (
 // emit sends an event to every observer.
 func (r *Runner) emit(e Event) {
 	if e.Kind == EventHalt || e.Kind == EventEnd {
-		r.flush() // someone may act on these at once: the journal holds them first
+		// Someone may act on these at once: the journal holds them first,
+		// and what it could not take is not announced (the run stops with
+		// the journal's error instead).
+		if r.durable() != nil {
+			return
+		}
 	}
 	if e.Time.IsZero() {
 		e.Time = r.now()

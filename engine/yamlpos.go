@@ -97,7 +97,13 @@ func locateSyntaxError(data []byte, err error) (line, col int, msg string, ok bo
 				break
 			}
 		}
-		return l, 1 + utf8.RuneCount(text[:at]), msg, true
+		col = 1 + utf8.RuneCount(text[:at])
+		if start == 0 && at >= len(bom) && bytes.HasPrefix(text, bom) {
+			col-- // a byte order mark is no column
+		}
+		return l, col, msg, true
 	}
 	return 0, 0, "", false
 }
+
+var bom = []byte("\xEF\xBB\xBF")
