@@ -97,13 +97,49 @@ func locateSyntaxError(data []byte, err error) (line, col int, msg string, ok bo
 				break
 			}
 		}
+		if strings.HasPrefix(msg, "did not find expected ',' or") {
+			// An unclosed flow collection fails at its first item: point at
+			// its bracket.
+			if i := len(bytes.TrimRight(text[:at], " ")) - 1; i >= 0 && (text[i] == '[' || text[i] == '{') {
+				at = i
+			}
+		}
 		col = 1 + utf8.RuneCount(text[:at])
 		if start == 0 && at >= len(bom) && bytes.HasPrefix(text, bom) {
 			col-- // a byte order mark is no column
 		}
-		return l, col, msg, true
+		return l, col, msg + syntaxHint(msg, text, at), true
 	}
 	return 0, 0, "", false
+}
+
+// syntaxHint says in a few words what usually causes yaml.v3's syntax
+// error msg found at byte at of the line text; "" when it has nothing to
+// add.
+func syntaxHint(msg string, text []byte, at int) string {
+	r, _ := utf8.DecodeRune(text[at:])
+	first := at == len(text)-len(bytes.TrimLeft(text, " \t")) // the line's first character
+	before := bytes.TrimRight(text[:at], " ")
+	afterQuote := len(before) > 0 && (before[len(before)-1] == '"' || before[len(before)-1] == '\'')
+	switch {
+	case msg == "found unexpected end of stream" && (r == '"' || r == '\''):
+		return " (this quoted string is never closed)"
+	case msg == "did not find expected ',' or ']'" && r == '[':
+		return " (this [ list is not closed, or an item in it is malformed)"
+	case msg == "did not find expected ',' or '}'" && r == '{':
+		return " (this { mapping is not closed, or an entry in it is malformed)"
+	case msg == "found character that cannot start any token" && r == '\t':
+		return " (YAML indents with spaces, not tabs)"
+	case msg == "found character that cannot start any token" && (r == '@' || r == '`'):
+		return " (a value that starts with " + string(r) + " must be quoted)"
+	case msg == "mapping values are not allowed in this context":
+		return " (quote a value that contains \": \", or check this line's indentation)"
+	case (msg == "did not find expected key" || msg == "did not find expected '-' indicator") && first:
+		return " (check this line's indentation against the lines above it)"
+	case msg == "did not find expected key" && afterQuote:
+		return " (nothing may follow a quoted value on its line: quote the whole value)"
+	}
+	return ""
 }
 
 var bom = []byte("\xEF\xBB\xBF")
