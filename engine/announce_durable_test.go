@@ -118,6 +118,24 @@ func TestConfirmWithoutAnswer(t *testing.T) {
 // rejection; a decision marked abort that approves is refused like any
 // second decision.
 func TestAbortNeverApproves(t *testing.T) {
+	p := haltThenWork(t)
+	h := newHarness(t, p)
+	_, err := h.start()
+	var he *engine.HaltError
+	require.True(t, errors.As(err, &he), "%v", err)
+	require.NoError(t, h.decide(false, "alice"))
+	err = engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: true, By: "mallory", Via: "abort"})
+	require.ErrorIs(t, err, engine.ErrNotHalted)
+	require.NoError(t, engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: false, By: "bob", Via: "abort"}))
+	res, err := h.resume()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusRejected, res.Status)
+	assert.Zero(t, h.f.count("work"))
+}
+
+// haltThenWork is a protocol of an approval halt, then one step.
+func haltThenWork(t *testing.T) *engine.Protocol {
+	t.Helper()
 	p, err := engine.Parse("halt.yaml", []byte(`protorun: v1
 id: halt
 title: Halt
@@ -133,16 +151,5 @@ phases:
         adapter: check
 `), &engine.LoadOptions{Adapters: rtLoadSet("check")})
 	require.NoError(t, err)
-	h := newHarness(t, p)
-	_, err = h.start()
-	var he *engine.HaltError
-	require.True(t, errors.As(err, &he), "%v", err)
-	require.NoError(t, h.decide(false, "alice"))
-	err = engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: true, By: "mallory", Via: "abort"})
-	require.ErrorIs(t, err, engine.ErrNotHalted)
-	require.NoError(t, engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: false, By: "bob", Via: "abort"}))
-	res, err := h.resume()
-	require.NoError(t, err)
-	assert.Equal(t, engine.StatusRejected, res.Status)
-	assert.Zero(t, h.f.count("work"))
+	return p
 }

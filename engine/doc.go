@@ -22,7 +22,9 @@
 //     (NewFileStore for runs that outlive the process, NewMemoryStore
 //     otherwise), Observers that receive every Event (ConsoleObserver,
 //     JSONObserver, or an ObserverFunc of your own), vars, and a Prompter
-//     (PrompterFunc) when someone can answer halts on the spot.
+//     (PrompterFunc) when someone can answer halts on the spot; one that
+//     finds nobody there returns an error wrapping ErrNoAnswer, and the run
+//     waits for Decide as without a Prompter.
 //   - When a run stops to wait for a decision, Start and Resume return a
 //     *HaltError (errors.Is(err, ErrHalted)) and a Result whose Status is
 //     StatusHalted. Record the decision with Decide — an approval, or a

@@ -26,6 +26,11 @@ var (
 	ErrNotHalted = errors.New("run is not awaiting a decision")
 	// ErrUnknownRun is returned by a Store for a run id it does not hold.
 	ErrUnknownRun = errors.New("unknown run")
+	// ErrNoAnswer is what a Prompter returns (wrapped) when nobody can
+	// answer, e.g. its stdin ended: the run then waits at the halt for a
+	// decision recorded with Decide, as without a Prompter (at a gate's
+	// rollback question: the rollback is automatic, as without one).
+	ErrNoAnswer = errors.New("no answer")
 )
 
 // Pos is a position in a protocol file. Line and Col count from 1; zero

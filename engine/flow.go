@@ -37,20 +37,25 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 			return "", err
 		}
 		answer, err := r.opts.Prompter.Ask(ctx, text)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNoAnswer):
+			// Nobody can answer: wait for a decision, as without a prompter.
+		case err != nil:
 			return "", err
+		default:
+			d = &Decision{Step: s.ID, Approve: strings.TrimRight(answer, "\r\n") == "yes", By: r.opts.Identity,
+				Reason: "answered " + fmt.Sprintf("%q", strings.TrimSpace(answer)) + " at the prompt", Via: "prompt"}
+			if err := checkApprover(r.p, s, r.st.StartedBy, d.By); err != nil && d.Approve {
+				r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
+				d.Approve = false
+				d.Reason = err.Error()
+			}
+			r.recordDecision(d)
 		}
-		d = &Decision{Step: s.ID, Approve: strings.TrimRight(answer, "\r\n") == "yes", By: r.opts.Identity,
-			Reason: "answered " + fmt.Sprintf("%q", strings.TrimSpace(answer)) + " at the prompt", Via: "prompt"}
-		if err := checkApprover(r.p, s, r.st.StartedBy, d.By); err != nil && d.Approve {
-			r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
-			d.Approve = false
-			d.Reason = err.Error()
-		}
-		r.recordDecision(d)
 	}
 	if d == nil {
-		return "", r.awaitDecision(s.ID, h.Kind, text, true, fmt.Sprintf(
+		// A prompter was asked and got no answer: the prompt is not repeated.
+		return "", r.awaitDecision(s.ID, h.Kind, text, r.opts.Prompter == nil, fmt.Sprintf(
 			"Run %s is waiting for a decision at %s (%s).\n  approve: protorun approve %s --as NAME\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s",
 			r.st.ID, s.ID, h.Kind, r.st.ID, r.st.ID, r.st.ID))
 	}
@@ -220,8 +225,8 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 			if ctx.Err() != nil {
 				return "", err
 			}
-			// Nobody can answer (stdin ended): as without a terminal, the
-			// rollback is automatic.
+			// Nobody can answer (ErrNoAnswer: stdin ended, or any failure
+			// to ask): as without a terminal, the rollback is automatic.
 			r.announceText(fmt.Sprintf("no answer (%v) → automatic rollback", err), nil)
 			return EvRollback, nil
 		}

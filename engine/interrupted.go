@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -61,15 +62,18 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 			return "", true, err
 		}
 		answer, err := r.opts.Prompter.Ask(ctx, prompt)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNoAnswer): // wait for a decision, as without a prompter
+		case err != nil:
 			return "", true, err
+		default:
+			d = &Decision{Step: s.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
+				Reason: "rollback decision after an interrupted call: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
+			r.recordDecision(d)
 		}
-		d = &Decision{Step: s.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
-			Reason: "rollback decision after an interrupted call: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
-		r.recordDecision(d)
 	}
 	if d == nil {
-		return "", true, r.awaitDecision(s.ID, "interrupted", prompt, true, fmt.Sprintf(
+		return "", true, r.awaitDecision(s.ID, "interrupted", prompt, r.opts.Prompter == nil, fmt.Sprintf(
 			"Run %s halted: %s.\n  roll back: protorun approve %s --as NAME && protorun resume %s\n  stop here: protorun reject %s --as NAME && protorun resume %s",
 			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID))
 	}
@@ -145,15 +149,18 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *Step, a adapters.
 			return false, nil, err
 		}
 		answer, err := r.opts.Prompter.Ask(ctx, prompt)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNoAnswer): // wait for a decision, as without a prompter
+		case err != nil:
 			return false, nil, err
+		default:
+			d = &Decision{Step: tmp.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
+				Reason: "interrupted rollback: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
+			r.recordDecision(d)
 		}
-		d = &Decision{Step: tmp.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
-			Reason: "interrupted rollback: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
-		r.recordDecision(d)
 	}
 	if d == nil {
-		return false, nil, r.awaitDecision(tmp.ID, "interrupted", prompt, true, fmt.Sprintf(
+		return false, nil, r.awaitDecision(tmp.ID, "interrupted", prompt, r.opts.Prompter == nil, fmt.Sprintf(
 			"Run %s halted: %s.\n  run it again: protorun approve %s --as NAME && protorun resume %s\n  leave it to a human: protorun reject %s --as NAME && protorun resume %s",
 			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID))
 	}

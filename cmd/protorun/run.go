@@ -73,6 +73,15 @@ func (c *common) identity() string {
 	return engine.CurrentUser()
 }
 
+// promptOut is where questions are asked: stdout, or stderr when stdout
+// carries the JSON event stream.
+func (c *common) promptOut(cmd *cobra.Command) io.Writer {
+	if c.output == "json" {
+		return cmd.ErrOrStderr()
+	}
+	return cmd.OutOrStdout()
+}
+
 // observer prints a run's events to w; call stop when the run returns.
 // Text output is coloured and shows progress in place only on a terminal
 // (and without colour under --no-color or NO_COLOR).
@@ -108,8 +117,9 @@ func (f *promptFlags) prompter(out io.Writer) engine.Prompter {
 	return &stdinPrompter{in: bufio.NewReader(os.Stdin), out: out}
 }
 
-// errNoAnswer: stdin ended before a halt's prompt was answered.
-var errNoAnswer = errors.New("no answer: stdin is at its end")
+// errNoAnswer: stdin ended before a prompt was answered. The engine then
+// stops at the halt, as without a terminal (exit 3).
+var errNoAnswer = fmt.Errorf("%w: stdin is at its end", engine.ErrNoAnswer)
 
 // stdinPrompter asks at the terminal.
 type stdinPrompter struct {
@@ -133,7 +143,7 @@ func (p *stdinPrompter) Ask(ctx context.Context, prompt string) (string, error) 
 		return "", ctx.Err()
 	case a := <-ch:
 		if errors.Is(a.err, io.EOF) && a.s == "" {
-			fmt.Fprintln(p.out)
+			fmt.Fprintln(p.out, "(no answer: stdin is at its end)")
 			return "", errNoAnswer
 		}
 		if a.err != nil && a.s == "" {
@@ -231,13 +241,12 @@ halt, and writes evidence to a temporary directory it removes at the end;
 				fmt.Fprintf(cmd.ErrOrStderr(), "dry run: simulated adapters, evidence under %s (removed when the run ends)\n", tmp)
 			}
 			if !dryRun {
-				opts.Prompter = prompt.prompter(cmd.OutOrStdout())
+				opts.Prompter = prompt.prompter(c.promptOut(cmd))
 			}
 			ctx, stop := signalContext()
 			defer stop()
 			res, err := engine.Start(ctx, p, opts)
 			stopObs()
-			err = haltedWithoutAnswer(cmd, opts.Store, res, err)
 			return c.afterRun(cmd, opts.Store, p, res, finishRun(cmd, res, err, dryRun))
 		},
 	}
@@ -279,28 +288,6 @@ func checkVarTypes(p *engine.Protocol, vars map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// haltedWithoutAnswer turns a prompt that stdin's end left unanswered into
-// the halt the run's journal shows it waiting at, as if there had been no
-// terminal: exit 3, and what to do next.
-func haltedWithoutAnswer(cmd *cobra.Command, st engine.Store, res *engine.Result, err error) error {
-	if !errors.Is(err, errNoAnswer) || res == nil || res.RunID == "" {
-		return err
-	}
-	_, entries, lerr := st.Load(context.Background(), res.RunID)
-	if lerr != nil {
-		return err
-	}
-	rs, rerr := engine.Replay(res.RunID, entries)
-	if rerr != nil || rs.Halt == nil {
-		return err
-	}
-	id, h := res.RunID, rs.Halt
-	fmt.Fprintf(cmd.ErrOrStderr(), "No answer (stdin ended): run %s is waiting for a decision at %s (%s).\n"+
-		"  approve: protorun approve %s --as NAME\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s\n",
-		id, h.Step, h.Kind, id, id, id)
-	return &engine.HaltError{Run: id, Step: h.Step, Kind: h.Kind, Prompt: h.Prompt}
 }
 
 // finishRun prints where the run ended and maps it to an exit code.

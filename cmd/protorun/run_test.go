@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -76,12 +79,29 @@ func TestInteractiveStdinEnds(t *testing.T) {
 
 	out, code := executeErr(t, "run", "codes.yaml", "--run-id", "r", "--interactive", "--state-dir", state)
 	assert.Equal(t, exitHalted, code, out)
-	assert.Contains(t, out, "No answer (stdin ended): run r is waiting for a decision at approval (approval).")
+	assert.Contains(t, out, "(no answer: stdin is at its end)\nRun r is waiting for a decision at approval (approval).")
 	assert.Contains(t, out, "then:    protorun resume r")
+	assert.Equal(t, 1, strings.Count(out, "Go on? (yes/no)"), "the prompt is not repeated: %s", out)
 
 	out, code = executeErr(t, "resume", "r", "--interactive", "--state-dir", state)
 	assert.Equal(t, exitHalted, code, out)
-	assert.Contains(t, out, "run r is waiting for a decision at approval")
+	assert.Contains(t, out, "Run r is waiting for a decision at approval")
+
+	// The JSON event stream gets the halt too, and only JSON: the question
+	// goes to stderr.
+	root := newRootCmd()
+	var stdout, stderr bytes.Buffer
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	root.SetArgs([]string{"resume", "r", "--interactive", "-o", "json", "--state-dir", state})
+	var ee *exitError
+	require.ErrorAs(t, root.Execute(), &ee)
+	assert.Equal(t, exitHalted, ee.code)
+	assert.Contains(t, stdout.String(), `"kind":"halt"`)
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		assert.True(t, json.Valid([]byte(line)), "not JSON on stdout: %q", line)
+	}
+	assert.Contains(t, stderr.String(), "Go on? (yes/no)")
 
 	out, code = executeErr(t, "status", "r", "--state-dir", state)
 	require.Equal(t, exitOK, code, out)

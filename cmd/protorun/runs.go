@@ -104,7 +104,7 @@ func newResumeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.resume(cmd, st, p, args[0], prompt.prompter(cmd.OutOrStdout()))
+			return c.resume(cmd, st, p, args[0], prompt.prompter(c.promptOut(cmd)))
 		},
 	}
 	c.driveFlags(cmd)
@@ -123,7 +123,6 @@ func (c *common) resume(cmd *cobra.Command, st engine.Store, p *engine.Protocol,
 	defer stop()
 	res, err := engine.Resume(ctx, p, id, opts)
 	stopObs()
-	err = haltedWithoutAnswer(cmd, st, res, err)
 	return c.afterRun(cmd, st, p, res, finishRun(cmd, res, err, false))
 }
 
