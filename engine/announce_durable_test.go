@@ -3,7 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -101,36 +101,48 @@ func TestAnnouncedOnlyWhenDurable(t *testing.T) {
 }
 
 // TestConfirmWithoutAnswer: when the rollback question of a confirm gate
-// gets no answer (stdin ended), the rollback is automatic, as without a
-// terminal; the run no longer fails with the prompt's error, left at the
-// gate.
+// gets no answer (the prompter says ErrNoAnswer: stdin ended), the rollback
+// is automatic, as without a terminal; any other prompter error stops the
+// run with that error and rolls nothing back on its own.
 func TestConfirmWithoutAnswer(t *testing.T) {
 	h := adHarness(t)
-	h.opts.Prompter = engine.PrompterFunc(func(context.Context, string) (string, error) { return "", io.EOF })
+	h.opts.Prompter = engine.PrompterFunc(func(context.Context, string) (string, error) {
+		return "", fmt.Errorf("%w: stdin is at its end", engine.ErrNoAnswer)
+	})
 	res, err := h.start()
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRolledBack, res.Status)
 	assert.Equal(t, 1, h.f.count("deploy.rollback"))
 	assert.True(t, announcedAny(h, "automatic rollback"), "%q", h.ev.announced())
+
+	h = adHarness(t)
+	broken := errors.New("terminal gone")
+	h.opts.Prompter = engine.PrompterFunc(func(context.Context, string) (string, error) { return "", broken })
+	_, err = h.start()
+	require.ErrorIs(t, err, broken)
+	assert.Zero(t, h.f.count("deploy.rollback"))
 }
 
-// TestAbortNeverApproves: an abort supersedes a pending decision only as a
-// rejection; a decision marked abort that approves is refused like any
-// second decision.
+// TestAbortNeverApproves: an abort is a rejection. It supersedes a
+// pending approval (the run ends rejected, nothing more runs), and a
+// decision marked abort that approves is refused outright.
 func TestAbortNeverApproves(t *testing.T) {
 	p := haltThenWork(t)
 	h := newHarness(t, p)
 	_, err := h.start()
 	var he *engine.HaltError
 	require.True(t, errors.As(err, &he), "%v", err)
-	require.NoError(t, h.decide(false, "alice"))
 	err = engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: true, By: "mallory", Via: "abort"})
-	require.ErrorIs(t, err, engine.ErrNotHalted)
-	require.NoError(t, engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: false, By: "bob", Via: "abort"}))
+	require.ErrorContains(t, err, "an abort is a rejection")
+	require.NoError(t, h.decide(true, "alice"))
+	err = engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: true, By: "mallory", Via: "abort"})
+	require.ErrorContains(t, err, "an abort is a rejection")
+	require.ErrorIs(t, h.decide(false, "bob"), engine.ErrNotHalted, "a plain second decision is refused")
+	require.NoError(t, engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: false, By: "carol", Via: "abort"}))
 	res, err := h.resume()
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRejected, res.Status)
-	assert.Zero(t, h.f.count("work"))
+	assert.Zero(t, h.f.count("work"), "the approval was superseded")
 }
 
 // haltThenWork is a protocol of an approval halt, then one step.

@@ -90,6 +90,7 @@ id: dry
 title: Dry
 vars:
   region: {default: us}
+  release_allowed: {default: false}
 phases:
   - id: p
     title: P
@@ -104,6 +105,10 @@ phases:
               expr: steps.a.passed && vars.region == "eu"
             - name: fast
               expr: steps.a.measurements.p95_ms < 100
+            - name: fast and allowed
+              expr: steps.a.measurements.p95_ms < 100 && vars.release_allowed
+            - name: fast or waived
+              expr: steps.a.measurements.p95_ms < 100 || !(vars.region == "us")
           on_fail: halt
 `), &engine.LoadOptions{Adapters: rtLoadSet("check")})
 		require.NoError(t, err)
@@ -115,7 +120,7 @@ phases:
 		var he *engine.HaltError
 		require.True(t, errors.As(err, &he), "%v", err)
 		g := gate(t, h, "g")
-		require.Len(t, g.Criteria, 2)
+		require.Len(t, g.Criteria, 4)
 		// Fails on a var: judged, the gate halts.
 		assert.False(t, g.Criteria[0].Passed)
 		assert.Empty(t, g.Criteria[0].Note)
@@ -124,5 +129,11 @@ phases:
 		assert.Contains(t, g.Criteria[1].Note, "dry run: assumed")
 		assert.Contains(t, g.Criteria[1].Note, "<nil>")
 		assert.NotContains(t, g.Criteria[1].Note, "\n")
+		// Mixed: false whatever the step measures (the var is false), so
+		// judged; unknown (the waiver does not hold), so assumed.
+		assert.False(t, g.Criteria[2].Passed)
+		assert.Empty(t, g.Criteria[2].Note)
+		assert.True(t, g.Criteria[3].Passed)
+		assert.Contains(t, g.Criteria[3].Note, "dry run: assumed")
 	})
 }

@@ -92,6 +92,9 @@ func (r *Runner) recordDecision(d *Decision) {
 	d.Digest = r.p.Digest
 	r.st.Decisions = append(r.st.Decisions, *d)
 	r.journal(EntryDecision, d)
+	if r.durable() != nil {
+		return // not announced; the run stops on the journal's error
+	}
 	verb := "approved"
 	if !d.Approve {
 		verb = "rejected"
@@ -155,7 +158,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		if err != nil {
 			res.Error, res.Value, res.Passed = r.red.String(err.Error()), nil, false
 		}
-		if !res.Passed && r.dryRunAssumes(cr.program, res.Values) {
+		if !res.Passed && r.dryRunAssumes(cr.program, env) {
 			res.Note = dryRunNote
 			if res.Error != "" {
 				first, _, _ := strings.Cut(res.Error, "\n")
@@ -191,6 +194,9 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 	msg := fmt.Sprintf("%d criteria passed", len(rec.Criteria))
 	if !rec.Passed {
 		msg = fmt.Sprintf("failed (%s): %s", policy, strings.Join(failed, "; "))
+		if err := r.durable(); err != nil {
+			return "", err // a failure nobody can find in the journal is not announced
+		}
 	}
 	r.emit(Event{Kind: EventGate, Phase: s.phase.ID, Step: s.ID, Status: status, Message: msg,
 		Data: map[string]any{"criteria": rec.Criteria, "policy": rec.Policy, "title": g.Title}})
@@ -199,9 +205,6 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 	}
 	details := strings.Join(failed, "; ")
 	r.st.Failure = fmt.Sprintf("%s failed: %s", g.Title, details)
-	if err := r.durable(); err != nil {
-		return "", err // a failure nobody can find in the journal is not announced
-	}
 	if g.Message != "" {
 		r.announce(g.Message, map[string]any{"gate": g.Title, "gate.title": g.Title, "details": details, "error": r.st.Failure})
 	}
@@ -221,14 +224,14 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 			return "", err
 		}
 		answer, err := r.opts.Prompter.Ask(ctx, q)
-		if err != nil {
-			if ctx.Err() != nil {
-				return "", err
-			}
-			// Nobody can answer (ErrNoAnswer: stdin ended, or any failure
-			// to ask): as without a terminal, the rollback is automatic.
-			r.announceText(fmt.Sprintf("no answer (%v) → automatic rollback", err), nil)
+		if errors.Is(err, ErrNoAnswer) {
+			// Nobody can answer (stdin ended): as without a terminal, the
+			// rollback is automatic.
+			r.announceText(fmt.Sprintf("%v → automatic rollback", err), nil)
 			return EvRollback, nil
+		}
+		if err != nil {
+			return "", err
 		}
 		d := &Decision{Step: s.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
 			Reason: "rollback decision: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
@@ -335,6 +338,9 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 			ok = false
 			r.st.Rollbacks = append(r.st.Rollbacks, skipped)
 			r.journal(EntryRollback, skipped)
+			if err := r.durable(); err != nil {
+				return "", err
+			}
 			r.emit(Event{Kind: EventRollback, Step: tmp.ID, Status: skipped.Status, Message: "[ROLLBACK] " + s.ID + ": " + skipped.Message})
 			continue
 		}
@@ -363,6 +369,9 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 		r.st.Rollbacks = append(r.st.Rollbacks, rec)
 		r.st.RolledBack = true
 		r.journal(EntryRollback, rec)
+		if err := r.durable(); err != nil {
+			return "", err // not announced as done: the journal does not hold it
+		}
 		r.emit(Event{Kind: EventRollback, Step: tmp.ID, Status: rec.Status,
 			Message: fmt.Sprintf("[ROLLBACK] %s: %s", s.ID, map[bool]string{true: "rolled back", false: "ROLLBACK FAILED: " + rec.Message}[rec.Status == "passed"])})
 	}
@@ -488,21 +497,14 @@ func (r *Runner) endMessage() string {
 const dryRunNote = "dry run: assumed, simulated steps measure nothing"
 
 // dryRunAssumes says whether a dry run takes a criterion that did not hold
-// as holding: simulated adapters pass without measurements, so a criterion
-// reading one (free_mb >= 500) cannot hold, yet says nothing about the
-// real run. It is assumed when it read a measurement that is missing
-// (values: what it read) and every step it reads passed its simulation;
-// one simulated to fail (--simulate step=fail) makes it judged as usual,
-// and so does a criterion that reads no measurement.
-func (r *Runner) dryRunAssumes(prog *Program, values map[string]any) bool {
-	if !r.opts.DryRun || prog == nil || len(prog.Refs["steps"]) == 0 {
-		return false
-	}
-	missing := false
-	for k, v := range values {
-		missing = missing || (v == nil && strings.Contains(k, ".measurements"))
-	}
-	if !missing {
+// as holding: when its outcome hangs on a measurement the simulation did
+// not produce (hangsOnMissing: free_mb >= 500 is unknown, but
+// measurements.p95_ms < 500 && vars.release_allowed with the var false is
+// false whatever the step measures), and every step it reads passed its
+// simulation. One simulated to fail (--simulate step=fail) makes it judged
+// as usual.
+func (r *Runner) dryRunAssumes(prog *Program, env map[string]any) bool {
+	if !r.opts.DryRun || prog == nil || len(prog.Refs["steps"]) == 0 || !prog.hangsOnMissing(env) {
 		return false
 	}
 	for _, id := range prog.Refs["steps"] {
@@ -555,10 +557,15 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 		return fmt.Errorf("the protocol changed since run %s started (sha256 %.12s then, %.12s in %s now): refusing to record a decision against a protocol nobody approved",
 			runID, info.Digest, p.Digest, p.File)
 	}
-	// One decision per halt, except that an abort (a rejection with Via
-	// "abort"; never an approval) supersedes a decision nobody acted on yet: a run approved
-	// but not resumed can still be stopped. Resume acts on the latest one.
-	if prev := st.pendingDecision(st.Halt.Step); prev != nil && (d.Via != "abort" || d.Approve) {
+	if d.Via == "abort" && d.Approve {
+		return fmt.Errorf("run %s: an abort is a rejection; it cannot approve", runID)
+	}
+	// One decision per halt, except that an abort supersedes a decision
+	// nobody acted on yet, so a run approved but not resumed can still be
+	// stopped (Resume acts on the latest decision). Not at an interrupted
+	// call's halt: there an approval means "roll back" and an abort would
+	// leave the half-done change in place.
+	if prev := st.pendingDecision(st.Halt.Step); prev != nil && (d.Via != "abort" || st.Halt.Kind == "interrupted") {
 		verb := map[bool]string{true: "approved", false: "rejected"}[prev.Approve]
 		return fmt.Errorf("run %s: %s was already decided (%s by %s at %s); a second decision is refused, protorun resume %s acts on the first (protorun abort %s stops the run instead): %w",
 			runID, st.Halt.Step, verb, prev.By, prev.Time.Format(time.RFC3339), runID, runID, ErrNotHalted)

@@ -134,7 +134,9 @@ type Runner struct {
 	// resumedInFlight are the steps the journal shows started and not
 	// ended when this process resumed the run.
 	resumedInFlight map[string]time.Time
-	mu              sync.Mutex // guards observers from fan-out goroutines
+	// keptVars are the vars a resumed run takes from its start (RunInfo.Vars).
+	keptVars map[string]bool
+	mu       sync.Mutex // guards observers from fan-out goroutines
 	// pending are journal entries not yet appended to the store: see flush.
 	pending []Entry
 }
@@ -179,7 +181,6 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 		if r.red == nil {
 			r.red = newRedactor(nil) // failed before the secrets were known
 		}
-		r.announceText(err.Error(), nil)
 		r.st.Status = StatusFailed
 		r.st.State = StateFailed
 		r.journal(EntryEnd, map[string]any{"state": StateFailed, "status": StatusFailed, "error": err.Error()})
@@ -188,6 +189,7 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 		if jerr := r.durable(); jerr != nil {
 			return r.result(), r.redactErr(errors.Join(err, jerr))
 		}
+		r.announceText(err.Error(), nil)
 		r.emit(Event{Kind: EventEnd, Status: StatusFailed, Message: "run failed before any step: " + err.Error()})
 		return r.result(), err
 	}
@@ -230,12 +232,14 @@ func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Resu
 	r.st.StartedBy, r.st.Started = info.StartedBy, info.Started
 	r.seq = len(entries)
 	r.head = chainHead(info, entries)
+	r.keptVars = map[string]bool{}
 	for k, v := range info.Vars {
 		if _, set := r.opts.Vars[k]; !set {
 			if r.opts.Vars == nil {
 				r.opts.Vars = map[string]string{}
 			}
 			r.opts.Vars[k] = v
+			r.keptVars[k] = true
 		}
 	}
 	if err := r.prepare(); err != nil {
@@ -321,7 +325,7 @@ func (r *Runner) prepare() error {
 	for _, name := range r.p.VarOrder {
 		v := r.p.Vars[name]
 		val, set := v.Default, v.Default != nil
-		if v.Env != "" {
+		if _, given := r.opts.Vars[name]; !given && v.Env != "" {
 			if s := r.opts.Getenv(v.Env); s != "" {
 				t, err := v.Convert(s)
 				if err != nil {
@@ -332,6 +336,11 @@ func (r *Runner) prepare() error {
 		}
 		if s, ok := r.opts.Vars[name]; ok {
 			t, err := v.Convert(s)
+			if err != nil && r.keptVars[name] {
+				// The run started with it, before such values were refused:
+				// it goes on with what it started with.
+				t, err = s, nil
+			}
 			if err != nil {
 				return fmt.Errorf("var %s: %w", name, err)
 			}

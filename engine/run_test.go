@@ -164,6 +164,27 @@ func rtUnhealthyUntil(k int) rtBehaviour {
 	}
 }
 
+// rtInterruptDeploy starts h's pipeline run and interrupts it in the
+// middle of deploy-production's first call (later calls pass), as SIGINT
+// would: the run ends interrupted with that call in flight.
+func rtInterruptDeploy(t *testing.T, h *rtHarness) *engine.Result {
+	t.Helper()
+	started := make(chan struct{})
+	block := rtBlock(started)
+	h.f.on("deploy-production", func(ctx context.Context, req *adapters.Request, n int) (*adapters.Result, error) {
+		if n == 1 {
+			return block(ctx, req, n)
+		}
+		return rtHealthy(), nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-started; cancel() }()
+	res, err := engine.Start(ctx, h.p, h.opts)
+	require.ErrorIs(t, err, engine.ErrInterrupted)
+	return res
+}
+
 // rtBlock blocks until the call's context ends, after signalling started.
 func rtBlock(started chan<- struct{}) rtBehaviour {
 	var once sync.Once
@@ -1282,22 +1303,7 @@ func TestRunStepMechanics(t *testing.T) {
 
 func TestRunCancellation(t *testing.T) {
 	h := newHarness(t, rtPipeline(t, rtDefaults())).withPrompter("yes")
-	started := make(chan struct{})
-	block := rtBlock(started)
-	h.f.on("deploy-production", func(ctx context.Context, req *adapters.Request, n int) (*adapters.Result, error) {
-		if n == 1 {
-			return block(ctx, req, n)
-		}
-		return rtHealthy(), nil
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-started
-		cancel()
-	}()
-	res, err := engine.Start(ctx, h.p, h.opts)
-	require.ErrorIs(t, err, engine.ErrInterrupted)
+	res := rtInterruptDeploy(t, h)
 	assert.Equal(t, engine.StatusInterrupted, res.Status)
 	assert.Equal(t, "deploy-production", res.State)
 	assert.NotEqual(t, 0, res.ExitCode())
@@ -1361,18 +1367,7 @@ func TestResumeInterruptedStep(t *testing.T) {
 			if tc.idempotent {
 				h.opts.Adapters["deployer"] = idempotentAdapter{h.opts.Adapters["deployer"]}
 			}
-			started := make(chan struct{})
-			block := rtBlock(started)
-			h.f.on("deploy-production", func(ctx context.Context, req *adapters.Request, n int) (*adapters.Result, error) {
-				if n == 1 {
-					return block(ctx, req, n)
-				}
-				return rtHealthy(), nil
-			})
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() { <-started; cancel() }()
-			_, err := engine.Start(ctx, h.p, h.opts)
-			require.ErrorIs(t, err, engine.ErrInterrupted)
+			rtInterruptDeploy(t, h)
 
 			h.opts.Prompter = nil
 			res, err := h.resume()

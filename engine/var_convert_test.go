@@ -2,6 +2,10 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -46,18 +50,7 @@ func TestVarConvert(t *testing.T) {
 // refused when the run starts, from Options.Vars (embedding) and from the
 // var's environment variable alike; it used to run as a string.
 func TestVarOverrideRefused(t *testing.T) {
-	p, err := engine.Parse("vars.yaml", []byte(`protorun: v1
-id: vars
-title: Vars
-vars:
-  requests: {default: 300, env: REQUESTS}
-phases:
-  - id: p
-    title: P
-    steps:
-      - id: s
-        adapter: check
-`), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+	p, err := engine.Parse("vars.yaml", []byte(varsProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check")})
 	require.NoError(t, err)
 
 	h := newHarness(t, p)
@@ -73,3 +66,77 @@ phases:
 	assert.ErrorContains(t, err, `var requests, from the environment variable REQUESTS: takes a whole number`)
 	assert.Zero(t, h.f.count("s"), "no step runs")
 }
+
+// TestVarOverrideWinsOverEnv: a value given in Options.Vars (--var) is the
+// var's value; its environment variable is not read, so a bad one there
+// does not stop the run.
+func TestVarOverrideWinsOverEnv(t *testing.T) {
+	p, err := engine.Parse("vars.yaml", []byte(varsProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+	require.NoError(t, err)
+	h := newHarness(t, p)
+	h.opts.Vars = map[string]string{"requests": "7"}
+	h.opts.Getenv = func(k string) string { return map[string]string{"REQUESTS": "many"}[k] }
+	res, err := h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusCompleted, res.Status)
+}
+
+// TestResumeKeepsStartedVars: a run goes on with the var values it
+// started with, even one a newer protorun would refuse at start (1.5 for a
+// whole number was taken before values were checked): its resume must not
+// fail on it.
+func TestResumeKeepsStartedVars(t *testing.T) {
+	p, err := engine.Parse("vars.yaml", []byte(varsProtocol+`      - id: approval
+        halt: {kind: approval, prompt: approve}
+messages:
+  approve: "Go on?"
+`), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	store := engine.NewFileStore(filepath.Join(dir, ".protorun"))
+	h := newHarness(t, p)
+	h.store, h.opts.Store = nil, store
+	h.opts.Vars = map[string]string{"requests": "50"}
+	_, err = h.start()
+	var he *engine.HaltError
+	require.True(t, errors.As(err, &he), "%v", err)
+
+	// The run as an older protorun recorded it.
+	infoPath := filepath.Join(dir, ".protorun", "runs", "run-1", "info.json")
+	b, err := os.ReadFile(infoPath)
+	require.NoError(t, err)
+	var info map[string]any
+	require.NoError(t, json.Unmarshal(b, &info))
+	info["vars"] = map[string]any{"requests": "1.5"}
+	b, err = json.Marshal(info)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(infoPath, b, 0o644))
+
+	require.NoError(t, engine.Decide(context.Background(), store, p, "run-1", engine.Decision{Approve: true, By: "alice"}))
+	h.opts.Vars = nil
+	res, err := engine.Resume(context.Background(), p, "run-1", h.opts)
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusCompleted, res.Status)
+
+	// A new value given at resume is still checked.
+	_, err = engine.Start(context.Background(), p, func() engine.Options {
+		o := h.opts
+		o.RunID = "run-2"
+		o.Vars = map[string]string{"requests": "1.5"}
+		return o
+	}())
+	assert.ErrorContains(t, err, "takes a whole number")
+}
+
+const varsProtocol = `protorun: v1
+id: vars
+title: Vars
+vars:
+  requests: {default: 300, env: REQUESTS}
+phases:
+  - id: p
+    title: P
+    steps:
+      - id: s
+        adapter: check
+`

@@ -146,7 +146,7 @@ func TestJUnitDryRunAndUnwritable(t *testing.T) {
 	assert.Contains(t, cases["gate staging-gate"].SystemOut.Text, "note:   dry run: assumed")
 	// A load test simulated to fail fails the gate as in a real run.
 	out, code = execute(t, "run", releaseProtocol, "--dry-run", "--simulate", "load-test=fail", "--junit", junit)
-	require.NotEqual(t, exitOK, code, out)
+	require.Equal(t, exitFailed, code, out) // the gate rolls back: failed, rollback completed
 	_, cases = readJUnit(t, junit)
 	require.NotNil(t, cases["gate staging-gate"].Failure)
 	assert.NotContains(t, cases["gate staging-gate"].Failure.Text, "dry run: assumed")

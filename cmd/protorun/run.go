@@ -270,21 +270,28 @@ func parsePairs(in []string, out map[string]string, flag string) error {
 	return nil
 }
 
-// checkVarTypes refuses, before anything is recorded, a --var value that
-// the var's type (the type of its default) cannot hold: "lots" for a
-// number. The engine refuses it too, but as a failed run.
+// checkVarTypes refuses, before anything is recorded, a value that a
+// var's type (the type of its default) cannot hold, from --var or from the
+// var's environment variable: "lots" for a number. The engine refuses it
+// too, but as a failed run.
 func checkVarTypes(p *engine.Protocol, vars map[string]string) error {
-	for _, name := range slices.Sorted(maps.Keys(vars)) {
+	for _, name := range slices.Sorted(maps.Keys(p.Vars)) {
 		v := p.Vars[name]
-		if v == nil {
-			continue // the run refuses an undeclared var, naming the ones there are
+		s, given := vars[name]
+		from := "--var " + name + "="
+		if !given && v.Env != "" {
+			s, given = os.Getenv(v.Env), os.Getenv(v.Env) != ""
+			from = "environment variable " + v.Env + "="
 		}
-		if _, err := v.Convert(vars[name]); err != nil {
-			shown := vars[name]
+		if !given {
+			continue
+		}
+		if _, err := v.Convert(s); err != nil {
+			shown := s
 			if v.Secret {
 				shown = "…"
 			}
-			return exitCode(exitUsage, fmt.Errorf("--var %s=%s: %s %w", name, shown, name, err))
+			return exitCode(exitUsage, fmt.Errorf("%s%s: %s %w", from, shown, name, err))
 		}
 	}
 	return nil

@@ -15,7 +15,7 @@ import (
 // typedVarsProtocol is codesProtocol with vars of every type a default
 // gives.
 const typedVarsProtocol = codesProtocol + `vars:
-  requests: {default: 300}
+  requests: {default: 300, env: PROTORUN_TEST_REQUESTS}
   factor: {default: 1.2}
   strict: {default: true}
   name: {default: web}
@@ -43,7 +43,14 @@ func TestVarTypes(t *testing.T) {
 			assert.NoDirExists(t, filepath.Join(state, "runs"), "the run must not start")
 		})
 	}
-	out, code := executeErr(t, "run", "typed.yaml", "--no-prompt", "--state-dir", state,
+	// From the var's environment variable too; --var overrides it.
+	t.Setenv("PROTORUN_TEST_REQUESTS", "lots")
+	out, code := executeErr(t, "run", "typed.yaml", "--no-prompt", "--state-dir", state)
+	assert.Equal(t, exitUsage, code, out)
+	assert.Contains(t, out, `environment variable PROTORUN_TEST_REQUESTS=lots: requests takes a whole number (its default is 300), not "lots"`)
+	assert.NoDirExists(t, filepath.Join(state, "runs"), "the run must not start")
+
+	out, code = executeErr(t, "run", "typed.yaml", "--no-prompt", "--state-dir", state,
 		"--var", "requests=50", "--var", "factor=1.5", "--var", "strict=false", "--var", "name=12", "--var", "free=anything")
 	assert.Equal(t, exitHalted, code, out)
 }
