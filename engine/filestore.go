@@ -194,6 +194,14 @@ func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, erro
 	if src, err := os.ReadFile(filepath.Join(dir, "protocol.yaml")); err == nil {
 		info.Source = src
 	}
+	// Read under the journal's lock, shared: an Append in progress (another
+	// process resuming or deciding) must not be seen half-written, which
+	// would read as a damaged line. A state directory this process may not
+	// write to (no lock file can be made) is read as it is.
+	lock := flock.New(filepath.Join(dir, "journal.lock"))
+	if err := lock.RLock(); err == nil {
+		defer lock.Unlock()
+	}
 	f, err := os.Open(filepath.Join(dir, "journal.jsonl"))
 	if errors.Is(err, os.ErrNotExist) {
 		return &info, nil, nil
