@@ -194,14 +194,7 @@ func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, erro
 	if src, err := os.ReadFile(filepath.Join(dir, "protocol.yaml")); err == nil {
 		info.Source = src
 	}
-	// Read under the journal's lock, shared: an Append in progress (another
-	// process resuming or deciding) must not be seen half-written, which
-	// would read as a damaged line. A state directory this process may not
-	// write to (no lock file can be made) is read as it is.
-	lock := flock.New(filepath.Join(dir, "journal.lock"))
-	if err := lock.RLock(); err == nil {
-		defer lock.Unlock()
-	}
+	defer readLock(dir)()
 	f, err := os.Open(filepath.Join(dir, "journal.jsonl"))
 	if errors.Is(err, os.ErrNotExist) {
 		return &info, nil, nil
@@ -224,6 +217,19 @@ func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, erro
 		return nil, nil, fmt.Errorf("run %s: read journal: %w", run, err)
 	}
 	return &info, entries, nil
+}
+
+// readLock takes the journal's lock of the run directory dir, shared, and
+// returns its release. A reader holds it so that an Append in progress
+// (another process resuming or deciding) is not seen half-written, which
+// would read as a damaged line. A state directory this process may not
+// write to (no lock file can be made) is read as it is.
+func readLock(dir string) (unlock func()) {
+	lock := flock.New(filepath.Join(dir, "journal.lock"))
+	if err := lock.RLock(); err != nil {
+		return func() {}
+	}
+	return func() { _ = lock.Unlock() }
 }
 
 // List implements Store.

@@ -173,6 +173,7 @@ func (s *FileStore) rawJournal(runID string) (*RunInfo, []journalLine, string, e
 		return nil, nil, "", err
 	}
 	dir, _ := s.runDir(runID)
+	defer readLock(dir)()
 	f, err := os.Open(filepath.Join(dir, "journal.jsonl"))
 	if errors.Is(err, os.ErrNotExist) {
 		return info, nil, problem, nil
