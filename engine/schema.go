@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -40,19 +41,38 @@ var schemaNames = sync.OnceValue(func() []string {
 	return names
 })
 
-// paramSchemas are the adapters' compiled parameter schemas, by adapter
-// name and schema bytes.
-var paramSchemas sync.Map // string -> func() (*gojsonschema.Schema, error)
+// paramSchemas are the adapters' parameter schemas by adapter name: the
+// bytes each was given as (compared on use, never copied into a key) and
+// its compile, done once.
+var (
+	paramSchemasMu sync.Mutex
+	paramSchemas   = map[string]*paramSchema{}
+)
+
+type paramSchema struct {
+	raw     []byte
+	compile func() (*gojsonschema.Schema, error)
+}
+
+// paramSchemaFor returns the entry of adapter name's schema raw; fresh is
+// true when it was just made (not compiled yet): there was none, or the
+// adapter of that name now has another schema.
+func paramSchemaFor(name string, raw []byte) (e *paramSchema, fresh bool) {
+	paramSchemasMu.Lock()
+	defer paramSchemasMu.Unlock()
+	if e := paramSchemas[name]; e != nil && bytes.Equal(e.raw, raw) {
+		return e, false
+	}
+	e = &paramSchema{raw: raw, compile: sync.OnceValues(func() (*gojsonschema.Schema, error) {
+		return gojsonschema.NewSchema(gojsonschema.NewBytesLoader(raw))
+	})}
+	paramSchemas[name] = e
+	return e, true
+}
 
 func compiledParamSchema(name string, raw []byte) (*gojsonschema.Schema, error) {
-	key := name + "\x00" + string(raw)
-	f, ok := paramSchemas.Load(key)
-	if !ok {
-		f, _ = paramSchemas.LoadOrStore(key, sync.OnceValues(func() (*gojsonschema.Schema, error) {
-			return gojsonschema.NewSchema(gojsonschema.NewBytesLoader(raw))
-		}))
-	}
-	return f.(func() (*gojsonschema.Schema, error))()
+	e, _ := paramSchemaFor(name, raw)
+	return e.compile()
 }
 
 // warmSchemas compiles, in the background, the schemas Parse will need and
@@ -60,16 +80,11 @@ func compiledParamSchema(name string, raw []byte) (*gojsonschema.Schema, error) 
 // schemas of the adapters in set. Whoever needs one first waits for it
 // (sync.OnceValues), so nothing is compiled twice.
 func warmSchemas(set adapters.Set) {
-	type named struct {
-		name string
-		raw  []byte
-	}
-	var cold []named
+	var cold []*paramSchema
 	for _, n := range set.Names() {
 		if ps, ok := set[n].(adapters.ParamSchemer); ok {
-			raw := ps.ParamSchema()
-			if _, done := paramSchemas.Load(n + "\x00" + string(raw)); !done {
-				cold = append(cold, named{n, raw})
+			if e, fresh := paramSchemaFor(n, ps.ParamSchema()); fresh {
+				cold = append(cold, e)
 			}
 		}
 	}
@@ -78,8 +93,8 @@ func warmSchemas(set adapters.Set) {
 	}
 	if len(cold) > 0 {
 		go func() {
-			for _, c := range cold {
-				_, _ = compiledParamSchema(c.name, c.raw)
+			for _, e := range cold {
+				_, _ = e.compile()
 			}
 		}()
 	}
