@@ -68,6 +68,12 @@ type Request struct {
 	Secrets map[string]string
 	// Attempt counts from 1 and grows with each retry or poll.
 	Attempt int
+	// Dir is the run's root: the absolute directory relative paths in
+	// Params resolve from (frozen when the run started, so a resumed run
+	// resolves them as its start did, whatever its process's working
+	// directory). Empty means the process's working directory. Adapters
+	// that start programs use it as their default working directory.
+	Dir string
 }
 
 // Result is an adapter's verdict. It goes, as JSON, into the step's evidence.

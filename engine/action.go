@@ -219,7 +219,7 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 	}
 	params, _ := expandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
 	req := &adapters.Request{Params: params, Env: t.env, Item: t.item, RunID: r.st.ID, Step: s.ID,
-		IdempotencyKey: r.st.ID + "/" + s.ID + "/" + t.item, Secrets: r.secret}
+		IdempotencyKey: r.st.ID + "/" + s.ID + "/" + t.item, Secrets: r.secret, Dir: r.opts.Dir}
 	if t.env != "" {
 		req.Binding = r.envBinding(t.env)
 	}

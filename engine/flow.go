@@ -24,9 +24,16 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 		r.journal(EntryHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(s.ID)
+	if d != nil {
+		// A decision from the journal (protorun approve, Decide, a prompt
+		// before a crash) is held to the halt's policy as when it was
+		// made: a line added to the journal by hand is not obeyed.
+		if err := checkDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d); err != nil {
+			return "", fmt.Errorf("run %s: the decision recorded for %s: %w: %w", r.st.ID, s.ID, ErrDecisionRefused, err)
+		}
+	}
 	if d == nil && h.Expires > 0 && r.now().Sub(r.st.Halt.Since) > time.Duration(h.Expires) {
-		d = &Decision{Step: s.ID, Approve: false, By: "protorun", Reason: fmt.Sprintf("no decision within %s", time.Duration(h.Expires)), Via: "expiry"}
-		r.recordDecision(d)
+		d = r.expired(s)
 	}
 	if d == nil && r.opts.DryRun {
 		d = &Decision{Step: s.ID, Approve: r.opts.Simulate[s.ID] != "reject", By: "dry-run", Via: "simulation"}
@@ -36,21 +43,29 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 		if err := r.durable(); err != nil {
 			return "", err
 		}
-		answer, err := r.opts.Prompter.Ask(ctx, text)
+		yes, err := r.askYesNo(ctx, text)
 		switch {
 		case errors.Is(err, ErrNoAnswer):
 			// Nobody can answer: wait for a decision, as without a prompter.
 		case err != nil:
 			return "", err
 		default:
-			d = &Decision{Step: s.ID, Approve: strings.TrimRight(answer, "\r\n") == "yes", By: r.opts.Identity,
-				Reason: "answered " + fmt.Sprintf("%q", strings.TrimSpace(answer)) + " at the prompt", Via: "prompt"}
-			if err := checkApprover(r.p, s, r.st.StartedBy, d.By); err != nil && d.Approve {
+			verb := map[bool]string{true: "yes", false: "no"}[yes]
+			d = &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Time: r.now(),
+				Reason: "answered " + verb + " at the prompt", Via: "prompt", Context: r.contextDigest()}
+			err := checkDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d)
+			switch {
+			case errors.Is(err, ErrExpired):
 				r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
-				d.Approve = false
-				d.Reason = err.Error()
+				d = r.expired(s)
+			case err != nil:
+				// Not this person's to decide: the run waits for someone
+				// the halt allows; nothing is recorded in their name.
+				r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
+				d = nil
+			default:
+				r.recordDecision(d)
 			}
-			r.recordDecision(d)
 		}
 	}
 	if d == nil {
@@ -90,6 +105,9 @@ func (r *Runner) recordDecision(d *Decision) {
 		d.Time = r.now()
 	}
 	d.Digest = r.p.Digest
+	if d.Context == "" {
+		d.Context = r.contextDigest()
+	}
 	r.st.Decisions = append(r.st.Decisions, *d)
 	r.journal(EntryDecision, d)
 	if r.durable() != nil {
@@ -103,8 +121,24 @@ func (r *Runner) recordDecision(d *Decision) {
 		Message: fmt.Sprintf("%s %s by %s (%s)", d.Step, verb, d.By, d.Via)})
 }
 
+// expired records the rejection of a halt that expired undecided.
+func (r *Runner) expired(s *Step) *Decision {
+	d := &Decision{Step: s.ID, Approve: false, By: "protorun", Reason: fmt.Sprintf("no decision within %s", time.Duration(s.Halt.Expires)), Via: "expiry"}
+	r.recordDecision(d)
+	return d
+}
+
+// contextDigest is the digest of the run's frozen context, which
+// approvals bind to.
+func (r *Runner) contextDigest() string {
+	if r.ctx == nil {
+		return ""
+	}
+	return r.ctx.Digest
+}
+
 // checkApprover applies a halt's approval policy to who.
-func checkApprover(p *Protocol, s *Step, startedBy, who string) error {
+func checkApprover(s *Step, startedBy, who string) error {
 	h := s.Halt
 	if h == nil {
 		return nil
@@ -223,7 +257,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		if err := r.durable(); err != nil {
 			return "", err
 		}
-		answer, err := r.opts.Prompter.Ask(ctx, q)
+		yes, err := r.askYesNo(ctx, q)
 		if errors.Is(err, ErrNoAnswer) {
 			// Nobody can answer (stdin ended): as without a terminal, the
 			// rollback is automatic.
@@ -233,8 +267,8 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		d := &Decision{Step: s.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
-			Reason: "rollback decision: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
+		d := &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
+			Reason: "rollback decision: answered " + map[bool]string{true: "yes", false: "no"}[yes]}
 		r.recordDecision(d)
 		if !d.Approve {
 			return EvHalt, nil
@@ -570,21 +604,19 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 		return fmt.Errorf("run %s: %s was already decided (%s by %s at %s); a second decision is refused, protorun resume %s acts on the first (protorun abort %s stops the run instead): %w",
 			runID, st.Halt.Step, verb, prev.By, prev.Time.Format(time.RFC3339), runID, runID, ErrNotHalted)
 	}
-	if p != nil {
-		if s := p.plan.Step(st.Halt.Step); s != nil && d.Approve {
-			if err := checkApprover(p, s, info.StartedBy, d.By); err != nil {
-				return err
-			}
-			if s.Halt != nil && s.Halt.Expires > 0 && time.Since(st.Halt.Since) > time.Duration(s.Halt.Expires) {
-				return fmt.Errorf("run %s: the halt at %s expired %s after %s; an expired approval rejects itself (resume to record it)",
-					runID, s.ID, time.Duration(s.Halt.Expires), st.Halt.Since.Format(time.RFC3339))
-			}
-		}
-	}
 	d.Step = st.Halt.Step
 	d.Digest = info.Digest
+	d.Context = st.Context
 	if d.Time.IsZero() {
 		d.Time = time.Now()
+	}
+	if p != nil {
+		if err := checkDecision(p.plan.Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, &d); err != nil {
+			if errors.Is(err, ErrExpired) {
+				return fmt.Errorf("run %s: %w; an expired approval rejects itself (resume to record it)", runID, err)
+			}
+			return err
+		}
 	}
 	if d.Via == "" {
 		d.Via = "api"

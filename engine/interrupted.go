@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/protorun/protorun/adapters"
 )
@@ -61,14 +60,14 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 		if err := r.durable(); err != nil {
 			return "", true, err
 		}
-		answer, err := r.opts.Prompter.Ask(ctx, prompt)
+		yes, err := r.askYesNo(ctx, prompt)
 		switch {
 		case errors.Is(err, ErrNoAnswer): // wait for a decision, as without a prompter
 		case err != nil:
 			return "", true, err
 		default:
-			d = &Decision{Step: s.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
-				Reason: "rollback decision after an interrupted call: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
+			d = &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
+				Reason: "rollback decision after an interrupted call: answered " + map[bool]string{true: "yes", false: "no"}[yes]}
 			r.recordDecision(d)
 		}
 	}
@@ -148,14 +147,14 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *Step, a adapters.
 		if err := r.durable(); err != nil {
 			return false, nil, err
 		}
-		answer, err := r.opts.Prompter.Ask(ctx, prompt)
+		yes, err := r.askYesNo(ctx, prompt)
 		switch {
 		case errors.Is(err, ErrNoAnswer): // wait for a decision, as without a prompter
 		case err != nil:
 			return false, nil, err
 		default:
-			d = &Decision{Step: tmp.ID, Approve: strings.TrimSpace(answer) == "yes", By: r.opts.Identity, Via: "prompt",
-				Reason: "interrupted rollback: answered " + fmt.Sprintf("%q", strings.TrimSpace(answer))}
+			d = &Decision{Step: tmp.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
+				Reason: "interrupted rollback: answered " + map[bool]string{true: "yes", false: "no"}[yes]}
 			r.recordDecision(d)
 		}
 	}

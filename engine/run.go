@@ -134,9 +134,9 @@ type Runner struct {
 	// resumedInFlight are the steps the journal shows started and not
 	// ended when this process resumed the run.
 	resumedInFlight map[string]time.Time
-	// keptVars are the vars a resumed run takes from its start (RunInfo.Vars).
-	keptVars map[string]bool
-	mu       sync.Mutex // guards observers from fan-out goroutines
+	// ctx is the run's frozen context (frozen.go).
+	ctx *RunContext
+	mu  sync.Mutex // guards observers from fan-out goroutines
 	// pending are journal entries not yet appended to the store: see flush.
 	pending []Entry
 }
@@ -150,6 +150,9 @@ type Decision struct {
 	Time    time.Time `json:"time"`
 	Digest  string    `json:"digest,omitempty"`
 	Via     string    `json:"via,omitempty"` // prompt, cli, api, expiry, simulation
+	// Context is the digest of the run's frozen context (RunContext) the
+	// decision was made on: an approval binds to it.
+	Context string `json:"context,omitempty"`
 }
 
 // Start begins a new run of p and drives it until it ends, halts or ctx is
@@ -232,17 +235,21 @@ func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Resu
 	r.st.StartedBy, r.st.Started = info.StartedBy, info.Started
 	r.seq = len(entries)
 	r.head = chainHead(info, entries)
-	r.keptVars = map[string]bool{}
-	for k, v := range info.Vars {
-		if _, set := r.opts.Vars[k]; !set {
-			if r.opts.Vars == nil {
-				r.opts.Vars = map[string]string{}
-			}
-			r.opts.Vars[k] = v
-			r.keptVars[k] = true
-		}
+	c, err := runContext(runID, entries)
+	if err != nil {
+		return nil, err
 	}
-	if err := r.prepare(); err != nil {
+	if c == nil {
+		return nil, fmt.Errorf("run %s has no frozen context (it was started by an older protorun): it cannot be resumed with the values it started with; start a new run", runID)
+	}
+	if err := r.checkNoChanges(c); err != nil {
+		return nil, err
+	}
+	secrets, err := r.secretsFor(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.thaw(c, secrets); err != nil {
 		return nil, err
 	}
 	r.m = p.plan.Machine(st.State, fsm.Callbacks{})
@@ -317,79 +324,15 @@ func NewRunID(t time.Time) string {
 	return t.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
 
-// prepare resolves vars and secrets, reads inputs and baselines.
+// prepare freezes the run's context (frozen.go) and journals it as the
+// run's first entry, then makes it the run's.
 func (r *Runner) prepare() error {
-	r.vars = map[string]any{}
-	r.secret = map[string]string{}
-	var secrets []string
-	for _, name := range r.p.VarOrder {
-		v := r.p.Vars[name]
-		val, set := v.Default, v.Default != nil
-		if _, given := r.opts.Vars[name]; !given && v.Env != "" {
-			if s := r.opts.Getenv(v.Env); s != "" {
-				t, err := v.Convert(s)
-				if err != nil {
-					return fmt.Errorf("var %s, from the environment variable %s: %w", name, v.Env, err)
-				}
-				val, set = t, true
-			}
-		}
-		if s, ok := r.opts.Vars[name]; ok {
-			t, err := v.Convert(s)
-			if err != nil && r.keptVars[name] {
-				// The run started with it, before such values were refused:
-				// it goes on with what it started with.
-				t, err = s, nil
-			}
-			if err != nil {
-				return fmt.Errorf("var %s: %w", name, err)
-			}
-			val, set = t, true
-		}
-		if !set || val == nil {
-			if v.Required {
-				return fmt.Errorf("var %q is required: set it with --var %s=VALUE%s", name, name, envHint(v))
-			}
-			val = ""
-		}
-		r.vars[name] = val
-		if v.Secret {
-			s := fmt.Sprint(val)
-			r.secret[name] = s
-			secrets = append(secrets, s)
-		}
+	c, secrets, err := r.freeze()
+	if err != nil {
+		return err
 	}
-	for name := range r.opts.Vars {
-		if _, ok := r.p.Vars[name]; !ok {
-			return fmt.Errorf("--var %s: the protocol declares no var %q%s", name, name, didYouMean(name, sortedKeys(r.p.Vars)))
-		}
-	}
-	r.red = newRedactor(secrets)
-	r.inputs = map[string]any{}
-	for _, name := range r.p.InputOrder {
-		in := r.p.Inputs[name]
-		view, err := r.readInput(in)
-		if err != nil {
-			if in.Required {
-				return fmt.Errorf("input %q: %w", name, err)
-			}
-			view = map[string]any{"exists": false, "path": in.Path, "thresholds": in.Thresholds, "data": map[string]any{}}
-		}
-		r.inputs[name] = view
-	}
-	r.base = map[string]any{}
-	for _, s := range r.p.plan.Steps {
-		if s.Baseline == "" {
-			continue
-		}
-		var ev Evidence
-		b, err := os.ReadFile(r.out(s.Baseline))
-		if err != nil || json.Unmarshal(b, &ev) != nil || ev.Status != "passed" {
-			continue // no usable baseline: the first run establishes it
-		}
-		r.base[s.ID] = stepView(&StepRecord{ID: s.ID, Status: ev.Status, Items: ev.Items})
-	}
-	return nil
+	r.journal(EntryContext, c)
+	return r.thaw(c, secrets)
 }
 
 func envHint(v *Var) string {
@@ -447,38 +390,34 @@ func (r *Runner) publicVars() map[string]string {
 
 const maxInputSize = 16 << 20
 
-func (r *Runner) readInput(in *Input) (map[string]any, error) {
-	path := expand(in.Path, r.varScope)
-	abs := r.abs(path)
-	b, err := ReadRegularFile(abs, maxInputSize)
+// inputView is what expressions see of an input (inputs.NAME), parsed
+// from the copy the run froze.
+func inputView(in *Input, f FrozenFile) (map[string]any, error) {
 	switch {
-	case os.IsNotExist(err):
-		return nil, fmt.Errorf("file %s does not exist", path)
-	case errors.Is(err, ErrTooLarge):
-		return nil, fmt.Errorf("%s is over %d bytes", path, maxInputSize)
-	case errors.Is(err, ErrNotRegular):
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	case err != nil:
-		return nil, err
+	case !f.Exists:
+		return nil, fmt.Errorf("file %s does not exist", f.Path)
+	case f.Error != "":
+		return nil, errors.New(f.Error)
 	}
 	var data any
+	var err error
 	format := in.Format
 	if format == "" || format == "auto" {
 		format = "yaml" // YAML is a superset of JSON
-		if strings.HasSuffix(path, ".json") {
+		if strings.HasSuffix(f.Path, ".json") {
 			format = "json"
 		}
 	}
 	if format == "json" {
-		err = json.Unmarshal(b, &data)
+		err = json.Unmarshal(f.Content, &data)
 	} else {
-		err = yaml.Unmarshal(b, &data)
+		err = yaml.Unmarshal(f.Content, &data)
 		data = jsonCompatible(data)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
-	return map[string]any{"exists": true, "path": path, "thresholds": in.Thresholds, "data": data}, nil
+	return map[string]any{"exists": true, "path": f.Path, "thresholds": in.Thresholds, "data": data}, nil
 }
 
 func jsonCompatible(v any) any {

@@ -971,11 +971,21 @@ func TestRunApprovalHalt(t *testing.T) {
 	})
 
 	t.Run("allow_starter false refuses the starter at the prompt", func(t *testing.T) {
+		// The starter's "yes" is neither an approval nor a rejection: the
+		// run waits for someone the halt allows, and nothing is recorded in
+		// the starter's name.
 		h := newHarness(t, rtPipeline(t, noStagingRollback("          allow_starter: false"))).withPrompter("yes")
 		res, err := h.start()
-		require.NoError(t, err)
-		assert.Equal(t, engine.StatusRejected, res.Status)
+		require.ErrorIs(t, err, engine.ErrHalted)
+		assert.Equal(t, engine.StatusHalted, res.Status)
 		assert.Zero(t, h.f.count("deploy-production"))
+		assert.Zero(t, h.f.count("deploy-staging.rollback"), "nothing rolled back: nobody rejected")
+		require.NoError(t, h.decide(true, "dave"))
+		h.opts.Prompter = nil
+		res, err = h.resume()
+		require.NoError(t, err)
+		assert.Equal(t, engine.StatusCompleted, res.Status)
+		assert.NotZero(t, h.f.count("deploy-production"))
 	})
 
 	t.Run("expiry rejects on resume", func(t *testing.T) {
@@ -1011,17 +1021,20 @@ func TestRunApprovalHalt(t *testing.T) {
 }
 
 func TestRunPrompterAnswers(t *testing.T) {
+	// Only an exact yes or no answers; anything else is asked again, and a
+	// prompter that never says either is no answer: the run waits at the
+	// halt with nothing recorded and nothing rolled back.
 	tests := []struct {
-		answer  string
-		approve bool
+		answer string
+		status string
 	}{
-		{"yes", true},
-		{"yes\n", true},
-		{"y", false},
-		{"YES", false},
-		{"yes please", false},
-		{"", false},
-		{"no", false},
+		{"yes", engine.StatusCompleted},
+		{"yes\n", engine.StatusCompleted},
+		{"y", engine.StatusHalted},
+		{"YES", engine.StatusHalted},
+		{"yes please", engine.StatusHalted},
+		{"", engine.StatusHalted},
+		{"no", engine.StatusRejected},
 	}
 	p := rtDefaults()
 	p.StagingRollback = false
@@ -1030,18 +1043,28 @@ func TestRunPrompterAnswers(t *testing.T) {
 		t.Run(fmt.Sprintf("%q", tt.answer), func(t *testing.T) {
 			h := newHarness(t, proto).withPrompter(tt.answer)
 			res, err := h.start()
-			require.NoError(t, err)
-			require.Len(t, h.prompt.questions(), 1)
-			assert.Equal(t, "Deploy 2.0.0 to production? (yes/no)", h.prompt.questions()[0])
+			assert.Equal(t, tt.status, res.Status)
+			questions := h.prompt.questions()
+			assert.Equal(t, "Deploy 2.0.0 to production? (yes/no)", questions[0])
 			decisions := h.ev.kind(engine.EventDecision)
-			require.Len(t, decisions, 1)
-			if tt.approve {
-				assert.Equal(t, engine.StatusCompleted, res.Status)
+			switch tt.status {
+			case engine.StatusCompleted:
+				require.NoError(t, err)
+				require.Len(t, questions, 1)
+				require.Len(t, decisions, 1)
 				assert.Equal(t, "approved", decisions[0].Status)
 				assert.Equal(t, 2, h.f.count("deploy-production"))
-			} else {
-				assert.Equal(t, engine.StatusRejected, res.Status)
+			case engine.StatusRejected:
+				require.NoError(t, err)
+				require.Len(t, questions, 1)
+				require.Len(t, decisions, 1)
 				assert.Equal(t, "rejected", decisions[0].Status)
+				assert.Zero(t, h.f.count("deploy-production"))
+			default:
+				require.ErrorIs(t, err, engine.ErrHalted)
+				assert.Len(t, questions, 5, "asked again, then taken as no answer")
+				assert.Contains(t, questions[1], "Please answer exactly yes or no")
+				assert.Empty(t, decisions)
 				assert.Zero(t, h.f.count("deploy-production"))
 			}
 		})
@@ -1654,7 +1677,10 @@ func TestResumeAfterCrash(t *testing.T) {
 			assert.Equal(t, tt.production, r.f.count("deploy-production.rollback"))
 			assert.Equal(t, tt.staging, r.f.count("deploy-staging.rollback"))
 			assert.Zero(t, r.f.count("smoke"))
-			rep := r.report()
+			// The resumed run writes where the run started (its frozen
+			// root), not under the resuming harness's Dir.
+			assert.NoFileExists(t, r.path(".artifacts/test/report.json"))
+			rep := h.report()
 			assert.Equal(t, engine.StatusRolledBack, rep.Status)
 			assert.Len(t, rep.Rollbacks, 2)
 		})

@@ -38,6 +38,9 @@ type RunState struct {
 	// Failure is what went wrong, for {error} in announcements.
 	Failure       string `json:"failure,omitempty"`
 	ReportWritten bool   `json:"report_written"`
+	// Context is the digest of the run's frozen context (RunContext):
+	// what an approval of the run binds to.
+	Context string `json:"context,omitempty"`
 
 	pendingFail string // a must step failed and the flow jumped to its gate
 	journalErr  error
@@ -257,6 +260,17 @@ func (st *RunState) apply(e Entry) error {
 		st.Decisions = append(st.Decisions, d)
 	case EntryInterrupt:
 		st.Status = StatusInterrupted
+	case EntryContext:
+		if e.Seq != 1 {
+			return fmt.Errorf("a run's context is its first entry, not entry %d", e.Seq)
+		}
+		var c struct {
+			Digest string `json:"digest"`
+		}
+		if err := dec(&c); err != nil {
+			return err
+		}
+		st.Context = c.Digest
 	case EntryEvidence:
 		var ev ManifestRecord
 		if err := dec(&ev); err != nil {

@@ -16,8 +16,9 @@
 //	inherit_env  Optional. Default is true. Whether the child starts from
 //	             protorun's environment; when false it gets only the
 //	             variables below.
-//	dir          Optional. Default is protorun's working directory. The
-//	             child's working directory.
+//	dir          Optional. Default is the run's root (Request.Dir): the
+//	             directory the run started in. The child's working
+//	             directory; a relative one is taken from the run's root.
 //	timeout      Optional. Default is "5m". How long the program may run;
 //	             then its process group is killed and the result is Errored.
 //	capture      Optional. Default is 65536. Bytes kept of stdout and of
@@ -81,6 +82,7 @@ import (
 	"maps"
 	"os"
 	osexec "os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -270,6 +272,9 @@ func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Res
 	cmd := osexec.CommandContext(tctx, c.argv[0], c.argv[1:]...)
 	cmd.Env = env
 	cmd.Dir = c.dir
+	if req.Dir != "" && !filepath.IsAbs(c.dir) {
+		cmd.Dir = filepath.Join(req.Dir, c.dir)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd) }
 	cmd.WaitDelay = waitDelay

@@ -5,7 +5,7 @@
 // Parameters (the step's with:):
 //
 //	path       Required. The file to read; a relative path is taken from
-//	           protorun's working directory.
+//	           the run's root (Request.Dir), else the working directory.
 //	format     Optional. Default is "auto". "json", "yaml", or "auto": by
 //	           extension (.json is JSON, .yaml and .yml are YAML), otherwise
 //	           JSON when the content parses as JSON, else YAML.
@@ -127,6 +127,9 @@ func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Res
 		return res, nil
 	}
 
+	if req.Dir != "" && !filepath.IsAbs(c.path) {
+		c.path = filepath.Join(req.Dir, c.path)
+	}
 	st, err := os.Stat(c.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

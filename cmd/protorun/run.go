@@ -307,6 +307,10 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 		return exitCode(exitFailed, err)
 	case errors.Is(err, engine.ErrInterrupted):
 		return exitCode(exitFailed, err)
+	case errors.Is(err, engine.ErrDecisionRefused), errors.Is(err, engine.ErrChangedRun):
+		// Nothing was acted on: the journal's decision, or the values
+		// given, do not hold for this run.
+		return exitCode(exitUsage, err)
 	case err != nil && res == nil:
 		return exitCode(exitUsage, err)
 	case err != nil:

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,43 +12,15 @@ import (
 	"github.com/protorun/protorun/engine"
 )
 
-// loadRun opens a run and the protocol file it was started from, refusing a
-// protocol that changed since, and naming the first difference.
+// loadRun opens a run and the protocol it was started with, from the
+// bytes the store kept when it started (the file it was read from may have
+// changed or moved since, and the current directory is not the run's).
 func loadRun(ctx context.Context, st engine.Store, id string) (*engine.RunInfo, *engine.Protocol, error) {
-	info, _, err := st.Load(ctx, id)
-	if err != nil {
-		return nil, nil, exitCode(exitUsage, err)
-	}
-	cur, err := engine.ReadRegularFile(info.File, engine.MaxFileSize)
-	if err != nil {
-		return nil, nil, exitCode(exitUsage, fmt.Errorf("run %s was started from %s: %w", id, info.File, err))
-	}
-	if !bytes.Equal(cur, info.Source) {
-		return nil, nil, exitCode(exitUsage, fmt.Errorf("run %s: %s changed since the run started (%s); refusing: a decision or resume must see the protocol the run started with",
-			id, info.File, firstDifference(info.Source, cur)))
-	}
-	p, err := engine.Parse(info.File, cur, nil)
+	info, p, err := engine.LoadRun(ctx, st, id, nil)
 	if err != nil {
 		return nil, nil, exitCode(exitUsage, err)
 	}
 	return info, p, nil
-}
-
-func firstDifference(a, b []byte) string {
-	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
-	for i := 0; i < max(len(la), len(lb)); i++ {
-		var x, y string
-		if i < len(la) {
-			x = la[i]
-		}
-		if i < len(lb) {
-			y = lb[i]
-		}
-		if x != y {
-			return fmt.Sprintf("line %d was %q, is now %q", i+1, strings.TrimSpace(x), strings.TrimSpace(y))
-		}
-	}
-	return "same lines, different bytes"
 }
 
 func newDecideCmd(approve bool) *cobra.Command {
@@ -93,12 +63,16 @@ func newDecideCmd(approve bool) *cobra.Command {
 func newResumeCmd() *cobra.Command {
 	var c common
 	var prompt promptFlags
+	var vars []string
 	cmd := &cobra.Command{
 		Use:               "resume RUN",
 		Short:             "Continue a halted or interrupted run from its journal",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(vars) > 0 {
+				return exitCode(exitUsage, fmt.Errorf("--var %s: a run keeps the values it started with, and a changed run is a new run: start one with protorun run FILE --var NAME=VALUE", vars[0]))
+			}
 			st := c.store()
 			_, p, err := loadRun(context.Background(), st, args[0])
 			if err != nil {
@@ -109,6 +83,9 @@ func newResumeCmd() *cobra.Command {
 	}
 	c.driveFlags(cmd)
 	prompt.register(cmd)
+	// Refused with an explanation rather than cobra's "unknown flag".
+	cmd.Flags().StringArrayVar(&vars, "var", nil, "refused: a resumed run keeps the values it started with")
+	_ = cmd.Flags().MarkHidden("var")
 	return cmd
 }
 
@@ -119,6 +96,11 @@ func (c *common) resume(cmd *cobra.Command, st engine.Store, p *engine.Protocol,
 		return err
 	}
 	opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}, WaitLock: c.waitLock, Prompter: prompter}
+	secrets, err := askSecrets(cmd, st, p, id, prompter != nil)
+	if err != nil {
+		return err
+	}
+	opts.Vars = secrets
 	ctx, stop := signalContext()
 	defer stop()
 	res, err := engine.Resume(ctx, p, id, opts)
