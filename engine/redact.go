@@ -57,6 +57,9 @@ type redactor struct {
 	// pats are the secrets, longest first, so that a secret holding
 	// another is replaced whole.
 	pats []secretPattern
+	// start marks the bytes a match can begin with: each secret's first,
+	// and the backslash of an escape.
+	start [256]bool
 }
 
 // secretPattern is a secret as units to match, one per character (or per
@@ -88,6 +91,10 @@ func newRedactor(secrets []string) *redactor {
 		r.pats = append(r.pats, p)
 	}
 	sort.SliceStable(r.pats, func(i, j int) bool { return len(r.pats[i].raw) > len(r.pats[j].raw) })
+	r.start['\\'] = true
+	for _, p := range r.pats {
+		r.start[p.raw[0]] = true
+	}
 	return r
 }
 
@@ -182,6 +189,10 @@ type span struct{ start, end int }
 func (r *redactor) spans(s string, keep []string) []span {
 	var found []span
 	for i := 0; i < len(s); {
+		if !r.start[s[i]] {
+			i++
+			continue
+		}
 		best := -1
 		for k := range r.pats {
 			p := &r.pats[k]

@@ -154,3 +154,24 @@ func TestRedactorBackslashes(t *testing.T) {
 	assert.Equal(t, "[REDACTED]", red.String(strings.Repeat(`\\`, 40)+"x"))
 	assert.Equal(t, "[REDACTED]", red.String(strings.Repeat(`\u005C`, 40)+`\u0078`))
 }
+
+// BenchmarkRedactorOutput redacts a 64 KiB adapter output (JSON lines,
+// backslashes and all, the secret in a few of them), as every item of a
+// step with secrets pays once.
+func BenchmarkRedactorOutput(b *testing.B) {
+	red := newRedactor([]string{"pässwörd", "2026"})
+	var sb strings.Builder
+	for i := 0; sb.Len() < 64<<10; i++ {
+		if i%100 == 0 {
+			fmt.Fprintf(&sb, `{"line":%d,"token":"p\u00e4ssw\u00f6rd","at":"2026-12-05T10:00:00Z"}`+"\n", i)
+			continue
+		}
+		fmt.Fprintf(&sb, `{"line":%d,"path":"C:\\logs\\app.log","msg":"request served in 12ms"}`+"\n", i)
+	}
+	out := sb.String()
+	b.SetBytes(int64(len(out)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = red.String(out)
+	}
+}
