@@ -214,7 +214,7 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 	if err := r.journalFailed(); err != nil {
 		// Callers stop before calling once the journal failed; this keeps
 		// an adapter from being called whatever path got here.
-		it.Ended, it.Status, it.Message = it.Started, string(adapters.Errored), "not called: "+r.red.String(err.Error())
+		it.Ended, it.Status, it.Message = it.Started, string(adapters.Errored), "not called: "+r.redactText(err.Error())
 		return it
 	}
 	params, _ := expandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
@@ -276,7 +276,7 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 			goto done
 		}
 		r.emit(Event{Kind: EventAttempt, Step: s.ID, Status: string(res.Status),
-			Message: fmt.Sprintf("%s: attempt %d: %s; next in %s", it.label(), n, res.Message, wait),
+			Message: fmt.Sprintf("%s: attempt %d: %s; next in %s", it.label(), n, r.red.String(res.Message), wait),
 			Data:    map[string]any{"attempt": n, "elapsed_ms": ms(r.now().Sub(it.Started))}})
 		select {
 		case <-ctx.Done():
@@ -291,6 +291,8 @@ done:
 	if it.Status == "" {
 		it.Status = string(adapters.Errored)
 	}
+	// What the adapter returned is from outside: redacted here, where it
+	// enters the run's records, by the value (redact.go).
 	it.Message = r.red.String(res.Message)
 	it.Measurements, _ = r.red.Value(jsonClean(res.Measurements)).(map[string]any)
 	it.Details, _ = r.red.Value(jsonClean(res.Details)).(map[string]any)

@@ -66,9 +66,13 @@
 // approval halt and every gate before it, or has no rollback. Evidence and
 // reports are written atomically; every transition and decision is
 // journaled through the Store before the next side effect; values of vars
-// marked secret are redacted from evidence, reports, the journal (all but
-// the paths of the files the engine writes, journaled as they are so that
-// verify finds them) and the events observers see. On Resume, a step that was interrupted in the
+// marked secret are redacted, in every JSON spelling, from every value
+// that comes from outside the engine (adapter results, error texts,
+// expression values, answers at a prompt) before it reaches evidence,
+// reports, the journal or the events observers see, and never from what
+// the engine writes itself (times, ids, hashes, sequence numbers, keys,
+// the paths of the files it writes): see redact.go. On Resume, a step that
+// was interrupted in the
 // middle of an adapter call runs again only if its adapter declares the
 // call idempotent (adapters.Idempotenter); otherwise the run halts for a
 // decision.

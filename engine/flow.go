@@ -108,6 +108,7 @@ func (r *Runner) recordDecision(d *Decision) {
 	if d.Context == "" {
 		d.Context = r.contextDigest()
 	}
+	d.Reason = r.redactText(d.Reason) // a person's words
 	r.st.Decisions = append(r.st.Decisions, *d)
 	r.journal(EntryDecision, d)
 	if r.durable() != nil {
@@ -188,9 +189,9 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		}
 		ok, err := cr.program.Eval(env)
 		res.Value, res.Passed = ok, ok
-		res.Values, _ = r.red.Value(cr.program.operandValues(env)).(map[string]any)
+		res.Values = r.redactOperands(cr.program.operandValues(env))
 		if err != nil {
-			res.Error, res.Value, res.Passed = r.red.String(err.Error()), nil, false
+			res.Error, res.Value, res.Passed = r.redactText(err.Error()), nil, false
 		}
 		if !res.Passed && r.dryRunAssumes(cr.program, env) {
 			res.Note = dryRunNote
@@ -437,7 +438,7 @@ func (r *Runner) checklist(_ context.Context) (string, error) {
 		v, err := h.program.Eval(env)
 		res.Passed = v && err == nil
 		if err != nil {
-			res.Error = err.Error()
+			res.Error = r.redactText(err.Error())
 		}
 		ok = ok && res.Passed
 		r.st.Checklist = append(r.st.Checklist, res)

@@ -22,11 +22,10 @@ package engine
 // reports, baselines) is written atomically and then journaled as an
 // evidence entry {path, file, dir, root, sha256, bytes, what}: path as the
 // protocol names it, file its absolute name, root the absolute artifacts
-// directory it lives under (dir as the protocol names it). Unlike the
-// other entries, it is journaled as it is, not through the secrets'
-// redactor: its paths and digest must name the files exactly, even when a
-// secret's value also occurs in the working directory's path (what the
-// files hold is redacted before they are written). Since the entry is in
+// directory it lives under (dir as the protocol names it). Like every
+// field the engine owns, its paths and digest are never redacted
+// (redact.go): they must name the files exactly, even when a secret's
+// value also occurs in the working directory's path. Since the entry is in
 // the chain, its digest cannot be edited to match a changed file without
 // breaking the chain. Verify (verify.go) replays both: it names each
 // journal entry that does not match its hash, each recorded file that was
@@ -42,7 +41,6 @@ package engine
 // cut or rewritten.
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -140,17 +138,14 @@ func sealEntry(prev string, e *Entry) string {
 }
 
 // writeArtifact writes data at rel (resolved against the artifacts
-// directory) atomically, secrets redacted, and journals it in the run's
-// manifest. JSON data is redacted value by value, so it stays valid JSON.
+// directory) atomically, and journals it in the run's manifest.
 func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 	if err := r.journalFailed(); err != nil {
 		return err // a file the journal could not record: none is written
 	}
-	if strings.HasSuffix(rel, ".json") || json.Valid(data) {
-		data = r.red.JSON(data)
-	} else {
-		data = []byte(r.red.String(string(data)))
-	}
+	// Not redacted here: what a run writes is the encoding of its records,
+	// whose outside values were redacted where they entered (redact.go).
+	// Rewriting the encoded file would reach the engine's own fields.
 	file := r.out(rel)
 	if err := r.noLinkBelowArtifacts(rel); err != nil {
 		return err
@@ -164,9 +159,10 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 	if rec.Dir != "" {
 		rec.Root = absPath(r.out(rec.Dir))
 	}
-	// Not redacted: the record names where the files are (the data above
-	// was redacted), and Verify must find them there.
-	r.journalUnredacted(EntryEvidence, rec)
+	// The record names where the files are, exactly: Verify must find them
+	// there, even where a secret's value occurs in the working directory's
+	// path.
+	r.journal(EntryEvidence, rec)
 	return nil
 }
 
@@ -205,97 +201,4 @@ func absPath(p string) string {
 		return a
 	}
 	return filepath.Clean(p)
-}
-
-// JSON redacts secrets from JSON text: only when a secret (or its JSON
-// escaped form) occurs is the text decoded, every string (keys too)
-// redacted, and the value encoded again, indented as it was. Replacing in
-// the encoded text instead would miss a secret JSON escapes (a quote, <, &)
-// and could break the document (a secret that is also a number's digits).
-func (r *redactor) JSON(b []byte) []byte {
-	if r == nil || r.r == nil || !r.occursIn(b) {
-		return b
-	}
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return []byte(r.String(string(b))) // not JSON after all: plain text
-	}
-	v = r.deep(v)
-	var out []byte
-	var err error
-	trimmed := bytes.TrimLeft(b, " \t\r\n")
-	if len(trimmed) > 1 && (trimmed[1] == '\n' || trimmed[1] == '\r') {
-		out, err = json.MarshalIndent(v, "", "  ")
-	} else {
-		out, err = json.Marshal(v)
-	}
-	if err != nil {
-		return []byte(r.String(string(b)))
-	}
-	if bytes.HasSuffix(b, []byte{'\n'}) {
-		out = append(out, '\n')
-	}
-	return out
-}
-
-// occursIn reports whether a secret occurs in b, raw or JSON-escaped.
-func (r *redactor) occursIn(b []byte) bool {
-	for _, s := range r.forms {
-		if bytes.Contains(b, []byte(s)) {
-			return true
-		}
-	}
-	return false
-}
-
-// deep redacts every string in v, map keys included.
-func (r *redactor) deep(v any) any {
-	switch t := v.(type) {
-	case string:
-		return r.r.Replace(t)
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[r.r.Replace(k)] = r.deep(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = r.deep(e)
-		}
-		return out
-	}
-	return v
-}
-
-// jsonForms returns s and the forms JSON encoding gives it (escaped
-// quotes, backslashes, control characters, <, > and &).
-func jsonForms(s string) []string {
-	forms := []string{s}
-	for _, html := range []bool{true, false} {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(html)
-		if enc.Encode(s) != nil {
-			continue
-		}
-		e := strings.TrimSuffix(buf.String(), "\n")
-		e = e[1 : len(e)-1]
-		if e != s && !containsString(forms, e) {
-			forms = append(forms, e)
-		}
-	}
-	return forms
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -176,61 +174,4 @@ func (j *JSONObserver) Observe(e Event) {
 		b, _ = json.Marshal(Event{Time: e.Time, Kind: e.Kind, Run: e.Run, Message: "unencodable event: " + err.Error()})
 	}
 	j.W.Write(append(b, '\n'))
-}
-
-// redactor replaces secret values with [REDACTED].
-type redactor struct {
-	r *strings.Replacer
-	// forms are the secrets, raw and as JSON escapes them (manifest.go),
-	// longest first so that a secret holding another is replaced whole.
-	forms []string
-}
-
-func newRedactor(secrets []string) *redactor {
-	var forms []string
-	for _, s := range secrets {
-		if s != "" {
-			forms = append(forms, jsonForms(s)...)
-		}
-	}
-	if len(forms) == 0 {
-		return &redactor{}
-	}
-	sort.SliceStable(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
-	pairs := make([]string, 0, 2*len(forms))
-	for _, f := range forms {
-		pairs = append(pairs, f, "[REDACTED]")
-	}
-	return &redactor{r: strings.NewReplacer(pairs...), forms: forms}
-}
-
-func (r *redactor) String(s string) string {
-	if r.r == nil {
-		return s
-	}
-	return r.r.Replace(s)
-}
-
-// Value redacts every string inside v (maps and slices are copied).
-func (r *redactor) Value(v any) any {
-	if r.r == nil {
-		return v
-	}
-	switch t := v.(type) {
-	case string:
-		return r.r.Replace(t)
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = r.Value(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = r.Value(e)
-		}
-		return out
-	}
-	return v
 }

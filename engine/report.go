@@ -213,8 +213,8 @@ func (r *Runner) writeReport(status string) error {
 	}
 	rep := r.Report(status)
 	if r.p.Report.JSON != "" {
-		// writeArtifact redacts the encoded JSON: the report is a struct,
-		// and secrets may hide in any of its strings (a decision's reason).
+		// The report is built from the run's records, whose outside values
+		// (a decision's reason too) were redacted where they entered.
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
 			return fmt.Errorf("write report: %w", err)

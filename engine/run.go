@@ -186,7 +186,7 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 		}
 		r.st.Status = StatusFailed
 		r.st.State = StateFailed
-		r.journal(EntryEnd, map[string]any{"state": StateFailed, "status": StatusFailed, "error": err.Error()})
+		r.journal(EntryEnd, map[string]any{"state": StateFailed, "status": StatusFailed, "error": r.redactText(err.Error())})
 		// The end is recorded (the run is failed, not left running) before
 		// it is announced; if it cannot be, both errors are returned.
 		if jerr := r.durable(); jerr != nil {
@@ -194,7 +194,7 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 		}
 		r.announceText(err.Error(), nil)
 		r.emit(Event{Kind: EventEnd, Status: StatusFailed, Message: "run failed before any step: " + err.Error()})
-		return r.result(), err
+		return r.result(), r.redactErr(err)
 	}
 	r.m = p.plan.Machine("", fsm.Callbacks{})
 	r.st.State = r.m.Current()
@@ -252,6 +252,7 @@ func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Resu
 	if err := r.thaw(c, secrets); err != nil {
 		return nil, err
 	}
+	r.redactDecisions()
 	r.m = p.plan.Machine(st.State, fsm.Callbacks{})
 	res, err := r.drive(ctx)
 	return res, r.redactErr(err)
@@ -619,17 +620,11 @@ func (r *Runner) result() *Result {
 }
 
 // journal appends an entry to the run's journal. A journal that cannot be
-// written stops the run: nothing may happen that is not recorded.
+// written stops the run: nothing may happen that is not recorded. The
+// entry is journaled as data encodes: its outside values were redacted
+// where they entered the run's records, and its own fields (times, ids,
+// digests) are never redacted (redact.go).
 func (r *Runner) journal(kind string, data any) {
-	r.journalData(kind, r.red.JSON(journalJSON(kind, data)))
-}
-
-// journalUnredacted journals what the engine itself made, as it is: a
-// manifest record's paths and digest (manifest.go), which must name the
-// files the run wrote exactly, even where a secret's value happens to
-// occur in the working directory's path or in a digest's hex. Never use
-// it for anything a var, an adapter or a person can put a value in.
-func (r *Runner) journalUnredacted(kind string, data any) {
 	r.journalData(kind, journalJSON(kind, data))
 }
 
@@ -717,7 +712,7 @@ func (r *Runner) emit(e Event) {
 		e.Time = r.now()
 	}
 	e.Run = r.st.ID
-	e.Message = r.red.String(e.Message)
+	e.Message = r.redactText(e.Message)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, o := range r.opts.Observers {
@@ -765,7 +760,7 @@ func (r *Runner) fill(text string, scope map[string]any) string {
 		}
 		if k, ok := strings.CutPrefix(name, "vars."); ok {
 			if pv := r.p.Vars[k]; pv != nil && !pv.Secret {
-				return r.vars[k], true
+				return r.red.String(fmt.Sprint(r.vars[k])), true // a value from outside
 			}
 		}
 		return "", true // a placeholder the moment does not fill reads empty
@@ -779,7 +774,7 @@ func (r *Runner) redactErr(err error) error {
 	if err == nil || r.red == nil {
 		return err
 	}
-	if msg := r.red.String(err.Error()); msg != err.Error() {
+	if msg := r.redactText(err.Error()); msg != err.Error() {
 		return &redactedError{msg: msg, err: err}
 	}
 	return err

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -340,10 +341,16 @@ type otherWrite struct {
 func (v *verifier) checkRecorded(m manifestEntry) FileCheck {
 	fc := FileCheck{Path: m.rec.Path, File: m.rec.File, What: m.rec.What, Recorded: m.rec.SHA256}
 	sum, err := fileSHA256(m.rec.File)
+	var nr *notRegularError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		fc.Status = FileRemoved
 		fc.Detail = "recorded by the run, no longer there"
+		return fc
+	case errors.As(err, &nr):
+		// The run wrote a regular file there: something replaced it.
+		fc.Status = FileChanged
+		fc.Detail = nr.Error() + ": the run recorded a regular file"
 		return fc
 	case err != nil:
 		fc.Status = FileChanged
@@ -380,12 +387,26 @@ func (v *verifier) walk(root artifactsRoot, recorded map[string]bool, out *[]Fil
 		if rel, err := filepath.Rel(root.abs, p); err == nil && root.dir != "" {
 			fc.Path = path.Join(root.dir, filepath.ToSlash(rel))
 		}
+		// What is not a regular file is named, never opened (a FIFO would
+		// block the open): no run writes one, so it is added, tampering,
+		// whatever its name.
+		if kind := nonRegularKind(p, d.Type()); kind != "" {
+			fc.Detail = "not a regular file (" + kind + "): no run writes one"
+			*out = append(*out, fc)
+			return nil
+		}
 		if isTempName(d.Name()) {
 			fc.Status, fc.Detail = FileStray, "temporary file of an atomic write that never completed (a killed process)"
 			*out = append(*out, fc)
 			return nil
 		}
 		sum, err := fileSHA256(p)
+		var nr *notRegularError
+		if errors.As(err, &nr) { // swapped in since the walk listed it
+			fc.Detail = nr.Error() + ": no run writes one"
+			*out = append(*out, fc)
+			return nil
+		}
 		if err != nil {
 			fc.Detail = "not recorded by this run, and cannot be read: " + err.Error()
 			*out = append(*out, fc)
@@ -429,8 +450,21 @@ func (v *verifier) writes(file string) []otherWrite {
 	return v.others[file]
 }
 
+// fileSHA256 hashes the regular file at p (a symbolic link is followed
+// to one). Anything else is a *notRegularError, and is never opened for
+// reading: opening a FIFO blocks until someone writes to it, and reading
+// a device may never end. The type is checked with Lstat and Stat before
+// the open; the open itself does not block (O_NONBLOCK) and the open file
+// is checked again, so a FIFO swapped in between is refused too.
 func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return "", err
+	}
+	if kind := nonRegularKind(p, fi.Mode().Type()); kind != "" {
+		return "", &notRegularError{kind: kind}
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", err
 	}
@@ -440,13 +474,62 @@ func fileSHA256(p string) (string, error) {
 		return "", err
 	}
 	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("not a regular file")
+		return "", &notRegularError{kind: modeKind(st.Mode())}
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// notRegularError says what a path that should be a regular file is.
+type notRegularError struct{ kind string }
+
+func (e *notRegularError) Error() string { return "not a regular file (" + e.kind + ")" }
+
+// nonRegularKind says what p, of type typ (as Lstat or a directory listing
+// gives it), is when it is neither a regular file nor a symbolic link to
+// one ("fifo", "socket", "directory", "symbolic link to a fifo", …),
+// without opening it; "" for a regular file.
+func nonRegularKind(p string, typ fs.FileMode) string {
+	switch {
+	case typ.IsRegular():
+		return ""
+	case typ&fs.ModeSymlink == 0:
+		return modeKind(typ)
+	}
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "symbolic link to nothing"
+	case err != nil:
+		return "" // the open reports it
+	case fi.Mode().IsRegular():
+		return ""
+	}
+	return "symbolic link to a " + modeKind(fi.Mode())
+}
+
+// modeKind names a file type that is not regular.
+func modeKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "fifo"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m&fs.ModeIrregular != 0:
+		return "irregular file"
+	}
+	return "not a regular file"
 }
 
 // isTempName matches writeFileAtomic's temporary files: .NAME.tmp-RANDOM.
