@@ -257,6 +257,9 @@ func (st *RunState) apply(e Entry) error {
 		st.Decisions = append(st.Decisions, d)
 	case EntryInterrupt:
 		st.Status = StatusInterrupted
+	case EntryLease:
+		// A driver took over a dead one's lease: who drives, not where
+		// the run stands.
 	case EntryEvidence:
 		var ev ManifestRecord
 		if err := dec(&ev); err != nil {
