@@ -170,12 +170,24 @@ func (r *Runner) leaseRun(ctx context.Context, run string) (func(), error) {
 		return nil, err
 	}
 	if stale != nil {
-		if err := journalTakeover(ctx, r.store, run, &leaseTakeover{Previous: *stale, Holder: h}); err != nil {
+		t := &leaseTakeover{Previous: *stale, Holder: h}
+		if err := journalTakeover(ctx, r.store, run, t); err != nil {
 			release()
 			return nil, fmt.Errorf("run %s: journal the takeover of a dead driver's lease: %w", run, err)
 		}
+		r.takeover = t
 	}
 	return release, nil
+}
+
+// announceTakeover tells the observers that this process took the run over
+// from a driver that died.
+func (r *Runner) announceTakeover() {
+	if t := r.takeover; t != nil {
+		r.takeover = nil
+		r.emit(Event{Kind: EventAnnounce, Data: map[string]any{"lease": t},
+			Message: fmt.Sprintf("run %s: its driver (%s) died without releasing it; taken over", r.st.ID, &t.Previous)})
+	}
 }
 
 // journalTakeover appends an EntryLease entry to the run's journal (not to
@@ -266,7 +278,8 @@ func runEnded(entries []Entry) bool {
 }
 
 // leaseHolderState is what a lease check needs of the run a lease names:
-// whether it still holds it, and where it stands.
+// whether it still holds it, and where it stands ("crashed" for a run
+// whose journal says running and that no process drives).
 func leaseHolderState(ctx context.Context, s Store, run string) (held bool, status, state string) {
 	_, entries, err := s.Load(ctx, run)
 	if errors.Is(err, ErrUnknownRun) {
@@ -281,6 +294,11 @@ func leaseHolderState(ctx context.Context, s Store, run string) (held bool, stat
 	st, err := Replay(run, entries)
 	if err != nil {
 		return true, "unreadable: " + err.Error(), ""
+	}
+	if l, ok := s.(RunLeaser); ok && st.Status == StatusRunning {
+		if d, err := l.RunDriver(ctx, run); err == nil && d == nil {
+			return true, "crashed", st.State
+		}
 	}
 	return true, st.Status, st.State
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -355,8 +356,13 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	require.NoError(t, err)
 
 	// No decision yet: the resume halts again at the approval.
-	_, err = engine.Resume(ctx, w.p, "a", w.opts("a"))
+	var said []string
+	opts := w.opts("a")
+	opts.Observers = []engine.Observer{engine.ObserverFunc(func(e engine.Event) { said = append(said, e.Message) })}
+	_, err = engine.Resume(ctx, w.p, "a", opts)
 	require.ErrorIs(t, err, engine.ErrHalted)
+	assert.Contains(t, said, "run a: its driver (pid "+strconv.Itoa(ghost.Pid)+" on host "+host+
+		" since 2026-01-02T03:04:05Z) died without releasing it; taken over")
 	es := w.journal("a")
 	var takeovers []engine.Entry
 	for _, e := range es {

@@ -81,7 +81,8 @@ type Options struct {
 	// DryRun replaces every adapter by a simulated one that passes (unless
 	// Simulate says otherwise) and grants every halt (unless "reject").
 	DryRun bool
-	// WaitLock is how long to wait for an environment another run holds.
+	// WaitLock is how long to wait for an environment another run holds,
+	// or for the process driving the run to let go of it (lease.go).
 	// Optional. Default is 0: fail at once, naming the holder.
 	WaitLock time.Duration
 	// Now is the clock. Default is time.Now.
@@ -139,6 +140,9 @@ type Runner struct {
 	mu       sync.Mutex // guards observers from fan-out goroutines
 	// pending are journal entries not yet appended to the store: see flush.
 	pending []Entry
+	// takeover is the lease this process took over from a driver that
+	// died, announced once the run is prepared (lease.go).
+	takeover *leaseTakeover
 }
 
 // Decision is a person's answer to a halt.
@@ -265,6 +269,7 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 	if err := r.prepare(); err != nil {
 		return nil, err
 	}
+	r.announceTakeover()
 	r.m = p.plan.Machine(st.State, fsm.Callbacks{})
 	res, err := r.drive(ctx)
 	return res, r.redactErr(err)
