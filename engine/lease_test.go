@@ -385,6 +385,11 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	rep, err := engine.Verify(ctx, w.store, "a")
 	require.NoError(t, err)
 	assert.Empty(t, rep.Journal, "the takeover entry is chained like any other")
+	info, _, err := w.store.Load(ctx, "a")
+	require.NoError(t, err)
+	view, err := engine.NewRunView(w.p, info, es) // the reports read past it
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusHalted, view.Report.Status)
 
 	// Released properly this time: the next resume takes over nothing.
 	require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice"}))
