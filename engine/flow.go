@@ -505,6 +505,7 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 	if err := r.durable(); err != nil {
 		return r.result(), err
 	}
+	r.releaseEnvs() // the run ended: its environments are free
 	switch {
 	case state == StateCompleted && r.p.Announce.Complete != "":
 		r.announce(r.p.Announce.Complete, nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,26 +11,36 @@ import (
 	"github.com/protorun/protorun/engine"
 )
 
-// lockHookStore is a store and a Locker whose Lock, once whileWaiting is
-// set, runs it (once) before it grants the lock: what another process does
-// while a resume waits for the environment locks (--wait-lock).
+// lockHookStore is a store that leases environments and whose LeaseEnvs,
+// once whileWaiting is set, runs it (once) before it grants them: what
+// another process does while a resume waits for its environments
+// (--wait-lock). It leases runs to no one: only its environment leases
+// are hooked.
 type lockHookStore struct {
 	engine.Store
 	whileWaiting func()
 }
 
-func (s *lockHookStore) Lock(context.Context, string, engine.LockHolder, time.Duration) (func(), error) {
+func (s *lockHookStore) LeaseEnvs(_ context.Context, _ engine.Holder, _ []string, create func() error) error {
 	if f := s.whileWaiting; f != nil {
 		s.whileWaiting = nil
 		f()
 	}
-	return func() {}, nil
+	if create != nil {
+		return create()
+	}
+	return nil
 }
 
-var _ engine.Locker = (*lockHookStore)(nil)
+func (s *lockHookStore) ReleaseEnvs(context.Context, string) error { return nil }
+
+func (s *lockHookStore) EnvLeases(context.Context) ([]engine.EnvLease, error) { return nil, nil }
+
+var _ engine.EnvLeaser = (*lockHookStore)(nil)
 
 // TestResumeReadsJournalUnderLock: a resume acts on the journal as it is
-// once it holds the run's locks, not as it was when it first read it.
+// once its run holds its environments, not as it was when it first read
+// it.
 func TestResumeReadsJournalUnderLock(t *testing.T) {
 	ctx := context.Background()
 

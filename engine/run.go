@@ -81,7 +81,8 @@ type Options struct {
 	// DryRun replaces every adapter by a simulated one that passes (unless
 	// Simulate says otherwise) and grants every halt (unless "reject").
 	DryRun bool
-	// WaitLock is how long to wait for an environment another run holds.
+	// WaitLock is how long to wait for an environment another run holds,
+	// or for the process driving the run to let go of it (lease.go).
 	// Optional. Default is 0: fail at once, naming the holder.
 	WaitLock time.Duration
 	// Now is the clock. Default is time.Now.
@@ -139,6 +140,9 @@ type Runner struct {
 	mu  sync.Mutex // guards observers from fan-out goroutines
 	// pending are journal entries not yet appended to the store: see flush.
 	pending []Entry
+	// takeover is the lease this process took over from a driver that
+	// died, announced once the run is prepared (lease.go).
+	takeover *leaseTakeover
 }
 
 // Decision is a person's answer to a halt.
@@ -167,16 +171,23 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 		id = NewRunID(r.now())
 	}
 	r.st = newRunState(id)
-	unlock, err := r.lockEnvs(ctx)
-	if err != nil {
-		return nil, err // no run is created: nothing to resume or clean up
-	}
-	defer unlock()
 	info := &RunInfo{ID: id, Protocol: p.ID, File: p.File, Digest: p.Digest, Source: p.Source,
 		Vars: r.publicVars(), StartedBy: r.opts.Identity, Started: r.now(), Pid: os.Getpid()}
-	if err := r.store.Create(ctx, info); err != nil {
-		return nil, fmt.Errorf("create run: %w", err)
+	// The run takes its environments before it exists (lease.go), and its
+	// driver's lease right after it is created.
+	release := func() {}
+	err = r.leaseEnvs(ctx, id, func() error {
+		if err := r.store.Create(ctx, info); err != nil {
+			return fmt.Errorf("create run: %w", err)
+		}
+		var err error
+		release, err = r.leaseRun(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err // refused an environment: no run is created, nothing to resume or clean up
 	}
+	defer release()
 	r.head = genesisHash(info)
 	r.st.StartedBy = info.StartedBy
 	r.st.Started = info.Started
@@ -192,6 +203,7 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 		if jerr := r.durable(); jerr != nil {
 			return r.result(), r.redactErr(errors.Join(err, jerr))
 		}
+		r.releaseEnvs()
 		r.announceText(err.Error(), nil)
 		r.emit(Event{Kind: EventEnd, Status: StatusFailed, Message: "run failed before any step: " + err.Error()})
 		return r.result(), r.redactErr(err)
@@ -205,25 +217,37 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	return res, r.redactErr(err)
 }
 
-// Resume continues a halted or interrupted run from its journal. It reads
-// the journal again once it holds the run's environment locks: another
-// process may have recorded a decision or driven the run on while it
-// waited for them.
+// Resume continues a halted or interrupted run from its journal. It first
+// takes the run's lease: a run another process drives is refused (a
+// *RunLeasedError) before anything is read to act on or written. It reads
+// the journal again once the run holds its environments: another process
+// may have recorded a decision while it waited for them.
 func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Result, error) {
 	r, err := newRunner(p, opts)
 	if err != nil {
 		return nil, err
 	}
-	// A first read refuses a changed protocol, a damaged journal or a run
-	// that ended without waiting for the locks.
-	if _, _, r.st, err = r.loadRun(ctx, runID); err != nil {
-		return nil, err
-	}
-	unlock, err := r.lockEnvs(ctx)
+	release, err := r.leaseRun(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer release()
+	return r.resume(ctx, runID)
+}
+
+// resume continues a run whose lease this process holds.
+func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error) {
+	p := r.p
+	// A first read refuses a changed protocol, a damaged journal or a run
+	// that ended without waiting for the environments.
+	if _, _, r.st, err = r.loadRun(ctx, runID); err != nil {
+		return nil, err
+	}
+	// The run still holds its environments (or takes them again if they
+	// are free: a run started before it held them).
+	if err := r.leaseEnvs(ctx, runID, nil); err != nil {
+		return nil, err
+	}
 	info, entries, st, err := r.loadRun(ctx, runID)
 	if err != nil {
 		return nil, err
@@ -253,6 +277,7 @@ func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Resu
 		return nil, err
 	}
 	r.redactDecisions()
+	r.announceTakeover()
 	r.m = p.plan.Machine(st.State, fsm.Callbacks{})
 	res, err := r.drive(ctx)
 	return res, r.redactErr(err)

@@ -271,6 +271,9 @@ func (st *RunState) apply(e Entry) error {
 			return err
 		}
 		st.Context = c.Digest
+	case EntryLease:
+		// A driver took over a dead one's lease: who drives, not where
+		// the run stands.
 	case EntryEvidence:
 		var ev ManifestRecord
 		if err := dec(&ev); err != nil {

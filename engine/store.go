@@ -85,8 +85,9 @@ type Store interface {
 // MemoryStore is a Store held in memory, for tests and embedders that do
 // not need runs to outlive the process.
 type MemoryStore struct {
-	mu   sync.Mutex
-	runs map[string]*memRun
+	mu    sync.Mutex
+	runs  map[string]*memRun
+	lease memLeases // store_lease.go
 }
 
 type memRun struct {

@@ -51,7 +51,7 @@ func (c *common) driveFlags(cmd *cobra.Command) {
 	c.asFlag(cmd)
 	c.outputFlag(cmd, "output: text, or json (one event per line)")
 	cmd.Flags().BoolVar(&c.noColor, "no-color", false, "no colour (also NO_COLOR)")
-	cmd.Flags().DurationVar(&c.waitLock, "wait-lock", 0, "wait this long for an environment another run holds (default: fail at once)")
+	cmd.Flags().DurationVar(&c.waitLock, "wait-lock", 0, "wait this long for an environment another run holds, or for the process driving this run (default: fail at once)")
 	c.junitFlag(cmd)
 }
 
@@ -303,8 +303,8 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 	switch {
 	case errors.As(err, &he):
 		return exitCode(exitHalted, nil)
-	case errors.Is(err, engine.ErrLocked):
-		return exitCode(exitFailed, err)
+	case errors.Is(err, engine.ErrLocked), errors.Is(err, engine.ErrRunLeased):
+		return exitCode(exitUsage, leaseHint(err)) // nothing was written
 	case errors.Is(err, engine.ErrInterrupted):
 		return exitCode(exitFailed, err)
 	case errors.Is(err, engine.ErrDecisionRefused), errors.Is(err, engine.ErrChangedRun):

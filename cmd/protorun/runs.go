@@ -91,6 +91,15 @@ func newResumeCmd() *cobra.Command {
 
 // resume continues a run, printing its events, and maps its end to an exit code.
 func (c *common) resume(cmd *cobra.Command, st engine.Store, p *engine.Protocol, id string, prompter engine.Prompter) error {
+	return c.drive(cmd, st, p, id, prompter, func(ctx context.Context, opts engine.Options) (*engine.Result, error) {
+		return engine.Resume(ctx, p, id, opts)
+	})
+}
+
+// drive runs resume or abort, printing the run's events, and maps its end
+// to an exit code.
+func (c *common) drive(cmd *cobra.Command, st engine.Store, p *engine.Protocol, id string, prompter engine.Prompter,
+	run func(context.Context, engine.Options) (*engine.Result, error)) error {
 	obs, stopObs, err := c.observer(cmd.OutOrStdout())
 	if err != nil {
 		return err
@@ -103,7 +112,7 @@ func (c *common) resume(cmd *cobra.Command, st engine.Store, p *engine.Protocol,
 	opts.Vars = secrets
 	ctx, stop := signalContext()
 	defer stop()
-	res, err := engine.Resume(ctx, p, id, opts)
+	res, err := run(ctx, opts)
 	stopObs()
 	return c.afterRun(cmd, st, p, res, finishRun(cmd, res, err, false))
 }
@@ -126,10 +135,10 @@ func newAbortCmd() *cobra.Command {
 			if reason == "" {
 				reason = "aborted"
 			}
-			if err := engine.Decide(ctx, st, p, args[0], engine.Decision{Approve: false, By: c.identity(), Reason: reason, Via: "abort"}); err != nil {
-				return exitCode(exitUsage, err)
-			}
-			return c.resume(cmd, st, p, args[0], nil)
+			// engine.Abort takes the run's lease before it records the abort.
+			return c.drive(cmd, st, p, args[0], nil, func(ctx context.Context, opts engine.Options) (*engine.Result, error) {
+				return engine.Abort(ctx, p, args[0], engine.Decision{By: c.identity(), Reason: reason}, opts)
+			})
 		},
 	}
 	c.driveFlags(cmd)
@@ -147,6 +156,11 @@ type runSummary struct {
 	Started   time.Time          `json:"started"`
 	Ended     time.Time          `json:"ended,omitzero"`
 	Halt      *engine.HaltRecord `json:"halt,omitempty"`
+	// Holds are the environments the run holds (leases.go), the earliest
+	// since HoldsSince; Driver is the process driving it now, if any.
+	Holds      []string       `json:"holds,omitempty"`
+	HoldsSince time.Time      `json:"holds_since,omitzero"`
+	Driver     *engine.Holder `json:"driver,omitempty"`
 }
 
 func summarize(ctx context.Context, st engine.Store, id string) (*runSummary, *engine.RunState, []engine.Entry, error) {
@@ -183,11 +197,13 @@ func newRunsCmd() *cobra.Command {
 				return exitCode(exitUsage, err)
 			}
 			var out []*runSummary
+			held := readHoldings(ctx, st)
 			for _, info := range infos {
 				s, _, _, err := summarize(ctx, st, info.ID)
 				if err != nil {
 					s = &runSummary{ID: info.ID, Protocol: info.Protocol, Status: "damaged: " + err.Error(), Started: info.Started}
 				}
+				held.fill(ctx, st, s)
 				out = append(out, s)
 			}
 			if c.output == "json" {
@@ -197,9 +213,9 @@ func newRunsCmd() *cobra.Command {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tPROTOCOL\tSTATUS\tSTATE\tSTARTED\tBY")
+			fmt.Fprintln(tw, "RUN\tPROTOCOL\tSTATUS\tSTATE\tSTARTED\tBY\tHOLDS")
 			for _, s := range out {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Protocol, s.Status, s.State, s.Started.Local().Format("2006-01-02 15:04:05"), s.StartedBy)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Protocol, s.Status, s.State, s.Started.Local().Format("2006-01-02 15:04:05"), s.StartedBy, s.holdsColumn())
 			}
 			return tw.Flush()
 		},
@@ -220,10 +236,12 @@ func newStatusCmd() *cobra.Command {
 			if err := c.checkOutput(); err != nil {
 				return err
 			}
-			s, rs, _, err := summarize(context.Background(), c.store(), args[0])
+			ctx, st := context.Background(), c.store()
+			s, rs, _, err := summarize(ctx, st, args[0])
 			if err != nil {
 				return exitCode(exitUsage, err)
 			}
+			readHoldings(ctx, st).fill(ctx, st, s)
 			w := cmd.OutOrStdout()
 			if c.output == "json" {
 				return json.NewEncoder(w).Encode(struct {
@@ -235,6 +253,7 @@ func newStatusCmd() *cobra.Command {
 			}
 			fmt.Fprintf(w, "Run:      %s\nProtocol: %s\nStatus:   %s\nState:    %s\nStarted:  %s by %s\n",
 				s.ID, s.Protocol, s.Status, s.State, s.Started.Local().Format(time.RFC3339), s.StartedBy)
+			fmt.Fprint(w, s.holdsLines())
 			if s.Halt != nil {
 				fmt.Fprintf(w, "Waiting:  %s (%s) since %s\n  %s\n  approve: protorun approve %s --as NAME\n",
 					s.Halt.Step, s.Halt.Kind, s.Halt.Since.Local().Format(time.RFC3339), s.Halt.Prompt, s.ID)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -95,9 +96,16 @@ func TestDecisionsRaceResume(t *testing.T) {
 	}
 }
 
-// Two resumes of one approved run at once: one drives it to its end, the
-// other stops without acting (the environment is locked, the journal moved
-// on under it, or the run already ended); the deploy happens once.
+// Five resumes of one approved run at once, as five processes, again and
+// again: exactly one drives the run (it holds the run's lease) to its end;
+// the other four are refused before they read or write anything (the run
+// is being driven) or, started after the driver let go, find the run
+// ended: exit 2 either way. Nothing is journaled as interrupted, no lease
+// was taken over, every step ran once and the evidence is whole.
+//
+// Before runs had leases, a loser could get past the (per-process)
+// environment lock and journal the winner's live step as interrupted, and
+// the winner then died on a journal conflict.
 func TestResumesRace(t *testing.T) {
 	for round := range raceRounds {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
@@ -105,29 +113,47 @@ func TestResumesRace(t *testing.T) {
 			w.halted()
 			out, code := w.cli("approve", "r", "--as", "alice")
 			require.Equal(t, 0, code, out)
-			a, b := w.start(protorunBin, "resume", "r"), w.start(protorunBin, "resume", "r")
-			aOut, aCode := a.wait()
-			bOut, bCode := b.wait()
-			codes := []int{aCode, bCode}
-			require.Contains(t, codes, 0, "%s\n%s", aOut, bOut)
-			loser, lostOut := bCode, bOut
-			if bCode == 0 {
-				loser, lostOut = aCode, aOut
+			entries := len(w.entries())
+			var ps []*proc
+			for range 5 {
+				ps = append(ps, w.start(protorunBin, "resume", "r"))
 			}
-			switch loser {
-			case 1:
-				assert.True(t, strings.Contains(lostOut, "production is held by run r") ||
-					strings.Contains(lostOut, "the journal changed since it was read"), lostOut)
-			case 2:
-				assert.Contains(t, lostOut, "run r already ended (completed)")
-			default:
-				t.Fatalf("both resumes ran the run:\n%s\n%s", aOut, bOut)
+			var won, driven int
+			var all []string
+			for _, p := range ps {
+				out, code := p.wait()
+				all = append(all, out)
+				switch code {
+				case 0:
+					won++
+				case 2:
+					if strings.Contains(out, "is being driven by") {
+						driven++
+					}
+					assert.True(t, strings.Contains(out, "protorun: run r is being driven by pid ") ||
+						strings.Contains(out, "protorun: run r already ended (completed)"), out)
+					assert.NotContains(t, out, "prepare", "a refused resume said it acts")
+				default:
+					t.Errorf("exit %d:\n%s", code, out)
+				}
 			}
+			require.Equal(t, 1, won, "%s", strings.Join(all, "\n---\n"))
+			t.Logf("refused while driven: %d; found it ended: %d", driven, 4-driven)
 			assert.Equal(t, "completed", w.status().Status)
 			ran, j := w.ran(), w.tally()
-			assert.Equal(t, 1, ran["deploy"], "%v", ran)
-			assert.Equal(t, 1, ran["record"], "%v", ran)
+			for _, step := range []string{"prepare", "deploy", "record", "verify"} {
+				assert.Equal(t, 1, ran[step], "%s: %v", step, ran)
+			}
 			assert.Equal(t, 1, j.starts["deploy"])
+			kinds := map[string]int{}
+			es := w.entries()
+			for _, e := range es[entries:] {
+				kinds[e.Kind]++
+			}
+			assert.Zero(t, kinds["interrupted"], "%v", kinds)
+			assert.Zero(t, kinds["lease"], "%v", kinds)
+			assert.Equal(t, 1, kinds["end"], "%v", kinds)
+			assert.Equal(t, "end", es[len(es)-1].Kind)
 			validateDir(t, filepath.Join(w.dir, ".artifacts", "crash"))
 		})
 	}
@@ -171,43 +197,55 @@ func TestApprovalRacesKilledResume(t *testing.T) {
 	}
 }
 
-// Two runs racing for one environment, as two protorun processes: while
-// run a deploys to production (its deploy program holding), run b fails at
-// once, exit 1, naming the holder, and creates no run; with --wait-lock it
-// waits until a is done and only then starts.
+// Two runs of one environment, as protorun processes. Run a halts at its
+// production approval: no process drives it, yet it holds production (its
+// approval rests on what it validated there). Run b is refused, exit 2,
+// naming a, its halt and how to free it, and creates no run; once a is
+// aborted, b runs. Then b, halted in turn, holds production: a run c
+// started with --wait-lock waits for it and starts only once b ended.
+//
+// Before, environments were locked only while a process drove a run: b
+// ran while a waited for its approval.
 func TestTwoRunsRaceForOneEnvironment(t *testing.T) {
 	w := newCrashWorld(t, crashVariants[0])
 	out, code := w.cli("run", "crash.yaml", "--run-id", "a", "--no-prompt")
 	require.Equal(t, 3, code, out)
-	out, code = w.cli("approve", "a", "--as", "alice")
-	require.Equal(t, 0, code, out)
-	w.hold("deploy")
-	a := w.start(protorunBin, "resume", "a")
-	require.True(t, w.waitRan("deploy", a.done), "a never reached its deploy")
 
 	out, code = w.cli("run", "crash.yaml", "--run-id", "b", "--no-prompt")
-	assert.Equal(t, 1, code, out)
-	assert.Contains(t, out, "environment locked by another run: production is held by run a (pid ")
-	assert.Contains(t, out, "wait for it with --wait-lock DURATION")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "protorun: production is held by run a (halted at approval), since ")
+	assert.Contains(t, out, "; it is freed when that run ends: protorun abort a, or wait for it with --wait-lock DURATION")
 	out, code = w.cli("status", "b")
 	assert.Equal(t, 2, code, out)
 	assert.Contains(t, out, `unknown run "b"`)
+	out, code = w.cli("status", "a")
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "Holds:    production (since ")
 
-	b := w.start(protorunBin, "run", "crash.yaml", "--run-id", "b", "--no-prompt", "--wait-lock", "10m")
-	w.release("deploy") // a goes on; b waits for it to end
-	aOut, aCode := a.wait()
-	require.Equal(t, 0, aCode, aOut)
-	bOut, bCode := b.wait()
-	require.Equal(t, 3, bCode, bOut) // b ran up to its own approval
-	// b's first step ran after a's last: it waited for the lock.
+	out, code = w.cli("abort", "a", "--as", "alice", "--reason", "b goes first")
+	require.Equal(t, 1, code, out) // rejected: nothing was deployed to roll back
+	out, code = w.cli("run", "crash.yaml", "--run-id", "b", "--no-prompt")
+	require.Equal(t, 3, code, out) // b ran up to its own approval
+
+	c := w.start(protorunBin, "run", "crash.yaml", "--run-id", "c", "--no-prompt", "--wait-lock", "10m")
+	out, code = w.cli("approve", "b", "--as", "alice")
+	require.Equal(t, 0, code, out)
+	out, code = w.cli("resume", "b")
+	require.Equal(t, 0, code, out)
+	cOut, cCode := c.wait()
+	require.Equal(t, 3, cCode, cOut)
+	// c's first step ran after b's last: it waited for production.
 	ran, err := os.ReadFile(filepath.Join(w.dir, "ran.log"))
 	require.NoError(t, err)
-	assert.Equal(t, "prepare deploy record verify prepare", strings.Join(strings.Fields(string(ran)), " "))
+	assert.Equal(t, "prepare prepare deploy record verify prepare", strings.Join(strings.Fields(string(ran)), " "))
 }
 
-// A killed resume's lock is the kernel's to release: a resume started after
-// the kill takes the environment over at once, naming the dead holder.
-func TestKilledHolderReleasesLock(t *testing.T) {
+// A driver killed (SIGKILL) mid-deploy leaves its run's lease to the
+// kernel: the flock is free, its record names a dead process. The run
+// still holds production (it has not ended), so another run is refused
+// naming it as crashed. The next resume takes the run's lease over, says
+// so, and journals the takeover (previous and new holder) before it acts.
+func TestKilledDriverLeaseTakenOver(t *testing.T) {
 	w := newCrashWorld(t, crashVariants[0])
 	w.halted()
 	out, code := w.cli("approve", "r", "--as", "alice")
@@ -215,15 +253,45 @@ func TestKilledHolderReleasesLock(t *testing.T) {
 	w.hold("deploy")
 	p := w.start(protorunBin, "resume", "r")
 	require.True(t, w.waitRan("deploy", p.done))
+	pid := p.cmd.Process.Pid
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
 	_, code = p.wait()
 	require.Equal(t, -1, code)
 	w.release("deploy")
+
+	out, code = w.cli("status", "r")
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "Holds:    production (since ")
+	assert.NotContains(t, out, "Driver:", "a dead process drives nothing")
+	out, code = w.cli("run", "crash.yaml", "--run-id", "other", "--no-prompt")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "production is held by run r (crashed at deploy)")
+
 	out, code = w.cli("resume", "r")
 	require.Equal(t, 3, code, out) // at the rollback decision for the interrupted deploy
-	assert.Contains(t, out, "lock production: previous holder run r (pid ")
-	assert.Contains(t, out, "died without releasing it; taking over")
+	assert.Contains(t, out, fmt.Sprintf("run r: its driver (pid %d on host ", pid))
+	assert.Contains(t, out, "died without releasing it; taken over")
+	var takeovers []journalEntry
+	for _, e := range w.entries() {
+		if e.Kind == "lease" {
+			takeovers = append(takeovers, e)
+		}
+	}
+	require.Len(t, takeovers, 1)
+	var lease struct {
+		Previous, Holder struct {
+			Run string `json:"run"`
+			Pid int    `json:"pid"`
+		}
+	}
+	require.NoError(t, json.Unmarshal(takeovers[0].Data, &lease))
+	assert.Equal(t, pid, lease.Previous.Pid)
+	assert.Equal(t, "r", lease.Holder.Run)
+	assert.NotEqual(t, pid, lease.Holder.Pid)
+
 	out, code, interrupted := w.finish(true)
 	w.check(code, out, crashVariants[0], interrupted, true)
 	assert.Equal(t, []string{"deploy"}, interrupted)
+	out, code = w.cli("run", "crash.yaml", "--run-id", "other", "--no-prompt")
+	assert.Equal(t, 3, code, out, "r ended: production is free")
 }

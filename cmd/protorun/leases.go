@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/protorun/protorun/engine"
+)
+
+// leaseHint adds to an error refusing a lease what the user can do.
+func leaseHint(err error) error {
+	var le *engine.EnvLeasedError
+	switch {
+	case errors.As(err, &le):
+		return fmt.Errorf("%w: protorun abort %s, or wait for it with --wait-lock DURATION", err, le.Run)
+	case errors.Is(err, engine.ErrRunLeased):
+		return fmt.Errorf("%w; wait for it with --wait-lock DURATION", err)
+	}
+	return err
+}
+
+// holdings are the environments each run holds, by run, as the store
+// leases them (none for a store without environment leases).
+type holdings map[string][]engine.EnvLease
+
+func readHoldings(ctx context.Context, st engine.Store) holdings {
+	h := holdings{}
+	l, ok := st.(engine.EnvLeaser)
+	if !ok {
+		return h
+	}
+	leases, err := l.EnvLeases(ctx)
+	if err != nil {
+		return h // shown as holding nothing: runs and status still show the runs
+	}
+	for _, e := range leases {
+		h[e.Run] = append(h[e.Run], e)
+	}
+	return h
+}
+
+// fill sets what the run holds and who drives it now.
+func (h holdings) fill(ctx context.Context, st engine.Store, s *runSummary) {
+	for _, l := range h[s.ID] {
+		s.Holds = append(s.Holds, l.Env)
+		if s.HoldsSince.IsZero() || l.Since.Before(s.HoldsSince) {
+			s.HoldsSince = l.Since
+		}
+	}
+	if l, ok := st.(engine.RunLeaser); ok {
+		s.Driver, _ = l.RunDriver(ctx, s.ID)
+	}
+}
+
+// holdsColumn is the HOLDS column of protorun runs.
+func (s *runSummary) holdsColumn() string {
+	if len(s.Holds) == 0 {
+		return "-"
+	}
+	return strings.Join(s.Holds, ",")
+}
+
+// holdsLines are the Holds: and Driver: lines of protorun status.
+func (s *runSummary) holdsLines() string {
+	var b strings.Builder
+	if len(s.Holds) > 0 {
+		fmt.Fprintf(&b, "Holds:    %s (since %s)\n", strings.Join(s.Holds, ", "), s.HoldsSince.Local().Format(time.RFC3339))
+	}
+	if d := s.Driver; d != nil {
+		fmt.Fprintf(&b, "Driver:   pid %d", d.Pid)
+		if d.Host != "" {
+			fmt.Fprintf(&b, " on host %s", d.Host)
+		}
+		fmt.Fprintf(&b, " since %s\n", d.Since.Local().Format(time.RFC3339))
+	}
+	return b.String()
+}
