@@ -24,6 +24,13 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 		r.journal(EntryHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(s.ID)
+	if d != nil {
+		// A recorded decision is acted on only if the halt's policy allows
+		// it (one written into the journal by hand may not).
+		if err := r.checkPendingDecision(s, d); err != nil {
+			return "", err
+		}
+	}
 	if d == nil && h.Expires > 0 && r.now().Sub(r.st.Halt.Since) > time.Duration(h.Expires) {
 		d = &Decision{Step: s.ID, Approve: false, By: "protorun", Reason: fmt.Sprintf("no decision within %s", time.Duration(h.Expires)), Via: "expiry"}
 		r.recordDecision(d)
@@ -49,6 +56,13 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 				r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
 				d.Approve = false
 				d.Reason = err.Error()
+			}
+			if d.Approve && h.Expires > 0 && r.now().Sub(r.st.Halt.Since) > time.Duration(h.Expires) {
+				// Answered after the halt expired: as an approval by Decide
+				// would be, it is refused, and the expiry rejects.
+				d.Approve = false
+				d.Reason = fmt.Sprintf("answered after the halt expired (no decision within %s)", time.Duration(h.Expires))
+				d.Via = "expiry"
 			}
 			r.recordDecision(d)
 		}
@@ -538,6 +552,9 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 	if err != nil {
 		return err
 	}
+	if err := VerifyJournal(p, info, entries); err != nil {
+		return err
+	}
 	st, err := Replay(runID, entries)
 	if err != nil {
 		return err
@@ -570,12 +587,21 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 		return fmt.Errorf("run %s: %s was already decided (%s by %s at %s); a second decision is refused, protorun resume %s acts on the first (protorun abort %s stops the run instead): %w",
 			runID, st.Halt.Step, verb, prev.By, prev.Time.Format(time.RFC3339), runID, runID, ErrNotHalted)
 	}
+	if d.Time.IsZero() {
+		d.Time = time.Now()
+	}
+	if d.By == "" {
+		d.By = CurrentUser() // before the policy is applied to who decides
+	}
 	if p != nil {
 		if s := p.plan.Step(st.Halt.Step); s != nil && d.Approve {
 			if err := checkApprover(p, s, info.StartedBy, d.By); err != nil {
 				return err
 			}
-			if s.Halt != nil && s.Halt.Expires > 0 && time.Since(st.Halt.Since) > time.Duration(s.Halt.Expires) {
+			// The decision's time is checked too: it is what the journal
+			// keeps, and what Resume checks again.
+			if s.Halt != nil && s.Halt.Expires > 0 && (time.Since(st.Halt.Since) > time.Duration(s.Halt.Expires) ||
+				d.Time.Sub(st.Halt.Since) > time.Duration(s.Halt.Expires)) {
 				return fmt.Errorf("run %s: the halt at %s expired %s after %s; an expired approval rejects itself (resume to record it)",
 					runID, s.ID, time.Duration(s.Halt.Expires), st.Halt.Since.Format(time.RFC3339))
 			}
@@ -583,14 +609,8 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 	}
 	d.Step = st.Halt.Step
 	d.Digest = info.Digest
-	if d.Time.IsZero() {
-		d.Time = time.Now()
-	}
 	if d.Via == "" {
 		d.Via = "api"
-	}
-	if d.By == "" {
-		d.By = CurrentUser()
 	}
 	b, err := jsonMarshal(d)
 	if err != nil {

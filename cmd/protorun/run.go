@@ -303,6 +303,8 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 	switch {
 	case errors.As(err, &he):
 		return exitCode(exitHalted, nil)
+	case errors.Is(err, engine.ErrJournalDamaged):
+		return exitCode(exitUsage, journalRefused(err)) // refused before acting: nothing ran
 	case errors.Is(err, engine.ErrLocked):
 		return exitCode(exitFailed, err)
 	case errors.Is(err, engine.ErrInterrupted):
