@@ -106,9 +106,11 @@ type VerifyOptions struct {
 }
 
 // Verify checks a run's tamper evidence (manifest.go): that every journal
-// entry matches its hash and chains to the one before, and that every file
-// the run recorded holds what it recorded, and that no file was added
-// under the run's artifacts directories. An unknown run is an error
+// entry matches its hash and chains to the one before, that the journal
+// holds every entry its head record says (trust.go), that every recorded
+// approval is one its halt's policy allows, that every file the run
+// recorded holds what it recorded, and that no file was added under the
+// run's artifacts directories. An unknown run is an error
 // wrapping ErrUnknownRun; tampering is not an error but a report with
 // Intact false.
 func Verify(ctx context.Context, store Store, runID string) (*VerifyReport, error) {
