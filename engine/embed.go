@@ -23,10 +23,11 @@ func (f PrompterFunc) Ask(ctx context.Context, prompt string) (string, error) { 
 // adapter the protocol uses.
 //
 // LoadRun returns an error wrapping ErrUnknownRun for a run the store does
-// not hold, and refuses a run whose kept bytes are missing or do not match
-// the digest recorded when it started.
+// not hold, refuses a run whose kept bytes are missing or do not match
+// the digest recorded when it started, and one whose journal does not
+// check out (a *JournalError, see VerifyJournal).
 func LoadRun(ctx context.Context, store Store, runID string, opts *LoadOptions) (*RunInfo, *Protocol, error) {
-	info, _, err := store.Load(ctx, runID)
+	info, entries, err := store.Load(ctx, runID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -41,6 +42,9 @@ func LoadRun(ctx context.Context, store Store, runID string, opts *LoadOptions) 
 	p, err := Parse(info.File, info.Source, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("run %s: %w", runID, err)
+	}
+	if err := VerifyJournal(p, info, entries); err != nil {
+		return nil, nil, err
 	}
 	return info, p, nil
 }

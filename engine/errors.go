@@ -34,11 +34,6 @@ var (
 	// ErrExpired is wrapped by the error of an approval given after its
 	// halt expired: an expired halt rejects itself.
 	ErrExpired = errors.New("approval expired")
-	// ErrDecisionRefused is wrapped by the error Resume returns when the
-	// decision the journal holds for a halt breaks the halt's policy (an
-	// approver it excludes, an approval after it expired, an approval of
-	// another frozen context): the run does not act on it.
-	ErrDecisionRefused = errors.New("decision refused")
 )
 
 // Pos is a position in a protocol file. Line and Col count from 1; zero

@@ -20,9 +20,11 @@ import (
 const DefaultStateDir = ".protorun"
 
 // FileStore keeps runs in a directory: runs/ID/info.json (written
-// atomically), runs/ID/protocol.yaml (the protocol's bytes as started) and
+// atomically), runs/ID/protocol.yaml (the protocol's bytes as started),
 // runs/ID/journal.jsonl (one entry per line, appended under a file lock and
-// fsync'd before Append returns).
+// fsync'd before Append returns) and runs/ID/head.json, the journal's chain
+// head (Store), replaced atomically under the same lock once the journal is
+// fsync'd (head.go).
 type FileStore struct {
 	Dir string
 }
@@ -60,6 +62,11 @@ func (s *FileStore) Create(_ context.Context, info *RunInfo) (err error) {
 			os.RemoveAll(dir)
 		}
 	}()
+	// The head first: protocol.yaml's directory fsync makes its name
+	// durable, before info.json makes the run exist.
+	if err := writeHead(dir, ChainHead{Hash: genesisHash(info)}); err != nil {
+		return fmt.Errorf("record the journal's head: %w", err)
+	}
 	if err := writeFileAtomic(filepath.Join(dir, "protocol.yaml"), info.Source, 0o644); err != nil {
 		return err
 	}
@@ -83,14 +90,15 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 		return fmt.Errorf("lock journal: %w", err)
 	}
 	defer lock.Unlock()
-	if len(entries) > 0 && entries[0].Seq != 0 {
-		last, err := lastSeq(filepath.Join(dir, "journal.jsonl"))
-		if err != nil {
-			return fmt.Errorf("run %s: %w", run, err)
-		}
-		if err := checkNext(run, last, entries); err != nil {
-			return err
-		}
+	if len(entries) == 0 {
+		return nil
+	}
+	last, err := lastSeq(filepath.Join(dir, "journal.jsonl"))
+	if err != nil {
+		return fmt.Errorf("run %s: %w", run, err)
+	}
+	if err := checkNext(run, last, entries); err != nil {
+		return err
 	}
 	var buf bytes.Buffer
 	for _, e := range entries {
@@ -127,7 +135,14 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 		return err
 	}
 	if statErr != nil {
-		return syncDir(dir) // the journal file is new: make its name durable too
+		if err := syncDir(dir); err != nil { // the journal file is new: make its name durable too
+			return err
+		}
+	}
+	// The entries are durable: now the head may say so (never before).
+	head := ChainHead{Entries: last + len(entries), Hash: entries[len(entries)-1].Hash}
+	if err := writeHead(dir, head); err != nil {
+		return fmt.Errorf("run %s: the journal holds the entries, but its head could not be recorded: %w", run, err)
 	}
 	return nil
 }
@@ -174,7 +189,9 @@ func lastSeq(path string) (int, error) {
 }
 
 // Load implements Store. A journal line that does not decode (a torn or
-// edited file) is an error naming the line; nothing is guessed.
+// edited file), or a head record that does not, is a *JournalError naming
+// the line; nothing is guessed. A run without head.json loads with a nil
+// Head (VerifyJournal refuses it).
 func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, error) {
 	dir, err := s.runDir(run)
 	if err != nil {
@@ -195,6 +212,17 @@ func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, erro
 		info.Source = src
 	}
 	defer readLock(dir)()
+	// The head before the journal: a reader that could not take the lock
+	// (a read-only state directory) may see an append complete in between,
+	// and then sees more entries than the head, never fewer.
+	head, problem, err := readHead(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("run %s: %w", run, err)
+	}
+	if problem != "" {
+		return nil, nil, &JournalError{Run: run, Problem: problem}
+	}
+	info.Head = head
 	f, err := os.Open(filepath.Join(dir, "journal.jsonl"))
 	if errors.Is(err, os.ErrNotExist) {
 		return &info, nil, nil
@@ -209,7 +237,8 @@ func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, erro
 	for line := 1; sc.Scan(); line++ {
 		var e Entry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, nil, fmt.Errorf("run %s: journal.jsonl line %d is damaged (%v): refusing to guess; inspect %s", run, line, err, filepath.Join(dir, "journal.jsonl"))
+			return nil, nil, &JournalError{Run: run, Entry: line,
+				Problem: fmt.Sprintf("does not decode: journal.jsonl line %d is damaged (%v): the line was torn or altered", line, err)}
 		}
 		entries = append(entries, e)
 	}

@@ -28,8 +28,8 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 		// A decision from the journal (protorun approve, Decide, a prompt
 		// before a crash) is held to the halt's policy as when it was
 		// made: a line added to the journal by hand is not obeyed.
-		if err := checkDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d); err != nil {
-			return "", fmt.Errorf("run %s: the decision recorded for %s: %w: %w", r.st.ID, s.ID, ErrDecisionRefused, err)
+		if err := r.checkPendingDecision(s, d); err != nil {
+			return "", err
 		}
 	}
 	if d == nil && h.Expires > 0 && r.now().Sub(r.st.Halt.Since) > time.Duration(h.Expires) {
@@ -574,6 +574,9 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 	if err != nil {
 		return err
 	}
+	if err := VerifyJournal(p, info, entries); err != nil {
+		return err
+	}
 	st, err := Replay(runID, entries)
 	if err != nil {
 		return err
@@ -612,6 +615,9 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 	if d.Time.IsZero() {
 		d.Time = time.Now()
 	}
+	if d.By == "" {
+		d.By = CurrentUser() // before the policy is applied to who decides
+	}
 	if p != nil {
 		if err := checkDecision(p.plan.Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, &d); err != nil {
 			if errors.Is(err, ErrExpired) {
@@ -622,9 +628,6 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 	}
 	if d.Via == "" {
 		d.Via = "api"
-	}
-	if d.By == "" {
-		d.By = CurrentUser()
 	}
 	b, err := jsonMarshal(d)
 	if err != nil {

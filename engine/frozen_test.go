@@ -226,7 +226,9 @@ func TestForgedApprovalRefused(t *testing.T) {
 			engine.SealEntry(entries[len(entries)-1].Hash, &e)
 			require.NoError(t, store.Append(context.Background(), "run-1", e))
 			_, err = h.resume()
-			require.ErrorIs(t, err, engine.ErrDecisionRefused)
+			// The journal check refuses it before the run acts on anything.
+			require.ErrorIs(t, err, engine.ErrJournalDamaged)
+			assert.ErrorContains(t, err, "does not name this run's frozen context")
 			assert.Zero(t, h.f.count("deploy"))
 		})
 	}

@@ -359,72 +359,83 @@ func hostileWithin(t *testing.T, fifo string, d time.Duration, fn func() error) 
 // damaged in the middle is refused, naming the line; nothing is guessed
 // or skipped. FileStore.Load documents it: a line that does not decode is
 // an error, the last one included, so a torn append is never mistaken for
-// the run's end. Replay refuses entries out of sequence or that no run
-// writes, naming the entry; Resume refuses both.
+// the run's end. Entries out of sequence, and entries that no run writes
+// appended by hand, break the hash chain, which Resume checks before it
+// acts: refused too, naming the entry, as a *JournalError.
 func TestHostileJournal(t *testing.T) {
 	p := hostileRunProtocol(t, "")
 	dir := t.TempDir()
 	store := engine.NewFileStore(filepath.Join(dir, "state"))
-	_, err := engine.Start(context.Background(), p, engine.Options{Adapters: ltAdapters(), Dir: dir, Store: store,
-		RunID: "good", Identity: "test"})
-	require.NoError(t, err)
-	journal, err := os.ReadFile(filepath.Join(dir, "state", "runs", "good", "journal.jsonl"))
-	require.NoError(t, err)
-	lines := bytes.SplitAfter(bytes.TrimSuffix(journal, []byte("\n")), []byte("\n"))
-	require.Greater(t, len(lines), 5)
-	n := len(lines)
 	join := func(ls ...[]byte) []byte { return bytes.Join(ls, nil) }
-	mid := n / 2
 
+	// Each case damages the journal (lines, n of them) of its own run.
 	cases := []struct {
-		name    string
-		journal []byte
-		want    string
+		name   string
+		damage func(journal []byte, lines [][]byte, n, mid int) []byte
+		entry  func(n, mid int) int
+		want   string
 	}{
-		{"torn-last-line", journal[:len(journal)-len(lines[n-1])/2],
-			fmt.Sprintf("journal.jsonl line %d is damaged", n)},
-		{"torn-last-line-newline", append(journal[:len(journal)-len(lines[n-1])/2:len(journal)-len(lines[n-1])/2], '\n'),
-			fmt.Sprintf("journal.jsonl line %d is damaged", n)},
-		{"garbage-in-the-middle", join(join(lines[:mid]...), []byte("\x00\x00\x00\x00\n"), join(lines[mid+1:]...)),
-			fmt.Sprintf("journal.jsonl line %d is damaged", mid+1)},
-		{"blank-line-in-the-middle", join(join(lines[:mid]...), []byte("\n"), join(lines[mid:]...)),
-			fmt.Sprintf("journal.jsonl line %d is damaged", mid+1)},
-		{"two-entries-on-one-line", join(join(lines[:mid]...), bytes.TrimSuffix(lines[mid], []byte("\n")), join(lines[mid+1:]...)),
-			fmt.Sprintf("journal.jsonl line %d is damaged", mid+1)},
-		{"line-missing", join(join(lines[:mid]...), join(lines[mid+1:]...)),
-			fmt.Sprintf("journal entry %d has sequence %d", mid+1, mid+2)},
-		{"line-repeated", join(join(lines[:mid+1]...), join(lines[mid:]...)),
-			fmt.Sprintf("journal entry %d has sequence %d", mid+2, mid+1)},
-		{"null-entry", join(join(lines[:mid]...), []byte("null\n"), join(lines[mid+1:]...)),
-			fmt.Sprintf("journal entry %d has sequence 0", mid+1)},
-		{"null-item", join(join(lines[:n-1]...), []byte(fmt.Sprintf(`{"seq":%d,"kind":"step-end","data":{"id":"a","status":"passed","items":[null]}}`+"\n", n))),
-			fmt.Sprintf(`journal entry %d (step-end): step "a": item 1 is null`, n)},
-		{"unknown-kind", join(join(lines[:n-1]...), []byte(fmt.Sprintf(`{"seq":%d,"kind":"teleport"}`+"\n", n))),
-			`unknown entry kind "teleport"`},
+		{"torn-last-line", func(j []byte, ls [][]byte, n, _ int) []byte { return j[:len(j)-len(ls[n-1])/2] },
+			func(n, _ int) int { return n }, "journal.jsonl line %d is damaged"},
+		{"torn-last-line-newline", func(j []byte, ls [][]byte, n, _ int) []byte {
+			return append(j[:len(j)-len(ls[n-1])/2:len(j)-len(ls[n-1])/2], '\n')
+		}, func(n, _ int) int { return n }, "journal.jsonl line %d is damaged"},
+		{"garbage-in-the-middle", func(_ []byte, ls [][]byte, _, mid int) []byte {
+			return join(join(ls[:mid]...), []byte("\x00\x00\x00\x00\n"), join(ls[mid+1:]...))
+		}, func(_, mid int) int { return mid + 1 }, "journal.jsonl line %d is damaged"},
+		{"blank-line-in-the-middle", func(_ []byte, ls [][]byte, _, mid int) []byte {
+			return join(join(ls[:mid]...), []byte("\n"), join(ls[mid:]...))
+		}, func(_, mid int) int { return mid + 1 }, "journal.jsonl line %d is damaged"},
+		{"two-entries-on-one-line", func(_ []byte, ls [][]byte, _, mid int) []byte {
+			return join(join(ls[:mid]...), bytes.TrimSuffix(ls[mid], []byte("\n")), join(ls[mid+1:]...))
+		}, func(_, mid int) int { return mid + 1 }, "journal.jsonl line %d is damaged"},
+		{"line-missing", func(_ []byte, ls [][]byte, _, mid int) []byte { return join(join(ls[:mid]...), join(ls[mid+1:]...)) },
+			func(_, mid int) int { return mid + 1 }, "journal entry %d (%s) does not match its hash"},
+		{"line-repeated", func(_ []byte, ls [][]byte, _, mid int) []byte { return join(join(ls[:mid+1]...), join(ls[mid:]...)) },
+			func(_, mid int) int { return mid + 2 }, "journal entry %d (%s) does not match its hash"},
+		{"null-entry", func(_ []byte, ls [][]byte, _, mid int) []byte {
+			return join(join(ls[:mid]...), []byte("null\n"), join(ls[mid+1:]...))
+		}, func(_, mid int) int { return mid + 1 }, "journal entry %d has no hash"},
+		{"null-item", func(_ []byte, ls [][]byte, n, _ int) []byte {
+			return join(join(ls[:n-1]...), []byte(fmt.Sprintf(`{"seq":%d,"kind":"step-end","data":{"id":"a","status":"passed","items":[null]}}`+"\n", n)))
+		}, func(n, _ int) int { return n }, "journal entry %d (step-end) has no hash"},
+		{"unknown-kind", func(_ []byte, ls [][]byte, n, _ int) []byte {
+			return join(join(ls[:n-1]...), []byte(fmt.Sprintf(`{"seq":%d,"kind":"teleport"}`+"\n", n)))
+		}, func(n, _ int) int { return n }, "journal entry %d (teleport) has no hash"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			id := "run-" + c.name
+			_, err := engine.Start(context.Background(), p, engine.Options{Adapters: ltAdapters(), Dir: dir, Store: store,
+				RunID: id, Identity: "test"})
+			require.NoError(t, err)
 			runDir := filepath.Join(dir, "state", "runs", id)
-			require.NoError(t, os.MkdirAll(runDir, 0o755))
-			for _, f := range []string{"info.json", "protocol.yaml"} {
-				b, err := os.ReadFile(filepath.Join(dir, "state", "runs", "good", f))
-				require.NoError(t, err)
-				if f == "info.json" {
-					b = bytes.Replace(b, []byte(`"id": "good"`), []byte(`"id": "`+id+`"`), 1)
-				}
-				require.NoError(t, os.WriteFile(filepath.Join(runDir, f), b, 0o644))
+			good, err := os.ReadFile(filepath.Join(runDir, "journal.jsonl"))
+			require.NoError(t, err)
+			lines := bytes.SplitAfter(bytes.TrimSuffix(good, []byte("\n")), []byte("\n"))
+			n, mid := len(lines), len(lines)/2
+			require.Greater(t, n, 5)
+			journal := c.damage(good, lines, n, mid)
+			require.NoError(t, os.WriteFile(filepath.Join(runDir, "journal.jsonl"), journal, 0o644))
+			entry := c.entry(n, mid)
+			want := fmt.Sprintf(c.want, entry)
+			if strings.Contains(c.want, "(%s)") {
+				var e engine.Entry
+				require.NoError(t, json.Unmarshal(bytes.Split(journal, []byte("\n"))[entry-1], &e))
+				want = fmt.Sprintf(c.want, entry, e.Kind)
 			}
-			require.NoError(t, os.WriteFile(filepath.Join(runDir, "journal.jsonl"), c.journal, 0o644))
 
-			_, err := engine.Resume(context.Background(), p, id, engine.Options{Adapters: ltAdapters(), Dir: dir, Store: store, Identity: "test"})
+			_, err = engine.Resume(context.Background(), p, id, engine.Options{Adapters: ltAdapters(), Dir: dir, Store: store, Identity: "test"})
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), c.want)
+			assert.Contains(t, err.Error(), want)
 			assert.Contains(t, err.Error(), "run "+id)
+			var je *engine.JournalError
+			require.ErrorAs(t, err, &je)
+			assert.Equal(t, entry, je.Entry)
 			// Refusing wrote nothing: the journal is as it was.
 			after, err := os.ReadFile(filepath.Join(runDir, "journal.jsonl"))
 			require.NoError(t, err)
-			assert.Equal(t, c.journal, after)
+			assert.Equal(t, journal, after)
 		})
 	}
 

@@ -32,13 +32,24 @@ package engine
 // changed or removed, and each file under the run's artifacts directories
 // that no run recorded (added).
 //
+// The head. Cutting entries off the end of a chain leaves a shorter chain
+// that is still whole, so the store also records the chain's head beside
+// the journal (ChainHead, store.go): the entry count and the last hash, 0
+// and the genesis hash for an empty journal, updated with every Append once
+// the entries are durable. The engine checks the journal against the chain,
+// the head and the halts' policies before it acts on a run (VerifyJournal,
+// trust.go): a journal cut short, emptied or deleted, a missing head, and a
+// decision written by hand are refused, never acted on.
+//
 // What this does not do. The chain has no key: someone who can rewrite the
-// whole journal can recompute every hash, and cutting entries off its end
-// leaves a shorter chain that is still whole. Verify reports the head (the
-// last entry's hash); record it somewhere the run's host cannot rewrite (a
-// CI log, the change ticket) and check it later with VerifyOptions.Anchor
-// (protorun verify --anchor): a chain that no longer holds that entry was
-// cut or rewritten.
+// whole journal and its head can recompute every hash and the head with
+// them, and a decision so written by a name the halt's policy allows is
+// indistinguishable from one protorun recorded (as is one recorded with
+// protorun approve --as that name: identities are not authenticated).
+// Verify reports the head (the last entry's hash); record it somewhere the
+// run's host cannot rewrite (a CI log, the change ticket) and check it
+// later with VerifyOptions.Anchor (protorun verify --anchor): a chain that
+// no longer holds that entry was cut or rewritten.
 
 import (
 	"crypto/sha256"

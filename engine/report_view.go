@@ -48,7 +48,8 @@ func NewRunView(p *Protocol, info *RunInfo, entries []Entry) (*RunView, error) {
 
 // LoadRunView loads a run from store and builds its view, parsing the
 // protocol the run started with from the copy the store keeps (so the
-// protocol file may have changed or gone since).
+// protocol file may have changed or gone since). A journal that does not
+// check out (VerifyJournal) is refused: no report is drawn from it.
 func LoadRunView(ctx context.Context, store Store, id string) (*RunView, error) {
 	info, entries, err := store.Load(ctx, id)
 	if err != nil {
@@ -60,6 +61,9 @@ func LoadRunView(ctx context.Context, store Store, id string) (*RunView, error) 
 	p, err := Parse(info.File, info.Source, nil)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: its protocol: %w", id, err)
+	}
+	if err := VerifyJournal(p, info, entries); err != nil {
+		return nil, err
 	}
 	return NewRunView(p, info, entries)
 }

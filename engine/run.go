@@ -283,8 +283,9 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 	return res, r.redactErr(err)
 }
 
-// loadRun reads a run to resume and replays its journal. It refuses a run
-// started with another protocol and one that already ended.
+// loadRun reads a run to resume, checks its journal (VerifyJournal) and
+// replays it. It refuses a run started with another protocol, a journal
+// that does not check out, and a run that already ended.
 func (r *Runner) loadRun(ctx context.Context, runID string) (*RunInfo, []Entry, *RunState, error) {
 	info, entries, err := r.store.Load(ctx, runID)
 	if err != nil {
@@ -293,6 +294,9 @@ func (r *Runner) loadRun(ctx context.Context, runID string) (*RunInfo, []Entry, 
 	if info.Digest != r.p.Digest {
 		return nil, nil, nil, fmt.Errorf("run %s started with protocol %s (sha256 %.12s); %s now has sha256 %.12s: refusing to resume with a changed protocol",
 			runID, info.File, info.Digest, r.p.File, r.p.Digest)
+	}
+	if err := VerifyJournal(r.p, info, entries); err != nil {
+		return nil, nil, nil, err
 	}
 	st, err := Replay(runID, entries)
 	if err != nil {

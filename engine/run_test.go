@@ -1561,11 +1561,15 @@ func TestReplayDamagedJournal(t *testing.T) {
 		name    string
 		damage  func([]engine.Entry) []engine.Entry
 		wantErr string
+		// rehashed is what refuses the journal rehashed, when it is not
+		// wantErr: a sequence out of order is in the chain the hashes
+		// check.
+		rehashed string
 	}{
 		{"gap in sequence", func(es []engine.Entry) []engine.Entry { return slices.Delete(es, 3, 4) },
-			"journal entry 4 has sequence 5: journal damaged"},
+			"journal entry 4 has sequence 5: journal damaged", "journal entry 4 (step-end) has sequence number 5"},
 		{"duplicated entry", func(es []engine.Entry) []engine.Entry { return slices.Insert(es, 2, es[2]) },
-			"journal entry 4 has sequence 3: journal damaged"},
+			"journal entry 4 has sequence 3: journal damaged", "journal entry 4 (step-start) has sequence number 3"},
 		{"bad JSON", func(es []engine.Entry) []engine.Entry {
 			for i := range es {
 				if es[i].Kind == engine.EntryTransition {
@@ -1574,15 +1578,15 @@ func TestReplayDamagedJournal(t *testing.T) {
 				}
 			}
 			return es
-		}, "(transition)"},
+		}, "(transition)", ""},
 		{"wrong type", func(es []engine.Entry) []engine.Entry {
 			es[len(es)-1].Data = json.RawMessage(`[1, 2]`)
 			return es
-		}, fmt.Sprintf("journal entry %d", len(good))},
+		}, fmt.Sprintf("journal entry %d", len(good)), ""},
 		{"unknown kind", func(es []engine.Entry) []engine.Entry {
 			es[1].Kind = "mystery"
 			return es
-		}, `unknown entry kind "mystery"`},
+		}, `unknown entry kind "mystery"`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1592,18 +1596,34 @@ func TestReplayDamagedJournal(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.wantErr)
 			assert.Contains(t, err.Error(), "run-1")
 
-			// Resume and Decide refuse it too.
+			// Resume and Decide refuse it too: as it is, its hash chain
+			// broken; and rehashed (someone recomputed the chain), as
+			// Replay refuses it.
 			store := engine.NewMemoryStore()
 			require.NoError(t, store.Create(context.Background(), info))
 			require.NoError(t, store.Append(context.Background(), "run-1", entries...))
 			opts := h.opts
 			opts.Store = store
 			_, err = engine.Resume(context.Background(), h.p, "run-1", opts)
+			require.ErrorIs(t, err, engine.ErrJournalDamaged)
+			err = engine.Decide(context.Background(), store, h.p, "run-1", engine.Decision{Approve: true, By: "alice"})
+			require.ErrorIs(t, err, engine.ErrJournalDamaged)
+
+			rehashed, _ := engine.Reseal(info, slices.Clone(entries))
+			store = engine.NewMemoryStore()
+			require.NoError(t, store.Create(context.Background(), info))
+			require.NoError(t, store.Append(context.Background(), "run-1", rehashed...))
+			opts.Store = store
+			want := tt.wantErr
+			if tt.rehashed != "" {
+				want = tt.rehashed
+			}
+			_, err = engine.Resume(context.Background(), h.p, "run-1", opts)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.Contains(t, err.Error(), want)
 			err = engine.Decide(context.Background(), store, h.p, "run-1", engine.Decision{Approve: true, By: "alice"})
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.Contains(t, err.Error(), want)
 		})
 	}
 

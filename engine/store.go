@@ -21,6 +21,9 @@ type RunInfo struct {
 	StartedBy string            `json:"started_by"`
 	Started   time.Time         `json:"started"`
 	Pid       int               `json:"pid,omitempty"`
+	// Head is the head of the run's hash chain as the store recorded it,
+	// set by Load (Create ignores it): nil when the store holds none.
+	Head *ChainHead `json:"-"`
 }
 
 // Entry kinds of a run's journal.
@@ -59,10 +62,28 @@ var ErrConflict = errors.New("the journal changed since it was read (another pro
 // returns (the runner performs the next side effect right after), must be
 // safe for concurrent use, and must keep entries in Append order. A file
 // store is the default; a shared database can implement the same contract.
+//
+// The chain head. Beside each journal a store keeps its head (ChainHead):
+// the number of entries and the last one's hash, or 0 and the run's
+// genesis hash (manifest.go) for an empty journal. Create records the
+// initial head; every Append records the new one once the entries are
+// durable, so the head is never ahead of the journal, not even after a
+// crash (it may be behind, by the entries of an Append that did not get to
+// record it: readers accept entries past the head that chain to it, and
+// the next Append records the head again). Load returns the head in
+// RunInfo.Head, read together with the entries (a concurrent Append must
+// not come between the two reads); nil when the store holds none.
+//
+// The runner, Decide, LoadRun and the reports check the journal against
+// its chain and its head before they act on it (VerifyJournal): a journal
+// with fewer entries than its head says (cut short, emptied, deleted), or
+// a run without a head, is refused, never acted on.
 type Store interface {
-	// Create records a new run. It fails if the id exists.
+	// Create records a new run and the head of its empty journal. It fails
+	// if the id exists.
 	Create(ctx context.Context, info *RunInfo) error
-	// Append adds entries to the run's journal, durably. When the first
+	// Append adds entries to the run's journal, durably, then records its
+	// new head (the entries' count and the last one's Hash). When the first
 	// entry's Seq is set, Append is conditional: unless it is one more than
 	// the Seq of the journal's last entry (1 for an empty journal), nothing
 	// is written and the error wraps ErrConflict. Check and write are one
@@ -76,7 +97,8 @@ type Store interface {
 	// own slice) or encode them (FileStore). An entry's Data is never
 	// changed after the call and may be kept.
 	Append(ctx context.Context, run string, entries ...Entry) error
-	// Load returns the run's info and journal; ErrUnknownRun if none.
+	// Load returns the run's info, with the head the store recorded in
+	// Head, and its journal; ErrUnknownRun if none.
 	Load(ctx context.Context, run string) (*RunInfo, []Entry, error)
 	// List returns every run's info, oldest first.
 	List(ctx context.Context) ([]*RunInfo, error)
@@ -93,6 +115,7 @@ type MemoryStore struct {
 type memRun struct {
 	info    RunInfo
 	entries []Entry
+	head    *ChainHead
 }
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -105,7 +128,9 @@ func (s *MemoryStore) Create(_ context.Context, info *RunInfo) error {
 	if _, ok := s.runs[info.ID]; ok {
 		return fmt.Errorf("run %s already exists", info.ID)
 	}
-	s.runs[info.ID] = &memRun{info: *info}
+	r := &memRun{info: *info, head: &ChainHead{Hash: genesisHash(info)}}
+	r.info.Head = nil
+	s.runs[info.ID] = r
 	return nil
 }
 
@@ -125,6 +150,9 @@ func (s *MemoryStore) Append(_ context.Context, run string, entries ...Entry) er
 		return err
 	}
 	r.entries = append(r.entries, entries...) // copies the entries: the caller reuses its slice
+	if len(entries) > 0 {
+		r.head = &ChainHead{Entries: len(r.entries), Hash: entries[len(entries)-1].Hash}
+	}
 	return nil
 }
 
@@ -137,6 +165,10 @@ func (s *MemoryStore) Load(_ context.Context, run string) (*RunInfo, []Entry, er
 		return nil, nil, fmt.Errorf("%w %q", ErrUnknownRun, run)
 	}
 	info := r.info
+	if r.head != nil {
+		head := *r.head
+		info.Head = &head
+	}
 	return &info, append([]Entry(nil), r.entries...), nil
 }
 

@@ -2,9 +2,7 @@ package engine_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -101,16 +99,16 @@ messages:
 	var he *engine.HaltError
 	require.True(t, errors.As(err, &he), "%v", err)
 
-	// The run as an older protorun recorded it.
-	infoPath := filepath.Join(dir, ".protorun", "runs", "run-1", "info.json")
-	b, err := os.ReadFile(infoPath)
+	// The run as an older protorun recorded it: started with 1.5, its
+	// journal chained to that record.
+	info, entries, err := store.Load(context.Background(), "run-1")
 	require.NoError(t, err)
-	var info map[string]any
-	require.NoError(t, json.Unmarshal(b, &info))
-	info["vars"] = map[string]any{"requests": "1.5"}
-	b, err = json.Marshal(info)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(infoPath, b, 0o644))
+	info.Vars = map[string]string{"requests": "1.5"}
+	entries, _ = engine.Reseal(info, entries)
+	store = engine.NewFileStore(filepath.Join(dir, ".protorun-old"))
+	h.opts.Store = store
+	require.NoError(t, store.Create(context.Background(), info))
+	require.NoError(t, store.Append(context.Background(), "run-1", entries...))
 
 	require.NoError(t, engine.Decide(context.Background(), store, p, "run-1", engine.Decision{Approve: true, By: "alice"}))
 	h.opts.Vars = nil

@@ -46,7 +46,9 @@ const (
 type VerifyReport struct {
 	Run string `json:"run"`
 	// Intact is true when no recorded file was changed or removed, no file
-	// was added, and every journal entry matches its hash.
+	// was added, every journal entry matches its hash, the journal holds
+	// every entry its head records, and every recorded approval is one the
+	// halt's policy allows.
 	Intact bool `json:"intact"`
 	// Entries counts the journal's entries; Head is the last one's hash.
 	Entries int    `json:"entries"`
@@ -56,6 +58,9 @@ type VerifyReport struct {
 	Files []FileCheck `json:"files"`
 	// Journal lists the entries (and run record) that do not check out.
 	Journal []JournalProblem `json:"journal,omitempty"`
+	// Notes are what Verify found that is not tampering: the journal ahead
+	// of its head after a crash, decisions it could not check.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // FileCheck is one file Verify looked at.
@@ -95,12 +100,18 @@ type VerifyOptions struct {
 	// Optional. When set, the journal must still hold an entry with this
 	// hash: a journal cut short or rewritten from the start does not.
 	Anchor string
+	// Protocol is the protocol the run started with, whose halts' policies
+	// the recorded decisions are checked against. Optional. Default: the
+	// copy the store kept, parsed with the registered adapters.
+	Protocol *Protocol
 }
 
 // Verify checks a run's tamper evidence (manifest.go): that every journal
-// entry matches its hash and chains to the one before, and that every file
-// the run recorded holds what it recorded, and that no file was added
-// under the run's artifacts directories. An unknown run is an error
+// entry matches its hash and chains to the one before, that the journal
+// holds every entry its head record says (trust.go), that every recorded
+// approval is one its halt's policy allows, that every file the run
+// recorded holds what it recorded, and that no file was added under the
+// run's artifacts directories. An unknown run is an error
 // wrapping ErrUnknownRun; tampering is not an error but a report with
 // Intact false.
 func Verify(ctx context.Context, store Store, runID string) (*VerifyReport, error) {
@@ -109,7 +120,7 @@ func Verify(ctx context.Context, store Store, runID string) (*VerifyReport, erro
 
 // VerifyWith is Verify with options.
 func VerifyWith(ctx context.Context, store Store, runID string, opts VerifyOptions) (*VerifyReport, error) {
-	info, lines, infoProblem, err := loadForVerify(ctx, store, runID)
+	info, lines, infoProblem, headProblem, err := loadForVerify(ctx, store, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +131,24 @@ func VerifyWith(ctx context.Context, store Store, runID string, opts VerifyOptio
 	}
 	rep.Journal = append(rep.Journal, chain.problems...)
 	rep.Entries, rep.Head = len(lines), chain.head
+	if headProblem != "" {
+		rep.Journal = append(rep.Journal, JournalProblem{Problem: headProblem})
+	} else if infoProblem == "" {
+		hp, note := headProblems(info, lines)
+		if hp != nil {
+			rep.Journal = append(rep.Journal, *hp)
+		}
+		if note != "" {
+			rep.Notes = append(rep.Notes, note)
+		}
+	}
+	if infoProblem == "" {
+		if p := runProtocol(opts.Protocol, info); p != nil {
+			rep.Journal = append(rep.Journal, decisionProblems(p, info, lines)...)
+		} else {
+			rep.Notes = append(rep.Notes, "the recorded decisions were not checked against the halts' policies: the protocol the run started with could not be parsed from the copy the store kept")
+		}
+	}
 	if opts.Anchor != "" && !chain.hashes[opts.Anchor] {
 		rep.Journal = append(rep.Journal, JournalProblem{Problem: fmt.Sprintf(
 			"no entry has the anchor hash %s: the journal was cut short or rewritten", opts.Anchor)})
@@ -149,38 +178,45 @@ type journalLine struct {
 	bad string // the line does not decode
 }
 
-// loadForVerify reads a run's record and journal. A FileStore's journal
-// is read line by line, so that a line that no longer decodes is named
-// instead of failing the whole load.
-func loadForVerify(ctx context.Context, store Store, runID string) (*RunInfo, []journalLine, string, error) {
+// loadForVerify reads a run's record, its head and its journal. A
+// FileStore's journal is read line by line, so that a line that no longer
+// decodes is named instead of failing the whole load; what is wrong with
+// its record or its head record is returned too.
+func loadForVerify(ctx context.Context, store Store, runID string) (info *RunInfo, lines []journalLine, infoProblem, headProblem string, err error) {
 	if fs, ok := store.(*FileStore); ok {
 		return fs.rawJournal(runID)
 	}
 	info, entries, err := store.Load(ctx, runID)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", "", err
 	}
-	lines := make([]journalLine, len(entries))
+	lines = make([]journalLine, len(entries))
 	for i, e := range entries {
 		lines[i] = journalLine{e: e}
 	}
-	return info, lines, "", nil
+	return info, lines, "", "", nil
 }
 
-// rawJournal also returns what is wrong with the run's record, if any.
-func (s *FileStore) rawJournal(runID string) (*RunInfo, []journalLine, string, error) {
+// rawJournal also returns what is wrong with the run's record and with its
+// head record, if anything.
+func (s *FileStore) rawJournal(runID string) (*RunInfo, []journalLine, string, string, error) {
 	info, problem, err := s.loadInfo(runID)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", "", err
 	}
 	dir, _ := s.runDir(runID)
 	defer readLock(dir)()
+	head, headProblem, err := readHead(dir) // before the journal, as Load reads it
+	if err != nil {
+		return nil, nil, "", "", fmt.Errorf("run %s: %w", runID, err)
+	}
+	info.Head = head
 	f, err := os.Open(filepath.Join(dir, "journal.jsonl"))
 	if errors.Is(err, os.ErrNotExist) {
-		return info, nil, problem, nil
+		return info, nil, problem, headProblem, nil
 	}
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", "", err
 	}
 	defer f.Close()
 	var lines []journalLine
@@ -194,9 +230,9 @@ func (s *FileStore) rawJournal(runID string) (*RunInfo, []journalLine, string, e
 		lines = append(lines, l)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, "", fmt.Errorf("run %s: read journal: %w", runID, err)
+		return nil, nil, "", "", fmt.Errorf("run %s: read journal: %w", runID, err)
 	}
-	return info, lines, problem, nil
+	return info, lines, problem, headProblem, nil
 }
 
 // loadInfo reads a run's record; an unknown run wraps ErrUnknownRun.
@@ -434,7 +470,7 @@ func (v *verifier) writes(file string) []otherWrite {
 			if oi.ID == v.run {
 				continue
 			}
-			info, lines, problem, err := loadForVerify(v.ctx, v.store, oi.ID)
+			info, lines, problem, _, err := loadForVerify(v.ctx, v.store, oi.ID)
 			if err != nil || problem != "" {
 				continue
 			}

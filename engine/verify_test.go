@@ -243,8 +243,9 @@ func TestVerifyRunRecordAndProtocolCopy(t *testing.T) {
 	assert.Contains(t, fmt.Sprint(rep.Journal), "protocol.yaml")
 }
 
-// TestVerifyAnchor: a journal cut short is still a whole chain; the head
-// kept elsewhere tells.
+// TestVerifyAnchor: a journal cut short is still a whole chain; its head
+// record tells, and when that was rewritten to match (the chain has no
+// key), the head kept elsewhere tells.
 func TestVerifyAnchor(t *testing.T) {
 	h, store := verifyHarness(t)
 	head := verifyRun(t, store, "run-1").Head
@@ -255,7 +256,17 @@ func TestVerifyAnchor(t *testing.T) {
 	jf := journalFile(h, "run-1")
 	lines := readLines(t, jf)
 	writeLines(t, jf, lines[:len(lines)-1]) // the end entry: no file goes with it
-	assert.True(t, verifyRun(t, store, "run-1").Intact, "cut at the end, without the anchor")
+	rep = verifyRun(t, store, "run-1")
+	assert.False(t, rep.Intact, "cut at the end: the head says more")
+	assert.Contains(t, fmt.Sprint(rep.Journal), fmt.Sprintf("the journal has %d entries; its head says %d: entries were cut off its end", len(lines)-1, len(lines)))
+
+	// The head rewritten to match the cut journal.
+	var last engine.Entry
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-2]), &last))
+	b, err := json.Marshal(engine.ChainHead{Entries: len(lines) - 1, Hash: last.Hash})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(jf), "head.json"), b, 0o644))
+	assert.True(t, verifyRun(t, store, "run-1").Intact, "cut at the end, its head rewritten, without the anchor")
 	rep, err = engine.VerifyWith(context.Background(), store, "run-1", engine.VerifyOptions{Anchor: head})
 	require.NoError(t, err)
 	assert.False(t, rep.Intact)

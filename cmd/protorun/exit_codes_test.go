@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/protorun/protorun/engine"
 )
 
 // codesProtocol halts once for an approval, then runs a harmless command.
@@ -171,7 +174,9 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 }
 
 // cutJournalAfter cuts a journal after the last line holding marker, as a
-// process killed right after writing that entry would have left it.
+// process killed right after writing that entry would have left it: its
+// head (head.json beside it) records that entry, as the store records it
+// once the entry is durable.
 func cutJournalAfter(t *testing.T, path, marker string) {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -179,7 +184,14 @@ func cutJournalAfter(t *testing.T, path, marker string) {
 	require.GreaterOrEqual(t, i, 0, "no %s in %s", marker, path)
 	end := bytes.IndexByte(b[i:], '\n')
 	require.GreaterOrEqual(t, end, 0)
-	require.NoError(t, os.WriteFile(path, b[:i+end+1], 0o644))
+	cut := b[:i+end+1]
+	require.NoError(t, os.WriteFile(path, cut, 0o644))
+	lines := bytes.Split(bytes.TrimSuffix(cut, []byte("\n")), []byte("\n"))
+	var last engine.Entry
+	require.NoError(t, json.Unmarshal(lines[len(lines)-1], &last))
+	head, err := json.Marshal(engine.ChainHead{Entries: len(lines), Hash: last.Hash})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(path), "head.json"), head, 0o644))
 }
 
 // TestAbortApprovedRun: abort stops any run that has not ended, one whose

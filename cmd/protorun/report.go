@@ -34,7 +34,7 @@ protocol is the copy kept when the run started.`,
 			c := common{stateDir: stateDir}
 			v, err := engine.LoadRunView(context.Background(), c.store(), args[0])
 			if err != nil {
-				return exitCode(exitUsage, err)
+				return exitCode(exitUsage, journalRefused(err))
 			}
 			var buf bytes.Buffer
 			switch format {

@@ -303,13 +303,14 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 	switch {
 	case errors.As(err, &he):
 		return exitCode(exitHalted, nil)
+	case errors.Is(err, engine.ErrJournalDamaged):
+		return exitCode(exitUsage, journalRefused(err)) // refused before acting: nothing ran
 	case errors.Is(err, engine.ErrLocked), errors.Is(err, engine.ErrRunLeased):
 		return exitCode(exitUsage, leaseHint(err)) // nothing was written
 	case errors.Is(err, engine.ErrInterrupted):
 		return exitCode(exitFailed, err)
-	case errors.Is(err, engine.ErrDecisionRefused), errors.Is(err, engine.ErrChangedRun):
-		// Nothing was acted on: the journal's decision, or the values
-		// given, do not hold for this run.
+	case errors.Is(err, engine.ErrChangedRun):
+		// Nothing was acted on: the values given are not the run's.
 		return exitCode(exitUsage, err)
 	case err != nil && res == nil:
 		return exitCode(exitUsage, err)

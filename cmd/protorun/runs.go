@@ -44,7 +44,7 @@ func newDecideCmd(approve bool) *cobra.Command {
 			}
 			d := engine.Decision{Approve: approve, By: c.identity(), Reason: reason, Via: "cli"}
 			if err := engine.Decide(ctx, st, p, args[0], d); err != nil {
-				return exitCode(exitUsage, err)
+				return exitCode(exitUsage, journalRefused(err))
 			}
 			verb := "approved"
 			if !approve {
@@ -163,9 +163,14 @@ type runSummary struct {
 	Driver     *engine.Holder `json:"driver,omitempty"`
 }
 
+// summarize refuses, as the engine does before it acts on a run, a journal
+// that does not check out (engine.VerifyJournal).
 func summarize(ctx context.Context, st engine.Store, id string) (*runSummary, *engine.RunState, []engine.Entry, error) {
 	info, entries, err := st.Load(ctx, id)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := engine.VerifyJournal(nil, info, entries); err != nil {
 		return nil, nil, nil, err
 	}
 	rs, err := engine.Replay(id, entries)
@@ -201,7 +206,7 @@ func newRunsCmd() *cobra.Command {
 			for _, info := range infos {
 				s, _, _, err := summarize(ctx, st, info.ID)
 				if err != nil {
-					s = &runSummary{ID: info.ID, Protocol: info.Protocol, Status: "damaged: " + err.Error(), Started: info.Started}
+					s = &runSummary{ID: info.ID, Protocol: info.Protocol, Status: "damaged: " + journalRefused(err).Error(), Started: info.Started}
 				}
 				held.fill(ctx, st, s)
 				out = append(out, s)
@@ -239,7 +244,7 @@ func newStatusCmd() *cobra.Command {
 			ctx, st := context.Background(), c.store()
 			s, rs, _, err := summarize(ctx, st, args[0])
 			if err != nil {
-				return exitCode(exitUsage, err)
+				return exitCode(exitUsage, journalRefused(err))
 			}
 			readHoldings(ctx, st).fill(ctx, st, s)
 			w := cmd.OutOrStdout()
@@ -287,10 +292,13 @@ func newLogsCmd() *cobra.Command {
 			if err := c.checkOutput(); err != nil {
 				return err
 			}
-			_, entries, err := c.store().Load(context.Background(), args[0])
+			info, entries, err := c.store().Load(context.Background(), args[0])
 			if err != nil {
-				return exitCode(exitUsage, err)
+				return exitCode(exitUsage, journalRefused(err))
 			}
+			// A journal that does not check out is still shown (it is
+			// what there is to look at), and said so, with exit code 2.
+			verr := engine.VerifyJournal(nil, info, entries)
 			w := cmd.OutOrStdout()
 			for _, e := range entries {
 				if c.output == "json" {
@@ -299,6 +307,9 @@ func newLogsCmd() *cobra.Command {
 					continue
 				}
 				fmt.Fprintf(w, "%4d %s %-12s %s\n", e.Seq, e.Time.Local().Format("15:04:05.000"), e.Kind, string(e.Data))
+			}
+			if verr != nil {
+				return exitCode(exitUsage, journalRefused(verr))
 			}
 			return nil
 		},

@@ -25,14 +25,18 @@ func newVerifyCmd() *cobra.Command {
 the entry before it, and every file the run wrote (evidence, reports,
 baselines) is journaled with its sha256. verify names each file that was
 changed or removed since, each file under the run's artifacts directory that
-no run recorded (added), and each journal entry that no longer matches its
-hash.
+no run recorded (added), each journal entry that no longer matches its hash,
+a journal with fewer entries than its head record (head.json) says (cut
+short, emptied or deleted) or without a head record, and each recorded
+approval the halt's policy (approvers, allow_starter, expiry) refuses.
+resume, approve, reject, abort, status and report refuse such a run (exit
+2); verify shows every problem.
 
 A file a later run wrote again, as that run's own journal records, is
 "superseded", not tampered with. The last line gives the journal's head hash:
 keep it somewhere this machine cannot rewrite, and pass it whole (all 64 hex
 digits; a shortened hash is refused) as --anchor later to also catch a
-journal cut short or rewritten from its start.
+journal rewritten whole, its head record with it (the chain has no key).
 
 Exit codes: 0 intact; 1 tampered; 2 unknown run or usage.`,
 		Example:           "  protorun verify 20261125-203000-a1b2c3\n  protorun verify RUN -o json\n  protorun verify RUN --anchor 8fb37fffeae72762d6252931b529c8759551ea55d1fda185f9ebabac2616a63f",
@@ -114,6 +118,9 @@ func printVerify(cmd *cobra.Command, rep *engine.VerifyReport, all bool) {
 		default:
 			fmt.Fprintf(w, "  journal    entry %d: %s\n", p.Entry, p.Problem)
 		}
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "  note       %s\n", n)
 	}
 	verdict := "INTACT"
 	if !rep.Intact {

@@ -1,0 +1,19 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/protorun/protorun/engine"
+)
+
+// journalRefused adds to a refusal of a run's journal (an
+// *engine.JournalError: the engine checks a journal before it acts on it)
+// where to see every problem; other errors pass unchanged.
+func journalRefused(err error) error {
+	var je *engine.JournalError
+	if errors.As(err, &je) {
+		return fmt.Errorf("%w (protorun verify %s shows every problem)", err, je.Run)
+	}
+	return err
+}

@@ -1,0 +1,275 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// The journal is checked before it is trusted. Before the engine acts on a
+// stored run — Resume, Decide (approve, reject, abort), LoadRun, a report
+// — it checks what the store returned (VerifyJournal):
+//
+//   - the hash chain, entry by entry (checkChain, as Verify does): an entry
+//     changed, inserted, removed or appended by hand without its hash;
+//   - the chain against its head (ChainHead, Store): a journal with fewer
+//     entries than its head says (cut short, emptied, deleted), one whose
+//     entry at the head's position is not the one the head records, a run
+//     without a head;
+//   - the recorded decisions against the halts' policies (approvers,
+//     allow_starter, expiry) of the protocol the run started with, and every
+//     approval the journal acts on against a recorded decision: a decision
+//     written with a correct hash (someone recomputed the chain) by someone
+//     the halt excludes, or a transition out of a halt that nobody approved.
+//
+// A journal that fails is refused with a *JournalError naming its first bad
+// entry; Verify reports every problem.
+
+// ErrJournalDamaged is wrapped by every *JournalError: the run's journal
+// does not check out, and nothing acts on it.
+var ErrJournalDamaged = errors.New("the run's journal is damaged")
+
+// JournalError is why a run's journal was refused: its first bad entry.
+type JournalError struct {
+	Run string
+	// Entry is the entry's position in the journal (its line in a file
+	// store), from 1; 0 means the run's record or the journal as a whole
+	// (its head record, the protocol copy kept with it).
+	Entry int
+	// Kind is the entry's kind, when it decodes.
+	Kind string
+	// Problem says what is wrong, as Verify says it.
+	Problem string
+}
+
+// Error names the run, the entry and what is wrong with it.
+func (e *JournalError) Error() string {
+	switch {
+	case e.Entry == 0:
+		return fmt.Sprintf("run %s: %s; refusing to act on it", e.Run, e.Problem)
+	case e.Kind != "":
+		return fmt.Sprintf("run %s: journal entry %d (%s) %s; refusing to act on it", e.Run, e.Entry, e.Kind, e.Problem)
+	default:
+		return fmt.Sprintf("run %s: journal entry %d %s; refusing to act on it", e.Run, e.Entry, e.Problem)
+	}
+}
+
+// Unwrap lets errors.Is(err, ErrJournalDamaged) hold.
+func (e *JournalError) Unwrap() error { return ErrJournalDamaged }
+
+// VerifyJournal checks a run's journal as Store.Load returned it (info with
+// its Head, and the entries) before anyone acts on it: its hash chain, its
+// head, and its decisions against the halts of p, the protocol the run
+// started with. p may be nil (or another protocol): the copy the store kept
+// (info.Source) is parsed with the registered adapters, and the decisions
+// are not checked when that fails. It returns nil or a *JournalError naming
+// the first bad entry. Verify reports every problem, and the files too.
+func VerifyJournal(p *Protocol, info *RunInfo, entries []Entry) error {
+	lines := make([]journalLine, len(entries))
+	for i, e := range entries {
+		lines[i] = journalLine{e: e}
+	}
+	chain := checkChain(info, lines)
+	problems := chain.problems
+	if hp, _ := headProblems(info, lines); hp != nil {
+		problems = append(problems, *hp)
+	}
+	if len(problems) == 0 { // the policy check reads entries the chain vouches for
+		if p = runProtocol(p, info); p != nil {
+			problems = decisionProblems(p, info, lines)
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return firstProblem(info.ID, problems)
+}
+
+// firstProblem is the error naming the first bad entry; problems with the
+// journal as a whole (entry 0) come after those with an entry.
+func firstProblem(run string, problems []JournalProblem) *JournalError {
+	sort.SliceStable(problems, func(i, j int) bool {
+		a, b := problems[i].Entry, problems[j].Entry
+		if a == 0 || b == 0 {
+			return b == 0 && a != 0
+		}
+		return a < b
+	})
+	p := problems[0]
+	return &JournalError{Run: run, Entry: p.Entry, Kind: p.Kind, Problem: p.Problem}
+}
+
+// runProtocol is the protocol the run started with: p when its digest is
+// the run's, else the copy the store kept, parsed; nil when there is none.
+func runProtocol(p *Protocol, info *RunInfo) *Protocol {
+	if p != nil && p.plan != nil && p.Digest == info.Digest {
+		return p
+	}
+	if len(info.Source) == 0 {
+		return nil
+	}
+	kept, err := Parse(info.File, info.Source, nil)
+	if err != nil || kept.Digest != info.Digest {
+		return nil
+	}
+	return kept
+}
+
+// headProblems compares the journal with the head its store recorded. A
+// head behind the journal is what a crash between an append and the
+// head's update leaves: accepted (with a note for Verify) when the entry
+// at the head's position is the one it records; the chain vouches for the
+// entries after it.
+func headProblems(info *RunInfo, lines []journalLine) (problem *JournalProblem, note string) {
+	h, n := info.Head, len(lines)
+	switch {
+	case h == nil:
+		return &JournalProblem{Problem: "the journal has no head record (" + headFile +
+			"): it was deleted, or the run was recorded by a protorun that kept none; without it a journal cut short cannot be told from a whole one"}, ""
+	case h.Entries > n && n == 0:
+		return &JournalProblem{Entry: 1, Problem: fmt.Sprintf(
+			"is missing: the journal has no entries; its head says %d: the journal was emptied or deleted", h.Entries)}, ""
+	case h.Entries > n:
+		return &JournalProblem{Entry: n + 1, Problem: fmt.Sprintf(
+			"is missing: the journal has %d entries; its head says %d: entries were cut off its end", n, h.Entries)}, ""
+	case h.Entries == 0:
+		if h.Hash != genesisHash(info) {
+			return &JournalProblem{Problem: "the journal's head record does not match the run's record (info.json): one of them was altered"}, ""
+		}
+	default:
+		at := lines[h.Entries-1]
+		if at.bad != "" {
+			return nil, "" // the chain check names the line
+		}
+		if at.e.Hash != h.Hash {
+			what := "is not the entry its head records (its hash is %.12s…, the head's %.12s…): the journal or its head was rewritten"
+			return &JournalProblem{Entry: h.Entries, Kind: at.e.Kind, Problem: fmt.Sprintf(what, at.e.Hash, h.Hash)}, ""
+		}
+	}
+	if n > h.Entries {
+		note = fmt.Sprintf("the journal has %d entries, %d more than its head records: an append stopped (a crash) before it recorded the head; they chain to it, and the next append records it again",
+			n, n-h.Entries)
+	}
+	return nil, note
+}
+
+// decisionProblems checks the recorded decisions against the halts of p:
+// every approval of a halt by someone its policy allows, before it
+// expired, and every transition that approves a halt preceded by such an
+// approval since the run halted there.
+func decisionProblems(p *Protocol, info *RunInfo, lines []journalLine) []JournalProblem {
+	var out []JournalProblem
+	var halt *HaltRecord
+	approved := map[string]bool{} // halt step → its latest decision since it halted approves
+	context := ""                 // the frozen context's digest, approvals bind to it
+	if len(lines) > 0 && lines[0].bad == "" && lines[0].e.Kind == EntryContext {
+		var c struct {
+			Digest string `json:"digest"`
+		}
+		if json.Unmarshal(lines[0].e.Data, &c) == nil {
+			context = c.Digest
+		}
+	}
+	for i, l := range lines {
+		if l.bad != "" {
+			continue
+		}
+		e, n := l.e, i+1
+		switch e.Kind {
+		case EntryHalt:
+			var h HaltRecord
+			if json.Unmarshal(e.Data, &h) != nil {
+				continue // Replay refuses it
+			}
+			halt = &h
+			delete(approved, h.Step)
+		case EntryDecision:
+			var d Decision
+			if json.Unmarshal(e.Data, &d) != nil {
+				continue
+			}
+			approved[d.Step] = d.Approve
+			if !d.Approve {
+				continue
+			}
+			s := p.plan.Step(d.Step)
+			if s == nil || s.Halt == nil {
+				continue // a gate retried, an interrupted call: no policy
+			}
+			var since time.Time
+			if halt != nil && halt.Step == d.Step {
+				since = halt.Since
+			}
+			if why := decisionProblem(s, info.StartedBy, since, context, &d); why != "" {
+				approved[d.Step] = false
+				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: why})
+			}
+		case EntryTransition:
+			var t transition
+			if json.Unmarshal(e.Data, &t) != nil {
+				continue
+			}
+			if s := p.plan.Step(t.From); t.Event == EvApprove && s != nil && s.Halt != nil && !approved[t.From] {
+				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: fmt.Sprintf(
+					"records %s approved, but the journal holds no approval of it that the halt's policy allows: it was not written by protorun", t.From)})
+			}
+			halt = nil
+			clear(approved)
+		}
+	}
+	return out
+}
+
+// decisionProblem applies the policy of the halt s (checkDecision) to the
+// recorded approval d, made at d.Time of a halt reached at since (zero:
+// unknown) in a run frozen as context: what is wrong with it, or "".
+func decisionProblem(s *Step, startedBy string, since time.Time, context string, d *Decision) string {
+	if err := checkDecision(s, since, startedBy, context, d); err != nil {
+		return fmt.Sprintf("records an approval the halt's policy refuses (%v): it was not written by protorun", err)
+	}
+	return ""
+}
+
+// checkPendingDecision re-checks the recorded decision d that the run is
+// about to act on at the halt s (item 3 of "the journal is checked"): an
+// approval the halt's policy refuses, or a dry run's approval in a real
+// run, stops the run with a *JournalError naming its entry; nothing runs.
+func (r *Runner) checkPendingDecision(s *Step, d *Decision) error {
+	why := ""
+	switch {
+	case !d.Approve:
+		return nil
+	case d.Via == "simulation" && !r.opts.DryRun:
+		why = "records a dry run's simulated approval, in a run that is not a dry run: it was not written by protorun"
+	default:
+		var since time.Time
+		if r.st.Halt != nil && r.st.Halt.Step == s.ID {
+			since = r.st.Halt.Since
+		}
+		why = decisionProblem(s, r.st.StartedBy, since, r.contextDigest(), d)
+	}
+	if why == "" {
+		return nil
+	}
+	return &JournalError{Run: r.st.ID, Entry: r.decisionEntry(d), Kind: EntryDecision, Problem: why}
+}
+
+// decisionEntry is the position of the decision d in the run's journal, 0
+// when it cannot be told (an error message's detail only).
+func (r *Runner) decisionEntry(d *Decision) int {
+	_, entries, err := r.store.Load(context.Background(), r.st.ID)
+	if err != nil {
+		return 0
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		var rec Decision
+		if entries[i].Kind == EntryDecision && json.Unmarshal(entries[i].Data, &rec) == nil &&
+			rec.Step == d.Step && rec.By == d.By && rec.Time.Equal(d.Time) && rec.Approve == d.Approve {
+			return i + 1
+		}
+	}
+	return 0
+}
