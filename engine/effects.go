@@ -322,11 +322,11 @@ func (site *effectSite) refusal(eff adapters.Effect, r reach) string {
 	var call string
 	switch {
 	case eff == adapters.Mutating && site.declared == effectMutating:
-		call = fmt.Sprintf("%s call declared mutating", article(site.adapter))
+		call = fmt.Sprintf("a call declared mutating (adapter %s)", site.adapter)
 	case eff == adapters.Mutating:
-		call = fmt.Sprintf("%s call its adapter says is mutating", article(site.adapter))
+		call = fmt.Sprintf("a mutating call (adapter %s)", site.adapter)
 	default:
-		call = fmt.Sprintf("%s call that may mutate", article(site.adapter))
+		call = fmt.Sprintf("a call that may mutate (adapter %s)", site.adapter)
 	}
 	readOnly := ""
 	if eff == adapters.MayMutate {
@@ -348,20 +348,12 @@ func (site *effectSite) refusal(eff adapters.Effect, r reach) string {
 		where, call, readOnly)
 }
 
-// article puts "a" or "an" before word.
-func article(word string) string {
-	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) {
-		return "an " + word
-	}
-	return "a " + word
-}
-
 // checkDeclaration checks a step's or action's effect: and effect_reason:
 // (at path).
 func (c *checker) checkDeclaration(path []any, what, effect, reason string) {
 	switch {
 	case effect == effectReadOnly && strings.TrimSpace(reason) == "":
-		c.addKey(sub(path, "effect"), "%s: effect: read-only needs an effect_reason: a sentence saying why the call only reads, for which whoever signs it answers", what)
+		c.addKey(sub(path, "effect"), "%s: effect: read-only needs an effect_reason: say why the call only reads (the written acceptance of responsibility for it)", what)
 	case effect != effectReadOnly && reason != "":
 		c.addKey(sub(path, "effect_reason"), "%s: effect_reason only goes with effect: read-only", what)
 	}
@@ -432,7 +424,7 @@ func (c *checker) effectSite(ps *protectedSet, site *effectSite, path []any, wit
 		eff, bad := callEffect(adapters.EffectOf(a, params), site.declared)
 		if bad && !conflict {
 			conflict = true
-			c.addKey(sub(path, "effect"), "%s: effect: read-only cannot apply: its %s adapter says this call is mutating, whatever the step declares", site.what, site.adapter)
+			c.addKey(sub(path, "effect"), "%s: effect: read-only cannot apply: adapter %s says this call mutates, and a declaration only counts where the adapter cannot tell", site.what, site.adapter)
 		}
 		for _, r := range ps.reaches(it.env, params) {
 			msg := site.refusal(eff, r)

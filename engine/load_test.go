@@ -38,8 +38,8 @@ func (ltAdapter) Run(context.Context, *adapters.Request) (*adapters.Result, erro
 	return &adapters.Result{Status: adapters.Passed, Message: "load test fake"}, nil
 }
 
-// Effect implements adapters.Effecter: the fake touches nothing.
-func (ltAdapter) Effect(map[string]any) adapters.Effect { return adapters.ReadOnly }
+// Effect implements adapters.Effecter as the fake adapter does.
+func (ltAdapter) Effect(params map[string]any) adapters.Effect { return fxEffect("fake", params) }
 
 // ltSchemed is a do-nothing adapter with a parameter schema, and the
 // effects of the standard adapter of its name.
