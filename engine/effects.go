@@ -28,6 +28,12 @@ import (
 // binding holds it too. A placeholder a var without a default leaves in a
 // protected binding counts as such a word.
 
+// maxJudged bounds the bytes of a call's parameters, placeholders filled
+// in, that are judged: placeholders multiply what a file holds (a
+// thousand "x{env.big}" in one with:), and a call too large to judge is
+// refused rather than judged for ever.
+const maxJudged = 4 << 20
+
 // Values of a step's effect:.
 const (
 	effectReadOnly = "read-only"
@@ -111,15 +117,22 @@ type reach struct {
 // reaches lists how a call targeting env (empty for none) with params
 // (expanded) reaches protected environments: first by its target, then by
 // each parameter, in a stable order.
-func (ps *protectedSet) reaches(env string, params map[string]any) []reach {
-	var out []reach
+//
+// tooLarge is set, and nothing more judged, once the strings walked pass
+// maxJudged bytes.
+func (ps *protectedSet) reaches(env string, params map[string]any) (out []reach, tooLarge bool) {
 	if ps.protected[env] {
 		out = append(out, reach{env: env})
 	}
 	if len(ps.values) == 0 {
-		return out
+		return out, false
 	}
+	left := maxJudged
 	walkStrings(params, nil, func(path []any, s string) {
+		if left -= len(s) + 1; left < 0 {
+			tooLarge = true
+			return
+		}
 		var found []netAddr
 		if strings.ContainsAny(s, ":.") {
 			found = addresses(s)
@@ -154,7 +167,7 @@ func (ps *protectedSet) reaches(env string, params map[string]any) []reach {
 		}
 		kept = append(kept, r)
 	}
-	return kept
+	return kept, tooLarge
 }
 
 func sortReaches(out []reach) {
@@ -293,13 +306,25 @@ func callEffect(says adapters.Effect, declared string) (eff adapters.Effect, con
 // effectSite is one adapter call of a protocol: a step's, a deploy's
 // rollback, a gate's notification.
 type effectSite struct {
-	what     string // "step \"x\"", "step \"x\": rollback", "gate \"g\": notify"
+	id       string // the step's (or gate's) id
 	kind     string // "step", "rollback", "notify"
 	adapter  string
 	declared string
 	// deploy is the deploy step the call belongs to (the step itself, or
 	// the step whose rollback it is); nil for any other call.
 	deploy *Step
+}
+
+// what names the call in messages: step "x", step "x": rollback, gate
+// "g": notify.
+func (site *effectSite) what() string {
+	switch site.kind {
+	case "rollback":
+		return fmt.Sprintf("step %q: rollback", site.id)
+	case "notify":
+		return fmt.Sprintf("gate %q: notify", site.id)
+	}
+	return fmt.Sprintf("step %q", site.id)
 }
 
 // refusal explains why a call that reaches a protected environment may
@@ -311,13 +336,13 @@ func (site *effectSite) refusal(eff adapters.Effect, r reach) string {
 	if site.deploy != nil && slices.Contains(site.deploy.Targets, r.env) {
 		return ""
 	}
-	where := fmt.Sprintf("%s targets protected environment %q", site.what, r.env)
+	where := fmt.Sprintf("%s targets protected environment %q", site.what(), r.env)
 	if r.param != nil {
 		sep := " "
 		if site.kind == "step" {
 			sep = ": "
 		}
-		where = fmt.Sprintf("%s%swith.%s reaches protected environment %q (its %s, %s)", site.what, sep, dotted(r.param), r.env, r.key, r.value)
+		where = fmt.Sprintf("%s%swith.%s reaches protected environment %q (its %s, %s)", site.what(), sep, dotted(r.param), r.env, r.key, r.value)
 	}
 	var call string
 	switch {
@@ -366,27 +391,31 @@ func (c *checker) effects() {
 	ps := newProtectedSet(c.p, c.defaultBinding)
 	for _, s := range c.plan.Steps {
 		switch {
-		case s.Gate != nil && s.Gate.Notify != nil:
+		case s.Gate != nil && s.Gate.Notify != nil && s.Gate.Notify.path != nil:
 			a := s.Gate.Notify
-			site := &effectSite{what: fmt.Sprintf("gate %q: notify", s.ID), kind: "notify", adapter: a.Adapter, declared: a.Effect}
-			c.checkDeclaration(a.path, site.what, a.Effect, a.EffectReason)
-			c.effectSite(ps, site, a.path, a.With, nil, "")
+			c.effectCall(ps, effectSite{id: s.ID, kind: "notify", adapter: a.Adapter, declared: a.Effect}, a.path, a.With, nil, "", a.EffectReason)
 		case s.Kind() == "action":
-			site := &effectSite{what: fmt.Sprintf("step %q", s.ID), kind: "step", adapter: s.Adapter, declared: s.Effect}
+			site := effectSite{id: s.ID, kind: "step", adapter: s.Adapter, declared: s.Effect}
 			if s.Deploy {
 				site.deploy = s
 			}
-			c.checkDeclaration(s.path, site.what, s.Effect, s.EffectReason)
-			c.effectSite(ps, site, s.path, s.With, s.Targets, s.Foreach)
+			c.effectCall(ps, site, s.path, s.With, s.Targets, s.Foreach, s.EffectReason)
 			if a := s.Rollback; a != nil && a.path != nil {
-				rb := &effectSite{what: fmt.Sprintf("step %q: rollback", s.ID), kind: "rollback", adapter: a.Adapter, declared: a.Effect}
-				if s.Deploy {
-					rb.deploy = s
-				}
-				c.checkDeclaration(a.path, rb.what, a.Effect, a.EffectReason)
-				c.effectSite(ps, rb, a.path, a.With, s.Targets, s.Foreach)
+				site.kind, site.adapter, site.declared = "rollback", a.Adapter, a.Effect
+				c.effectCall(ps, site, a.path, a.With, s.Targets, s.Foreach, a.EffectReason)
 			}
 		}
+	}
+}
+
+// effectCall checks one call's declaration and, when there is anything
+// to protect, what it reaches.
+func (c *checker) effectCall(ps *protectedSet, site effectSite, path []any, with map[string]any, targets []string, foreach, reason string) {
+	if site.declared != "" || reason != "" {
+		c.checkDeclaration(path, site.what(), site.declared, reason)
+	}
+	if len(ps.protected) > 0 {
+		c.effectSite(ps, &site, path, with, targets, foreach)
 	}
 }
 
@@ -396,6 +425,12 @@ func (c *checker) effectSite(ps *protectedSet, site *effectSite, path []any, wit
 	a, err := c.set.Open(site.adapter)
 	if err != nil {
 		return // reported with the step
+	}
+	if site.declared != effectMutating && adapters.EffectOf(a, withOrEmpty(with)) == adapters.ReadOnly {
+		// Read-only as written: filling placeholders in cannot make it
+		// mutate (an adapter that cannot tell before they are filled in
+		// says MayMutate). The run asks again with its values.
+		return
 	}
 	type item struct {
 		env string
@@ -420,13 +455,26 @@ func (c *checker) effectSite(ps *protectedSet, site *effectSite, path []any, wit
 	}
 	conflict := false
 	for _, it := range items {
-		params, _ := expandValue(withOrEmpty(with), c.defaultScope(it.env, it.svc)).(map[string]any)
+		scope := &budgetScope{inner: c.defaultScope(it.env, it.svc), left: maxJudged, sizes: map[string]int{}}
+		params, _ := expandValue(withOrEmpty(with), scope.lookup).(map[string]any)
+		if scope.over {
+			c.add(sub(path, "with"), "%s: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell whether it reaches a protected environment", site.what(), maxJudged)
+			return
+		}
 		eff, bad := callEffect(adapters.EffectOf(a, params), site.declared)
 		if bad && !conflict {
 			conflict = true
-			c.addKey(sub(path, "effect"), "%s: effect: read-only cannot apply: adapter %s says this call mutates, and a declaration only counts where the adapter cannot tell", site.what, site.adapter)
+			c.addKey(sub(path, "effect"), "%s: effect: read-only cannot apply: adapter %s says this call mutates, and a declaration only counts where the adapter cannot tell", site.what(), site.adapter)
 		}
-		for _, r := range ps.reaches(it.env, params) {
+		if eff == adapters.ReadOnly {
+			continue
+		}
+		reaches, tooLarge := ps.reaches(it.env, params)
+		if tooLarge {
+			c.add(sub(path, "with"), "%s: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell whether it reaches a protected environment", site.what(), maxJudged)
+			return
+		}
+		for _, r := range reaches {
 			msg := site.refusal(eff, r)
 			if msg == "" {
 				continue
@@ -440,6 +488,57 @@ func (c *checker) effectSite(ps *protectedSet, site *effectSite, path []any, wit
 			c.add(at, "%s", msg)
 		}
 	}
+}
+
+// budgetScope fills placeholders from inner until the values it handed
+// out pass left bytes; from then on every placeholder is empty and over
+// is set.
+type budgetScope struct {
+	inner Scope
+	left  int
+	over  bool
+	sizes map[string]int
+}
+
+func (b *budgetScope) lookup(name string) (any, bool) {
+	if b.over {
+		return "", true
+	}
+	v, ok := b.inner(name)
+	if !ok {
+		return v, ok
+	}
+	n, seen := b.sizes[name]
+	if !seen {
+		n = textSize(v)
+		b.sizes[name] = n
+	}
+	if b.left -= n; b.left < 0 {
+		b.over = true
+		return "", true
+	}
+	return v, true
+}
+
+// textSize is about how many bytes v takes as text.
+func textSize(v any) int {
+	switch t := v.(type) {
+	case string:
+		return len(t)
+	case map[string]any:
+		n := 2
+		for k, e := range t {
+			n += len(k) + 2 + textSize(e)
+		}
+		return n
+	case []any:
+		n := 2
+		for _, e := range t {
+			n += 1 + textSize(e)
+		}
+		return n
+	}
+	return len(fmt.Sprint(v))
 }
 
 // defaultVar is a var's value at load time: its default, when it has one.
@@ -512,22 +611,26 @@ func (r *Runner) effectRefusal(s *Step, a adapters.Adapter, t target, params map
 	if eff == adapters.ReadOnly {
 		return ""
 	}
-	site := &effectSite{what: fmt.Sprintf("step %q", s.ID), kind: "step", adapter: s.Adapter, declared: s.Effect}
+	site := &effectSite{id: s.ID, kind: "step", adapter: s.Adapter, declared: s.Effect}
 	switch o := s.actionOf; {
 	case o != nil && o.Gate != nil:
-		site.kind, site.what = "notify", fmt.Sprintf("gate %q: notify", o.ID)
+		site.kind, site.id = "notify", o.ID
 	case o != nil:
-		site.kind, site.what = "rollback", fmt.Sprintf("step %q: rollback", o.ID)
+		site.kind, site.id = "rollback", o.ID
 		if o.Deploy {
 			site.deploy = o
 		}
 	case s.Deploy:
 		site.deploy = s
 	}
-	for _, rc := range newProtectedSet(r.p, r.envBinding).reaches(t.env, params) {
+	reaches, tooLarge := newProtectedSet(r.p, r.envBinding).reaches(t.env, params)
+	for _, rc := range reaches {
 		if msg := site.refusal(eff, rc); msg != "" {
 			return msg
 		}
+	}
+	if tooLarge {
+		return fmt.Sprintf("%s: its parameters are too large to judge (over %d bytes): it cannot be told whether the call reaches a protected environment", site.what(), maxJudged)
 	}
 	return ""
 }

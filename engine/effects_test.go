@@ -335,3 +335,36 @@ func TestEffectsRuntimeRollback(t *testing.T) {
 	require.Len(t, rb.Items, 1)
 	assert.Contains(t, rb.Items[0].Message, `not called: step "stage": rollback with.url reaches protected environment "production" (its admin, http://127.0.0.1:18091), which the deploy does not target`)
 }
+
+// TestEffectsTooLargeToJudge: placeholders multiply what a file holds; a
+// call whose parameters grow past what is judged is refused, at load time
+// and at run time, rather than judged for ever.
+func TestEffectsTooLargeToJudge(t *testing.T) {
+	big := strings.Repeat("a", 100<<10)
+	argv := strings.Repeat(`"x{env.big}", `, 100)
+	src := fxProtocol(fxEnvs+"      big: "+big+"\n", `      - id: s
+        targets: [production]
+        adapter: exec
+        with: {argv: [tool, `+argv+`end]}
+`)
+	_, err := engine.Parse("fx.yaml", []byte(src), ltOptions())
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `step "s": with: is too large to judge once its placeholders are filled in`)
+
+	// Valid by its defaults, too large with the run's value.
+	p, err := engine.Parse("fx.yaml", []byte(fxProtocol(fxEnvs, `      - id: s
+        adapter: deployer
+        with: {argv: [tool, "{vars.hook}"]}
+        evidence: .artifacts/s.json
+`)), &engine.LoadOptions{Adapters: rtLoadSet("deployer")})
+	require.NoError(t, err)
+	h := newHarness(t, p, "deployer")
+	h.opts.Vars = map[string]string{"hook": strings.Repeat("b", 5<<20)}
+	res, err := h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusFailed, res.Status)
+	assert.Empty(t, h.f.callsOf("s"))
+	ev := h.evidence(".artifacts/s.json")
+	require.Len(t, ev.Items, 1)
+	assert.Contains(t, ev.Items[0].Message, "too large to judge")
+}
