@@ -388,40 +388,52 @@ func (c *checker) checkDeclaration(path []any, what, effect, reason string) {
 // is not a deploy of it or that deploy's rollback, judged with the vars'
 // defaults.
 func (c *checker) effects() {
-	ps := newProtectedSet(c.p, c.defaultBinding)
+	ec := &effectCheck{ps: &protectedSet{}}
+	if slices.ContainsFunc(sortedKeys(c.p.Environments), func(n string) bool { return c.p.Environments[n].Protected }) {
+		ec.bindings = c.defaultBindings()
+		ec.ps = newProtectedSet(c.p, func(env string) map[string]any { return ec.bindings[env] })
+	}
 	for _, s := range c.plan.Steps {
 		switch {
 		case s.Gate != nil && s.Gate.Notify != nil && s.Gate.Notify.path != nil:
 			a := s.Gate.Notify
-			c.effectCall(ps, effectSite{id: s.ID, kind: "notify", adapter: a.Adapter, declared: a.Effect}, a.path, a.With, nil, "", a.EffectReason)
+			c.effectCall(ec, effectSite{id: s.ID, kind: "notify", adapter: a.Adapter, declared: a.Effect}, a.path, a.With, nil, "", a.EffectReason)
 		case s.Kind() == "action":
 			site := effectSite{id: s.ID, kind: "step", adapter: s.Adapter, declared: s.Effect}
 			if s.Deploy {
 				site.deploy = s
 			}
-			c.effectCall(ps, site, s.path, s.With, s.Targets, s.Foreach, s.EffectReason)
+			c.effectCall(ec, site, s.path, s.With, s.Targets, s.Foreach, s.EffectReason)
 			if a := s.Rollback; a != nil && a.path != nil {
 				site.kind, site.adapter, site.declared = "rollback", a.Adapter, a.Effect
-				c.effectCall(ps, site, a.path, a.With, s.Targets, s.Foreach, a.EffectReason)
+				c.effectCall(ec, site, a.path, a.With, s.Targets, s.Foreach, a.EffectReason)
 			}
 		}
 	}
 }
 
+// effectCheck is what checking the calls' effects needs: the
+// environments' bindings expanded with the vars' defaults, and what of
+// them is protected.
+type effectCheck struct {
+	bindings map[string]map[string]any
+	ps       *protectedSet
+}
+
 // effectCall checks one call's declaration and, when there is anything
 // to protect, what it reaches.
-func (c *checker) effectCall(ps *protectedSet, site effectSite, path []any, with map[string]any, targets []string, foreach, reason string) {
+func (c *checker) effectCall(ec *effectCheck, site effectSite, path []any, with map[string]any, targets []string, foreach, reason string) {
 	if site.declared != "" || reason != "" {
 		c.checkDeclaration(path, site.what(), site.declared, reason)
 	}
-	if len(ps.protected) > 0 {
-		c.effectSite(ps, &site, path, with, targets, foreach)
+	if len(ec.ps.protected) > 0 {
+		c.effectSite(ec, &site, path, with, targets, foreach)
 	}
 }
 
 // effectSite checks one call at path for each target (and service) it is
 // made for.
-func (c *checker) effectSite(ps *protectedSet, site *effectSite, path []any, with map[string]any, targets []string, foreach string) {
+func (c *checker) effectSite(ec *effectCheck, site *effectSite, path []any, with map[string]any, targets []string, foreach string) {
 	a, err := c.set.Open(site.adapter)
 	if err != nil {
 		return // reported with the step
@@ -455,7 +467,7 @@ func (c *checker) effectSite(ps *protectedSet, site *effectSite, path []any, wit
 	}
 	conflict := false
 	for _, it := range items {
-		scope := &budgetScope{inner: c.defaultScope(it.env, it.svc), left: maxJudged, sizes: map[string]int{}}
+		scope := &budgetScope{inner: c.defaultScope(ec.bindings[it.env], it.env, it.svc), left: maxJudged, sizes: map[string]int{}}
 		params, _ := expandValue(withOrEmpty(with), scope.lookup).(map[string]any)
 		if scope.over {
 			c.add(sub(path, "with"), "%s: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell whether it reaches a protected environment", site.what(), maxJudged)
@@ -469,7 +481,7 @@ func (c *checker) effectSite(ps *protectedSet, site *effectSite, path []any, wit
 		if eff == adapters.ReadOnly {
 			continue
 		}
-		reaches, tooLarge := ps.reaches(it.env, params)
+		reaches, tooLarge := ec.ps.reaches(it.env, params)
 		if tooLarge {
 			c.add(sub(path, "with"), "%s: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell whether it reaches a protected environment", site.what(), maxJudged)
 			return
@@ -554,24 +566,28 @@ func (c *checker) defaultVar(name string) (any, bool) {
 	return v.Default, true
 }
 
-// defaultBinding is an environment's binding expanded with the vars'
-// defaults.
-func (c *checker) defaultBinding(name string) map[string]any {
-	e := c.p.Environments[name]
-	if e == nil {
-		return nil
+// defaultBindings expands every environment's binding with the vars'
+// defaults, once. A binding that grows past maxJudged bytes is reported
+// at its with: and left unexpanded.
+func (c *checker) defaultBindings() map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, name := range sortedKeys(c.p.Environments) {
+		e := c.p.Environments[name]
+		scope := &budgetScope{inner: c.defaultVar, left: maxJudged, sizes: map[string]int{}}
+		b, _ := expandValue(e.With, scope.lookup).(map[string]any)
+		if scope.over {
+			c.add([]any{"environments", name, "with"}, "environment %q: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell what reaches it", name, maxJudged)
+			b = e.With
+		}
+		out[name] = b
 	}
-	b, _ := expandValue(e.With, c.defaultVar).(map[string]any)
-	return b
+	return out
 }
 
 // defaultScope resolves a with: block's placeholders as the runner would
-// for a call targeting env (and service svc), with the vars' defaults.
-func (c *checker) defaultScope(env string, svc map[string]any) Scope {
-	var binding map[string]any
-	if env != "" {
-		binding = c.defaultBinding(env)
-	}
+// for a call targeting env (binding, its binding expanded; svc, the
+// service), with the vars' defaults.
+func (c *checker) defaultScope(binding map[string]any, env string, svc map[string]any) Scope {
 	return func(name string) (any, bool) {
 		root, key, _ := strings.Cut(name, ".")
 		switch root {

@@ -351,6 +351,15 @@ func TestEffectsTooLargeToJudge(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorContains(t, err, `step "s": with: is too large to judge once its placeholders are filled in`)
 
+	// The same multiplication in a binding, by a var's default.
+	src = strings.Replace(fxProtocol(fxEnvs+"      many: \""+strings.Repeat("x{vars.big} ", 100)+"\"\n", `      - id: s
+        adapter: exec
+        with: {argv: [tool]}
+`), "vars:\n", "vars:\n  big:\n    default: "+big+"\n", 1)
+	_, err = engine.Parse("fx.yaml", []byte(src), ltOptions())
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `environment "production": with: is too large to judge once its placeholders are filled in`)
+
 	// Valid by its defaults, too large with the run's value.
 	p, err := engine.Parse("fx.yaml", []byte(fxProtocol(fxEnvs, `      - id: s
         adapter: deployer
