@@ -144,6 +144,73 @@ type Idempotenter interface {
 	Idempotent(params map[string]any) bool
 }
 
+// Effect says what one adapter call does to the systems it reaches. The
+// engine refuses a call that may change a protected environment unless it
+// is a declared deploy (deploy: true) or that deploy's rollback.
+type Effect int
+
+// The effects a call may have.
+const (
+	// MayMutate: the adapter cannot tell (it runs whatever program argv
+	// names, it posts to whatever URL it is given). The call counts as
+	// mutating unless the step declares it read-only, with a written
+	// reason (effect: read-only, effect_reason: …). It is the zero value,
+	// and what the engine assumes of an adapter that does not implement
+	// Effecter.
+	MayMutate Effect = iota
+	// ReadOnly: the call only reads (an HTTP GET, a TCP connect, reading a
+	// file). It may reach any environment.
+	ReadOnly
+	// Mutating: the call changes what it reaches, by the adapter's own
+	// knowledge (an HTTP POST, PUT or DELETE). No declaration in the
+	// protocol makes it read-only.
+	Mutating
+)
+
+// String returns "may-mutate", "read-only" or "mutating".
+func (e Effect) String() string {
+	switch e {
+	case MayMutate:
+		return "may-mutate"
+	case ReadOnly:
+		return "read-only"
+	case Mutating:
+		return "mutating"
+	}
+	return fmt.Sprintf("Effect(%d)", int(e))
+}
+
+// Effecter is implemented by adapters that can say, per call, whether it
+// only reads or changes what it reaches. Params are the call's with:
+// parameters: at load time expanded with the vars' defaults (a placeholder
+// may remain where a var has none), at run time with the run's frozen
+// values. An adapter that cannot tell from params (a placeholder where the
+// answer hangs on it) returns MayMutate. Effect must not panic on any
+// params, and must give the same answer for the same params.
+type Effecter interface {
+	Effect(params map[string]any) Effect
+}
+
+// EffectOf returns what the call of a with params does: a's own answer
+// when it implements Effecter, MayMutate otherwise (and when Effect
+// panics or answers something else).
+func EffectOf(a Adapter, params map[string]any) (e Effect) {
+	ef, ok := a.(Effecter)
+	if !ok {
+		return MayMutate
+	}
+	defer func() {
+		if recover() != nil {
+			e = MayMutate
+		}
+	}()
+	switch e = ef.Effect(params); e {
+	case ReadOnly, Mutating:
+		return e
+	}
+	return MayMutate
+}
+
 // Describer gives a one-line description for protorun adapters.
 type Describer interface {
 	Describe() string

@@ -218,6 +218,13 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 		return it
 	}
 	params, _ := expandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
+	if why := r.effectRefusal(s, a, t, params); why != "" {
+		// Not called: a call that may change a protected environment is a
+		// deploy's (or its rollback's) only, with the values in force.
+		it.Ended, it.Status, it.Message = it.Started, string(adapters.Failed), "not called: "+r.red.String(why)
+		r.emit(Event{Kind: EventItem, Step: s.ID, Status: it.Status, Message: it.label() + ": " + it.Message})
+		return it
+	}
 	req := &adapters.Request{Params: params, Env: t.env, Item: t.item, RunID: r.st.ID, Step: s.ID,
 		IdempotencyKey: r.st.ID + "/" + s.ID + "/" + t.item, Secrets: r.secret, Dir: r.opts.Dir}
 	if t.env != "" {

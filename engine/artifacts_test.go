@@ -38,3 +38,6 @@ type nopAdapter struct{}
 func (nopAdapter) Run(context.Context, *adapters.Request) (*adapters.Result, error) {
 	return &adapters.Result{Status: adapters.Passed}, nil
 }
+
+// Effect implements adapters.Effecter: the fake touches nothing.
+func (nopAdapter) Effect(map[string]any) adapters.Effect { return adapters.ReadOnly }

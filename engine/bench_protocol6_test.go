@@ -21,6 +21,9 @@ func (p6Fake) Run(_ context.Context, req *adapters.Request) (*adapters.Result, e
 	return &adapters.Result{Status: adapters.Passed, Message: "ok"}, nil
 }
 
+// Effect implements adapters.Effecter: the fake touches nothing.
+func (p6Fake) Effect(map[string]any) adapters.Effect { return adapters.ReadOnly }
+
 // p6Yes approves every halt at the "terminal".
 type p6Yes struct{}
 

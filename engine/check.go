@@ -84,6 +84,7 @@ func check(p *Protocol, set adapters.Set, errs *ErrorList) {
 	}
 	c.reachability()
 	c.safety()
+	c.effects()
 }
 
 func (c *checker) ids() {
@@ -487,7 +488,8 @@ func (c *checker) step(s *Step, evidence map[string][]any) {
 		}{{"targets", len(s.Targets) > 0}, {"foreach", s.Foreach != ""}, {"with", s.With != nil},
 			{"retries", s.Retries != nil}, {"until", s.Until != nil}, {"deploy", s.Deploy},
 			{"rollback", s.Rollback != nil}, {"baseline", s.Baseline != ""}, {"evidence", s.Evidence != ""},
-			{"timeout", s.Timeout != 0}, {"concurrency", s.Concurrency != 0}} {
+			{"timeout", s.Timeout != 0}, {"concurrency", s.Concurrency != 0},
+			{"effect", s.Effect != ""}, {"effect_reason", s.EffectReason != ""}} {
 			if f.set {
 				c.addKey(sub(base, f.key), "%s %q cannot have %s (only steps with an adapter can)", s.Kind(), s.ID, f.key)
 			}

@@ -63,7 +63,11 @@
 //
 // Whatever the YAML says, Load refuses a protocol in which a step that
 // deploys to a protected environment can be reached without passing an
-// approval halt and every gate before it, or has no rollback. Evidence and
+// approval halt and every gate before it, or has no rollback, and one in
+// which a call that may change a protected environment (by its adapter's
+// adapters.Effecter, or a step's effect: declaration) reaches it without
+// being a deploy of it or that deploy's rollback; the runner checks that
+// again before each call, with the run's values. Evidence and
 // reports are written atomically; every transition and decision is
 // journaled through the Store before the next side effect; values of vars
 // marked secret are redacted, in every JSON spelling, from every value

@@ -77,6 +77,15 @@ func (s *switchAdapter) Run(_ context.Context, req *adapters.Request) (*adapters
 	return &adapters.Result{Status: adapters.Passed, Message: "switch is " + state}, nil
 }
 
+// Effect implements adapters.Effecter: checking the switch (want) only
+// reads it; turning it on or off (set) changes it.
+func (s *switchAdapter) Effect(params map[string]any) adapters.Effect {
+	if _, ok := params["set"]; ok {
+		return adapters.Mutating
+	}
+	return adapters.ReadOnly
+}
+
 // Example_embedding loads a protocol that uses an adapter of the embedder's
 // own, runs it with a custom observer until it halts for an approval,
 // records the approval and resumes the run to its end.

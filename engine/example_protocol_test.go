@@ -33,6 +33,11 @@ type schemaFake struct {
 
 func (s schemaFake) ParamSchema() []byte { return s.schema }
 
+// Effect passes the fake's effect through.
+func (s schemaFake) Effect(params map[string]any) adapters.Effect {
+	return adapters.EffectOf(s.Adapter, params)
+}
+
 func withParamSchemas(t *testing.T, set adapters.Set) adapters.Set {
 	out := adapters.Set{}
 	for name, a := range set {

@@ -293,7 +293,8 @@ func (r *Runner) notify(ctx context.Context, s *Step, a *Action) {
 	if err != nil {
 		return
 	}
-	tmp := &Step{ID: s.ID + ".notify", With: a.With, Timeout: a.Timeout, phase: s.phase}
+	tmp := &Step{ID: s.ID + ".notify", Adapter: a.Adapter, With: a.With, Timeout: a.Timeout, phase: s.phase,
+		Effect: a.Effect, EffectReason: a.EffectReason, actionOf: s}
 	if r.durable() != nil {
 		return // the run stops on the journal error: nobody is notified of what it does not hold
 	}
@@ -364,7 +365,7 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 			return "", err
 		}
 		tmp := &Step{ID: s.ID + ".rollback", Title: "Rollback of " + s.ID, Adapter: a.Adapter, With: a.With, Timeout: a.Timeout,
-			Targets: s.Targets, Foreach: s.Foreach, phase: s.phase}
+			Targets: s.Targets, Foreach: s.Foreach, phase: s.phase, Effect: a.Effect, EffectReason: a.EffectReason, actionOf: s}
 		again, skipped, err := r.interruptedRollback(ctx, tmp, ad)
 		if err != nil {
 			return "", err

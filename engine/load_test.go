@@ -38,13 +38,20 @@ func (ltAdapter) Run(context.Context, *adapters.Request) (*adapters.Result, erro
 	return &adapters.Result{Status: adapters.Passed, Message: "load test fake"}, nil
 }
 
-// ltSchemed is a do-nothing adapter with a parameter schema.
+// Effect implements adapters.Effecter as the fake adapter does.
+func (ltAdapter) Effect(params map[string]any) adapters.Effect { return fxEffect("fake", params) }
+
+// ltSchemed is a do-nothing adapter with a parameter schema, and the
+// effects of the standard adapter of its name.
 type ltSchemed struct {
 	ltAdapter
+	name   string
 	schema []byte
 }
 
 func (a ltSchemed) ParamSchema() []byte { return a.schema }
+
+func (a ltSchemed) Effect(params map[string]any) adapters.Effect { return fxEffect(a.name, params) }
 
 // ltValidated is a do-nothing adapter with a parameter schema and a
 // validator that refuses an empty argv.
@@ -61,19 +68,19 @@ func (ltValidated) ValidateParams(params map[string]any) []*adapters.ParamError 
 // tcp, http, exec, notify and fake, never the global registry.
 func ltAdapters() adapters.Set {
 	return adapters.Set{
-		"tcp": ltSchemed{schema: []byte(`{
+		"tcp": ltSchemed{name: "tcp", schema: []byte(`{
 			"type": "object", "additionalProperties": false, "required": ["address"],
 			"properties": {"address": {"type": "string"}, "timeout": {"type": "string"}}}`)},
-		"http": ltSchemed{schema: []byte(`{
+		"http": ltSchemed{name: "http", schema: []byte(`{
 			"type": "object", "additionalProperties": false, "required": ["url"],
 			"properties": {
 				"url": {"type": "string"}, "method": {"enum": ["GET", "POST", "PUT", "DELETE"]},
 				"json": {}, "timeout": {"type": "string"}, "expect": {"type": "object"},
 				"until": {"type": "object"}, "load": {"type": "object"}}}`)},
-		"exec": ltValidated{ltSchemed{schema: []byte(`{
+		"exec": ltValidated{ltSchemed{name: "exec", schema: []byte(`{
 			"type": "object", "additionalProperties": false, "required": ["argv"],
 			"properties": {"argv": {"type": "array", "items": {"type": "string"}}, "timeout": {"type": "string"}}}`)}},
-		"notify": ltSchemed{schema: []byte(`{
+		"notify": ltSchemed{name: "notify", schema: []byte(`{
 			"type": "object", "additionalProperties": false, "required": ["url", "text"],
 			"properties": {"url": {"type": "string"}, "text": {"type": "string"}}}`)},
 		"fake": ltAdapter{},

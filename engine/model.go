@@ -196,6 +196,19 @@ type Step struct {
 	Halt     *Halt          `yaml:"halt,omitempty" json:"halt,omitempty"`
 	Gate     *Gate          `yaml:"gate,omitempty" json:"gate,omitempty"`
 
+	// Effect declares what the adapter call does when its adapter cannot
+	// tell (adapters.MayMutate): "read-only", with EffectReason, or
+	// "mutating". It never makes read-only a call its adapter says mutates.
+	// Optional. Default is what the adapter says.
+	Effect string `yaml:"effect,omitempty" json:"effect,omitempty"`
+	// EffectReason is the written acceptance of responsibility that comes
+	// with effect: read-only: why the call only reads.
+	EffectReason string `yaml:"effect_reason,omitempty" json:"effect_reason,omitempty"`
+	// actionOf is, on the Step the runner makes of an Action, the step the
+	// action belongs to: the deploy whose rollback it is, or the gate whose
+	// notification.
+	actionOf *Step
+
 	phase  *Phase
 	index  int    // position in Plan.Steps
 	failTo string // where a failed must step goes (Plan.failTarget)
@@ -250,6 +263,10 @@ type Action struct {
 	When     string         `yaml:"when,omitempty" json:"when,omitempty"`
 	when     *Program
 	path     []any
+
+	// Effect and EffectReason declare what the call does, as a step's do.
+	Effect       string `yaml:"effect,omitempty" json:"effect,omitempty"`
+	EffectReason string `yaml:"effect_reason,omitempty" json:"effect_reason,omitempty"`
 }
 
 // StatusMessage holds the automation status lines of a step.

@@ -28,6 +28,9 @@ func (a p6Step) Run(ctx context.Context, req *adapters.Request) (*adapters.Resul
 	return p6Fake{}.Run(ctx, req)
 }
 
+// Effect implements adapters.Effecter: the fake touches nothing.
+func (p6Step) Effect(map[string]any) adapters.Effect { return adapters.ReadOnly }
+
 // p6StepSet is Protocol 6's adapters, answering for step with res.
 func p6StepSet(step string, res *adapters.Result) adapters.Set {
 	a := p6Step{step: step, res: res}

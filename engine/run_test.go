@@ -105,6 +105,10 @@ func (a *rtAdapter) Run(ctx context.Context, req *adapters.Request) (*adapters.R
 	return b(ctx, req, n)
 }
 
+// Effect implements adapters.Effecter as the standard adapter of the
+// fake's name would (fxEffect).
+func (a *rtAdapter) Effect(params map[string]any) adapters.Effect { return fxEffect(a.name, params) }
+
 func rtHealthy() *adapters.Result {
 	return &adapters.Result{Status: adapters.Passed, Message: "ok", Measurements: map[string]any{"healthy": true}}
 }

@@ -36,3 +36,6 @@ func simulatedSet(p *Protocol, sim map[string]string) adapters.Set {
 	}
 	return set
 }
+
+// Effect implements adapters.Effecter: a simulated call touches nothing.
+func (simulated) Effect(map[string]any) adapters.Effect { return adapters.ReadOnly }

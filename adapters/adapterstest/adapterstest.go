@@ -14,9 +14,12 @@
 //   - returns promptly (within about 2s) when the context of a Slow call is
 //     cancelled, or its deadline passes, or it is cancelled before the call,
 //     and then does not report Passed;
-//   - implements ParamValidator, ParamSchemer, Describer and Idempotenter
-//     (unless Kit.OnlyRun), accepts Good, Slow and every Valid, and rejects
+//   - implements ParamValidator, ParamSchemer, Describer, Idempotenter and
+//     Effecter (unless Kit.OnlyRun), accepts Good, Slow and every Valid, and rejects
 //     every Bad params with errors whose Path is not empty;
+//   - says, through Effecter, one of the three effects for nil, empty,
+//     Good, Slow, Valid and Bad params without panicking, and the same
+//     answer each time it is asked about the same params;
 //   - has a ParamSchema that is a draft-07 JSON Schema object which compiles,
 //     accepts Good, Slow and every Valid, rejects every Bad and any unknown
 //     parameter;
@@ -136,6 +139,19 @@ func checkInterfaces(t *testing.T, a adapters.Adapter, k Kit) {
 		assert.NotPanics(t, func() { i.Idempotent(k.Good) }, "Idempotent(Good)")
 		for _, b := range k.Bad {
 			assert.NotPanics(t, func() { i.Idempotent(b) }, "Idempotent(%v)", b)
+		}
+	}
+	e, ok := a.(adapters.Effecter)
+	if assert.True(t, ok, "%T must implement adapters.Effecter", a) {
+		cases := append([]map[string]any{nil, {}, k.Good, k.Slow}, k.Valid...)
+		cases = append(cases, k.Bad...)
+		for _, params := range cases {
+			var first, again adapters.Effect
+			if !assert.NotPanics(t, func() { first, again = e.Effect(params), e.Effect(clone(params)) }, "Effect(%v)", params) {
+				continue
+			}
+			assert.Contains(t, []adapters.Effect{adapters.ReadOnly, adapters.Mutating, adapters.MayMutate}, first, "Effect(%v)", params)
+			assert.Equal(t, first, again, "Effect(%v) answers differently when asked again", params)
 		}
 	}
 }

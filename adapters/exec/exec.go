@@ -244,6 +244,11 @@ func (a *Adapter) Idempotent(params map[string]any) bool {
 	return c.idempotent
 }
 
+// Effect implements adapters.Effecter: a program may do anything, so the
+// adapter cannot tell (MayMutate). A step whose program only reads says
+// so itself: effect: read-only with an effect_reason.
+func (a *Adapter) Effect(map[string]any) adapters.Effect { return adapters.MayMutate }
+
 // Run implements adapters.Adapter.
 func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Result, error) {
 	if req == nil {
@@ -584,4 +589,5 @@ var (
 	_ adapters.ParamSchemer   = (*Adapter)(nil)
 	_ adapters.Describer      = (*Adapter)(nil)
 	_ adapters.Idempotenter   = (*Adapter)(nil)
+	_ adapters.Effecter       = (*Adapter)(nil)
 )

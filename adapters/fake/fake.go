@@ -22,6 +22,9 @@
 //	               (Request.Attempt 1…N) report failed; later ones report
 //	               outcome. Useful to exercise step retries.
 //	idempotent     Optional. Default is true. What Idempotent reports.
+//	effect         Optional. Default is "read-only" (the fake touches
+//	               nothing). What Effect reports: "read-only", "mutating"
+//	               or "may-mutate", to stand for an adapter of that kind.
 //
 // Measurements: only those given, plus "attempt" (Request.Attempt) unless
 // given.
@@ -78,7 +81,8 @@ type config struct {
 
 func parse(params map[string]any, lenient bool) (config, *param.Params) {
 	p := param.New(params, lenient)
-	p.Allow("outcome", "message", "sleep", "measurements", "details", "fail_attempts", "idempotent")
+	p.Allow("outcome", "message", "sleep", "measurements", "details", "fail_attempts", "idempotent", "effect")
+	p.Enum("effect", "read-only", "read-only", "mutating", "may-mutate")
 	c := config{
 		outcome:      p.Enum("outcome", OutcomePassed, OutcomePassed, OutcomeFailed, OutcomeError, OutcomePanic),
 		message:      p.String("message", ""),
@@ -110,6 +114,22 @@ func (a *Adapter) Describe() string {
 func (a *Adapter) Idempotent(params map[string]any) bool {
 	c, _ := parse(params, false)
 	return c.idempotent
+}
+
+// Effect implements adapters.Effecter: the effect parameter, read-only by
+// default; a {placeholder} or anything else is MayMutate.
+func (a *Adapter) Effect(params map[string]any) adapters.Effect {
+	v, ok := params["effect"]
+	if !ok {
+		return adapters.ReadOnly
+	}
+	switch v {
+	case "read-only":
+		return adapters.ReadOnly
+	case "mutating":
+		return adapters.Mutating
+	}
+	return adapters.MayMutate
 }
 
 // Run implements adapters.Adapter.
@@ -194,7 +214,7 @@ type Call struct {
 // Recorder is an adapter that records every call made to Adapter, and is
 // safe for concurrent use. Its zero value records calls to a fake Adapter.
 // It passes the optional abilities (ParamValidator, ParamSchemer,
-// Idempotenter, Describer, Closer) through to Adapter when it has them.
+// Idempotenter, Effecter, Describer, Closer) through to Adapter when it has them.
 type Recorder struct {
 	// Adapter is the adapter called; nil means a fake Adapter.
 	Adapter adapters.Adapter
@@ -285,6 +305,12 @@ func (r *Recorder) Idempotent(params map[string]any) bool {
 	return false
 }
 
+// Effect implements adapters.Effecter by passing through; an adapter that
+// cannot say may mutate.
+func (r *Recorder) Effect(params map[string]any) adapters.Effect {
+	return adapters.EffectOf(r.inner(), params)
+}
+
 // Describe implements adapters.Describer by passing through.
 func (r *Recorder) Describe() string {
 	if d, ok := r.inner().(adapters.Describer); ok {
@@ -307,6 +333,7 @@ var (
 	_ adapters.ParamSchemer   = (*Adapter)(nil)
 	_ adapters.Describer      = (*Adapter)(nil)
 	_ adapters.Idempotenter   = (*Adapter)(nil)
+	_ adapters.Effecter       = (*Adapter)(nil)
 	_ adapters.Adapter        = Func(nil)
 	_ adapters.Adapter        = (*Recorder)(nil)
 	_ adapters.ParamValidator = (*Recorder)(nil)
@@ -314,4 +341,5 @@ var (
 	_ adapters.Describer      = (*Recorder)(nil)
 	_ adapters.Idempotenter   = (*Recorder)(nil)
 	_ adapters.Closer         = (*Recorder)(nil)
+	_ adapters.Effecter       = (*Recorder)(nil)
 )

@@ -108,6 +108,9 @@ func (a *Adapter) Describe() string {
 // Idempotent implements adapters.Idempotenter: reading is harmless.
 func (a *Adapter) Idempotent(map[string]any) bool { return true }
 
+// Effect implements adapters.Effecter: the adapter only reads files.
+func (a *Adapter) Effect(map[string]any) adapters.Effect { return adapters.ReadOnly }
+
 // Run implements adapters.Adapter.
 func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Result, error) {
 	if req == nil {
@@ -301,4 +304,5 @@ var (
 	_ adapters.ParamSchemer   = (*Adapter)(nil)
 	_ adapters.Describer      = (*Adapter)(nil)
 	_ adapters.Idempotenter   = (*Adapter)(nil)
+	_ adapters.Effecter       = (*Adapter)(nil)
 )

@@ -417,6 +417,29 @@ func (a *Adapter) Idempotent(params map[string]any) bool {
 	return c.idempotent
 }
 
+// Effect implements adapters.Effecter: GET, HEAD and OPTIONS (GET is the
+// default method) only read; any other method is mutating, whatever the
+// protocol declares, as HTTP defines it (RFC 9110, safe methods). A method
+// still holding a {placeholder} cannot be told yet: MayMutate.
+func (a *Adapter) Effect(params map[string]any) adapters.Effect {
+	m, ok := params["method"]
+	if !ok || m == nil {
+		return adapters.ReadOnly
+	}
+	s, ok := m.(string)
+	if !ok {
+		return adapters.Mutating
+	}
+	if param.HasPlaceholder(s) {
+		return adapters.MayMutate
+	}
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "GET", "HEAD", "OPTIONS":
+		return adapters.ReadOnly
+	}
+	return adapters.Mutating
+}
+
 // Close implements adapters.Closer: it closes idle connections.
 func (a *Adapter) Close() error {
 	a.mu.Lock()
@@ -1028,4 +1051,5 @@ var (
 	_ adapters.Describer      = (*Adapter)(nil)
 	_ adapters.Idempotenter   = (*Adapter)(nil)
 	_ adapters.Closer         = (*Adapter)(nil)
+	_ adapters.Effecter       = (*Adapter)(nil)
 )

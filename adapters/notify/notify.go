@@ -102,6 +102,13 @@ func (a *Adapter) Describe() string {
 // Idempotent implements adapters.Idempotenter: posting twice posts twice.
 func (a *Adapter) Idempotent(map[string]any) bool { return false }
 
+// Effect implements adapters.Effecter: the adapter POSTs a message and
+// cannot tell what the receiver does with it (MayMutate): a chat webhook
+// only shows it, an admin API might act on it. A webhook that shares a
+// host with a protected environment's binding needs effect: read-only
+// with an effect_reason.
+func (a *Adapter) Effect(map[string]any) adapters.Effect { return adapters.MayMutate }
+
 // Close implements adapters.Closer: it closes idle connections.
 func (a *Adapter) Close() error {
 	a.client.CloseIdleConnections()
@@ -180,4 +187,5 @@ var (
 	_ adapters.Describer      = (*Adapter)(nil)
 	_ adapters.Idempotenter   = (*Adapter)(nil)
 	_ adapters.Closer         = (*Adapter)(nil)
+	_ adapters.Effecter       = (*Adapter)(nil)
 )

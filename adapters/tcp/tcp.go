@@ -106,6 +106,9 @@ func (a *Adapter) Describe() string {
 // Idempotent implements adapters.Idempotenter: connecting is harmless.
 func (a *Adapter) Idempotent(map[string]any) bool { return true }
 
+// Effect implements adapters.Effecter: connecting and closing only reads.
+func (a *Adapter) Effect(map[string]any) adapters.Effect { return adapters.ReadOnly }
+
 // Run implements adapters.Adapter.
 func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Result, error) {
 	if req == nil {
@@ -192,4 +195,5 @@ var (
 	_ adapters.ParamSchemer   = (*Adapter)(nil)
 	_ adapters.Describer      = (*Adapter)(nil)
 	_ adapters.Idempotenter   = (*Adapter)(nil)
+	_ adapters.Effecter       = (*Adapter)(nil)
 )

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/adapters/adapterstest"
+	"github.com/protorun/protorun/engine"
 )
 
 // The example's adapter passes the conformance kit every adapter passes.
@@ -147,4 +149,25 @@ func TestProgram(t *testing.T) {
 	_, errOut, code = runIt("-no-such-flag")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "flag provided but not defined: -no-such-flag")
+}
+
+// TestFlagAdapterEffect: checking reads, setting mutates; so the protocol
+// may check production's flag in a step that is not a deploy, and setting
+// it outside the deploy is refused at load time.
+func TestFlagAdapterEffect(t *testing.T) {
+	a := &FlagAdapter{Flags: NewFlags()}
+	assert.Equal(t, adapters.ReadOnly, a.Effect(map[string]any{"flag": "f", "want": "on"}))
+	assert.Equal(t, adapters.Mutating, a.Effect(map[string]any{"flag": "f", "set": "on"}))
+	assert.Equal(t, adapters.MayMutate, a.Effect(map[string]any{"flag": "f"}))
+
+	src, err := os.ReadFile("protocol.yaml")
+	require.NoError(t, err)
+	set := adapters.Set{"feature-flag": a}
+	_, err = engine.Parse("protocol.yaml", src, &engine.LoadOptions{Adapters: set})
+	require.NoError(t, err)
+	sneaky := strings.Replace(string(src), `with: {flag: "{vars.flag}", want: "off"}`, `with: {flag: "{vars.flag}", set: "on"}`, 1)
+	require.NotEqual(t, string(src), sneaky)
+	_, err = engine.Parse("protocol.yaml", []byte(sneaky), &engine.LoadOptions{Adapters: set})
+	require.ErrorIs(t, err, engine.ErrInvalid)
+	assert.ErrorContains(t, err, `step "flag-is-off" targets protected environment "production" with a mutating call (adapter feature-flag)`)
 }

@@ -167,10 +167,25 @@ func (a *FlagAdapter) Describe() string {
 // twice is harmless.
 func (a *FlagAdapter) Idempotent(map[string]any) bool { return true }
 
+// Effect implements adapters.Effecter: checking a flag (want) only reads
+// it; setting one changes what the environment does, so only a deploy
+// (deploy: true, behind an approval) or its rollback may set a flag in a
+// protected environment.
+func (a *FlagAdapter) Effect(params map[string]any) adapters.Effect {
+	if _, ok := params["set"]; ok {
+		return adapters.Mutating
+	}
+	if _, ok := params["want"]; ok {
+		return adapters.ReadOnly
+	}
+	return adapters.MayMutate
+}
+
 var (
 	_ adapters.Adapter        = (*FlagAdapter)(nil)
 	_ adapters.ParamValidator = (*FlagAdapter)(nil)
 	_ adapters.ParamSchemer   = (*FlagAdapter)(nil)
 	_ adapters.Describer      = (*FlagAdapter)(nil)
 	_ adapters.Idempotenter   = (*FlagAdapter)(nil)
+	_ adapters.Effecter       = (*FlagAdapter)(nil)
 )

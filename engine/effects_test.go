@@ -1,0 +1,379 @@
+package engine_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine"
+)
+
+// fxEffect is what the standard adapter named name says of a call with
+// params (adapters/http and the others), for the tests' fakes that stand
+// in for them: http by its method, tcp and file read, exec and notify
+// cannot tell. "check" (the run tests' probe) reads; any other name
+// cannot tell.
+func fxEffect(name string, params map[string]any) adapters.Effect {
+	switch name {
+	case "tcp", "file", "check":
+		return adapters.ReadOnly
+	case "fake":
+		switch params["effect"] {
+		case nil, "read-only":
+			return adapters.ReadOnly
+		case "mutating":
+			return adapters.Mutating
+		}
+		return adapters.MayMutate
+	case "http":
+		m, ok := params["method"].(string)
+		switch {
+		case !ok:
+			return adapters.ReadOnly
+		case strings.Contains(m, "{"):
+			return adapters.MayMutate
+		}
+		switch strings.ToUpper(m) {
+		case "GET", "HEAD", "OPTIONS":
+			return adapters.ReadOnly
+		}
+		return adapters.Mutating
+	}
+	return adapters.MayMutate
+}
+
+// fxProtocol is a small protocol whose production admin is protected: env
+// holds the environments: block's body, steps the check phase's steps.
+func fxProtocol(env, steps string) string {
+	return `protorun: v1
+id: fx
+title: Effects
+vars:
+  hook:
+    default: "http://127.0.0.1:18081/snapshot"
+  production_admin:
+    default: "127.0.0.1:18091"
+  prod_secret_admin:
+    description: no default
+environments:
+` + env + `messages:
+  approve: "Deploy?"
+phases:
+  - id: check
+    title: Check
+    steps:
+` + steps
+}
+
+const fxEnvs = `  staging:
+    with:
+      admin: "http://127.0.0.1:18081"
+  production:
+    protected: true
+    with:
+      admin: "http://{vars.production_admin}"
+`
+
+// TestEffectsReach: which calls reach a protected environment, judged at
+// load time with the vars' defaults. want is "" for a protocol that loads,
+// else text its error must hold.
+func TestEffectsReach(t *testing.T) {
+	step := func(adapter, with string, extra ...string) string {
+		s := "      - id: s\n        adapter: " + adapter + "\n"
+		for _, e := range extra {
+			s += "        " + e + "\n"
+		}
+		return s + "        with: " + with + "\n"
+	}
+	for _, c := range []struct {
+		name, env, steps, want string
+	}{
+		{"GET of the protected admin", fxEnvs,
+			step("http", `{url: "http://127.0.0.1:18091/status"}`), ""},
+		{"POST to staging", fxEnvs,
+			step("http", `{method: POST, url: "http://127.0.0.1:18081/deploy"}`), ""},
+		{"POST by a var whose default is staging", fxEnvs,
+			step("http", `{method: POST, url: "{vars.hook}"}`), ""},
+		{"POST to the protected admin", fxEnvs,
+			step("http", `{method: POST, url: "http://127.0.0.1:18091"}`), `with.url reaches protected environment "production" (its admin, http://127.0.0.1:18091)`},
+		{"localhost is not resolved to 127.0.0.1", fxEnvs,
+			step("exec", `{argv: [tool, "HTTP://LOCALHOST:18091/x"]}`), ""},
+		{"host and scheme in another case", `  production:
+    protected: true
+    with:
+      admin: "http://Prod.Example:8080"
+`, step("exec", `{argv: [tool, "HTTP://prod.example:8080/x"]}`), `its admin, http://Prod.Example:8080`},
+		{"same host, other port", fxEnvs,
+			step("exec", `{argv: [tool, "127.0.0.1:18092"]}`), ""},
+		{"host:port inside an argument", fxEnvs,
+			step("exec", `{argv: [tool, "--to=127.0.0.1:18091"]}`), `with.argv.1 reaches protected environment "production"`},
+		{"nested parameter", fxEnvs,
+			step("http", `{method: POST, url: "http://127.0.0.1:18081/x", json: {then: ["http://127.0.0.1:18091/"]}}`), `with.json.then.0 reaches`},
+		{"exec declared read-only", fxEnvs,
+			step("exec", `{argv: [curl, -I, "http://127.0.0.1:18091/status"]}`, "effect: read-only", `effect_reason: "curl -I only reads"`), ""},
+		{"GET declared mutating", fxEnvs,
+			step("http", `{url: "http://127.0.0.1:18091/purge"}`, "effect: mutating"), `a call declared mutating (adapter http)`},
+		{"fake that says mutating", fxEnvs,
+			step("fake", `{effect: mutating, message: "http://127.0.0.1:18091"}`), `a mutating call (adapter fake)`},
+		{"target alone", fxEnvs,
+			step("exec", `{argv: [tool]}`, "targets: [production]"), `step "s" targets protected environment "production" with a call that may mutate (adapter exec)`},
+		{"deploy that does not target what it reaches", fxEnvs,
+			step("http", `{method: POST, url: "http://127.0.0.1:18091/deploy"}`, "targets: [staging]", "deploy: true"),
+			`which the deploy does not target: add "production" to its targets`},
+		{"default port of https", `  production:
+    protected: true
+    with:
+      url: "https://prod.example"
+`, step("exec", `{argv: [tool, "prod.example:443"]}`), `its url, https://prod.example`},
+		{"other port than https's", `  production:
+    protected: true
+    with:
+      url: "https://prod.example"
+`, step("exec", `{argv: [tool, "prod.example:8443"]}`), ""},
+		{"IPv6", `  production:
+    protected: true
+    with:
+      admin: "http://[::1]:18091"
+`, step("exec", `{argv: [tool, "[::1]:18091"]}`), `its admin, http://[::1]:18091`},
+		{"URL under a protected path", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example:80/prod/deploy"}`), `its url, http://gw.example/prod`},
+		{"URL beside a protected path", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/production-notes"}`), ""},
+		{"URL under the unprotected path beside it", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/staging/deploy"}`), ""},
+		{"word of a binding without address", `  staging:
+    with:
+      context: staging-cluster
+      region: eu-west-1
+  production:
+    protected: true
+    with:
+      context: prod-cluster
+      region: eu-west-1
+`, step("exec", `{argv: [kubectl, --context=prod-cluster, apply]}`), `(its context, prod-cluster)`},
+		{"longer word, and a word staging shares", `  staging:
+    with:
+      context: staging-cluster
+      region: eu-west-1
+  production:
+    protected: true
+    with:
+      context: prod-cluster
+      region: eu-west-1
+`, step("exec", `{argv: [kubectl, --context=prod-cluster-2, --region, eu-west-1, apply]}`), ""},
+		{"var without a default in a protected binding", `  production:
+    protected: true
+    with:
+      admin: "http://{vars.prod_secret_admin}"
+`, step("exec", `{argv: [tool, "{vars.prod_secret_admin}"]}`), `with.argv.1 reaches protected environment "production" (its admin, http://{vars.prod_secret_admin})`},
+		{"notify to a chat webhook", fxEnvs,
+			step("notify", `{url: "https://chat.example/hooks/1", text: hi}`), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := engine.Parse("fx.yaml", []byte(fxProtocol(c.env, c.steps)), ltOptions())
+			if c.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorContains(t, err, c.want)
+		})
+	}
+}
+
+// fxRunProtocol: "ship" deploys to production behind an approval; then
+// "poke" POSTs (through the "deployer" fake, which cannot tell what it
+// does) to {vars.hook}, staging's admin by default, and the gate after it
+// notifies {vars.hook} too when the poke failed.
+var fxRunProtocol = fxProtocol(fxEnvs, `      - id: approval
+        halt: {kind: approval, prompt: approve}
+      - id: ship
+        targets: [production]
+        deploy: true
+        adapter: deployer
+        with: {method: POST, url: "{env.admin}/deploy"}
+        rollback:
+          adapter: deployer
+          with: {method: POST, url: "{env.admin}/rollback"}
+        evidence: .artifacts/ship.json
+      - id: poke
+        level: guideline
+        adapter: deployer
+        with: {method: POST, url: "{vars.hook}"}
+        evidence: .artifacts/poke.json
+      - id: ready
+        gate:
+          title: Ready
+          criteria:
+            - name: poke passed
+              expr: steps.poke.passed
+              on_fail: notify
+          on_fail: halt
+          notify:
+            adapter: deployer
+            with: {url: "{vars.hook}", text: "poke failed"}
+            evidence: .artifacts/notify.json
+`)
+
+// TestEffectsRuntime: the runner judges each call again with the values
+// in force: a var that points a call that is not a deploy at the protected
+// admin fails the step before its adapter is called, though the protocol
+// was valid by the defaults; a deploy of production still runs.
+func TestEffectsRuntime(t *testing.T) {
+	p, err := engine.Parse("fx.yaml", []byte(fxRunProtocol), &engine.LoadOptions{Adapters: rtLoadSet("deployer")})
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name   string
+		vars   map[string]string
+		refuse bool
+	}{
+		{"defaults", nil, false},
+		{"hook at the protected admin", map[string]string{"hook": "http://127.0.0.1:18091/deploy"}, true},
+		{"hook at the admin the run moved production to", map[string]string{"production_admin": "10.0.0.7:9000", "hook": "http://10.0.0.7:9000/x"}, true},
+		{"hook at the admin production was moved from", map[string]string{"production_admin": "10.0.0.7:9000", "hook": "http://127.0.0.1:18091/deploy"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, p, "deployer").withPrompter("yes")
+			h.opts.Vars = c.vars
+			h.f.on("ship", func(context.Context, *adapters.Request, int) (*adapters.Result, error) { return rtHealthy(), nil })
+			res, err := h.start()
+			require.NoError(t, err)
+			assert.Equal(t, engine.StatusCompleted, res.Status, "the poke is a guideline, and the gate only notifies")
+			assert.Len(t, h.f.callsOf("ship"), 1, "the deploy of production runs")
+			poke := h.evidence(".artifacts/poke.json")
+			require.Len(t, poke.Items, 1)
+			if !c.refuse {
+				assert.Len(t, h.f.callsOf("poke"), 1)
+				assert.Equal(t, "passed", poke.Items[0].Status)
+				assert.Empty(t, h.f.callsOf("ready.notify"), "the gate passed")
+				return
+			}
+			assert.Empty(t, h.f.callsOf("poke"), "the adapter was called")
+			assert.Equal(t, "failed", poke.Items[0].Status)
+			assert.Contains(t, poke.Items[0].Message, `not called: step "poke": with.url reaches protected environment "production" (its admin, http://`)
+			assert.Contains(t, poke.Items[0].Message, "the step is not a deploy")
+			assert.Empty(t, h.f.callsOf("ready.notify"), "the gate's notification was called")
+			notify := h.evidence(".artifacts/notify.json")
+			require.Len(t, notify.Items, 1)
+			assert.Equal(t, "failed", notify.Items[0].Status)
+			assert.Contains(t, notify.Items[0].Message, `not called: gate "ready": notify with.url reaches protected environment "production"`)
+		})
+	}
+}
+
+// TestEffectsRuntimeRollback: a rollback may change what its deploy
+// targets, not more: the rollback of a staging deploy that a var points
+// at the protected admin is refused at run time, and the run says its
+// rollback failed; by the defaults it runs.
+func TestEffectsRuntimeRollback(t *testing.T) {
+	src := fxProtocol(fxEnvs, `      - id: stage
+        targets: [staging]
+        deploy: true
+        adapter: deployer
+        with: {method: POST, url: "{env.admin}/deploy"}
+        rollback:
+          adapter: deployer
+          with: {method: POST, url: "{vars.hook}"}
+          evidence: .artifacts/rollback.json
+      - id: verify
+        adapter: deployer
+        effect: read-only
+        effect_reason: "the fake only answers"
+        with: {url: "{env.admin}/status"}
+        targets: [staging]
+      - id: ready
+        gate:
+          title: Ready
+          criteria:
+            - name: verified
+              expr: steps.verify.passed
+          on_fail: rollback
+`)
+	p, err := engine.Parse("fx.yaml", []byte(src), &engine.LoadOptions{Adapters: rtLoadSet("deployer")})
+	require.NoError(t, err)
+	failVerify := func(context.Context, *adapters.Request, int) (*adapters.Result, error) {
+		return &adapters.Result{Status: adapters.Failed, Message: "not ready"}, nil
+	}
+
+	h := newHarness(t, p, "deployer")
+	h.f.on("verify", failVerify)
+	res, err := h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusRolledBack, res.Status)
+	assert.Len(t, h.f.callsOf("stage.rollback"), 1)
+
+	h = newHarness(t, p, "deployer")
+	h.f.on("verify", failVerify)
+	h.opts.Vars = map[string]string{"hook": "http://127.0.0.1:18091/rollback"}
+	res, err = h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusRollbackFailed, res.Status)
+	assert.Empty(t, h.f.callsOf("stage.rollback"), "the rollback's adapter was called")
+	rb := h.evidence(".artifacts/rollback.json")
+	require.Len(t, rb.Items, 1)
+	assert.Contains(t, rb.Items[0].Message, `not called: step "stage": rollback with.url reaches protected environment "production" (its admin, http://127.0.0.1:18091), which the deploy does not target`)
+}
+
+// TestEffectsTooLargeToJudge: placeholders multiply what a file holds; a
+// call whose parameters grow past what is judged is refused, at load time
+// and at run time, rather than judged for ever.
+func TestEffectsTooLargeToJudge(t *testing.T) {
+	big := strings.Repeat("a", 100<<10)
+	argv := strings.Repeat(`"x{env.big}", `, 100)
+	src := fxProtocol(fxEnvs+"      big: "+big+"\n", `      - id: s
+        targets: [production]
+        adapter: exec
+        with: {argv: [tool, `+argv+`end]}
+`)
+	_, err := engine.Parse("fx.yaml", []byte(src), ltOptions())
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `step "s": with: is too large to judge once its placeholders are filled in`)
+
+	// The same multiplication in a binding, by a var's default.
+	src = strings.Replace(fxProtocol(fxEnvs+"      many: \""+strings.Repeat("x{vars.big} ", 100)+"\"\n", `      - id: s
+        adapter: exec
+        with: {argv: [tool]}
+`), "vars:\n", "vars:\n  big:\n    default: "+big+"\n", 1)
+	_, err = engine.Parse("fx.yaml", []byte(src), ltOptions())
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `environment "production": with: is too large to judge once its placeholders are filled in`)
+
+	// Valid by its defaults, too large with the run's value.
+	p, err := engine.Parse("fx.yaml", []byte(fxProtocol(fxEnvs, `      - id: s
+        adapter: deployer
+        with: {argv: [tool, "{vars.hook}"]}
+        evidence: .artifacts/s.json
+`)), &engine.LoadOptions{Adapters: rtLoadSet("deployer")})
+	require.NoError(t, err)
+	h := newHarness(t, p, "deployer")
+	h.opts.Vars = map[string]string{"hook": strings.Repeat("b", 5<<20)}
+	res, err := h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusFailed, res.Status)
+	assert.Empty(t, h.f.callsOf("s"))
+	ev := h.evidence(".artifacts/s.json")
+	require.Len(t, ev.Items, 1)
+	assert.Contains(t, ev.Items[0].Message, "too large to judge")
+}
