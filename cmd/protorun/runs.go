@@ -18,7 +18,7 @@ import (
 func loadRun(ctx context.Context, st engine.Store, id string) (*engine.RunInfo, *engine.Protocol, error) {
 	info, p, err := engine.LoadRun(ctx, st, id, nil)
 	if err != nil {
-		return nil, nil, exitCode(exitUsage, err)
+		return nil, nil, exitCode(exitUsage, journalRefused(err))
 	}
 	return info, p, nil
 }
