@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -211,7 +213,50 @@ func (v *protectedValue) reachedBy(s string, found []netAddr) bool {
 }
 
 func sameEndpoint(a, b netAddr) bool {
-	return strings.EqualFold(a.host, b.host) && (a.port == b.port || a.port == "" || b.port == "")
+	return sameHost(a.host, b.host) && (a.port == b.port || a.port == "" || b.port == "")
+}
+
+// sameHost compares two hosts as the machine reaches them, not as
+// written: every name of this machine's loopback (localhost, any
+// 127.0.0.0/8 address, ::1, 0.0.0.0 and ::, which connect to it) is one
+// host, and IP addresses compare by value (::ffff:127.0.0.1, 127.1).
+// Other names are compared case-insensitively without resolving them:
+// DNS at validate time would judge another network's answer.
+func sameHost(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	la, lb := loopback(a), loopback(b)
+	if la || lb {
+		return la && lb
+	}
+	ia, ea := netip.ParseAddr(a)
+	ib, eb := netip.ParseAddr(b)
+	return ea == nil && eb == nil && ia.Unmap() == ib.Unmap()
+}
+
+func loopback(h string) bool {
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		ip = ip.Unmap()
+		return ip.IsLoopback() || ip.IsUnspecified()
+	}
+	// Shortened IPv4 forms the resolver accepts (127.1, 2130706433).
+	if ips, err := net.LookupIP(h); err == nil && isNumeric(h) {
+		for _, ip := range ips {
+			if ip.IsLoopback() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isNumeric(h string) bool {
+	return h != "" && strings.Trim(h, "0123456789.") == ""
 }
 
 var (

@@ -100,8 +100,14 @@ func TestEffectsReach(t *testing.T) {
 			step("http", `{method: POST, url: "{vars.hook}"}`), ""},
 		{"POST to the protected admin", fxEnvs,
 			step("http", `{method: POST, url: "http://127.0.0.1:18091"}`), `with.url reaches protected environment "production" (its admin, http://127.0.0.1:18091)`},
-		{"localhost is not resolved to 127.0.0.1", fxEnvs,
-			step("exec", `{argv: [tool, "HTTP://LOCALHOST:18091/x"]}`), ""},
+		{"localhost is the loopback 127.0.0.1 is", fxEnvs,
+			step("exec", `{argv: [tool, "HTTP://LOCALHOST:18091/x"]}`), `with.argv.1 reaches protected environment "production"`},
+		{"another loopback address", fxEnvs,
+			step("http", `{method: POST, url: "http://127.0.0.2:18091/deploy"}`), `with.url reaches protected environment "production"`},
+		{"IPv6 loopback", fxEnvs,
+			step("http", `{method: POST, url: "http://[::1]:18091/deploy"}`), `with.url reaches protected environment "production"`},
+		{"loopback on another port", fxEnvs,
+			step("http", `{method: POST, url: "http://localhost:18081/deploy"}`), ""},
 		{"host and scheme in another case", `  production:
     protected: true
     with:

@@ -613,14 +613,31 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 	d.Step = st.Halt.Step
 	d.Digest = info.Digest
 	d.Context = st.Context
-	if d.Time.IsZero() {
+	dated := !d.Time.IsZero() // by the caller: held to the halt's window below
+	if !dated {
 		d.Time = time.Now()
 	}
 	if d.By == "" {
 		d.By = CurrentUser() // before the policy is applied to who decides
 	}
-	if p != nil {
-		if err := checkDecision(p.plan.Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, &d); err != nil {
+	switch d.Via {
+	case "simulation", "expiry", "prompt":
+		// The engine's own: only a run records these.
+		return fmt.Errorf("run %s: a decision via %q is recorded by the run itself, not through Decide", runID, d.Via)
+	}
+	// The policy is the one of the protocol the run started with, whatever
+	// the caller passed (nil included).
+	if p = runProtocol(p, info); p == nil {
+		return fmt.Errorf("run %s: the protocol it started with cannot be read from the store: refusing a decision its halt's policy cannot be applied to", runID)
+	}
+	if dated && (d.Time.Before(st.Halt.Since) || d.Time.After(time.Now().Add(time.Minute))) {
+		return fmt.Errorf("run %s: a decision dated %s is not within the halt at %s (since %s)", runID,
+			d.Time.Format(time.RFC3339), st.Halt.Step, st.Halt.Since.Format(time.RFC3339))
+	}
+	now := d
+	now.Time = time.Now() // a decision dated back does not escape the expiry
+	for _, dd := range []*Decision{&d, &now} {
+		if err := checkDecision(p.plan.Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd); err != nil {
 			if errors.Is(err, ErrExpired) {
 				return fmt.Errorf("run %s: %w; an expired approval rejects itself (resume to record it)", runID, err)
 			}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // EntryContext is the kind of the journal entry that holds a run's frozen
@@ -191,8 +192,65 @@ func (r *Runner) freeze() (*RunContext, map[string]string, error) {
 		f := readFrozen(s.ID, s.Baseline, resolveIn(c.ArtifactsDir, s.Baseline), maxInputSize)
 		c.Baselines = append(c.Baselines, f)
 	}
+	total := 0
+	for _, fs := range [][]FrozenFile{c.Inputs, c.Baselines} {
+		for _, f := range fs {
+			total += len(f.Content)
+		}
+	}
+	if total > maxFrozenSize {
+		return nil, nil, fmt.Errorf("the run's inputs and baselines total %d bytes, over the %d a run keeps in its journal: point the inputs at smaller files", total, maxFrozenSize)
+	}
+	if err := secretsOutside(c, secrets); err != nil {
+		return nil, nil, err
+	}
 	c.Digest = c.digest()
 	return c, secrets, nil
+}
+
+// maxFrozenSize bounds the files a run keeps whole in its context (one
+// journal line; base64 makes it a third larger).
+const maxFrozenSize = 8 << 20
+
+// minCheckedSecret is the shortest secret secretsOutside looks for: a
+// shorter one (a PIN) occurs by chance in numbers and dates.
+const minCheckedSecret = 8
+
+// secretsOutside refuses a context that would journal a secret's value
+// outside its digest: in a var not marked secret (a URL holding a
+// password), or in an input file or baseline. It names the var or file,
+// never the value.
+func secretsOutside(c *RunContext, secrets map[string]string) error {
+	var forms []string
+	for _, s := range secrets {
+		if len(s) >= minCheckedSecret {
+			forms = append(forms, s)
+		}
+	}
+	if len(forms) == 0 {
+		return nil
+	}
+	holds := func(s string) bool {
+		for _, f := range forms {
+			if strings.Contains(s, f) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range c.Vars {
+		if !v.Secret && holds(fmt.Sprint(v.Value)) {
+			return fmt.Errorf("var %s holds the value of a secret var: mark it secret: true (the run journals the value of every var that is not)", v.Name)
+		}
+	}
+	for _, fs := range [][]FrozenFile{c.Inputs, c.Baselines} {
+		for _, f := range fs {
+			if holds(string(f.Content)) {
+				return fmt.Errorf("%s holds the value of a secret var: a run keeps its inputs whole in its journal, where no secret may be", f.Path)
+			}
+		}
+	}
+	return nil
 }
 
 func resolveIn(dir, p string) string {

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -232,4 +233,56 @@ func TestForgedApprovalRefused(t *testing.T) {
 			assert.Zero(t, h.f.count("deploy"))
 		})
 	}
+}
+
+// TestFreezeRefusesSecretsOutsideDigests: a run journals its vars and
+// inputs whole, so one that would journal a secret's value there is
+// refused before any step, naming the var or file, never the value.
+func TestFreezeRefusesSecretsOutsideDigests(t *testing.T) {
+	p, err := engine.Parse("frozen.yaml", []byte(frozenProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, audit string
+		env         map[string]string
+		want        string
+	}{
+		{"in a var", `{"score": 91}`, map[string]string{"TOKEN": "correct-horse", "VERSION": "1.0.0+correct-horse"}, "var version holds the value of a secret var"},
+		{"in an input", `{"score": 91, "token": "correct-horse"}`, map[string]string{"TOKEN": "correct-horse"}, "a.example/audit.json holds the value of a secret var"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, p)
+			require.NoError(t, os.MkdirAll(h.path("a.example"), 0o755))
+			require.NoError(t, os.WriteFile(h.path("a.example/audit.json"), []byte(tc.audit), 0o644))
+			h.opts.Getenv = func(k string) string { return tc.env[k] }
+			res, err := h.start()
+			require.ErrorContains(t, err, tc.want)
+			assert.NotContains(t, err.Error(), "correct-horse")
+			assert.Equal(t, engine.StatusFailed, res.Status)
+			assert.Zero(t, h.f.count("check"))
+			_, entries, err := h.store.Load(context.Background(), "run-1")
+			require.NoError(t, err)
+			for _, e := range entries {
+				assert.NotContains(t, string(e.Data), "correct-horse")
+			}
+		})
+	}
+}
+
+// TestFreezeBoundsItsSize: inputs too large to keep in one journal line
+// are refused before any step, and the run stays readable.
+func TestFreezeBoundsItsSize(t *testing.T) {
+	p, err := engine.Parse("frozen.yaml", []byte(frozenProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+	require.NoError(t, err)
+	h := newHarness(t, p)
+	h.opts.Store = engine.NewFileStore(filepath.Join(h.dir, ".protorun"))
+	require.NoError(t, os.MkdirAll(h.path("a.example"), 0o755))
+	big := append([]byte(`{"score": 91, "pad": "`), bytes.Repeat([]byte("x"), 9<<20)...)
+	require.NoError(t, os.WriteFile(h.path("a.example/audit.json"), append(big, '"', '}'), 0o644))
+	h.opts.Getenv = func(k string) string { return map[string]string{"TOKEN": "tok3n-value"}[k] }
+	_, err = h.start()
+	require.ErrorContains(t, err, "over the 8388608 a run keeps in its journal")
+	_, entries, err := h.opts.Store.Load(context.Background(), "run-1")
+	require.NoError(t, err, "the failed run reads back")
+	require.NotEmpty(t, entries)
+	assert.Equal(t, engine.EntryEnd, entries[len(entries)-1].Kind)
 }

@@ -171,6 +171,10 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 		id = NewRunID(r.now())
 	}
 	r.st = newRunState(id)
+	// The context is frozen before the run exists (reading whole inputs
+	// and deriving the secrets' digests takes a moment), and journaled the
+	// moment it does: a run is never without its context.
+	frozen, secrets, ferr := r.freeze()
 	info := &RunInfo{ID: id, Protocol: p.ID, File: p.File, Digest: p.Digest, Source: p.Source,
 		Vars: r.publicVars(), StartedBy: r.opts.Identity, Started: r.now(), Pid: os.Getpid()}
 	// The run takes its environments before it exists (lease.go), and its
@@ -191,7 +195,7 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	r.head = genesisHash(info)
 	r.st.StartedBy = info.StartedBy
 	r.st.Started = info.Started
-	if err := r.prepare(); err != nil {
+	if err := r.prepare(frozen, secrets, ferr); err != nil {
 		if r.red == nil {
 			r.red = newRedactor(nil) // failed before the secrets were known
 		}
@@ -354,14 +358,17 @@ func NewRunID(t time.Time) string {
 	return t.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
 
-// prepare freezes the run's context (frozen.go) and journals it as the
-// run's first entry, then makes it the run's.
-func (r *Runner) prepare() error {
-	c, secrets, err := r.freeze()
-	if err != nil {
-		return err
+// prepare journals the run's frozen context (frozen.go) as its first
+// entry, durably, then makes it the run's; ferr is why it could not be
+// frozen.
+func (r *Runner) prepare(c *RunContext, secrets map[string]string, ferr error) error {
+	if ferr != nil {
+		return ferr
 	}
 	r.journal(EntryContext, c)
+	if err := r.durable(); err != nil {
+		return err
+	}
 	return r.thaw(c, secrets)
 }
 

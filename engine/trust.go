@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -173,12 +174,29 @@ func decisionProblems(p *Protocol, info *RunInfo, lines []journalLine) []Journal
 			context = c.Digest
 		}
 	}
+	// Every transition must be one the plan has, from the state the run
+	// was in: a rehashed line that jumps past a halt (pass, skip) is as
+	// forged as one that approves it.
+	next := map[[2]string]string{}
+	for _, ev := range p.plan.Events {
+		for _, src := range ev.Src {
+			next[[2]string{src, ev.Name}] = ev.Dst
+		}
+	}
+	state := p.plan.Steps[0].ID
+	rejected := map[string]bool{} // halt step → a rejection (an abort, an expiry) since it halted
+	skipped := map[string]bool{}  // step → recorded as skipped (when: false) since the last transition
 	for i, l := range lines {
 		if l.bad != "" {
 			continue
 		}
 		e, n := l.e, i+1
 		switch e.Kind {
+		case EntryStepEnd:
+			var rec StepRecord
+			if json.Unmarshal(e.Data, &rec) == nil && rec.Status == "skipped" {
+				skipped[rec.ID] = true
+			}
 		case EntryHalt:
 			var h HaltRecord
 			if json.Unmarshal(e.Data, &h) != nil {
@@ -192,6 +210,7 @@ func decisionProblems(p *Protocol, info *RunInfo, lines []journalLine) []Journal
 				continue
 			}
 			approved[d.Step] = d.Approve
+			rejected[d.Step] = !d.Approve
 			if !d.Approve {
 				continue
 			}
@@ -212,15 +231,63 @@ func decisionProblems(p *Protocol, info *RunInfo, lines []journalLine) []Journal
 			if json.Unmarshal(e.Data, &t) != nil {
 				continue
 			}
-			if s := p.plan.Step(t.From); t.Event == EvApprove && s != nil && s.Halt != nil && !approved[t.From] {
-				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: fmt.Sprintf(
-					"records %s approved, but the journal holds no approval of it that the halt's policy allows: it was not written by protorun", t.From)})
+			if why := transitionProblem(p, next, state, t, approved, rejected, skipped); why != "" {
+				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: why})
 			}
+			state = t.To
 			halt = nil
 			clear(approved)
+			clear(rejected)
+			clear(skipped)
 		}
 	}
 	return out
+}
+
+// transitionProblem says what is wrong with the transition t recorded
+// while the run was in state, or "": it must be the plan's, from that
+// state, and leave a halt only the way its decision says (approve after an
+// approval the policy allows, reject after a rejection, skip after the step
+// was recorded skipped); a gate that halted is retried only after an
+// approval and abandoned only after a rejection.
+func transitionProblem(p *Protocol, next map[[2]string]string, state string, t transition,
+	approved, rejected, skipped map[string]bool) string {
+	const forged = ": it was not written by protorun"
+	if t.From != state {
+		return fmt.Sprintf("records a transition from %s, but the run was in %s%s", t.From, state, forged)
+	}
+	if dst, ok := next[[2]string{t.From, t.Event}]; !ok || dst != t.To {
+		return fmt.Sprintf("records %s --%s--> %s, which the protocol has no transition for%s", t.From, t.Event, t.To, forged)
+	}
+	if s := p.plan.Step(t.From); s != nil && s.Halt != nil {
+		switch t.Event {
+		case EvApprove:
+			if !approved[t.From] {
+				return fmt.Sprintf("records %s approved, but the journal holds no approval of it that the halt's policy allows%s", t.From, forged)
+			}
+		case EvReject, EvRejectRollback:
+			if !rejected[t.From] {
+				return fmt.Sprintf("records %s rejected, but the journal holds no rejection of it%s", t.From, forged)
+			}
+		case EvSkip:
+			if !skipped[t.From] {
+				return fmt.Sprintf("records %s skipped, but the journal holds no record of it skipped%s", t.From, forged)
+			}
+		}
+	}
+	if gate, ok := strings.CutSuffix(t.From, ":blocked"); ok {
+		switch t.Event {
+		case EvRetry:
+			if !approved[gate] {
+				return fmt.Sprintf("records the halted gate %s retried, but the journal holds no approval of it%s", gate, forged)
+			}
+		case EvAbort, EvAbortRollback:
+			if !rejected[gate] {
+				return fmt.Sprintf("records the halted gate %s abandoned, but the journal holds no rejection of it%s", gate, forged)
+			}
+		}
+	}
+	return ""
 }
 
 // decisionProblem applies the policy of the halt s (checkDecision) to the

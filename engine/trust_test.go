@@ -201,6 +201,34 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 			run.set(t, es, head)
 			return n + 1, "records approve-production approved, but the journal holds no approval of it"
 		}},
+		{"pass transition out of the halt, rehashed", func(t *testing.T, h *rtHarness, run trustRun, n int) (int, string) {
+			es, _ := run.get(t)
+			b, err := json.Marshal(map[string]string{"from": "approve-production", "event": "pass", "to": "deploy-production"})
+			require.NoError(t, err)
+			es = append(es, engine.Entry{Seq: n + 1, Time: es[n-1].Time, Kind: engine.EntryTransition, Data: b})
+			es, head := rehash(t, h, es)
+			run.set(t, es, head)
+			return n + 1, "records approve-production --pass--> deploy-production, which the protocol has no transition for"
+		}},
+		{"skip transition out of the halt, rehashed", func(t *testing.T, h *rtHarness, run trustRun, n int) (int, string) {
+			es, _ := run.get(t)
+			b, err := json.Marshal(map[string]string{"from": "approve-production", "event": "skip", "to": "deploy-production"})
+			require.NoError(t, err)
+			es = append(es, engine.Entry{Seq: n + 1, Time: es[n-1].Time, Kind: engine.EntryTransition, Data: b})
+			es, head := rehash(t, h, es)
+			run.set(t, es, head)
+			// The halt has no when:, so the plan has no skip from it.
+			return n + 1, "records approve-production --skip--> deploy-production, which the protocol has no transition for"
+		}},
+		{"transition from a state the run was not in, rehashed", func(t *testing.T, h *rtHarness, run trustRun, n int) (int, string) {
+			es, _ := run.get(t)
+			b, err := json.Marshal(map[string]string{"from": "deploy-production", "event": "pass", "to": "smoke"})
+			require.NoError(t, err)
+			es = append(es, engine.Entry{Seq: n + 1, Time: es[n-1].Time, Kind: engine.EntryTransition, Data: b})
+			es, head := rehash(t, h, es)
+			run.set(t, es, head)
+			return n + 1, "records a transition from deploy-production, but the run was in approve-production"
+		}},
 		{"cut by one entry", func(t *testing.T, _ *rtHarness, run trustRun, n int) (int, string) {
 			es, head := run.get(t)
 			run.set(t, es[:n-1], head)

@@ -1,6 +1,9 @@
 package http_test
 
 import (
+	nethttp "net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,4 +40,30 @@ func TestEffect(t *testing.T) {
 		assert.Equal(t, c.want, a.Effect(c.params), "%v", c.params)
 		assert.Equal(t, c.want, adapters.EffectOf(a, c.params), "%v", c.params)
 	}
+}
+
+// TestMutatingRequestNotRedirected: a POST answered with a 307 is not
+// sent again where the answer points (the engine judged the address the
+// protocol wrote); a GET still follows redirects.
+func TestMutatingRequestNotRedirected(t *testing.T) {
+	var hits atomic.Int32
+	target := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		hits.Add(1)
+		w.WriteHeader(nethttp.StatusOK)
+	}))
+	defer target.Close()
+	redirector := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		nethttp.Redirect(w, r, target.URL+"/deploy", nethttp.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+
+	a := http.New()
+	res := run(t, a, &adapters.Request{Params: map[string]any{"url": redirector.URL, "method": "POST", "json": map[string]any{"v": 1}}})
+	assert.Equal(t, adapters.Failed, res.Status, res.Message)
+	assert.EqualValues(t, 307, res.Measurements["status_code"])
+	assert.Zero(t, hits.Load(), "the POST did not reach where the redirect pointed")
+
+	res = run(t, a, &adapters.Request{Params: map[string]any{"url": redirector.URL}})
+	assert.Equal(t, adapters.Passed, res.Status, res.Message)
+	assert.EqualValues(t, 1, hits.Load(), "a GET follows the redirect")
 }

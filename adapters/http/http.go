@@ -491,9 +491,24 @@ func (a *Adapter) client(k tlsKey) (*nethttp.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &nethttp.Client{Transport: t}
+	c := &nethttp.Client{Transport: t, CheckRedirect: noMutatingRedirect}
 	a.clients[k] = c
 	return c, nil
+}
+
+// noMutatingRedirect follows redirects of reads only (as net/http does,
+// up to 10). A request that changes something is not sent again to where
+// the answer points: the engine judged its effect by the address the
+// protocol wrote (a 307 or 308 would send a POST to another host, a
+// protected one included). Its redirect answer is the result.
+func noMutatingRedirect(req *nethttp.Request, via []*nethttp.Request) error {
+	if m := via[0].Method; m != nethttp.MethodGet && m != nethttp.MethodHead && m != nethttp.MethodOptions {
+		return nethttp.ErrUseLastResponse
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
 }
 
 // Run implements adapters.Adapter.
