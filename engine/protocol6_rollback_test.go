@@ -186,6 +186,19 @@ func TestProtocol6FailurePaths(t *testing.T) {
 			deployed:  true,
 		},
 		{
+			// The alerts were never read: the smoke tests' failure fails
+			// the gate, "No critical alerts" claims nothing.
+			name:      "production smoke tests fail",
+			answer:    map[string]func(int) *adapters.Result{"smoke-tests": failed("GET /api/items: HTTP 500")},
+			status:    engine.StatusRolledBack,
+			gate:      "post-deployment-validation",
+			policy:    engine.PolicyRollback,
+			failing:   []string{"Every must step before the gate passed", "Smoke tests passing"},
+			rollbacks: []string{"deploy-production.rollback@production", "deploy-staging.rollback@staging"},
+			asked:     true,
+			deployed:  true,
+		},
+		{
 			name:     "a warning after the production deploy",
 			answer:   map[string]func(int) *adapters.Result{"post-deployment-alerts": alerts("warning")},
 			status:   engine.StatusCompleted,
