@@ -197,7 +197,10 @@ func TestGraphDeploymentContent(t *testing.T) {
 		`    state c_environment_readiness <<choice>>`,
 		`    state "⛔ environment-readiness blocked" as b_environment_readiness`,
 		`    state "↩ rollback" as x_rollback`,
-		`    c_environment_readiness --> s_deploy_staging : pass`,
+		`    c_environment_readiness --> s_staging_rollback_prepare : pass`,
+		`    s_staging_rollback_prepare --> s_deploy_staging : pass / skip`,
+		`    s_staging_smoke_tests --> s_quality_thresholds : pass / fail`,
+		`    s_production_approval --> x_rollback : reject-rollback`,
 		`    c_environment_readiness --> b_environment_readiness : halt`,
 		`    b_environment_readiness --> s_connectivity : retry`,
 		`    s_production_approval --> s_rollback_prepare : approve`,
@@ -210,8 +213,11 @@ func TestGraphDeploymentContent(t *testing.T) {
 	} {
 		assert.Contains(t, mm, want+"\n")
 	}
-	// The quality-thresholds gate only halts: no notify, no rollback.
-	assert.NotContains(t, mm, "c_quality_thresholds --> x_rollback")
+	// The quality-thresholds gate halts (a staging deploy that failed, the
+	// Protocol 4 thresholds) or rolls staging back (its smoke tests
+	// failed); it never only notifies.
+	assert.Contains(t, mm, "    c_quality_thresholds --> b_quality_thresholds : halt\n")
+	assert.Contains(t, mm, "    c_quality_thresholds --> x_rollback : rollback\n")
 	assert.NotContains(t, mm, "c_quality_thresholds --> s_production_approval : pass / notify")
 
 	dot, err := p.Graph("dot")

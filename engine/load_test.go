@@ -282,14 +282,23 @@ func TestValidDeploymentShape(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"connectivity", "confirm-production-validation", "health-checks", "alerts", "deployment-validator", "environment-readiness",
-		"deploy-staging", "staging-validation", "quality-thresholds", "production-approval", "rollback-prepare", "deploy-production", "production-health", "deployment-success",
-		"smoke-tests", "performance-baseline", "post-deployment-validation",
+		"staging-rollback-prepare", "deploy-staging", "staging-validation", "staging-smoke-tests", "quality-thresholds",
+		"production-approval", "rollback-prepare", "deploy-production", "production-health", "deployment-success",
+		"smoke-tests", "post-deployment-alerts", "performance-baseline", "post-deployment-validation",
 	}, ids)
 	assert.Equal(t, []string{
 		"action", "halt", "action", "action", "action", "gate",
-		"action", "action", "gate", "halt", "action", "action", "action", "gate",
-		"action", "action", "gate",
+		"action", "action", "action", "action", "gate",
+		"halt", "action", "action", "action", "gate",
+		"action", "action", "action", "gate",
 	}, kinds)
+	// Both deploys can be rolled back: a run that does not complete
+	// leaves neither environment on the version it tried.
+	for _, id := range []string{"deploy-staging", "deploy-production"} {
+		s := p.Plan().Step(id)
+		assert.True(t, s.Deploy, id)
+		assert.NotNil(t, s.Rollback, id)
+	}
 	assert.Equal(t, time.Duration(24*time.Hour), time.Duration(p.Plan().Step("production-approval").Halt.Expires))
 }
 

@@ -1540,13 +1540,43 @@ func TestRunDryRunDeployment(t *testing.T) {
 		assert.Equal(t, "rollback", h.evidence(art("rollback-evidence.json")).Kind)
 		assert.Equal(t, "failed", h.evidence(art("gates/deployment-success.json")).Status)
 		assert.False(t, h.exists(art("smoke-test-results.json")))
+		// Staging is rolled back too, after production (newest first).
+		b, err := os.ReadFile(h.path(art("deployment-report.json")))
+		require.NoError(t, err)
+		var rep engine.RunReport
+		require.NoError(t, json.Unmarshal(b, &rep))
+		var rolled []string
+		for _, rb := range rep.Rollbacks {
+			rolled = append(rolled, rb.ID)
+		}
+		assert.Equal(t, []string{"deploy-production.rollback", "deploy-staging.rollback"}, rolled)
+		assert.Equal(t, "rollback", h.evidence(art("staging-rollback-evidence.json")).Kind)
 	})
 
+	// A rejected approval rolls back what the run deployed: staging.
 	t.Run("rejected approval", func(t *testing.T) {
 		h, opts := setup(t, map[string]string{"production-approval": "reject"})
 		res, err := engine.Start(context.Background(), p, opts)
 		require.NoError(t, err)
-		assert.Equal(t, engine.StatusRejected, res.Status)
+		assert.Equal(t, engine.StatusRolledBack, res.Status)
+		assert.Equal(t, 1, res.ExitCode())
+		assert.Equal(t, []string{"production-approval", engine.StateRollback}, res.Path[len(res.Path)-2:])
+		assert.Equal(t, engine.StateRolledBack, res.State)
+		assert.False(t, h.exists(art("production-deployment.json")))
+		assert.False(t, h.exists(art("rollback-evidence.json")), "production was not deployed: nothing of it to roll back")
+		assert.Equal(t, "passed", h.evidence(art("staging-rollback-evidence.json")).Status)
+	})
+
+	// Staging smoke tests that fail roll staging back before the
+	// production approval is asked.
+	t.Run("failed staging smoke tests", func(t *testing.T) {
+		h, opts := setup(t, map[string]string{"staging-smoke-tests": "fail"})
+		res, err := engine.Start(context.Background(), p, opts)
+		require.NoError(t, err)
+		assert.Equal(t, engine.StatusRolledBack, res.Status)
+		assert.NotContains(t, res.Path, "production-approval")
+		assert.Equal(t, "rollback", h.evidence(art("gates/quality-thresholds.json")).Policy)
+		assert.Equal(t, "passed", h.evidence(art("staging-rollback-evidence.json")).Status)
 		assert.False(t, h.exists(art("production-deployment.json")))
 	})
 }

@@ -94,6 +94,8 @@ func TestDryRunPaths(t *testing.T) {
 
 	out, code = execute(t, "run", "protocols/deployment.yaml", "--dry-run", "--simulate", "production-approval=reject", "--state-dir", t.TempDir())
 	assert.Equal(t, exitFailed, code, out)
-	assert.Contains(t, out, "(rejected)")
+	// Rejected after staging was deployed: staging is rolled back.
+	assert.Contains(t, out, "production-approval → (rollback) → (rolled-back)")
+	assert.Contains(t, out, "[ROLLBACK] deploy-staging: rolled back")
 	assert.NotContains(t, out, "[PRODUCTION DEPLOYMENT]")
 }

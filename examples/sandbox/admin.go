@@ -28,6 +28,7 @@ func (e *environment) adminHandler() http.Handler {
 		"/deploy":        {http.MethodPost, e.idempotent(e.handleDeploy)},
 		"/rollback":      {http.MethodPost, e.idempotent(e.handleRollback)},
 		"/snapshot":      {http.MethodPost, e.idempotent(e.handleSnapshot)},
+		"/fault":         {http.MethodPost, e.idempotent(e.handleFault)},
 		"/status":        {http.MethodGet, e.handleStatus},
 		"/api/v2/alerts": {http.MethodGet, e.handleAlerts},
 		"/healthz": {http.MethodGet, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
@@ -172,10 +173,10 @@ type AlertStatus struct {
 
 func (e *environment) alerts() []Alert {
 	e.mu.Lock()
-	version, since := e.current, e.since
+	version, since, faults := e.current, e.since, e.currentFaults
 	e.mu.Unlock()
 	out := []Alert{}
-	if !isAlerting(version) {
+	if !behaviourOf(version, faults).alerting {
 		return out
 	}
 	labels := map[string]string{
@@ -190,7 +191,7 @@ func (e *environment) alerts() []Alert {
 		Labels: labels,
 		Annotations: map[string]string{
 			"summary":     fmt.Sprintf("High error rate on %s (version %s)", e.name, version),
-			"description": "The sandbox raises this alert while the running version contains \"-alerting\".",
+			"description": "The sandbox raises this alert while the running version contains \"-alerting\" or has the fault alerting here.",
 		},
 		Receivers:    []map[string]any{{"name": "sandbox"}},
 		Status:       AlertStatus{State: "active", SilencedBy: []string{}, InhibitedBy: []string{}},

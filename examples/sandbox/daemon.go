@@ -498,7 +498,11 @@ func runStatus(cfg *Config, output string, stdout io.Writer) error {
 			}
 			var pids []string
 			for _, in := range er.Instances {
-				pids = append(pids, fmt.Sprintf("%s@%s(pid %d,%s)", in.Version, in.Addr, in.PID, in.State))
+				v := in.Version
+				if len(in.Faults) > 0 {
+					v += "[fault " + strings.Join(in.Faults, ",") + "]"
+				}
+				pids = append(pids, fmt.Sprintf("%s@%s(pid %d,%s)", v, in.Addr, in.PID, in.State))
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", er.Name, er.Proxy, er.Admin, version, prev, dash(strings.Join(pids, " ")), healthy)
 		}

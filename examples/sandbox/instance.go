@@ -40,11 +40,19 @@ func runInstance(args []string) error {
 	env := fs.String("environment", "", "environment name (for logs)")
 	parentPID := fs.Int("parent-pid", 0, "exit when this process is no longer the parent")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "graceful shutdown limit")
+	faultList := fs.String("fault", "", "comma-separated faults (unhealthy, broken, slow, alerting) on top of the version's suffixes")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if err := checkVersion(*version); err != nil {
 		return err
+	}
+	var faults []string
+	if *faultList != "" {
+		var err error
+		if faults, err = checkFaults(strings.Split(*faultList, ",")); err != nil {
+			return fmt.Errorf("--fault: %w", err)
+		}
 	}
 	if err := checkLoopbackAddr(*listen, true); err != nil {
 		return fmt.Errorf("--listen: %w", err)
@@ -61,7 +69,7 @@ func runInstance(args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: newServiceHandler(*version), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: newServiceHandler(*version, faults), ReadHeaderTimeout: 10 * time.Second}
 	// First (and only) stdout line: the address, read by the supervisor.
 	if _, err := fmt.Fprintln(os.Stdout, ln.Addr().String()); err != nil {
 		return fmt.Errorf("report address: %w", err)
@@ -106,7 +114,10 @@ func watchParent(ctx context.Context, ppid int, stop func()) {
 	}
 }
 
-func newServiceHandler(version string) http.Handler {
+// newServiceHandler serves the example service as version, misbehaving as
+// its suffixes and faults say.
+func newServiceHandler(version string, faults []string) http.Handler {
+	b := behaviourOf(version, faults)
 	items := []map[string]any{
 		{"id": 1, "name": "widget", "price": 9.99},
 		{"id": 2, "name": "gadget", "price": 24.5},
@@ -117,7 +128,7 @@ func newServiceHandler(version string) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Service-Version", version)
-		if r.URL.Path != "/healthz" && isSlow(version) {
+		if r.URL.Path != "/healthz" && b.slow {
 			select {
 			case <-time.After(slowDelay):
 			case <-r.Context().Done():
@@ -131,16 +142,16 @@ func newServiceHandler(version string) http.Handler {
 		}
 		switch r.URL.Path {
 		case "/healthz":
-			if isUnhealthy(version) {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "failing", "version": version, "reason": "version is marked -unhealthy"})
+			if b.unhealthy {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "failing", "version": version, "reason": reason(version, faultUnhealthy)})
 				return
 			}
 			writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": version})
 		case "/version":
 			writeJSON(w, http.StatusOK, map[string]any{"version": version})
 		case "/api/items", "/api/orders":
-			if isBroken(version) {
-				writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "internal error (version is marked -broken)", "version": version})
+			if b.broken {
+				writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "internal error (" + reason(version, faultBroken) + ")", "version": version})
 				return
 			}
 			data := items
@@ -155,6 +166,16 @@ func newServiceHandler(version string) http.Handler {
 			writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found", "path": r.URL.Path, "version": version})
 		}
 	})
+}
+
+// reason says why an instance misbehaves: its version's suffix or a fault
+// set for the environment.
+// It is called only when the instance does misbehave that way.
+func reason(version, marker string) string {
+	if (marker == faultUnhealthy && isUnhealthy(version)) || (marker == faultBroken && isBroken(version)) {
+		return "version is marked -" + marker
+	}
+	return "fault " + marker + " set for this environment"
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -579,7 +579,7 @@ func TestServiceHandler(t *testing.T) {
 	t.Parallel()
 	call := func(version, path string) (int, map[string]any, http.Header) {
 		rec := httptest.NewRecorder()
-		newServiceHandler(version).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		newServiceHandler(version, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &m))
 		return rec.Code, m, rec.Header()

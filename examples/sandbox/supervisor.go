@@ -31,6 +31,7 @@ const (
 type instance struct {
 	env     string
 	version string
+	faults  []string // faults set for the version in env when it started
 	pid     int
 	addr    string
 	started time.Time
@@ -70,6 +71,10 @@ type environment struct {
 	since     time.Time // when current went live
 	instances map[int]*instance
 	closed    bool
+	// faults maps a version to the faults it has here (POST /fault);
+	// currentFaults are those the serving instances started with.
+	faults        map[string][]string
+	currentFaults []string
 
 	idem *idempotencyStore
 }
@@ -86,9 +91,9 @@ func (e *environment) logf(format string, args ...any) {
 	e.sup.log.Printf("[%s] "+format, append([]any{e.name}, args...)...)
 }
 
-// startInstance launches one instance of version and waits until it reports
-// its listen address.
-func (e *environment) startInstance(version string) (*instance, error) {
+// startInstance launches one instance of version, with faults, and waits
+// until it reports its listen address.
+func (e *environment) startInstance(version string, faults []string) (*instance, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, fmt.Errorf("locate sandbox binary: %w", err)
@@ -104,6 +109,9 @@ func (e *environment) startInstance(version string) (*instance, error) {
 		"--parent-pid", strconv.Itoa(os.Getpid()),
 		"--shutdown-timeout", e.sup.cfg.DrainTimeout.String(),
 	)
+	if len(faults) > 0 {
+		cmd.Args = append(cmd.Args, "--fault", strings.Join(faults, ","))
+	}
 	cmd.Args[0] = "sandbox"
 	cmd.Stdout = w
 	cmd.Stderr = os.Stderr
@@ -123,7 +131,7 @@ func (e *environment) startInstance(version string) (*instance, error) {
 		_ = r.Close()
 		return nil, fmt.Errorf("start instance: %w", err)
 	}
-	inst := &instance{env: e.name, version: version, pid: cmd.Process.Pid, cmd: cmd, started: time.Now(), done: make(chan struct{})}
+	inst := &instance{env: e.name, version: version, faults: faults, pid: cmd.Process.Pid, cmd: cmd, started: time.Now(), done: make(chan struct{})}
 	inst.state.Store(stateStarting)
 	e.instances[inst.pid] = inst
 	e.mu.Unlock()
@@ -227,14 +235,15 @@ func (e *environment) waitHealthy(ctx context.Context, inst *instance, timeout t
 	}
 }
 
-// startInstances starts n instances of version in parallel; on error, all
-// of them are killed.
+// startInstances starts n instances of version, with the faults set for
+// it here now, in parallel; on error, all of them are killed.
 func (e *environment) startInstances(version string, n int) ([]*instance, error) {
+	faults := e.faultsFor(version)
 	insts := make([]*instance, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { insts[i], errs[i] = e.startInstance(version) })
+		wg.Go(func() { insts[i], errs[i] = e.startInstance(version, faults) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -262,7 +271,7 @@ func (e *environment) start() error {
 	}
 	e.pool.Store(p)
 	e.mu.Lock()
-	e.current, e.since = e.cfg.Version, time.Now()
+	e.current, e.since, e.currentFaults = e.cfg.Version, time.Now(), insts[0].faults
 	e.mu.Unlock()
 	e.logf("serving version %s on proxy %s (%d instance(s))", e.cfg.Version, e.cfg.Proxy, len(insts))
 	return nil
@@ -326,7 +335,7 @@ func (e *environment) deploy(version, what string) (deployResult, bool) {
 		inst.state.Store(stateActive)
 	}
 	prev := e.pool.Swap(next)
-	e.previous, e.current, e.since = old, version, time.Now()
+	e.previous, e.current, e.since, e.currentFaults = old, version, time.Now(), insts[0].faults
 	e.mu.Unlock()
 	e.logf("%s %s: step 3/4 proxy switched to %s (healthy after %dms)", what, version, version, time.Since(began).Milliseconds())
 
@@ -367,11 +376,12 @@ func (e *environment) shutdown(grace time.Duration) {
 
 // instanceInfo is one instance in /status.
 type instanceInfo struct {
-	PID     int    `json:"pid"`
-	Addr    string `json:"addr"`
-	Version string `json:"version"`
-	State   string `json:"state"`
-	Started string `json:"started"`
+	PID     int      `json:"pid"`
+	Addr    string   `json:"addr"`
+	Version string   `json:"version"`
+	Faults  []string `json:"faults,omitempty"`
+	State   string   `json:"state"`
+	Started string   `json:"started"`
 }
 
 // envStatus is the JSON answer of GET /status.
@@ -385,6 +395,8 @@ type envStatus struct {
 	Admin       string         `json:"admin"`
 	Replicas    int            `json:"replicas"`
 	Instances   []instanceInfo `json:"instances"`
+	// Faults are the faults set per version (POST /fault).
+	Faults map[string][]string `json:"faults"`
 }
 
 func (e *environment) status() envStatus {
@@ -392,13 +404,13 @@ func (e *environment) status() envStatus {
 	st := envStatus{
 		Environment: e.name, Version: e.current, Previous: e.previous,
 		Since: e.since.UTC().Format(time.RFC3339), Proxy: e.cfg.Proxy, Admin: e.cfg.Admin,
-		Replicas: e.cfg.Replicas, Instances: []instanceInfo{},
+		Replicas: e.cfg.Replicas, Instances: []instanceInfo{}, Faults: e.faultTable(),
 	}
 	for _, inst := range e.instances {
 		if inst.addr == "" {
 			continue
 		}
-		st.Instances = append(st.Instances, instanceInfo{PID: inst.pid, Addr: inst.addr, Version: inst.version,
+		st.Instances = append(st.Instances, instanceInfo{PID: inst.pid, Addr: inst.addr, Version: inst.version, Faults: inst.faults,
 			State: inst.State(), Started: inst.started.UTC().Format(time.RFC3339)})
 	}
 	e.mu.Unlock()
