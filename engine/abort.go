@@ -198,8 +198,11 @@ func (r *Runner) aborting(state string) (string, bool) {
 		delete(r.resumedInFlight, state)
 		if s := r.p.plan.Step(state); s != nil && s.Halt == nil && s.Gate == nil {
 			now := r.now()
-			rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy,
-				Message: fmt.Sprintf("interrupted in the middle of its %s call, then the run was aborted: counted as done", s.Adapter)}
+			msg := fmt.Sprintf("interrupted in the middle of its %s call, then the run was aborted", s.Adapter)
+			if s.Deploy {
+				msg += ": the deploy may have taken effect, counted as done"
+			}
+			rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy, Message: msg}
 			r.st.recordStep(rec)
 			r.journal(EntryStepEnd, rec)
 			r.emit(Event{Kind: EventStepEnd, Phase: s.phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
