@@ -124,7 +124,7 @@ func TestConfirmWithoutAnswer(t *testing.T) {
 }
 
 // TestAbortNeverApproves: an abort is a rejection. It supersedes a
-// pending approval (the run ends rejected, nothing more runs), and a
+// pending approval (the run ends aborted, nothing more runs), and a
 // decision marked abort that approves is refused outright.
 func TestAbortNeverApproves(t *testing.T) {
 	p := haltThenWork(t)
@@ -141,7 +141,8 @@ func TestAbortNeverApproves(t *testing.T) {
 	require.NoError(t, engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: false, By: "carol", Via: "abort"}))
 	res, err := h.resume()
 	require.NoError(t, err)
-	assert.Equal(t, engine.StatusRejected, res.Status)
+	assert.Equal(t, engine.StatusAborted, res.Status)
+	assert.Equal(t, 1, res.ExitCode())
 	assert.Zero(t, h.f.count("work"), "the approval was superseded")
 }
 

@@ -30,15 +30,22 @@
 //     StatusHalted. Record the decision with Decide — an approval, or a
 //     rejection, which rolls back completed deploys — then Resume the run.
 //     Pass Decide the run's protocol: it then enforces the halt's approvers,
-//     allow_starter and expires. protorun abort is Decide with Approve false
-//     and Via "abort", then Resume.
+//     allow_starter and expires. HaltError.OnFailure (and Result.Awaiting)
+//     tell a halt on a failure (a gate that halts, an interrupted call)
+//     from one for an approval or a confirmation.
+//   - Abort ends a run in any state that has not ended — halted, interrupted
+//     or crashed mid-step — rolling back every deploy it made, newest first
+//     (Decision.NoRollback leaves them in place, named in
+//     Result.LeftInPlace). protorun abort is Abort.
 //   - In another process, LoadRun reopens a run's protocol from the store
 //     (the exact bytes the run started with) so it can be decided and
 //     resumed; Replay rebuilds a run's state from its journal for a status
 //     display; Store.List lists the runs.
 //   - Result.ExitCode maps how a run ended to the CLI's exit codes: 0
 //     completed, 1 failed (rollback completed, rejected, aborted,
-//     interrupted), 3 halted, 4 rollback failed or incomplete.
+//     interrupted), 3 halted for an approval or a confirmation, 4 rollback
+//     failed or incomplete, or deploys left in place, 5 halted on a
+//     failure. RunState.Result gives the same from a replayed journal.
 //
 // A minimal embedding (see Example_embedding and examples/embed in the
 // repository for a complete program):

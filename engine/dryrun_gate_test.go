@@ -65,7 +65,8 @@ func TestDryRunGatesOnMeasurements(t *testing.T) {
 		h, res, err := run(t, map[string]string{"disk-space": "fail"})
 		var he *engine.HaltError
 		require.True(t, errors.As(err, &he), "%v", err)
-		assert.Equal(t, 3, res.ExitCode())
+		assert.True(t, he.OnFailure(), "a gate that halts is a halt on a failure")
+		assert.Equal(t, 5, res.ExitCode())
 		g := gate(t, h, "preflight-gate")
 		assert.False(t, g.Passed)
 		for _, c := range g.Criteria {

@@ -307,7 +307,7 @@ func (r *Runner) notify(ctx context.Context, s *Step, a *Action) {
 // gate's phase; a rejection aborts, rolling back completed deploys.
 func (r *Runner) blocked(_ context.Context, gate string) (string, error) {
 	if r.st.Halt == nil || r.st.Halt.Step != gate {
-		r.st.Halt = &HaltRecord{Step: gate, Kind: "gate", Prompt: r.st.Failure, Since: r.now(), decisions: len(r.st.Decisions)}
+		r.st.Halt = &HaltRecord{Step: gate, Kind: HaltGate, Prompt: r.st.Failure, Since: r.now(), decisions: len(r.st.Decisions)}
 		r.journal(EntryHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(gate)
@@ -319,7 +319,7 @@ func (r *Runner) blocked(_ context.Context, gate string) (string, error) {
 			hint = fmt.Sprintf("Dry run halted at gate %s: %s\n  a real run would wait here for a fix, then protorun approve and protorun resume",
 				gate, r.st.Failure)
 		}
-		return "", r.awaitDecision(gate, "gate", r.st.Failure, false, hint)
+		return "", r.awaitDecision(gate, HaltGate, r.st.Failure, false, hint)
 	}
 	if d.Approve {
 		// A retry runs the phase again from its first step.
@@ -477,6 +477,9 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 	r.st.State = state
 	r.st.Ended = r.now()
 	r.st.Halt = nil
+	if r.st.Abort != nil && state != StateCompleted {
+		r.leftInPlace()
+	}
 	allGates := true
 	for _, g := range r.st.Gates {
 		allGates = allGates && g.Passed
@@ -500,7 +503,11 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 	if err := r.writeReport(r.st.Status); err != nil {
 		return r.result(), err
 	}
-	r.journal(EntryEnd, map[string]any{"state": state, "status": r.st.Status, "rollback_ok": r.st.RollbackOK, "ended": r.st.Ended})
+	end := map[string]any{"state": state, "status": r.st.Status, "rollback_ok": r.st.RollbackOK, "ended": r.st.Ended}
+	if len(r.st.LeftInPlace) > 0 {
+		end["left_in_place"] = r.st.LeftInPlace
+	}
+	r.journal(EntryEnd, end)
 	// The end is durable before it is announced: whoever reads the message
 	// (or the status) may act on it at once.
 	if err := r.durable(); err != nil {
@@ -518,13 +525,16 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 }
 
 func (r *Runner) endMessage() string {
-	switch r.st.Status {
-	case StatusCompleted:
+	switch {
+	case r.st.Status == StatusCompleted:
 		return fmt.Sprintf("Run %s completed.", r.st.ID)
-	case StatusRolledBack:
-		return fmt.Sprintf("Run %s failed (%s); rollback completed.", r.st.ID, r.st.Failure)
-	case StatusRollbackFailed:
+	case r.st.Status == StatusRollbackFailed:
 		return fmt.Sprintf("Run %s failed (%s) and its ROLLBACK FAILED: a human must act now.", r.st.ID, r.st.Failure)
+	case len(r.st.LeftInPlace) > 0:
+		return fmt.Sprintf("Run %s %s (%s), LEAVING IN PLACE, NOT ROLLED BACK: %s. A human must act now.",
+			r.st.ID, r.st.Status, r.st.Failure, strings.Join(r.st.LeftInPlace, ", "))
+	case r.st.Status == StatusRolledBack:
+		return fmt.Sprintf("Run %s failed (%s); rollback completed.", r.st.ID, r.st.Failure)
 	default:
 		return fmt.Sprintf("Run %s %s: %s", r.st.ID, r.st.Status, r.st.Failure)
 	}
@@ -589,9 +599,13 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 		}
 		return fmt.Errorf("run %s already ended (%s): %w", runID, st.Status, ErrNotHalted)
 	}
+	if st.Abort != nil {
+		return fmt.Errorf("run %s is being aborted (by %s at %s): nothing to decide; protorun abort %s finishes the abort: %w",
+			runID, st.Abort.By, st.Abort.Time.Format(time.RFC3339), runID, ErrNotHalted)
+	}
 	if st.Halt == nil {
-		return fmt.Errorf("run %s is not waiting at a halt (%s, at %s; if its process died, protorun resume %s continues it): %w",
-			runID, st.Status, st.State, runID, ErrNotHalted)
+		return fmt.Errorf("run %s is not waiting at a halt (%s, at %s; if its process died, protorun resume %s continues it, protorun abort %s ends it): %w",
+			runID, st.Status, st.State, runID, runID, ErrNotHalted)
 	}
 	if p != nil && p.Digest != info.Digest {
 		return fmt.Errorf("the protocol changed since run %s started (sha256 %.12s then, %.12s in %s now): refusing to record a decision against a protocol nobody approved",
@@ -602,10 +616,8 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 	}
 	// One decision per halt, except that an abort supersedes a decision
 	// nobody acted on yet, so a run approved but not resumed can still be
-	// stopped (Resume acts on the latest decision). Not at an interrupted
-	// call's halt: there an approval means "roll back" and an abort would
-	// leave the half-done change in place.
-	if prev := st.pendingDecision(st.Halt.Step); prev != nil && (d.Via != "abort" || st.Halt.Kind == "interrupted") {
+	// stopped: an abort rolls back whatever the halt was (abort.go).
+	if prev := st.pendingDecision(st.Halt.Step); prev != nil && d.Via != "abort" {
 		verb := map[bool]string{true: "approved", false: "rejected"}[prev.Approve]
 		return fmt.Errorf("run %s: %s was already decided (%s by %s at %s); a second decision is refused, protorun resume %s acts on the first (protorun abort %s stops the run instead): %w",
 			runID, st.Halt.Step, verb, prev.By, prev.Time.Format(time.RFC3339), runID, runID, ErrNotHalted)

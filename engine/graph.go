@@ -65,8 +65,8 @@ func newFlowGraph(p *Protocol) *flowGraph {
 			if s := pl.byID[src]; s != nil && s.Gate != nil && !gateCanFire(s, e.Name) {
 				continue
 			}
-			if s := pl.byID[src]; s != nil && s.Kind() == "action" && e.Name == EvAbort {
-				continue // only after a crash mid-call, by a person's decision: not the protocol's flow
+			if (e.Name == EvAbort || e.Name == EvAbortRollback) && !strings.HasSuffix(src, ":blocked") {
+				continue // an abort, possible from any state, or a crash mid-call: not the protocol's flow
 			}
 			if gate, ok := strings.CutSuffix(src, ":blocked"); ok {
 				if s := pl.byID[gate]; s != nil && !gateCanFire(s, EvHalt) {

@@ -153,8 +153,8 @@ func TestGraphMermaidShape(t *testing.T) {
 				if s != nil && s.Gate != nil && !gtGateCanFire(s, e.Name) {
 					continue
 				}
-				if s != nil && s.Kind() == "action" && e.Name == engine.EvAbort {
-					continue // drawn nowhere on purpose: see Protocol.Graph
+				if e.Name == engine.EvAbort || e.Name == engine.EvAbortRollback {
+					continue // an abort from any state: drawn nowhere on purpose, see Protocol.Graph
 				}
 				found := false
 				for _, edge := range edges {

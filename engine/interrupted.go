@@ -14,7 +14,9 @@ import (
 // every item, the step simply runs again (handled is false). Otherwise
 // running it again could deploy twice, so the run halts at the protocol's
 // rollback-decision prompt: yes fails the step (its deploy counts as done,
-// so the failure policy rolls it back); no aborts the run as it stands.
+// so the failure policy rolls it back); no aborts the run as it stands,
+// naming the deploys it leaves in place. An abort (abort.go) is handled
+// before: it rolls back.
 func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, handled bool, err error) {
 	if r.st.unfired == s.ID {
 		// The journal holds the step's outcome but not the transition that
@@ -52,7 +54,7 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 		prompt = r.fill(m.Text, map[string]any{"error": why})
 	}
 	if r.st.Halt == nil || r.st.Halt.Step != s.ID {
-		r.st.Halt = &HaltRecord{Step: s.ID, Kind: "interrupted", Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
+		r.st.Halt = &HaltRecord{Step: s.ID, Kind: HaltInterrupted, Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
 		r.journal(EntryHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(s.ID)
@@ -72,7 +74,7 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 		}
 	}
 	if d == nil {
-		return "", true, r.awaitDecision(s.ID, "interrupted", prompt, r.opts.Prompter == nil, fmt.Sprintf(
+		return "", true, r.awaitDecision(s.ID, HaltInterrupted, prompt, r.opts.Prompter == nil, fmt.Sprintf(
 			"Run %s halted: %s.\n  roll back: protorun approve %s --as NAME && protorun resume %s\n  stop here: protorun reject %s --as NAME && protorun resume %s",
 			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID))
 	}
@@ -80,6 +82,11 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 	if !d.Approve {
 		r.st.Failure = why + "; " + d.By + " chose not to roll back"
 		r.st.Status = StatusAborted
+		var extra []string
+		if s.Deploy {
+			extra = append(extra, s.ID) // it may have taken effect
+		}
+		r.leftInPlace(extra...)
 		return EvAbort, true, nil
 	}
 	now := r.now()
@@ -138,11 +145,19 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *Step, a adapters.
 	}
 	why := fmt.Sprintf("the rollback %s was interrupted in the middle of its call, which is not idempotent: it may have taken effect", tmp.ID)
 	prompt := "[ROLLBACK INTERRUPTED] " + why + ". Run it again? (yes/no)"
-	if r.st.Halt == nil || r.st.Halt.Step != tmp.ID {
-		r.st.Halt = &HaltRecord{Step: tmp.ID, Kind: "interrupted", Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
+	halted := r.st.Halt != nil && r.st.Halt.Step == tmp.ID
+	var d *Decision
+	switch {
+	case r.st.Abort != nil && !halted:
+		// The run is being aborted: nobody is asked. The call may have
+		// taken effect and is not run twice; it is left to a human.
+		d = r.st.Abort
+	case !halted:
+		r.st.Halt = &HaltRecord{Step: tmp.ID, Kind: HaltInterrupted, Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
 		r.journal(EntryHalt, r.st.Halt)
+	default:
+		d = r.st.pendingDecision(tmp.ID) // an abort recorded at this halt included
 	}
-	d := r.st.pendingDecision(tmp.ID)
 	if d == nil && r.opts.Prompter != nil {
 		if err := r.durable(); err != nil {
 			return false, nil, err
@@ -159,7 +174,7 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *Step, a adapters.
 		}
 	}
 	if d == nil {
-		return false, nil, r.awaitDecision(tmp.ID, "interrupted", prompt, r.opts.Prompter == nil, fmt.Sprintf(
+		return false, nil, r.awaitDecision(tmp.ID, HaltInterrupted, prompt, r.opts.Prompter == nil, fmt.Sprintf(
 			"Run %s halted: %s.\n  run it again: protorun approve %s --as NAME && protorun resume %s\n  leave it to a human: protorun reject %s --as NAME && protorun resume %s",
 			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID))
 	}

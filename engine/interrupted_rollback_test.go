@@ -73,7 +73,7 @@ func TestResumeInterruptedRollback(t *testing.T) {
 				assert.Equal(t, "interrupted", he.Kind)
 				assert.Equal(t, "deploy-production.rollback", he.Step)
 				assert.Contains(t, he.Prompt, "Run it again? (yes/no)")
-				assert.Equal(t, 3, res.ExitCode())
+				assert.Equal(t, 5, res.ExitCode(), "halted on a failure")
 				if tc.decide != nil {
 					require.NoError(t, h.decide(*tc.decide, "alice"))
 					res, err = h.resume()

@@ -251,27 +251,6 @@ func (r *Runner) waitLease(ctx context.Context, busy error, take func() error) e
 	}
 }
 
-// Abort records d as a rejection that aborts the halted run (Via "abort")
-// and resumes the run to act on it, as its only driver: the run's lease is
-// taken before the decision is written, so no other process drives the
-// run meanwhile.
-func Abort(ctx context.Context, p *Protocol, runID string, d Decision, opts Options) (*Result, error) {
-	r, err := newRunner(p, opts)
-	if err != nil {
-		return nil, err
-	}
-	release, err := r.leaseRun(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	d.Approve, d.Via = false, "abort"
-	if err := Decide(ctx, r.store, p, runID, d); err != nil {
-		return nil, err
-	}
-	return r.resume(ctx, runID)
-}
-
 // runEnded reports whether a run's journal ends with its end entry.
 func runEnded(entries []Entry) bool {
 	return len(entries) > 0 && entries[len(entries)-1].Kind == EntryEnd

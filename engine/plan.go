@@ -126,7 +126,6 @@ func buildPlan(pr *Protocol) *Plan {
 			ev(EvAbortRollback, StateRollback, BlockedState(s.ID))
 		default:
 			ev(EvPass, pl.next(s), s.ID)
-			ev(EvAbort, StateAborted, s.ID) // interrupted mid-call, no rollback wanted
 			if s.IsMust() {
 				ev(EvFail, pl.failTarget(s), s.ID)
 			} else {
@@ -136,7 +135,13 @@ func buildPlan(pr *Protocol) *Plan {
 		if s.When != "" {
 			ev(EvSkip, pl.next(s), s.ID)
 		}
+		// An abort, from wherever the run stands (abort.go), and "no" to
+		// the rollback decision of a call interrupted mid-way.
+		ev(EvAbort, StateAborted, s.ID)
+		ev(EvAbortRollback, StateRollback, s.ID)
 	}
+	ev(EvAbort, StateAborted, StateChecklist, StateRollback)
+	ev(EvAbortRollback, StateRollback, StateChecklist)
 	ev(EvPass, StateCompleted, StateChecklist)
 	ev(EvFail, StateFailed, StateChecklist)
 	ev(EvDone, StateRolledBack, StateRollback)

@@ -33,6 +33,11 @@ type RunReport struct {
 	Evidence   []string          `json:"evidence"`
 	Outputs    map[string]string `json:"outputs,omitempty"`
 	Completion string            `json:"completion_message,omitempty"`
+	// Halt is the halt a halted run waits at (HaltRecord.OnFailure: on a
+	// failure, or for an approval); LeftInPlace the deploys an aborted run
+	// left in place (Result.LeftInPlace).
+	Halt        *HaltRecord `json:"halt,omitempty"`
+	LeftInPlace []string    `json:"left_in_place,omitempty"`
 }
 
 // ReportPhase is a phase of the report with its steps.
@@ -73,6 +78,10 @@ func (r *Runner) Report(status string) *RunReport {
 		Status: status, State: st.State, StartedBy: st.StartedBy, Started: st.Started, Ended: st.Ended,
 		Digest: r.p.Digest, Failure: st.Failure, Decisions: st.Decisions, Rollbacks: st.Rollbacks,
 		Checklist: st.Checklist, Evidence: st.Evidence, Metrics: map[string]any{}, Outputs: map[string]string{}}
+	rep.LeftInPlace = st.LeftInPlace
+	if status == StatusHalted {
+		rep.Halt = st.Halt
+	}
 	if rep.Decisions == nil {
 		rep.Decisions = []Decision{}
 	}

@@ -96,17 +96,29 @@ type Result struct {
 	Status string // a Status* constant
 	// Path lists the states the run went through, in order.
 	Path []string
+	// HaltKind is the kind of the halt a halted run waits at (approval,
+	// confirmation, gate, interrupted); Awaiting says what that means.
+	HaltKind string
+	// LeftInPlace names the deploys an aborted run left in place, newest
+	// first: not rolled back (abort's NoRollback, a "no" to the rollback
+	// decision of an interrupted call), or with no rollback to run.
+	LeftInPlace []string
 }
 
-// ExitCode maps a result to the exit codes DESIGN.md gives: 0 completed, 1
-// failed (rollback completed), 3 halted, 4 rollback failed.
+// ExitCode maps a result to the exit codes DESIGN.md gives: 0 completed;
+// 1 failed, everything rolled back (or nothing deployed); 3 halted,
+// awaiting an approval or a confirmation; 4 failed, and a rollback failed
+// or deploys were left in place; 5 halted on a failure, awaiting a
+// decision. (2, invalid input or usage, is the caller's: no run.)
 func (r *Result) ExitCode() int {
-	switch r.Status {
-	case StatusCompleted:
+	switch {
+	case r.Status == StatusCompleted:
 		return 0
-	case StatusHalted:
+	case r.Status == StatusHalted && HaltOnFailure(r.HaltKind):
+		return 5
+	case r.Status == StatusHalted:
 		return 3
-	case StatusRollbackFailed:
+	case r.Status == StatusRollbackFailed, len(r.LeftInPlace) > 0:
 		return 4
 	default:
 		return 1
@@ -157,6 +169,9 @@ type Decision struct {
 	// Context is the digest of the run's frozen context (RunContext) the
 	// decision was made on: an approval binds to it.
 	Context string `json:"context,omitempty"`
+	// NoRollback, on an abort (Via "abort"), ends the run without rolling
+	// back its deploys (Abort).
+	NoRollback bool `json:"no_rollback,omitempty"`
 }
 
 // Start begins a new run of p and drives it until it ends, halts or ctx is
@@ -551,6 +566,9 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 
 // execute does the work of a state and returns the event to fire.
 func (r *Runner) execute(ctx context.Context, state string) (string, error) {
+	if ev, ok := r.aborting(state); ok {
+		return ev, nil // an abort is recorded: the run goes to its end from wherever it stands
+	}
 	switch {
 	case state == StateChecklist:
 		return r.checklist(ctx)
@@ -652,7 +670,9 @@ func (r *Runner) interrupted() (*Result, error) {
 }
 
 func (r *Runner) result() *Result {
-	return &Result{RunID: r.st.ID, State: r.st.State, Status: r.st.Status, Path: append([]string(nil), r.path...)}
+	res := r.st.Result()
+	res.Path = append([]string(nil), r.path...)
+	return res
 }
 
 // journal appends an entry to the run's journal. A journal that cannot be

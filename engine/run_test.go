@@ -692,7 +692,9 @@ func TestRunGatePolicies(t *testing.T) {
 					assert.Equal(t, tt.gate, he.Step)
 					assert.Equal(t, engine.StatusHalted, res.Status)
 					assert.Equal(t, engine.BlockedState(tt.gate), res.State)
-					assert.Equal(t, 3, res.ExitCode())
+					assert.Equal(t, 5, res.ExitCode(), "halted on a failure, not for an approval")
+					assert.True(t, he.OnFailure())
+					assert.Equal(t, engine.AwaitingFailure, res.Awaiting())
 					checkGate(t, h)
 					assert.NotEmpty(t, h.ev.kind(engine.EventHalt))
 

@@ -41,6 +41,12 @@ type RunState struct {
 	// Context is the digest of the run's frozen context (RunContext):
 	// what an approval of the run binds to.
 	Context string `json:"context,omitempty"`
+	// Abort is the run's abort (a decision via "abort"), once recorded:
+	// the run goes to its end from wherever it stands (abort.go).
+	Abort *Decision `json:"abort,omitempty"`
+	// LeftInPlace names the deploys an aborted run left in place, newest
+	// first (Result.LeftInPlace), as its end records them.
+	LeftInPlace []string `json:"left_in_place,omitempty"`
 
 	pendingFail string // a must step failed and the flow jumped to its gate
 	journalErr  error
@@ -258,6 +264,10 @@ func (st *RunState) apply(e Entry) error {
 			return err
 		}
 		st.Decisions = append(st.Decisions, d)
+		if d.Via == "abort" && st.Abort == nil {
+			st.Abort = &d
+			st.Failure = abortFailure(st.Failure, &d)
+		}
 	case EntryInterrupt:
 		st.Status = StatusInterrupted
 	case EntryContext:
@@ -287,11 +297,13 @@ func (st *RunState) apply(e Entry) error {
 			State, Status string
 			RollbackOK    bool `json:"rollback_ok"`
 			Ended         time.Time
+			LeftInPlace   []string `json:"left_in_place"`
 		}
 		if err := dec(&end); err != nil {
 			return err
 		}
 		st.State, st.Status, st.Ended, st.RollbackOK = end.State, end.Status, end.Ended, end.RollbackOK
+		st.LeftInPlace = end.LeftInPlace
 	default:
 		return fmt.Errorf("unknown entry kind %q", e.Kind)
 	}

@@ -103,6 +103,14 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 	out, code = cli("resume", "crashed")
 	require.Equal(t, exitOK, code, out)
 	cutJournalAfter(t, filepath.Join(state, "runs", "crashed", "journal.jsonl"), `"kind":"step-start"`)
+	// "crashed-abort" died the same way, to be aborted.
+	out, code = cli("run", proto, "--run-id", "crashed-abort", "--no-prompt")
+	require.Equal(t, exitHalted, code, out)
+	out, code = cli("approve", "crashed-abort", "--as", "alice")
+	require.Equal(t, exitOK, code, out)
+	out, code = cli("resume", "crashed-abort")
+	require.Equal(t, exitOK, code, out)
+	cutJournalAfter(t, filepath.Join(state, "runs", "crashed-abort", "journal.jsonl"), `"kind":"step-start"`)
 
 	for _, tc := range []struct {
 		name string
@@ -134,8 +142,11 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 
 		{"status crashed", []string{"status", "crashed"}, exitOK, []string{"Status:   running or crashed", "State:    work"}},
 		{"approve crashed", []string{"approve", "crashed", "--as", "bob"}, exitUsage, []string{
-			"run crashed is not waiting at a halt (running, at work; if its process died, protorun resume crashed continues it)"}},
-		{"abort crashed", []string{"abort", "crashed"}, exitUsage, []string{"run crashed is not waiting at a halt"}},
+			"run crashed is not waiting at a halt (running, at work; if its process died, protorun resume crashed continues it, protorun abort crashed ends it)"}},
+		// A crashed run is aborted as it stands (nothing deployed: exit 1).
+		{"abort crashed", []string{"abort", "crashed-abort", "--as", "bob"}, exitFailed, []string{
+			"run crashed-abort aborted by bob (with rollback) at work", "Run crashed-abort aborted: aborted by bob: aborted"}},
+		{"abort aborted", []string{"abort", "crashed-abort"}, exitUsage, []string{"run crashed-abort already ended (aborted)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := cli(tc.args...)
@@ -149,7 +160,7 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 	// Resumed, the crashed run halts at the rollback decision for its
 	// interrupted call; that halt too takes one decision only.
 	out, code = cli("resume", "crashed")
-	require.Equal(t, exitHalted, code, out)
+	require.Equal(t, exitHaltedFailure, code, out, "halted on a failure")
 	assert.Contains(t, out, "step work was interrupted in the middle of its exec call")
 	out, code = cli("reject", "crashed", "--as", "alice")
 	require.Equal(t, exitOK, code, out)
@@ -196,7 +207,7 @@ func cutJournalAfter(t *testing.T, path, marker string) {
 
 // TestAbortApprovedRun: abort stops any run that has not ended, one whose
 // halt was approved but that was not resumed yet included: the abort's
-// rejection supersedes the approval and the run ends rejected.
+// rejection supersedes the approval and the run ends aborted.
 func TestAbortApprovedRun(t *testing.T) {
 	state := protocolDir(t, "codes.yaml", codesProtocol)
 	out, code := executeErr(t, "run", "codes.yaml", "--run-id", "r", "--no-prompt", "--state-dir", state)
@@ -208,7 +219,7 @@ func TestAbortApprovedRun(t *testing.T) {
 	assert.Equal(t, exitFailed, code, out)
 	out, code = executeErr(t, "status", "r", "--state-dir", state)
 	require.Equal(t, exitOK, code, out)
-	assert.Contains(t, out, "Status:   rejected")
+	assert.Contains(t, out, "Status:   aborted")
 	assert.Contains(t, out, "decision approval: approve=false by bob (abort)")
 	assert.NotContains(t, out, "step work")
 }

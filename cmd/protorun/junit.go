@@ -66,7 +66,8 @@ type (
 // action step of level must a test case. A failed gate's failure names
 // every criterion with its expression, the values it read and its verdict;
 // a failed step's carries its message. Steps and gates the run did not
-// reach are skipped.
+// reach are skipped. A run halted on a failure has one more failing case,
+// its halt (haltCase); a halt for an approval is no test case.
 func JUnit(rep *engine.RunReport) ([]byte, error) {
 	seconds := func(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
 	gates := map[string]*engine.GateRecord{}
@@ -115,6 +116,11 @@ func JUnit(rep *engine.RunReport) ([]byte, error) {
 			total += st.DurationMS
 		}
 		s.Time = seconds(max(total, ph.DurationMS))
+		if c := haltCase(rep, ph); c != nil {
+			s.Tests++
+			s.Failures++
+			s.Cases = append(s.Cases, *c)
+		}
 		out.Tests += s.Tests
 		out.Failures += s.Failures
 		out.Errors += s.Errors

@@ -5,9 +5,14 @@
 //	protorun validate protocols/*.yaml      check protocol files
 //	protorun graph protocols/deployment.yaml
 //
-// Exit codes: 0 completed; 1 failed (gates failed, rollback completed);
-// 2 invalid input or usage; 3 halted, awaiting a decision; 4 failed and
-// rollback failed or is incomplete.
+// Exit codes: 0 completed; 1 failed, everything rolled back (gates
+// failed, rejected, aborted, interrupted); 2 invalid input or usage;
+// 3 halted, awaiting an approval or a confirmation; 4 failed and a
+// rollback failed or is incomplete, or deploys were left in place (abort
+// --no-rollback): a human must act; 5 halted on a failure (a gate with
+// on_fail: halt, a step interrupted mid-call), awaiting a decision.
+// `protorun status RUN -o json` gives the same as "exit_code", and what a
+// halted run awaits as "awaiting": "approval" or "failure".
 package main
 
 import (
@@ -23,8 +28,9 @@ const (
 	exitOK             = 0
 	exitFailed         = 1
 	exitUsage          = 2
-	exitHalted         = 3
+	exitHalted         = 3 // awaiting an approval or a confirmation
 	exitRollbackFailed = 4
+	exitHaltedFailure  = 5 // halted on a failure, awaiting a decision
 )
 
 // exitError carries an exit code out of a command.

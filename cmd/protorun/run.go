@@ -105,7 +105,7 @@ type promptFlags struct {
 
 func (f *promptFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.interactive, "interactive", false, "ask halts on stdin even when it is not a terminal")
-	cmd.Flags().BoolVar(&f.noPrompt, "no-prompt", false, "never ask: stop at halts (exit 3) even on a terminal")
+	cmd.Flags().BoolVar(&f.noPrompt, "no-prompt", false, "never ask: stop at halts (exit 3, or 5 on a failure) even on a terminal")
 }
 
 // prompter asks halts on stdin when it is a terminal or under
@@ -189,7 +189,8 @@ func newRunCmd() *cobra.Command {
 
 On a terminal, halts ask their prompt and only an exact "yes" approves.
 Without a terminal (CI), the run stops at a halt with exit code 3 and prints
-how to approve it: protorun approve RUN, then protorun resume RUN.
+how to approve it: protorun approve RUN, then protorun resume RUN. A halt on
+a failure (a gate with on_fail: halt, a step interrupted mid-call) exits 5.
 
 A dry run replaces every adapter by a simulated one that passes, grants every
 halt, and writes evidence to a temporary directory it removes at the end;
@@ -301,6 +302,8 @@ func checkVarTypes(p *engine.Protocol, vars map[string]string) error {
 func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) error {
 	var he *engine.HaltError
 	switch {
+	case errors.As(err, &he) && he.OnFailure():
+		return exitCode(exitHaltedFailure, nil)
 	case errors.As(err, &he):
 		return exitCode(exitHalted, nil)
 	case errors.Is(err, engine.ErrJournalDamaged):

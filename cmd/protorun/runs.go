@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -120,9 +121,23 @@ func (c *common) drive(cmd *cobra.Command, st engine.Store, p *engine.Protocol, 
 func newAbortCmd() *cobra.Command {
 	var c common
 	var reason string
+	var noRollback bool
 	cmd := &cobra.Command{
-		Use:               "abort RUN",
-		Short:             "Stop a halted run for good, rolling back deploys that completed",
+		Use:   "abort RUN",
+		Short: "End a run that has not ended, rolling back every deploy it made",
+		Long: `End a run for good, in whatever state it stands: halted (for an approval,
+at a failed gate, after an interrupted call; decided or not), interrupted or
+crashed in the middle of a step. The abort is recorded in the run's journal,
+then every deploy the run completed is rolled back, newest first, and so is a
+deploy interrupted in the middle of its call (it may have taken effect).
+Exit 1 when everything was rolled back, 4 when a rollback failed.
+
+--no-rollback ends the run at once and rolls nothing back; the choice is
+recorded with the abort, the deploys left in place are named, and the exit
+code is 4: a human must act on them.
+
+Abort reads nothing but the run's journal (its protocol, vars and inputs as
+they were frozen when it started) and calls only the rollbacks' adapters.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -137,12 +152,13 @@ func newAbortCmd() *cobra.Command {
 			}
 			// engine.Abort takes the run's lease before it records the abort.
 			return c.drive(cmd, st, p, args[0], nil, func(ctx context.Context, opts engine.Options) (*engine.Result, error) {
-				return engine.Abort(ctx, p, args[0], engine.Decision{By: c.identity(), Reason: reason}, opts)
+				return engine.Abort(ctx, p, args[0], engine.Decision{By: c.identity(), Reason: reason, NoRollback: noRollback}, opts)
 			})
 		},
 	}
 	c.driveFlags(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision")
+	cmd.Flags().BoolVar(&noRollback, "no-rollback", false, "roll nothing back: leave the deploys in place (recorded with the abort; exit 4)")
 	return cmd
 }
 
@@ -161,6 +177,15 @@ type runSummary struct {
 	Holds      []string       `json:"holds,omitempty"`
 	HoldsSince time.Time      `json:"holds_since,omitzero"`
 	Driver     *engine.Holder `json:"driver,omitempty"`
+	// Awaiting is what a halted run waits for: "approval" (an approval or
+	// a confirmation, exit 3) or "failure" (a decision on a failure, exit
+	// 5). ExitCode is the exit code of a run that halted or ended, as the
+	// command that drove it returned it; absent while it runs, or after it
+	// was interrupted. LeftInPlace names the deploys an aborted run left in
+	// place.
+	Awaiting    string   `json:"awaiting,omitempty"`
+	ExitCode    *int     `json:"exit_code,omitempty"`
+	LeftInPlace []string `json:"left_in_place,omitempty"`
 }
 
 // summarize refuses, as the engine does before it acts on a run, a journal
@@ -181,8 +206,14 @@ func summarize(ctx context.Context, st engine.Store, id string) (*runSummary, *e
 	if status == engine.StatusRunning && len(entries) > 0 {
 		status = "running or crashed"
 	}
-	return &runSummary{ID: id, Protocol: info.Protocol, Status: status, State: rs.State, StartedBy: info.StartedBy,
-		Started: info.Started, Ended: rs.Ended, Halt: rs.Halt}, rs, entries, nil
+	s := &runSummary{ID: id, Protocol: info.Protocol, Status: status, State: rs.State, StartedBy: info.StartedBy,
+		Started: info.Started, Ended: rs.Ended, Halt: rs.Halt, LeftInPlace: rs.LeftInPlace}
+	res := rs.Result()
+	if ended := len(entries) > 0 && entries[len(entries)-1].Kind == engine.EntryEnd; ended || rs.Status == engine.StatusHalted {
+		code := res.ExitCode()
+		s.ExitCode, s.Awaiting = &code, res.Awaiting()
+	}
+	return s, rs, entries, nil
 }
 
 func newRunsCmd() *cobra.Command {
@@ -262,6 +293,12 @@ func newStatusCmd() *cobra.Command {
 			if s.Halt != nil {
 				fmt.Fprintf(w, "Waiting:  %s (%s) since %s\n  %s\n  approve: protorun approve %s --as NAME\n",
 					s.Halt.Step, s.Halt.Kind, s.Halt.Since.Local().Format(time.RFC3339), s.Halt.Prompt, s.ID)
+				if s.Halt.OnFailure() {
+					fmt.Fprintf(w, "  halted on a failure (exit %d): or end it, rolling back its deploys: protorun abort %s\n", exitHaltedFailure, s.ID)
+				}
+			}
+			if len(s.LeftInPlace) > 0 {
+				fmt.Fprintf(w, "Left in place, NOT rolled back: %s\n", strings.Join(s.LeftInPlace, ", "))
 			}
 			for _, id := range rs.StepOrder {
 				r := rs.Steps[id]

@@ -242,7 +242,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	assert.Contains(t, stdout.String(), "[REDACTED]", "the console shows that something was redacted")
 	// A second run halts at a gate whose failure names the step that
 	// failed on the secret; it rewrites the evidence of the first.
-	require.Equal(t, 3, cli("run", "secrets.yaml", "--run-id", "s2", "--no-prompt", "--var", "echo_url=::bad"))
+	require.Equal(t, exitHaltedFailure, cli("run", "secrets.yaml", "--run-id", "s2", "--no-prompt", "--var", "echo_url=::bad"))
 	require.Equal(t, 0, cli("verify", "s"), "superseded, not tampered")
 
 	// Every byte protorun wrote.

@@ -212,8 +212,10 @@ func (e journalEntry) step() string {
 func (e journalEntry) String() string { return e.Kind + ":" + e.step() }
 
 type runStatus struct {
-	Status string `json:"status"`
-	Halt   *struct {
+	Status   string `json:"status"`
+	ExitCode *int   `json:"exit_code"`
+	Awaiting string `json:"awaiting"`
+	Halt     *struct {
 		Step string `json:"step"`
 		Kind string `json:"kind"`
 	} `json:"halt"`
@@ -270,18 +272,23 @@ func (w *crashWorld) finish(rollBack bool) (string, int, []string) {
 	var interrupted []string
 	for range 8 {
 		if st := w.status(); ended[st.Status] {
-			// It died after recording its end: nothing to resume.
+			// It died after recording its end: nothing to resume. Its
+			// exit code is the one status gives.
 			out, code := w.cli("resume", "r")
 			require.Equal(w.t, 2, code, out)
 			require.Contains(w.t, out, "already ended ("+st.Status+")")
-			return out, map[bool]int{true: 0, false: 1}[st.Status == "completed"], interrupted
+			require.NotNil(w.t, st.ExitCode, out)
+			return out, *st.ExitCode, interrupted
 		}
 		out, code := w.cli("resume", "r")
-		if code != 3 {
+		if code != 3 && code != 5 {
 			return out, code, interrupted
 		}
 		st := w.status()
 		require.NotNil(w.t, st.Halt, out)
+		require.NotNil(w.t, st.ExitCode, out)
+		require.Equal(w.t, code, *st.ExitCode, "status says what the resume exited with")
+		require.Equal(w.t, map[int]string{3: "approval", 5: "failure"}[code], st.Awaiting, out)
 		verb := "approve"
 		switch st.Halt.Kind {
 		case "approval":
@@ -350,9 +357,12 @@ func (w *crashWorld) check(code int, out string, v crashVariant, interrupted []s
 		want = "aborted"
 	}
 	assert.Equal(t, want, st.Status, out)
-	wantCode := 1 // failed: rolled back or aborted
-	if want == "completed" {
+	wantCode := 1 // failed: rolled back
+	switch want {
+	case "completed":
 		wantCode = 0
+	case "aborted":
+		wantCode = 4 // "no" to the rollback decision: the deploy is left in place
 	}
 	assert.Equal(t, wantCode, code, "exit code for %s: %s", want, out)
 	if len(interrupted) == 0 {

@@ -360,7 +360,7 @@ func TestReadinessGateHaltsBeforeAnyDeploy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, tc.staging, tc.production)
 			out, code := w.deploy(tc.name, "1.1.0", "")
-			require.Equal(t, 3, code, out)
+			require.Equal(t, 5, code, out, "halted on a failure, not for an approval")
 			assert.Contains(t, out, "[QUALITY GATE FAILED] Environment Readiness Gate")
 			assert.Equal(t, tc.staging, w.version("staging"), "staging unchanged")
 			assert.Equal(t, tc.production, w.version("production"), "production unchanged")

@@ -268,7 +268,7 @@ func TestKilledDriverLeaseTakenOver(t *testing.T) {
 	assert.Contains(t, out, "production is held by run r (crashed at deploy)")
 
 	out, code = w.cli("resume", "r")
-	require.Equal(t, 3, code, out) // at the rollback decision for the interrupted deploy
+	require.Equal(t, 5, code, out) // halted on a failure: the rollback decision for the interrupted deploy
 	assert.Contains(t, out, fmt.Sprintf("run r: its driver (pid %d on host ", pid))
 	assert.Contains(t, out, "died without releasing it; taken over")
 	var takeovers []journalEntry

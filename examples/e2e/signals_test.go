@@ -296,13 +296,14 @@ func (w *sigWorld) interrupted(p *sigProc) {
 }
 
 // finish resumes to the end with every step free, approving the one halt
-// that remains (when want3 says there is one), and returns the final code.
-func (w *sigWorld) finish(haltFirst bool) (string, int) {
+// that remains (when haltCode, its exit code, says there is one: 3 for an
+// approval, 5 for a halt on a failure), and returns the final code.
+func (w *sigWorld) finish(haltCode int) (string, int) {
 	w.t.Helper()
 	w.touch("go-all")
 	out, code := w.cli("resume", "r")
-	if haltFirst {
-		require.Equal(w.t, 3, code, out)
+	if haltCode != 0 {
+		require.Equal(w.t, haltCode, code, out)
 		w.intact()
 		o, c := w.cli("approve", "r", "--as", "ops")
 		require.Equal(w.t, 0, c, o)
@@ -322,7 +323,7 @@ func TestSignals(t *testing.T) {
 		w.signal(p, syscall.SIGINT)
 		w.interrupted(p)
 		// prepare is idempotent: it runs again, then the approval halts.
-		out, code := w.finish(true)
+		out, code := w.finish(3)
 		assert.Equal(t, 0, code, out)
 		assert.Equal(t, "completed", w.status())
 		assert.Equal(t, map[string]int{"prepare": 2, "deploy": 1, "smoke": 1}, w.ran())
@@ -335,7 +336,7 @@ func TestSignals(t *testing.T) {
 		w.until("the approval prompt", p, func() bool { return strings.Contains(p.output(), "Deploy? (yes/no)\n> ") })
 		w.signal(p, syscall.SIGINT)
 		w.interrupted(p)
-		out, code := w.finish(true)
+		out, code := w.finish(3)
 		assert.Equal(t, 0, code, out)
 		assert.Equal(t, "completed", w.status())
 		assert.Equal(t, map[string]int{"prepare": 1, "deploy": 1, "smoke": 1}, w.ran())
@@ -352,10 +353,10 @@ func TestSignals(t *testing.T) {
 		// decision instead of deploying again; yes rolls back.
 		w.touch("go-all")
 		out, code := w.cli("resume", "r")
-		require.Equal(t, 3, code, out)
+		require.Equal(t, 5, code, out, "halted on a failure")
 		assert.Contains(t, out, "[ROLLBACK DECISION]")
 		assert.Contains(t, out, "interrupted in the middle")
-		out, code = w.finish(true)
+		out, code = w.finish(5)
 		assert.Equal(t, 1, code, out)
 		assert.Equal(t, "rolled-back", w.status())
 		assert.Equal(t, map[string]int{"prepare": 1, "deploy": 1, "rollback": 1}, w.ran())
@@ -368,7 +369,7 @@ func TestSignals(t *testing.T) {
 		w.started(p, "smoke")
 		w.signal(p, syscall.SIGINT)
 		w.interrupted(p)
-		out, code := w.finish(false)
+		out, code := w.finish(0)
 		assert.Equal(t, 0, code, out)
 		assert.Equal(t, "completed", w.status())
 		assert.Equal(t, map[string]int{"prepare": 1, "deploy": 1, "smoke": 2}, w.ran())
@@ -412,7 +413,7 @@ func TestSignals(t *testing.T) {
 		w.intact()
 		// The rollback's program is not idempotent: resume halts and asks
 		// before running it again; approved, it runs again to its end.
-		out, code = w.finish(true)
+		out, code = w.finish(5)
 		assert.Equal(t, 1, code, out)
 		assert.Equal(t, "rolled-back", w.status())
 		assert.Equal(t, map[string]int{"prepare": 1, "deploy": 1, "smoke": 1, "rollback": 2}, w.ran())

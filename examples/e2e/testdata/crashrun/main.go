@@ -11,7 +11,8 @@
 // a time, so that it can die between any two entries of the journal.
 //
 // Without -die-after (or with 0) it never kills itself. Exit codes are
-// protorun's: 0 completed, 1 failed, 2 usage, 3 halted, 4 rollback failed.
+// protorun's: 0 completed, 1 failed, 2 usage, 3 halted for an approval,
+// 4 rollback failed, 5 halted on a failure.
 package main
 
 import (
@@ -104,6 +105,8 @@ func run(args []string, st *killStore, as string) int {
 	}
 	var he *engine.HaltError
 	switch {
+	case errors.As(err, &he) && he.OnFailure():
+		return 5
 	case errors.As(err, &he):
 		return 3
 	case err != nil && res == nil:
