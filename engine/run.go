@@ -87,6 +87,10 @@ type Options struct {
 	WaitLock time.Duration
 	// Now is the clock. Default is time.Now.
 	Now func() time.Time
+	// Notifier is told of every failure the protocol does not route to
+	// anyone itself (Notifier's doc says which). Optional. Default is
+	// none: observers still get an EventWarning for each warning.
+	Notifier Notifier
 }
 
 // Result is how a run ended, or where it stopped.
@@ -96,13 +100,16 @@ type Result struct {
 	Status string // a Status* constant
 	// Path lists the states the run went through, in order.
 	Path []string
+	// Warnings are the failures the run went past (RunState.Warnings).
+	Warnings []string
 }
 
-// ExitCode maps a result to the exit codes DESIGN.md gives: 0 completed, 1
-// failed (rollback completed), 3 halted, 4 rollback failed.
+// ExitCode maps a result to the exit codes DESIGN.md gives: 0 completed
+// (with warnings or not), 1 failed (rollback completed), 3 halted, 4
+// rollback failed.
 func (r *Result) ExitCode() int {
 	switch r.Status {
-	case StatusCompleted:
+	case StatusCompleted, StatusCompletedWithWarnings:
 		return 0
 	case StatusHalted:
 		return 3
@@ -623,8 +630,16 @@ func (r *Runner) phaseBoundary(from, event, to string) {
 	}
 	pr.Ended = r.now()
 	pr.Status = "passed"
+	warnings := r.phaseWarnings(s.phase)
+	if len(warnings) > 0 {
+		pr.Status = PhaseWithWarnings
+	}
 	r.journal(EntryPhase, pr)
-	if r.p.Announce.PhaseComplete != "" {
+	switch {
+	case r.p.Announce.PhaseComplete == "":
+	case len(warnings) > 0:
+		r.phaseWarned(s.phase, warnings) // not the protocol's "finished successfully"
+	default:
 		r.announce(r.p.Announce.PhaseComplete, r.phaseScope(s.phase))
 	}
 }
@@ -645,7 +660,8 @@ func (r *Runner) interrupted() (*Result, error) {
 }
 
 func (r *Runner) result() *Result {
-	return &Result{RunID: r.st.ID, State: r.st.State, Status: r.st.Status, Path: append([]string(nil), r.path...)}
+	return &Result{RunID: r.st.ID, State: r.st.State, Status: r.st.Status, Path: append([]string(nil), r.path...),
+		Warnings: r.st.warningTexts()}
 }
 
 // journal appends an entry to the run's journal. A journal that cannot be
