@@ -256,7 +256,8 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		}
 	}
 	if g.Notify == nil || !r.notify(ctx, s, g.Notify) {
-		r.notifyDefault(ctx, Notification{Kind: NotifyGateFailed, Phase: s.phase.ID, Step: s.ID, Policy: policy, Message: r.st.Failure})
+		r.notifyDefault(ctx, Notification{Kind: NotifyGateFailed, Phase: s.phase.ID, Step: s.ID, Policy: policy,
+			Message: gateNotice(g.Title, policy, rec.Criteria)})
 	}
 	switch policy {
 	case PolicyNotify:

@@ -145,15 +145,33 @@ func stepWarning(id string, rec *StepRecord) string {
 // the error it stopped on: "Performance within acceptable range failed
 // (Post-Deployment Validation Gate): steps.x.p95_ms = 215, ...".
 func criterionWarning(gate string, c CriterionResult) string {
-	s := fmt.Sprintf("%s failed (%s)", c.Name, gate)
+	return fmt.Sprintf("%s failed (%s)", c.Name, gate) + criterionRead(c)
+}
+
+// criterionRead is ": " and what a failed criterion read (or the error
+// it stopped on), or "".
+func criterionRead(c CriterionResult) string {
 	switch {
 	case c.Error != "":
 		first, _, _ := strings.Cut(c.Error, "\n")
-		s += ": " + first
+		return ": " + first
 	case len(c.Values) > 0:
-		s += ": " + FormatValues(c.Values)
+		return ": " + FormatValues(c.Values)
 	}
-	return s
+	return ""
+}
+
+// gateNotice is a failed gate in one line, for a notification: "Release
+// Gate failed (rollback): Smoke tests pass: steps.smoke.passed = false;
+// ...".
+func gateNotice(title, policy string, criteria []CriterionResult) string {
+	var failed []string
+	for _, c := range criteria {
+		if !c.Passed {
+			failed = append(failed, c.Name+criterionRead(c))
+		}
+	}
+	return fmt.Sprintf("%s failed (%s): %s", title, policy, strings.Join(failed, "; "))
 }
 
 // warn tells the observers the run goes on past a failure.
