@@ -1618,12 +1618,18 @@ func TestRunSecretsRedacted(t *testing.T) {
 	h.f.on("lint", func(_ context.Context, req *adapters.Request, _ int) (*adapters.Result, error) {
 		return &adapters.Result{Status: adapters.Failed, Message: "token " + req.Secrets["token"] + " rejected"}, nil
 	})
+	n := &rtNotifier{}
+	h.opts.Notifier = n
 	res, err := h.start()
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status, "lint, a guideline, failed")
 	require.Len(t, res.Warnings, 1)
 	assert.NotContains(t, res.Warnings[0], secret)
 	assert.Contains(t, res.Warnings[0], "lint")
+	notes := n.all()
+	require.Len(t, notes, 1, "the failed guideline is notified")
+	assert.NotContains(t, notes[0].Message, secret)
+	assert.Contains(t, notes[0].Message, "token")
 
 	// The adapter did get the secret.
 	calls := h.f.callsOf("connectivity")

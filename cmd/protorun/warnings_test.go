@@ -63,7 +63,12 @@ func warnedRun(t *testing.T, extra ...string) (state, out string) {
 	args := append([]string{"run", outcomesProtocol, "--state-dir", state, "--run-id", "w", "--var", "lint=failed", "--var", "p95=250"}, extra...)
 	first, code := executeErr(t, args...)
 	require.Equal(t, exitHalted, code, first)
-	o, code := executeErr(t, "approve", "w", "--state-dir", state, "--as", "alice")
+	// Halted at the approval, the run shows its warnings so far.
+	o, code := executeErr(t, "status", "w", "--state-dir", state)
+	require.Equal(t, exitOK, code, o)
+	assert.Contains(t, o, "Status:   halted\n")
+	assert.Contains(t, o, "Warnings: ⚠ guideline step lint failed: result: lint failed: 2 findings\n")
+	o, code = executeErr(t, "approve", "w", "--state-dir", state, "--as", "alice")
 	require.Equal(t, exitOK, code, o)
 	second, code := executeErr(t, append([]string{"resume", "w", "--state-dir", state, "--junit", junit}, extra...)...)
 	require.Equal(t, exitOK, code, "completed with warnings is exit 0: %s", second)
@@ -209,4 +214,33 @@ func TestNotifyWebhook(t *testing.T) {
 		assert.Contains(t, out, "protorun:   not delivered: webhook "+hook.URL+" unreachable")
 		assert.Contains(t, out, "  ⚠ notification failed (", "the console says it too")
 	})
+}
+
+// TestWarningsInJSONStream: with -o json the warning and the notification
+// are events on stdout, one JSON object per line; the notifier's line
+// goes to stderr, out of the stream.
+func TestWarningsInJSONStream(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv(notifyURLEnv, "")
+	root := newRootCmd()
+	var stdout, stderr bytes.Buffer
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	root.SetArgs([]string{"run", outcomesProtocol, "--state-dir", filepath.Join(dir, "state"), "--run-id", "j", "--var", "lint=failed", "-o", "json"})
+	var ee *exitError
+	require.ErrorAs(t, root.Execute(), &ee)
+	require.Equal(t, exitHalted, ee.code)
+	kinds := map[string]map[string]any{}
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var e map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &e), "not JSON on stdout: %q", line)
+		kinds[e["kind"].(string)] = e
+	}
+	require.Contains(t, kinds, "warning")
+	assert.Equal(t, "lint", kinds["warning"]["step"])
+	assert.Equal(t, "guideline step lint failed: result: lint failed: 2 findings", kinds["warning"]["message"])
+	require.Contains(t, kinds, "notify")
+	assert.Equal(t, "sent", kinds["notify"]["status"])
+	assert.Equal(t, "protorun: ⚠ NOTIFY [protorun] Report Outcomes, run j: guideline step lint failed: result: lint failed: 2 findings\n", stderr.String())
 }

@@ -260,7 +260,7 @@ func (w *crashWorld) releaseAll() {
 	}
 }
 
-var ended = map[string]bool{"completed": true, "failed": true, "rolled-back": true, "rollback-failed": true, "rejected": true, "aborted": true}
+var ended = map[string]bool{"completed": true, "completed-with-warnings": true, "failed": true, "rolled-back": true, "rollback-failed": true, "rejected": true, "aborted": true}
 
 // finish resumes the run with the real protorun until it ends, answering
 // its halts: an approval with approve, the rollback decision after an
@@ -274,7 +274,7 @@ func (w *crashWorld) finish(rollBack bool) (string, int, []string) {
 			out, code := w.cli("resume", "r")
 			require.Equal(w.t, 2, code, out)
 			require.Contains(w.t, out, "already ended ("+st.Status+")")
-			return out, map[bool]int{true: 0, false: 1}[st.Status == "completed"], interrupted
+			return out, map[bool]int{true: 0, false: 1}[st.Status == "completed" || st.Status == "completed-with-warnings"], interrupted
 		}
 		out, code := w.cli("resume", "r")
 		if code != 3 {
