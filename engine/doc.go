@@ -39,6 +39,11 @@
 //   - Result.ExitCode maps how a run ended to the CLI's exit codes: 0
 //     completed, 1 failed (rollback completed, rejected, aborted,
 //     interrupted), 3 halted, 4 rollback failed or incomplete.
+//   - A run that completes past a failed guideline step or a failed
+//     on_fail: notify criterion ends StatusCompletedWithWarnings (exit code
+//     0; Completed reports both): Result.Warnings names each failure, and
+//     observers get an EventWarning for each. Options.Notifier is told of
+//     every failure the protocol does not route itself (Notifier).
 //
 // A minimal embedding (see Example_embedding and examples/embed in the
 // repository for a complete program):
