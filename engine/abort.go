@@ -57,7 +57,8 @@ func (r *Result) Awaiting() string {
 // Result is where the journal says the run stands, as Start or Resume
 // would have returned it (without the path).
 func (st *RunState) Result() *Result {
-	res := &Result{RunID: st.ID, State: st.State, Status: st.Status, LeftInPlace: slices.Clone(st.LeftInPlace)}
+	res := &Result{RunID: st.ID, State: st.State, Status: st.Status, LeftInPlace: slices.Clone(st.LeftInPlace),
+		Warnings: st.warningTexts()}
 	if st.Status == StatusHalted && st.Halt != nil {
 		res.HaltKind = st.Halt.Kind
 	}

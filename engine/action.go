@@ -134,6 +134,9 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 	wg.Wait()
 
 	rec := &StepRecord{ID: s.ID, Status: "passed", Started: start, Ended: r.now(), Items: items, Evidence: s.Evidence, Deploy: s.Deploy}
+	if !s.IsMust() {
+		rec.Level = Guideline // so the journal alone tells a warning
+	}
 	var failed []string
 	for _, it := range items {
 		if it.Status != "passed" {
@@ -181,6 +184,11 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 	if s.IsMust() {
 		r.st.pendingFail = s.ID
 		r.st.Failure = fmt.Sprintf("step %s failed: %s", s.ID, rec.Message)
+	} else {
+		// The run goes on: loudly, and someone is told.
+		text := stepWarning(s.ID, rec)
+		r.warn(s, text)
+		r.notifyDefault(ctx, Notification{Kind: NotifyWarning, Phase: s.phase.ID, Step: s.ID, Message: text})
 	}
 	return EvFail, nil
 }

@@ -124,10 +124,12 @@ func TestConcurrentRuns(t *testing.T) {
 	// One run of each alone: what a run's journal holds.
 	ctx := context.Background()
 	want := map[*engine.Protocol][]string{}
+	// Both protocols' lint, a guideline, fails: every run completes with a warning.
+	wantStatus := map[*engine.Protocol]string{fleet: engine.StatusCompletedWithWarnings, pipeline: engine.StatusCompletedWithWarnings}
 	for p, id := range map[*engine.Protocol]string{fleet: "ref-fleet", pipeline: "ref-pipeline"} {
 		res, err := engine.Start(ctx, p, opts(id))
 		require.NoError(t, err)
-		require.Equal(t, engine.StatusCompleted, res.Status, id)
+		require.Equal(t, wantStatus[p], res.Status, id)
 		want[p] = journalKinds(t, store, id)
 	}
 	callsAlone := len(fakes.callsOf("health"))
@@ -161,7 +163,7 @@ func TestConcurrentRuns(t *testing.T) {
 
 	for _, r := range runs {
 		require.NoError(t, r.err, r.id)
-		assert.Equal(t, engine.StatusCompleted, r.res.Status, r.id)
+		assert.Equal(t, wantStatus[r.p], r.res.Status, r.id)
 		kinds := journalKinds(t, store, r.id)
 		assert.Equal(t, len(want[r.p]), len(kinds), "%s: journal entries", r.id)
 		assert.Equal(t, want[r.p], kinds, "%s: journal entry kinds, in order", r.id)
@@ -170,7 +172,7 @@ func TestConcurrentRuns(t *testing.T) {
 		require.NoError(t, err)
 		st, err := engine.Replay(r.id, entries)
 		require.NoError(t, err, r.id)
-		assert.Equal(t, engine.StatusCompleted, st.Status, r.id)
+		assert.Equal(t, r.res.Status, st.Status, r.id)
 
 		rep, err := engine.Verify(ctx, store, r.id)
 		require.NoError(t, err)

@@ -46,6 +46,11 @@
 //     interrupted), 3 halted for an approval or a confirmation, 4 rollback
 //     failed or incomplete, or deploys left in place, 5 halted on a
 //     failure. RunState.Result gives the same from a replayed journal.
+//   - A run that completes past a failed guideline step or a failed
+//     on_fail: notify criterion ends StatusCompletedWithWarnings (exit code
+//     0; Completed reports both): Result.Warnings names each failure, and
+//     observers get an EventWarning for each. Options.Notifier is told of
+//     every failure the protocol does not route itself (Notifier).
 //
 // A minimal embedding (see Example_embedding and examples/embed in the
 // repository for a complete program):

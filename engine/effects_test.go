@@ -266,7 +266,7 @@ func TestEffectsRuntime(t *testing.T) {
 			h.f.on("ship", func(context.Context, *adapters.Request, int) (*adapters.Result, error) { return rtHealthy(), nil })
 			res, err := h.start()
 			require.NoError(t, err)
-			assert.Equal(t, engine.StatusCompleted, res.Status, "the poke is a guideline, and the gate only notifies")
+			assert.True(t, engine.Completed(res.Status), "the poke is a guideline, and the gate only notifies: %s", res.Status)
 			assert.Len(t, h.f.callsOf("ship"), 1, "the deploy of production runs")
 			poke := h.evidence(".artifacts/poke.json")
 			require.Len(t, poke.Items, 1)

@@ -230,7 +230,10 @@ func TestExampleDBMigrationRuns(t *testing.T) {
 			return &adapters.Result{Status: adapters.Passed, Measurements: map[string]any{"lag_s": 120}}, nil
 		})
 		res := startDBMigration(t, h)
-		assert.Equal(t, engine.StatusCompleted, res.Status)
+		assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status)
+		assert.Equal(t, 0, res.ExitCode())
+		require.Len(t, res.Warnings, 1)
+		assert.Contains(t, res.Warnings[0], "lag_s = 120")
 		gate := h.evidence(dbArt("gates/verify.json"))
 		assert.Equal(t, "failed", gate.Status)
 		assert.Equal(t, engine.PolicyNotify, gate.Policy)

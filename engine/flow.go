@@ -178,8 +178,13 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 	if r.st.pendingFail != "" {
 		rec.Passed = false
 		// As an expression would read it: steps.smoke-tests is a subtraction.
+		// What it read: the step's verdict and its error.
+		values := map[string]any{fmt.Sprintf("steps[%q].passed", r.st.pendingFail): false}
+		if rec := r.st.Steps[r.st.pendingFail]; rec != nil && rec.Message != "" {
+			values[fmt.Sprintf("steps[%q].message", r.st.pendingFail)] = rec.Message
+		}
 		rec.Criteria = append(rec.Criteria, CriterionResult{Name: "Every must step before the gate passed",
-			Expr: fmt.Sprintf("steps[%q].passed", r.st.pendingFail), Value: false, Passed: false, OnFail: g.OnFail})
+			Expr: fmt.Sprintf("steps[%q].passed", r.st.pendingFail), Value: false, Passed: false, OnFail: g.OnFail, Values: values})
 		stronger(g.OnFail)
 	}
 	for _, cr := range g.Criteria {
@@ -243,8 +248,16 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 	if g.Message != "" {
 		r.announce(g.Message, map[string]any{"gate": g.Title, "gate.title": g.Title, "details": details, "error": r.st.Failure})
 	}
-	if g.Notify != nil {
-		r.notify(ctx, s, g.Notify)
+	if policy == PolicyNotify { // the run goes on past each failed criterion
+		for _, c := range rec.Criteria {
+			if !c.Passed {
+				r.warn(s, criterionWarning(g.Title, c))
+			}
+		}
+	}
+	if g.Notify == nil || !r.notify(ctx, s, g.Notify) {
+		r.notifyDefault(ctx, Notification{Kind: NotifyGateFailed, Phase: s.phase.ID, Step: s.ID, Policy: policy,
+			Message: gateNotice(g.Title, policy, rec.Criteria)})
 	}
 	switch policy {
 	case PolicyNotify:
@@ -281,26 +294,29 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 }
 
 // notify runs a gate's notification action; its failure is recorded,
-// never fatal.
-func (r *Runner) notify(ctx context.Context, s *Step, a *Action) {
+// never fatal. It reports whether the action delivered the notification:
+// false when its when: is false or its call failed (the run's Notifier is
+// told instead).
+func (r *Runner) notify(ctx context.Context, s *Step, a *Action) bool {
 	if a.when != nil {
 		ok, err := a.when.Eval(r.exprEnv())
 		if err != nil || !ok {
-			return
+			return false
 		}
 	}
 	ad, err := r.set.Open(a.Adapter)
 	if err != nil {
-		return
+		return false
 	}
 	tmp := &Step{ID: s.ID + ".notify", Adapter: a.Adapter, With: a.With, Timeout: a.Timeout, phase: s.phase,
 		Effect: a.Effect, EffectReason: a.EffectReason, actionOf: s}
 	if r.durable() != nil {
-		return // the run stops on the journal error: nobody is notified of what it does not hold
+		return true // the run stops on the journal error: nobody is notified of what it does not hold
 	}
 	it := r.call(ctx, tmp, ad, target{})
 	_ = r.writeEvidence(a.Evidence, &Evidence{Kind: "notify", ID: tmp.ID, Adapter: a.Adapter, Status: it.Status,
 		Started: it.Started, Ended: it.Ended, Message: it.Message, Items: []*ItemResult{it}})
+	return it.Status == "passed"
 }
 
 // blocked is a gate that halted the run. A recorded approval retries the
@@ -428,24 +444,7 @@ func (r *Runner) checklist(_ context.Context) (string, error) {
 	if err := r.writeReport(StatusRunning); err != nil {
 		return "", err
 	}
-	var env map[string]any
-	if len(r.p.Handoff) > 0 {
-		env = r.exprEnv() // a view of every step: only when there is a checklist
-	}
-	r.st.Checklist = nil
-	ok := true
-	for _, h := range r.p.Handoff {
-		res := ChecklistResult{Item: h.Item}
-		v, err := h.program.Eval(env)
-		res.Passed = v && err == nil
-		if err != nil {
-			res.Error = r.redactText(err.Error())
-		}
-		ok = ok && res.Passed
-		r.st.Checklist = append(r.st.Checklist, res)
-		r.emit(Event{Kind: EventChecklist, Status: map[bool]string{true: "passed", false: "failed"}[res.Passed], Message: h.Item})
-	}
-	if ok {
+	if r.evalChecklist() {
 		return EvPass, nil
 	}
 	r.st.Failure = "handoff checklist incomplete"
@@ -454,14 +453,18 @@ func (r *Runner) checklist(_ context.Context) (string, error) {
 
 // finish records the terminal state, keeps baselines of a completed run,
 // writes the report and announces the end.
-func (r *Runner) finish(_ context.Context) (*Result, error) {
+func (r *Runner) finish(ctx context.Context) (*Result, error) {
 	if err := r.durable(); err != nil {
 		return r.result(), err // no baseline, no report: the journal does not hold the end
 	}
 	state := r.m.Current()
+	r.st.Warnings = r.st.warningTexts()
 	switch state {
 	case StateCompleted:
 		r.st.Status = StatusCompleted
+		if len(r.st.Warnings) > 0 {
+			r.st.Status = StatusCompletedWithWarnings
+		}
 	case StateRolledBack:
 		r.st.Status = StatusRolledBack
 		r.st.RollbackOK = true // only a rollback that passed leads here (also when resumed after it)
@@ -500,10 +503,14 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 			}
 		}
 	}
+	if err := r.finalChecklist(); err != nil {
+		return r.result(), err
+	}
 	if err := r.writeReport(r.st.Status); err != nil {
 		return r.result(), err
 	}
-	end := map[string]any{"state": state, "status": r.st.Status, "rollback_ok": r.st.RollbackOK, "ended": r.st.Ended}
+	end := map[string]any{"state": state, "status": r.st.Status, "rollback_ok": r.st.RollbackOK, "ended": r.st.Ended,
+		"warnings": r.st.Warnings, "checklist": r.st.Checklist, "failure": r.st.Failure}
 	if len(r.st.LeftInPlace) > 0 {
 		end["left_in_place"] = r.st.LeftInPlace
 	}
@@ -514,6 +521,9 @@ func (r *Runner) finish(_ context.Context) (*Result, error) {
 		return r.result(), err
 	}
 	r.releaseEnvs() // the run ended: its environments are free
+	if state == StateRollbackFailed {
+		r.notifyDefault(ctx, Notification{Kind: NotifyRollbackFailed, Message: r.endMessage()})
+	}
 	switch {
 	case state == StateCompleted && r.p.Announce.Complete != "":
 		r.announce(r.p.Announce.Complete, nil)
@@ -528,6 +538,8 @@ func (r *Runner) endMessage() string {
 	switch {
 	case r.st.Status == StatusCompleted:
 		return fmt.Sprintf("Run %s completed.", r.st.ID)
+	case r.st.Status == StatusCompletedWithWarnings:
+		return fmt.Sprintf("Run %s completed with %s: %s", r.st.ID, plural(len(r.st.Warnings), "warning"), strings.Join(r.st.Warnings, "; "))
 	case r.st.Status == StatusRollbackFailed:
 		return fmt.Sprintf("Run %s failed (%s) and its ROLLBACK FAILED: a human must act now.", r.st.ID, r.st.Failure)
 	case len(r.st.LeftInPlace) > 0:

@@ -99,6 +99,12 @@ func (c *ConsoleObserver) Observe(e Event) {
 			box = "[ ]"
 		}
 		fmt.Fprintf(c.W, "  - %s %s\n", box, e.Message)
+	case EventWarning:
+		fmt.Fprintln(c.W, c.paint(e, "  ⚠ WARNING: "+e.Message))
+	case EventNotify:
+		if e.Status != "sent" { // a sent one is the notifier's to show
+			fmt.Fprintln(c.W, c.paint(e, "  ⚠ "+e.Message))
+		}
 	case EventDecision, EventRollback, EventHalt, EventEnd:
 		if e.Message != "" {
 			fmt.Fprintln(c.W, c.paint(e, e.Message))
@@ -138,6 +144,8 @@ func (c *ConsoleObserver) paint(e Event, text string) string {
 	switch {
 	case e.Kind == EventHalt:
 		return ansiYellow + text + ansiReset
+	case e.Kind == EventWarning, e.Kind == EventNotify, e.Kind == EventEnd && e.Status == StatusCompletedWithWarnings:
+		return ansiBold + ansiYellow + text + ansiReset
 	case e.Kind == EventEnd && e.Status == StatusCompleted:
 		return ansiBold + ansiGreen + text + ansiReset
 	case e.Kind == EventEnd, e.Kind == EventRollback && e.Status != "passed":

@@ -38,6 +38,11 @@ type RunReport struct {
 	// left in place (Result.LeftInPlace).
 	Halt        *HaltRecord `json:"halt,omitempty"`
 	LeftInPlace []string    `json:"left_in_place,omitempty"`
+	// Warnings are the failures the run went past (RunState.Warnings).
+	Warnings []string `json:"warnings"`
+	// Deployed lists the deploy steps that ran, oldest first
+	// (RunState.Deployed): with Rollbacks, what may still be deployed.
+	Deployed []string `json:"deployed"`
 }
 
 // ReportPhase is a phase of the report with its steps.
@@ -93,6 +98,17 @@ func (r *Runner) Report(status string) *RunReport {
 	}
 	if rep.Evidence == nil {
 		rep.Evidence = []string{}
+	}
+	rep.Warnings = st.Warnings
+	if rep.Warnings == nil {
+		rep.Warnings = st.warningTexts() // so far
+	}
+	if rep.Warnings == nil {
+		rep.Warnings = []string{}
+	}
+	rep.Deployed = append([]string{}, st.Deployed...)
+	if Completed(status) {
+		rep.Failure = "" // what it went past is in Warnings
 	}
 	end := st.Ended
 	if end.IsZero() {
@@ -168,7 +184,7 @@ func (r *Runner) Report(status string) *RunReport {
 	for _, k := range names {
 		rep.Outputs[k] = r.p.Outputs[k].Path
 	}
-	if status == StatusCompleted && r.p.Announce.Complete != "" {
+	if Completed(status) && r.p.Announce.Complete != "" {
 		rep.Completion = r.fill(r.p.Messages[r.p.Announce.Complete].Text, nil)
 	}
 	return rep
@@ -258,6 +274,7 @@ func MarkdownReport(rep *RunReport) string {
 	if rep.Next != "" {
 		fmt.Fprintf(&b, "- **Next protocol:** %s\n", rep.Next)
 	}
+	writeOutcomeMarkdown(&b, rep)
 	b.WriteString("\n## Phases\n\n| # | Phase | Status | Duration |\n|---|---|---|---|\n")
 	for _, ph := range rep.Phases {
 		fmt.Fprintf(&b, "| %d | %s | %s | %.0f ms |\n", ph.Number, ph.Title, ph.Status, ph.DurationMS)
@@ -270,7 +287,7 @@ func MarkdownReport(rep *RunReport) string {
 	}
 	b.WriteString("\n## Gates\n\n")
 	for _, g := range rep.Gates {
-		fmt.Fprintf(&b, "### %s: %s\n\n| Criterion | Result | Expression |\n|---|---|---|\n", g.Title, map[bool]string{true: "passed", false: "FAILED (" + g.Policy + ")"}[g.Passed])
+		fmt.Fprintf(&b, "### %s: %s\n\n| Criterion | Result | Expression | Values |\n|---|---|---|---|\n", g.Title, map[bool]string{true: "passed", false: "FAILED (" + g.Policy + ")"}[g.Passed])
 		for _, c := range g.Criteria {
 			res := "✓"
 			if c.Note != "" {
@@ -282,7 +299,7 @@ func MarkdownReport(rep *RunReport) string {
 					res += " " + c.Error
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %s | `%s` |\n", c.Name, res, strings.ReplaceAll(c.Expr, "|", "\\|"))
+			fmt.Fprintf(&b, "| %s | %s | `%s` | %s |\n", mdCell.Replace(c.Name), mdCell.Replace(res), mdCell.Replace(c.Expr), mdCell.Replace(FormatValues(c.Values)))
 		}
 		b.WriteString("\n")
 	}
@@ -297,13 +314,7 @@ func MarkdownReport(rep *RunReport) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\n## Rollback\n\n")
-	if len(rep.Rollbacks) == 0 {
-		b.WriteString("No rollback executed.\n")
-	}
-	for _, rb := range rep.Rollbacks {
-		fmt.Fprintf(&b, "- %s: %s %s (evidence: %s)\n", rb.ID, rb.Status, rb.Message, rb.Evidence)
-	}
+	writeRollbackMarkdown(&b, rep)
 	b.WriteString("\n## Performance metrics\n\n")
 	keys := make([]string, 0, len(rep.Metrics))
 	for k := range rep.Metrics {
@@ -315,17 +326,16 @@ func MarkdownReport(rep *RunReport) string {
 		if _, ok := m["p95_ms"]; !ok {
 			continue
 		}
-		fmt.Fprintf(&b, "- %s: p50 %v ms, p95 %v ms, p99 %v ms, max %v ms, error rate %v, %v req/s\n",
-			k, m["p50_ms"], m["p95_ms"], m["p99_ms"], m["max_ms"], m["error_rate"], m["throughput_rps"])
-	}
-	b.WriteString("\n## Handoff checklist\n\n")
-	for _, c := range rep.Checklist {
-		box := "x"
-		if !c.Passed {
-			box = " "
+		var parts []string // what the step measured, in this order
+		for _, f := range []struct{ key, format string }{{"p50_ms", "p50 %v ms"}, {"p95_ms", "p95 %v ms"}, {"p99_ms", "p99 %v ms"},
+			{"max_ms", "max %v ms"}, {"error_rate", "error rate %v"}, {"throughput_rps", "%v req/s"}} {
+			if v, ok := m[f.key]; ok {
+				parts = append(parts, fmt.Sprintf(f.format, v))
+			}
 		}
-		fmt.Fprintf(&b, "- [%s] %s\n", box, c.Item)
+		fmt.Fprintf(&b, "- %s: %s\n", k, strings.Join(parts, ", "))
 	}
+	writeChecklistMarkdown(&b, rep)
 	if rep.Completion != "" {
 		fmt.Fprintf(&b, "\n%s\n", rep.Completion)
 	}

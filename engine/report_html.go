@@ -35,6 +35,7 @@ func (v *RunView) WriteHTML(w io.Writer) error {
 		// FlowSVG builds its markup itself and escapes every text it holds.
 		SVG:     template.HTML(svg),
 		Mermaid: chart,
+		Outcome: outcome(rep),
 	}
 	for i := range v.Timeline {
 		e := &v.Timeline[i]
@@ -68,6 +69,9 @@ func (v *RunView) WriteHTML(w io.Writer) error {
 		d.Decisions = append(d.Decisions, htmlDecision{Step: dec.Step, Verdict: map[bool]string{true: "approved", false: "rejected"}[dec.Approve],
 			By: dec.By, Time: dec.Time.Format(time.RFC3339), Via: dec.Via, Reason: dec.Reason})
 	}
+	for _, c := range rep.Checklist {
+		d.Checklist = append(d.Checklist, htmlCheck{Item: c.Item, Passed: c.Passed, Verdict: checkVerdict(c)})
+	}
 	if len(v.Path) > 0 {
 		parts := []string{v.Path[0].From}
 		for _, t := range v.Path {
@@ -87,6 +91,13 @@ type htmlData struct {
 	Decisions                              []htmlDecision
 	SVG                                    template.HTML
 	Mermaid, Path                          string
+	Outcome                                reportOutcome
+	Checklist                              []htmlCheck
+}
+
+type htmlCheck struct {
+	Item, Verdict string
+	Passed        bool
 }
 
 type htmlRow struct {
@@ -116,7 +127,8 @@ func statusClass(s string) string {
 		return "ok"
 	case StatusFailed, "errored", StatusRollbackFailed, StatusRejected, StatusAborted, "timeout":
 		return "bad"
-	case StatusRolledBack, StatusHalted, StatusInterrupted, "awaiting decision", "incomplete", "running":
+	case StatusRolledBack, StatusHalted, StatusInterrupted, "awaiting decision", "incomplete", "running",
+		StatusCompletedWithWarnings, PhaseWithWarnings:
 		return "warn"
 	}
 	return "none"
@@ -146,6 +158,8 @@ table{border-collapse:collapse;width:100%;margin:6px 0 10px}th,td{text-align:lef
 .v.ok{color:var(--ok);font-weight:600}.v.bad{color:var(--bad);font-weight:600}.v.warn{color:var(--warn);font-weight:600}.v.none{color:var(--none)}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:12px 0}dl.meta dt{color:#666}dl.meta dd{margin:0}
 .failure{background:#fdecea;border-left:4px solid var(--bad);padding:8px 12px;margin:10px 0}
+.outcome{padding:8px 12px;margin:10px 0;border-left:4px solid var(--none);background:#f4f4f4}.outcome.ok{border-color:var(--ok);background:#eaf6ec}.outcome.bad{border-color:var(--bad);background:#fdecea}.outcome.warn{border-color:var(--warn);background:#fff4e0}
+.warnings{background:#fff4e0;border:2px solid var(--warn);border-radius:6px;padding:8px 12px;margin:10px 0}.warnings ul{margin:4px 0 0}
 .tl{width:100%;border-collapse:collapse}.tl td{border:0;padding:2px 6px;white-space:nowrap}.tl td.track{width:60%;position:relative;padding:0}
 .tl .lane{position:relative;height:16px;background:#f4f6f8;border-radius:3px}
 .tl .bar{position:absolute;top:2px;height:12px;border-radius:2px;background:#6c8ebf;min-width:2px}
@@ -175,6 +189,43 @@ details pre{background:#f7f7f7;padding:10px;overflow-x:auto;font-size:12px}
 </dl>
 {{- if .R.Failure}}<div class="failure"><strong>Failure:</strong> {{.R.Failure}}</div>{{end}}
 </header>
+
+<section id="outcome">
+<h2>Outcome</h2>
+{{- if ne .R.Status "completed-with-warnings"}}
+<div class="outcome {{.Outcome.Class}}" id="run-outcome"><strong>{{.Outcome.Headline}}.</strong>{{if .Outcome.Detail}} {{.Outcome.Detail}}{{end}}</div>
+{{- end}}
+{{- if .Outcome.Warnings}}
+<div class="warnings" id="warnings"><strong>⚠ {{if eq .R.Status "completed-with-warnings"}}Completed with warnings{{else}}Warnings{{end}}:</strong>
+<ul>
+{{- range .Outcome.Warnings}}
+<li>{{.}}</li>
+{{- end}}
+</ul>
+</div>
+{{- end}}
+{{- if .Outcome.Steps}}
+<h3>Steps that failed</h3>
+<table id="failed-steps">
+<tr><th>Step</th><th>Level</th><th>Status</th><th>Error</th></tr>
+{{- range .Outcome.Steps}}
+<tr><td><code>{{.ID}}</code>{{if .Title}} {{.Title}}{{end}}</td><td>{{.Level}}</td><td><span class="v bad">{{.Status}}</span></td><td>{{.Message}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
+{{- if .Outcome.Criteria}}
+<h3>Gate criteria that failed</h3>
+<table id="failed-criteria">
+<tr><th>Gate</th><th>Criterion</th><th>On fail</th><th>Values read</th></tr>
+{{- range .Outcome.Criteria}}
+<tr><td>{{.Gate}} <code>{{.GateID}}</code></td><td>{{.Name}}</td><td>{{.Policy}}</td><td><code>{{.Read}}</code></td></tr>
+{{- end}}
+</table>
+{{- end}}
+{{- if .Outcome.NotRolledBack}}
+<p id="not-rolled-back"><strong>Deploys not rolled back:</strong> {{range $i, $d := .Outcome.NotRolledBack}}{{if $i}}, {{end}}<code>{{$d}}</code>{{end}}</p>
+{{- end}}
+</section>
 
 <section id="timeline">
 <h2>Timeline</h2>
@@ -234,16 +285,33 @@ details pre{background:#f7f7f7;padding:10px;overflow-x:auto;font-size:12px}
 {{- end}}
 </section>
 
-{{- if .R.Rollbacks}}
 <section id="rollback">
 <h2>Rollback</h2>
-<ul>
-{{- range .R.Rollbacks}}
-<li><code>{{.ID}}</code>: {{.Status}} {{.Message}}</li>
+{{- if .Outcome.Rollbacks}}
+<table>
+<tr><th>Rollback</th><th>Result</th><th>Detail</th><th>Evidence</th></tr>
+{{- range .Outcome.Rollbacks}}
+<tr><td><code>{{.ID}}</code></td><td><span class="v {{if eq .Status "passed"}}ok{{else}}bad{{end}}">{{.Status}}</span></td><td>{{.Detail}}</td><td>{{if .Evidence}}<code>{{.Evidence}}</code>{{end}}</td></tr>
 {{- end}}
-</ul>
+</table>
+{{- else}}
+<p>No rollback executed.</p>
+{{- end}}
 </section>
+
+<section id="checklist">
+<h2>Handoff checklist</h2>
+{{- if .R.Checklist}}
+<table>
+<tr><th>Item</th><th>Verdict</th></tr>
+{{- range .Checklist}}
+<tr><td>{{.Item}}</td><td><span class="v {{if .Passed}}ok{{else}}bad{{end}}">{{.Verdict}}</span></td></tr>
 {{- end}}
+</table>
+{{- else}}
+<p>Not checked.</p>
+{{- end}}
+</section>
 
 <section id="flow">
 <h2>Flow</h2>

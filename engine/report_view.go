@@ -184,6 +184,7 @@ func (v *RunView) Markdown() (string, error) {
 	if rep.Next != "" {
 		fmt.Fprintf(&b, "- **Next protocol:** %s\n", rep.Next)
 	}
+	writeOutcomeMarkdown(&b, rep)
 
 	const width = 40
 	b.WriteString("\n## Timeline\n\n")
@@ -267,13 +268,8 @@ func (v *RunView) Markdown() (string, error) {
 		}
 	}
 
-	b.WriteString("\n## Rollback\n\n")
-	if len(rep.Rollbacks) == 0 {
-		b.WriteString("No rollback executed.\n")
-	}
-	for _, rb := range rep.Rollbacks {
-		fmt.Fprintf(&b, "- %s: %s %s\n", rb.ID, rb.Status, rb.Message)
-	}
+	writeRollbackMarkdown(&b, rep)
+	writeChecklistMarkdown(&b, rep)
 
 	chart, err := v.Mermaid()
 	if err != nil {
@@ -290,7 +286,7 @@ func (v *RunView) Markdown() (string, error) {
 		}
 		b.WriteString(strings.Join(parts, " → ") + "\n")
 	}
-	if rep.Completion != "" && rep.Status == StatusCompleted {
+	if rep.Completion != "" && Completed(rep.Status) {
 		fmt.Fprintf(&b, "\n%s\n", rep.Completion)
 	}
 	return b.String(), nil

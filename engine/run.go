@@ -87,6 +87,10 @@ type Options struct {
 	WaitLock time.Duration
 	// Now is the clock. Default is time.Now.
 	Now func() time.Time
+	// Notifier is told of every failure the protocol does not route to
+	// anyone itself (Notifier's doc says which). Optional. Default is
+	// none: observers still get an EventWarning for each warning.
+	Notifier Notifier
 }
 
 // Result is how a run ended, or where it stopped.
@@ -103,16 +107,19 @@ type Result struct {
 	// first: not rolled back (abort's NoRollback, a "no" to the rollback
 	// decision of an interrupted call), or with no rollback to run.
 	LeftInPlace []string
+	// Warnings are the failures the run went past (RunState.Warnings).
+	Warnings []string
 }
 
-// ExitCode maps a result to the exit codes DESIGN.md gives: 0 completed;
-// 1 failed, everything rolled back (or nothing deployed); 3 halted,
-// awaiting an approval or a confirmation; 4 failed, and a rollback failed
-// or deploys were left in place; 5 halted on a failure, awaiting a
-// decision. (2, invalid input or usage, is the caller's: no run.)
+// ExitCode maps a result to the exit codes DESIGN.md gives: 0 completed
+// (with warnings or not); 1 failed, everything rolled back (or nothing
+// deployed); 3 halted, awaiting an approval or a confirmation; 4 failed,
+// and a rollback failed or deploys were left in place; 5 halted on a
+// failure, awaiting a decision. (2, invalid input or usage, is the
+// caller's: no run.)
 func (r *Result) ExitCode() int {
 	switch {
-	case r.Status == StatusCompleted:
+	case Completed(r.Status):
 		return 0
 	case r.Status == StatusHalted && HaltOnFailure(r.HaltKind):
 		return 5
@@ -648,8 +655,16 @@ func (r *Runner) phaseBoundary(from, event, to string) {
 	}
 	pr.Ended = r.now()
 	pr.Status = "passed"
+	warnings := r.phaseWarnings(s.phase)
+	if len(warnings) > 0 {
+		pr.Status = PhaseWithWarnings
+	}
 	r.journal(EntryPhase, pr)
-	if r.p.Announce.PhaseComplete != "" {
+	switch {
+	case r.p.Announce.PhaseComplete == "":
+	case len(warnings) > 0:
+		r.phaseWarned(s.phase, warnings) // not the protocol's "finished successfully"
+	default:
 		r.announce(r.p.Announce.PhaseComplete, r.phaseScope(s.phase))
 	}
 }

@@ -573,6 +573,8 @@ func TestRunGatePolicies(t *testing.T) {
 	}
 	rolledBack := outcome{engine.StatusRolledBack, 1, []string{"deploy-production.rollback", "deploy-staging.rollback"}}
 	completed := outcome{engine.StatusCompleted, 0, nil}
+	// A notify gate lets the run go on past its failure: loudly.
+	warned := outcome{engine.StatusCompletedWithWarnings, 0, nil}
 	tests := []struct {
 		gate, probe, policy string
 		// first is the outcome of Start; approve and reject those of Resume
@@ -582,13 +584,13 @@ func TestRunGatePolicies(t *testing.T) {
 	}{
 		{gate: "gate-1", probe: "probe-1", policy: "halt", approve: completed, reject: outcome{engine.StatusAborted, 1, nil}},
 		{gate: "gate-1", probe: "probe-1", policy: "rollback", first: outcome{engine.StatusFailed, 1, nil}},
-		{gate: "gate-1", probe: "probe-1", policy: "notify", first: completed},
+		{gate: "gate-1", probe: "probe-1", policy: "notify", first: warned},
 		{gate: "gate-2", probe: "probe-2", policy: "halt", approve: completed, reject: rolledBack},
 		{gate: "gate-2", probe: "probe-2", policy: "rollback", first: rolledBack},
-		{gate: "gate-2", probe: "probe-2", policy: "notify", first: completed},
+		{gate: "gate-2", probe: "probe-2", policy: "notify", first: warned},
 		{gate: "gate-3", probe: "probe-3", policy: "halt", approve: completed, reject: rolledBack},
 		{gate: "gate-3", probe: "probe-3", policy: "rollback", first: rolledBack},
-		{gate: "gate-3", probe: "probe-3", policy: "notify", first: completed},
+		{gate: "gate-3", probe: "probe-3", policy: "notify", first: warned},
 	}
 	for _, tt := range tests {
 		params := rtDefaults()
@@ -662,8 +664,42 @@ func TestRunGatePolicies(t *testing.T) {
 				rep := h.report()
 				assert.Len(t, rep.Rollbacks, 2)
 			}
-			if want.status == engine.StatusCompleted {
+			switch want.status {
+			case engine.StatusCompleted:
 				assert.Equal(t, allPhases, dedupe(phaseAnnouncements(h)))
+			case engine.StatusCompletedWithWarnings:
+				// The gate's phase is not announced "finished ✓": it
+				// finished with a warning naming the criterion.
+				n := tt.gate[len(tt.gate)-1:]
+				var want []string
+				for _, a := range allPhases {
+					if !strings.HasPrefix(a, "[PHASE "+n+" COMPLETE]") {
+						want = append(want, a)
+					}
+				}
+				assert.Equal(t, want, phaseAnnouncements(h))
+				var warned []string
+				for _, a := range h.ev.announced() {
+					if strings.Contains(a, "finished with warnings") {
+						warned = append(warned, a)
+					}
+				}
+				require.Len(t, warned, 1)
+				assert.Contains(t, warned[0], "Phase "+n+", ")
+				assert.Contains(t, warned[0], probeCriterion(tt.probe)+" failed ("+gateTitle(tt.gate)+"): ")
+				assert.Contains(t, warned[0], `steps["`+tt.probe+`"].measurements.healthy = false`)
+				// Each warning is an event, and the run's.
+				warnings := h.ev.kind(engine.EventWarning)
+				require.Len(t, warnings, 1)
+				assert.Equal(t, tt.gate, warnings[0].Step)
+				assert.Equal(t, []string{warnings[0].Message}, res.Warnings)
+				ends := h.ev.kind(engine.EventEnd)
+				require.Len(t, ends, 1)
+				assert.Equal(t, engine.StatusCompletedWithWarnings, ends[0].Status)
+				assert.Equal(t, "Run run-1 completed with 1 warning: "+res.Warnings[0], ends[0].Message)
+				rep := h.report()
+				assert.Equal(t, res.Warnings, rep.Warnings)
+				assert.Empty(t, rep.Failure, "a completed run has warnings, not a failure")
 			}
 			rep := h.report()
 			assert.Equal(t, want.status, rep.Status)
@@ -843,7 +879,6 @@ func TestRunGuidelineStepFails(t *testing.T) {
 	h.f.on("lint", rtFail("2 findings"))
 	res, err := h.start()
 	require.NoError(t, err)
-	assert.Equal(t, engine.StatusCompleted, res.Status)
 	ev := h.evidence(".artifacts/test/lint.json")
 	assert.Equal(t, "failed", ev.Status)
 	assert.Equal(t, "guideline", ev.Level)
@@ -867,12 +902,163 @@ func TestRunGuidelineStepFails(t *testing.T) {
 		}
 	}
 	assert.True(t, withRecovery, "the error message's recovery steps are announced")
-	assert.Equal(t, allPhases, phaseAnnouncements(h), "the phase still completes")
+	// The phase is not announced "finished ✓" but finished with a warning.
+	assert.Equal(t, append(allPhases[:1:1], allPhases[2:]...), phaseAnnouncements(h), "the other phases complete")
+	assert.NotContains(t, ann, allPhases[1])
+	assert.Contains(t, ann, "⚠ Phase 1, Preflight, finished with warnings: guideline step lint failed: result: 2 findings")
 	for _, ph := range h.report().Phases {
 		if ph.ID == "preflight" {
 			assert.Equal(t, "failed", ph.Steps[2].Status)
+			assert.Equal(t, engine.PhaseWithWarnings, ph.Status)
 		}
 	}
+	// The run completed with a warning, loudly: an event, the result, the
+	// report, the end message, the journal.
+	assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status)
+	assert.Equal(t, 0, res.ExitCode())
+	assert.Equal(t, []string{"guideline step lint failed: result: 2 findings"}, res.Warnings)
+	warnings := h.ev.kind(engine.EventWarning)
+	require.Len(t, warnings, 1)
+	assert.Equal(t, "lint", warnings[0].Step)
+	assert.Equal(t, "preflight", warnings[0].Phase)
+	assert.Equal(t, res.Warnings[0], warnings[0].Message)
+	rep := h.report()
+	assert.Equal(t, engine.StatusCompletedWithWarnings, rep.Status)
+	assert.Equal(t, res.Warnings, rep.Warnings)
+	runEnds := h.ev.kind(engine.EventEnd)
+	require.Len(t, runEnds, 1)
+	assert.Equal(t, "Run run-1 completed with 1 warning: guideline step lint failed: result: 2 findings", runEnds[0].Message)
+	st, err := engine.Replay("run-1", h.journal())
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusCompletedWithWarnings, st.Status)
+	assert.Equal(t, res.Warnings, st.Warnings)
+	md, err := os.ReadFile(h.path(".artifacts/test/report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "> ⚠ **Completed with warnings:**\n> - guideline step lint failed: result: 2 findings\n")
+}
+
+// rtNotifier records the notifications a run hands its Notifier.
+type rtNotifier struct {
+	mu   sync.Mutex
+	got  []engine.Notification
+	fail error
+}
+
+func (n *rtNotifier) Notify(_ context.Context, x engine.Notification) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, x)
+	return n.fail
+}
+
+func (n *rtNotifier) all() []engine.Notification {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.got)
+}
+
+// TestRunDefaultNotifier: every failure the protocol does not route
+// itself goes to Options.Notifier — a guideline step that failed, a gate
+// whose notify: is absent, or whose when: is false or whose call failed,
+// a rollback that failed; one the protocol's notify: delivered does not.
+func TestRunDefaultNotifier(t *testing.T) {
+	const hook = `
+          notify:
+            adapter: check
+            when: vars.region == "eu"
+            with: {text: "gate failed"}`
+	withHook := func(t *testing.T) *engine.Protocol {
+		src, err := os.ReadFile(filepath.Join("testdata", "run", "pipeline.yaml.tmpl"))
+		require.NoError(t, err)
+		text := strings.Replace(string(src), "          evidence: .artifacts/test/gates/gate-3.json", hook[1:]+"\n          evidence: .artifacts/test/gates/gate-3.json", 1)
+		tmpl := template.Must(template.New("pipeline").Parse(text))
+		var buf bytes.Buffer
+		require.NoError(t, tmpl.Execute(&buf, rtDefaults()))
+		p, err := engine.Parse("pipeline.yaml", buf.Bytes(), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+		require.NoError(t, err)
+		return p
+	}
+	type note struct{ kind, step, policy string }
+	for _, c := range []struct {
+		name   string
+		hooked bool
+		region string
+		setup  func(h *rtHarness)
+		want   []note
+		status string
+	}{
+		{name: "guideline step", setup: func(h *rtHarness) { h.f.on("lint", rtFail("2 findings")) },
+			want: []note{{engine.NotifyWarning, "lint", ""}}, status: engine.StatusCompletedWithWarnings},
+		{name: "gate without notify", setup: func(h *rtHarness) { h.f.on("probe-3", rtUnhealthyUntil(1)) },
+			want: []note{{engine.NotifyGateFailed, "gate-3", engine.PolicyRollback}}, status: engine.StatusRolledBack},
+		{name: "notify delivered", hooked: true, region: "eu", setup: func(h *rtHarness) { h.f.on("probe-3", rtUnhealthyUntil(1)) },
+			status: engine.StatusRolledBack},
+		{name: "notify when false", hooked: true, region: "us", setup: func(h *rtHarness) { h.f.on("probe-3", rtUnhealthyUntil(1)) },
+			want: []note{{engine.NotifyGateFailed, "gate-3", engine.PolicyRollback}}, status: engine.StatusRolledBack},
+		{name: "notify call failed", hooked: true, region: "eu", setup: func(h *rtHarness) {
+			h.f.on("probe-3", rtUnhealthyUntil(1))
+			h.f.on("gate-3.notify", rtFail("webhook down"))
+		}, want: []note{{engine.NotifyGateFailed, "gate-3", engine.PolicyRollback}}, status: engine.StatusRolledBack},
+		{name: "rollback failed", setup: func(h *rtHarness) {
+			h.f.on("probe-3", rtUnhealthyUntil(1))
+			h.f.on("deploy-production.rollback", rtFail("snapshot missing"))
+		}, want: []note{{engine.NotifyGateFailed, "gate-3", engine.PolicyRollback}, {engine.NotifyRollbackFailed, "", ""}},
+			status: engine.StatusRollbackFailed},
+		{name: "all passed", status: engine.StatusCompleted},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := rtPipeline(t, rtDefaults())
+			if c.hooked {
+				p = withHook(t)
+			}
+			h := newHarness(t, p).withPrompter("yes")
+			n := &rtNotifier{}
+			h.opts.Notifier = n
+			if c.region != "" {
+				h.opts.Vars = map[string]string{"region": c.region}
+			}
+			if c.setup != nil {
+				c.setup(h)
+			}
+			res, err := h.start()
+			require.NoError(t, err)
+			assert.Equal(t, c.status, res.Status)
+			var got []note
+			for _, x := range n.all() {
+				got = append(got, note{x.Kind, x.Step, x.Policy})
+				assert.Equal(t, "run-1", x.Run)
+				assert.Equal(t, "test-pipeline", x.Protocol)
+				assert.Equal(t, "Test Pipeline", x.Title)
+				assert.NotEmpty(t, x.Message)
+				assert.False(t, x.DryRun)
+			}
+			assert.Equal(t, c.want, got)
+			if c.hooked && c.region == "eu" {
+				assert.Equal(t, 1, h.f.count("gate-3.notify"), "the protocol's own notify ran")
+			} else {
+				assert.Zero(t, h.f.count("gate-3.notify"))
+			}
+			// Each notification is an event, sent.
+			var sent int
+			for _, e := range h.ev.kind(engine.EventNotify) {
+				assert.Equal(t, "sent", e.Status)
+				sent++
+			}
+			assert.Equal(t, len(c.want), sent)
+		})
+	}
+	t.Run("notifier fails", func(t *testing.T) {
+		h := newHarness(t, rtPipeline(t, rtDefaults())).withPrompter("yes")
+		h.opts.Notifier = &rtNotifier{fail: errors.New("no route to host")}
+		h.f.on("lint", rtFail("2 findings"))
+		res, err := h.start()
+		require.NoError(t, err, "a notification that fails is never fatal")
+		assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status)
+		evs := h.ev.kind(engine.EventNotify)
+		require.Len(t, evs, 1)
+		assert.Equal(t, "failed", evs[0].Status)
+		assert.Equal(t, "notification failed (no route to host): guideline step lint failed: result: 2 findings", evs[0].Message)
+	})
 }
 
 func TestRunApprovalHalt(t *testing.T) {
@@ -1257,7 +1443,7 @@ func TestRunStepMechanics(t *testing.T) {
         level: guideline`,
 			behave: func(context.Context, *adapters.Request, int) (*adapters.Result, error) { return nil, nil },
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
-				assert.Equal(t, engine.StatusCompleted, res.Status)
+				assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status, "a guideline failed")
 				assert.Equal(t, "error", ev.Items[0].Status)
 				assert.Equal(t, "adapter returned no result", ev.Items[0].Message)
 				assert.Equal(t, 1, h.f.count("after"))
@@ -1434,9 +1620,18 @@ func TestRunSecretsRedacted(t *testing.T) {
 	h.f.on("lint", func(_ context.Context, req *adapters.Request, _ int) (*adapters.Result, error) {
 		return &adapters.Result{Status: adapters.Failed, Message: "token " + req.Secrets["token"] + " rejected"}, nil
 	})
+	n := &rtNotifier{}
+	h.opts.Notifier = n
 	res, err := h.start()
 	require.NoError(t, err)
-	assert.Equal(t, engine.StatusCompleted, res.Status)
+	assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status, "lint, a guideline, failed")
+	require.Len(t, res.Warnings, 1)
+	assert.NotContains(t, res.Warnings[0], secret)
+	assert.Contains(t, res.Warnings[0], "lint")
+	notes := n.all()
+	require.Len(t, notes, 1, "the failed guideline is notified")
+	assert.NotContains(t, notes[0].Message, secret)
+	assert.Contains(t, notes[0].Message, "token")
 
 	// The adapter did get the secret.
 	calls := h.f.callsOf("connectivity")

@@ -31,6 +31,10 @@ type RunState struct {
 	RollbackOK bool              `json:"rollback_ok"`
 	Checklist  []ChecklistResult `json:"checklist,omitempty"`
 	Evidence   []string          `json:"evidence,omitempty"`
+	// Warnings are the failures the run went past so far (a guideline
+	// step that failed, a failed criterion of policy notify), oldest
+	// first; a completed run with any ends completed-with-warnings.
+	Warnings []string `json:"warnings,omitempty"`
 	// Halt is set while the run waits for a decision.
 	Halt *HaltRecord `json:"halt,omitempty"`
 	// Started but not ended: a step whose adapter was running at a crash.
@@ -50,6 +54,7 @@ type RunState struct {
 
 	pendingFail string // a must step failed and the flow jumped to its gate
 	journalErr  error
+	ended       bool // Replay read the run's end entry
 
 	// Set by Replay for Resume, about the journal's last entries: unfired
 	// is the step whose outcome (step-end) the journal holds but not the
@@ -86,6 +91,9 @@ type StepRecord struct {
 	Evidence string        `json:"evidence,omitempty"`
 	// Deploy marks a deploy step (deploy: true), so Replay rebuilds Deployed.
 	Deploy bool `json:"deploy,omitempty"`
+	// Level is "guideline" for a guideline step (empty for a must step),
+	// so Replay tells a failure the run went past (RunState.Warnings).
+	Level string `json:"level,omitempty"`
 }
 
 // ItemResult is one adapter call of a step (one fan-out item).
@@ -162,6 +170,9 @@ func Replay(run string, entries []Entry) (*RunState, error) {
 		if err := st.apply(e); err != nil {
 			return nil, fmt.Errorf("run %s: journal entry %d (%s): %w", run, e.Seq, e.Kind, err)
 		}
+	}
+	if !st.ended {
+		st.Warnings = st.warningTexts() // so far
 	}
 	return st, nil
 }
@@ -298,12 +309,21 @@ func (st *RunState) apply(e Entry) error {
 			RollbackOK    bool `json:"rollback_ok"`
 			Ended         time.Time
 			LeftInPlace   []string `json:"left_in_place"`
+			// The run's own verdicts at its end (older runs recorded none).
+			Warnings  []string          `json:"warnings"`
+			Checklist []ChecklistResult `json:"checklist"`
+			Failure   string            `json:"failure"`
 		}
 		if err := dec(&end); err != nil {
 			return err
 		}
 		st.State, st.Status, st.Ended, st.RollbackOK = end.State, end.Status, end.Ended, end.RollbackOK
 		st.LeftInPlace = end.LeftInPlace
+		st.Warnings, st.Checklist = end.Warnings, end.Checklist
+		if end.Failure != "" { // a rejection, a step's failure: no other entry says it
+			st.Failure = end.Failure
+		}
+		st.ended = true
 	default:
 		return fmt.Errorf("unknown entry kind %q", e.Kind)
 	}

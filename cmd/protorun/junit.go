@@ -63,11 +63,14 @@ type (
 )
 
 // JUnit renders a run's report: each phase a suite, each gate and each
-// action step of level must a test case. A failed gate's failure names
-// every criterion with its expression, the values it read and its verdict;
-// a failed step's carries its message. Steps and gates the run did not
-// reach are skipped. A run halted on a failure has one more failing case,
-// its halt (haltCase); a halt for an approval is no test case.
+// action step a test case. A failed gate's failure names every criterion
+// with its expression, the values it read and its verdict (a gate whose
+// failure only notifies fails too); a failed step's carries its message,
+// a guideline step's as a failure of type "guideline-failed": the run went
+// on, and the suite says so. Steps and gates the run did not reach are
+// skipped. A run halted on a failure has one more failing case, its halt
+// (haltCase); a halt for an approval is no test case. The run's status and
+// each of its warnings are properties.
 func JUnit(rep *engine.RunReport) ([]byte, error) {
 	seconds := func(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
 	gates := map[string]*engine.GateRecord{}
@@ -81,6 +84,9 @@ func JUnit(rep *engine.RunReport) ([]byte, error) {
 	}
 	if rep.Failure != "" {
 		props = append(props, junitProperty{"failure", rep.Failure})
+	}
+	for _, w := range rep.Warnings {
+		props = append(props, junitProperty{"warning", w})
 	}
 	for i, ph := range rep.Phases {
 		s := junitSuite{Name: rep.Protocol + "/" + ph.ID}
@@ -98,6 +104,19 @@ func JUnit(rep *engine.RunReport) ([]byte, error) {
 				c = gateCase(st, gates[st.ID])
 			case st.Kind == "action" && st.Level == engine.Must:
 				c = stepCase(st)
+			case st.Kind == "action" && st.Level == engine.Guideline:
+				c = stepCase(st)
+				c.Name += " [guideline]"
+				if c.Failure != nil || c.Error != nil {
+					// A failure the run went past is still a failure.
+					p := c.Failure
+					if p == nil {
+						p, c.Error = c.Error, nil
+					}
+					p.Type = "guideline-" + st.Status
+					p.Message = "guideline step " + st.Status + " (the run went on): " + st.Message
+					c.Failure = p
+				}
 			default:
 				continue
 			}

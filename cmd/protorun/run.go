@@ -28,6 +28,8 @@ type common struct {
 	noColor  bool
 	waitLock time.Duration
 	junit    string // --junit FILE, on the commands that drive a run
+	// notifyURL is --notify-url, the default notifier's webhook (notify.go).
+	notifyURL string
 }
 
 // Each command registers only the flags it uses: cobra refuses the others.
@@ -53,6 +55,7 @@ func (c *common) driveFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&c.noColor, "no-color", false, "no colour (also NO_COLOR)")
 	cmd.Flags().DurationVar(&c.waitLock, "wait-lock", 0, "wait this long for an environment another run holds, or for the process driving this run (default: fail at once)")
 	c.junitFlag(cmd)
+	c.notifyFlag(cmd)
 }
 
 func (c *common) store() *engine.FileStore {
@@ -209,7 +212,8 @@ halt, and writes evidence to a temporary directory it removes at the end;
 				return err
 			}
 			opts := engine.Options{Store: c.store(), Identity: c.identity(), Observers: []engine.Observer{obs},
-				Vars: map[string]string{}, DryRun: dryRun, Simulate: map[string]string{}, RunID: runID, WaitLock: c.waitLock}
+				Vars: map[string]string{}, DryRun: dryRun, Simulate: map[string]string{}, RunID: runID, WaitLock: c.waitLock,
+				Notifier: c.notifier(cmd.ErrOrStderr())}
 			if err := parsePairs(vars, opts.Vars, "--var"); err != nil {
 				return err
 			}

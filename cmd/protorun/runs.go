@@ -105,7 +105,8 @@ func (c *common) drive(cmd *cobra.Command, st engine.Store, p *engine.Protocol, 
 	if err != nil {
 		return err
 	}
-	opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}, WaitLock: c.waitLock, Prompter: prompter}
+	opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}, WaitLock: c.waitLock, Prompter: prompter,
+		Notifier: c.notifier(cmd.ErrOrStderr())}
 	secrets, err := askSecrets(cmd, st, p, id, prompter != nil)
 	if err != nil {
 		return err
@@ -172,6 +173,9 @@ type runSummary struct {
 	Started   time.Time          `json:"started"`
 	Ended     time.Time          `json:"ended,omitzero"`
 	Halt      *engine.HaltRecord `json:"halt,omitempty"`
+	// Warnings are the failures the run went past (so far, for a run that
+	// has not ended): a completed run with any is completed-with-warnings.
+	Warnings []string `json:"warnings,omitempty"`
 	// Holds are the environments the run holds (leases.go), the earliest
 	// since HoldsSince; Driver is the process driving it now, if any.
 	Holds      []string       `json:"holds,omitempty"`
@@ -207,7 +211,7 @@ func summarize(ctx context.Context, st engine.Store, id string) (*runSummary, *e
 		status = "running or crashed"
 	}
 	s := &runSummary{ID: id, Protocol: info.Protocol, Status: status, State: rs.State, StartedBy: info.StartedBy,
-		Started: info.Started, Ended: rs.Ended, Halt: rs.Halt, LeftInPlace: rs.LeftInPlace}
+		Started: info.Started, Ended: rs.Ended, Halt: rs.Halt, LeftInPlace: rs.LeftInPlace, Warnings: rs.Warnings}
 	res := rs.Result()
 	if ended := len(entries) > 0 && entries[len(entries)-1].Kind == engine.EntryEnd; ended || rs.Status == engine.StatusHalted {
 		code := res.ExitCode()
@@ -290,6 +294,9 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(w, "Run:      %s\nProtocol: %s\nStatus:   %s\nState:    %s\nStarted:  %s by %s\n",
 				s.ID, s.Protocol, s.Status, s.State, s.Started.Local().Format(time.RFC3339), s.StartedBy)
 			fmt.Fprint(w, s.holdsLines())
+			for i, warning := range s.Warnings {
+				fmt.Fprintf(w, "%-10s⚠ %s\n", map[bool]string{true: "Warnings:"}[i == 0], warning)
+			}
 			if s.Halt != nil {
 				fmt.Fprintf(w, "Waiting:  %s (%s) since %s\n  %s\n  approve: protorun approve %s --as NAME\n",
 					s.Halt.Step, s.Halt.Kind, s.Halt.Since.Local().Format(time.RFC3339), s.Halt.Prompt, s.ID)

@@ -262,7 +262,7 @@ func (w *crashWorld) releaseAll() {
 	}
 }
 
-var ended = map[string]bool{"completed": true, "failed": true, "rolled-back": true, "rollback-failed": true, "rejected": true, "aborted": true}
+var ended = map[string]bool{"completed": true, "completed-with-warnings": true, "failed": true, "rolled-back": true, "rollback-failed": true, "rejected": true, "aborted": true}
 
 // finish resumes the run with the real protorun until it ends, answering
 // its halts: an approval with approve, the rollback decision after an

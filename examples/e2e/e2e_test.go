@@ -404,4 +404,23 @@ func TestSlowReleaseFlaggedByPerformanceGate(t *testing.T) {
 	require.NotNil(t, perf)
 	assert.False(t, perf.Passed)
 	assert.Equal(t, "1.2.0-slow", w.version("production"))
+
+	// Exit 0, but loudly: the status, the console, a notification (stderr:
+	// no notify_url), the report; the phase does not claim success.
+	assert.Contains(t, out, "⚠ WARNING: Performance within acceptable range failed (Post-Deployment Validation Gate): ")
+	assert.Contains(t, out, "protorun: ⚠ NOTIFY [protorun] Deployment Automation, run slow: Post-Deployment Validation Gate failed (notify): Performance within acceptable range: ")
+	assert.Contains(t, out, "⚠ Phase 3, Post-Deployment Validation, finished with warnings: ")
+	assert.NotContains(t, out, "Post-Deployment Validation finished successfully")
+	assert.Contains(t, out, "Run slow completed with 1 warning: ")
+	var rep struct {
+		Status   string
+		Warnings []string
+	}
+	w.readJSON(".artifacts/deployment/deployment-report.json", &rep)
+	assert.Equal(t, "completed-with-warnings", rep.Status)
+	require.Len(t, rep.Warnings, 1)
+	assert.Regexp(t, `^Performance within acceptable range failed \(Post-Deployment Validation Gate\): .*steps\["performance-baseline"\]\.measurements\.p95_ms = [0-9.]+`, rep.Warnings[0])
+	status, code := w.protorun("status", "slow", "-o", "json")
+	require.Equal(t, 0, code, status)
+	assert.Contains(t, status, `"status":"completed-with-warnings"`)
 }
