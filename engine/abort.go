@@ -94,6 +94,12 @@ func Abort(ctx context.Context, p *Protocol, runID string, d Decision, opts Opti
 		return nil, err
 	}
 	defer release()
+	// What the abort's rollbacks need (the run's secrets again, no other
+	// values) is checked before the abort is recorded: an abort that
+	// cannot go on must not leave one behind.
+	if err := r.canResume(ctx, runID); err != nil {
+		return nil, err
+	}
 	d.Approve, d.Via = false, "abort"
 	// Appended only if nothing was appended since the journal was read, as
 	// Decide does: an approval racing the abort cannot slip in between.

@@ -8,6 +8,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
@@ -451,4 +452,25 @@ func (r *Runner) checkNoChanges(c *RunContext) error {
 // contexts were frozen.
 func ContextOf(run string, entries []Entry) (*RunContext, error) {
 	return runContext(run, entries)
+}
+
+// canResume checks, without writing anything, that the run's frozen
+// context can be made this process's: no other values given, and every
+// secret it needs given again with the value it started with.
+func (r *Runner) canResume(ctx context.Context, runID string) error {
+	_, entries, err := r.store.Load(ctx, runID)
+	if err != nil {
+		return err
+	}
+	c, err := runContext(runID, entries)
+	if err != nil || c == nil {
+		return err // a run without one is refused when it is resumed, saying why
+	}
+	if err := r.checkNoChanges(c); err != nil {
+		return fmt.Errorf("run %s: %w", runID, err)
+	}
+	if _, err := r.secretsFor(c); err != nil {
+		return fmt.Errorf("run %s: %w", runID, err)
+	}
+	return nil
 }

@@ -286,3 +286,22 @@ func TestFreezeBoundsItsSize(t *testing.T) {
 	require.NotEmpty(t, entries)
 	assert.Equal(t, engine.EntryEnd, entries[len(entries)-1].Kind)
 }
+
+// TestAbortNeedsTheSecretFirst: an abort that cannot go on (the run's
+// secret is not given again) records nothing.
+func TestAbortNeedsTheSecretFirst(t *testing.T) {
+	h, p := frozenStart(t, map[string]string{"VERSION": "3.1.0", "TARGET": "b.example", "TOKEN": "s3cret"})
+	_, before, err := h.opts.Store.Load(context.Background(), "run-1")
+	require.NoError(t, err)
+	h.opts.Getenv = func(string) string { return "" }
+	_, err = engine.Abort(context.Background(), p, "run-1", engine.Decision{By: "alice"}, h.opts)
+	require.ErrorContains(t, err, "run run-1: secret var token: the run needs its value again")
+	_, after, err := h.opts.Store.Load(context.Background(), "run-1")
+	require.NoError(t, err)
+	assert.Len(t, after, len(before), "no abort recorded")
+
+	h.opts.Getenv = func(k string) string { return map[string]string{"TOKEN": "s3cret"}[k] }
+	res, err := engine.Abort(context.Background(), p, "run-1", engine.Decision{By: "alice"}, h.opts)
+	require.NoError(t, err)
+	assert.NotEqual(t, engine.StatusHalted, res.Status)
+}

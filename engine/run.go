@@ -290,14 +290,14 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 		return nil, err
 	}
 	if c == nil {
-		return nil, fmt.Errorf("run %s has no frozen context (it was started by an older protorun): it cannot be resumed with the values it started with; start a new run", runID)
+		return nil, fmt.Errorf("run %s has no frozen context (it was started by an older protorun, or its process died as it was created, before any step): it cannot be resumed with the values it started with; start a new run", runID)
 	}
 	if err := r.checkNoChanges(c); err != nil {
 		return nil, err
 	}
 	secrets, err := r.secretsFor(c)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("run %s: %w", runID, err)
 	}
 	if err := r.thaw(c, secrets); err != nil {
 		return nil, err
