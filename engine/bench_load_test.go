@@ -117,3 +117,98 @@ phases:
 `)
 	return b.Bytes()
 }
+
+// BenchmarkLoadWideMapping parses and checks a protocol with n keys in one
+// mapping, in the places a hostile file would put them: unknown keys at the
+// top level, vars, messages, a step's with:, an environment's with:, a
+// mapping nested inside a with: value, and duplicated keys. Each must be
+// refused with a positioned error or loaded, in time and memory that grow
+// linearly with n (yaml.v3's decoder checks a mapping's keys for
+// duplicates pair by pair: 100,000 keys took 35 s).
+//
+//	go test -run '^$' -bench LoadWideMapping -benchmem -count 3 ./engine/
+func BenchmarkLoadWideMapping(b *testing.B) {
+	for _, shape := range blWideShapes {
+		for _, n := range []int{10000, 50000, 100000} {
+			data := blWide(shape, n)
+			if len(data) > engine.MaxFileSize {
+				b.Fatalf("%s/keys=%d: generated %d bytes, over MaxFileSize", shape, n, len(data))
+			}
+			opts := ltOptions()
+			b.Run(fmt.Sprintf("%s/keys=%d", shape, n), func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				b.ReportAllocs()
+				for b.Loop() {
+					_, _ = engine.Parse("wide.yaml", data, opts)
+				}
+			})
+		}
+	}
+}
+
+var blWideShapes = []string{"toplevel", "vars", "badnames", "messages", "with", "params", "envwith", "nested", "stepkeys", "duplicate"}
+
+// blWide writes a small valid protocol with n keys added to one mapping,
+// chosen by shape (see BenchmarkLoadWideMapping).
+func blWide(shape string, n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("protorun: v1\nid: wide\ntitle: Wide\n")
+	if shape == "toplevel" {
+		for i := range n {
+			fmt.Fprintf(&b, "x%d: 1\n", i)
+		}
+	}
+	b.WriteString("vars:\n  version: {default: \"1.0\"}\n")
+	switch shape {
+	case "vars":
+		for i := range n {
+			fmt.Fprintf(&b, "  v%d: {default: %d}\n", i, i)
+		}
+	case "badnames": // every name refused by the schema
+		for i := range n {
+			fmt.Fprintf(&b, "  -v%d: {default: %d}\n", i, i)
+		}
+	}
+	b.WriteString("environments:\n  staging:\n    with:\n      url: http://staging.example\n")
+	if shape == "envwith" {
+		for i := range n {
+			fmt.Fprintf(&b, "      k%d: %d\n", i, i)
+		}
+	}
+	b.WriteString("messages:\n  hello: Hello\n")
+	if shape == "messages" {
+		for i := range n {
+			fmt.Fprintf(&b, "  m%d: text %d\n", i, i)
+		}
+	}
+	b.WriteString("phases:\n- id: p\n  title: P\n  steps:\n  - id: a\n")
+	switch shape {
+	case "params": // every key an unknown parameter of http
+		b.WriteString("    adapter: http\n    with:\n      url: http://x\n")
+		for i := range n {
+			fmt.Fprintf(&b, "      k%d: %d\n", i, i)
+		}
+		return b.Bytes()
+	case "stepkeys": // every key unknown in a step
+		for i := range n {
+			fmt.Fprintf(&b, "    k%d: %d\n", i, i)
+		}
+	}
+	b.WriteString("    adapter: fake\n    with:\n      url: http://x\n")
+	switch shape {
+	case "with":
+		for i := range n {
+			fmt.Fprintf(&b, "      k%d: %d\n", i, i)
+		}
+	case "nested":
+		b.WriteString("      body:\n        deep:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "          k%d: %d\n", i, i)
+		}
+	case "duplicate":
+		for range n {
+			b.WriteString("      url: http://x\n")
+		}
+	}
+	return b.Bytes()
+}
