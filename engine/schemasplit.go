@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,8 +41,9 @@ type schemaDoc struct {
 	data []byte // the schema with that $id, for each sub-schema's loader
 	root func() (*gojsonschema.Schema, error)
 
-	mu   sync.Mutex
-	subs map[string]func() (*gojsonschema.Schema, error)
+	mu    sync.Mutex
+	subs  map[string]func() (*gojsonschema.Schema, error)
+	nodes map[string]*schemaNode
 }
 
 // newSchemaDoc parses schema (compiled whole by root); id names it when
@@ -65,7 +67,7 @@ func newSchemaDoc(schema []byte, id string, root func() (*gojsonschema.Schema, e
 		}
 		schema = b
 	}
-	return &schemaDoc{raw: raw, id: id, data: schema, root: root, subs: map[string]func() (*gojsonschema.Schema, error){}}, nil
+	return &schemaDoc{raw: raw, id: id, data: schema, root: root, subs: map[string]func() (*gojsonschema.Schema, error){}, nodes: map[string]*schemaNode{}}, nil
 }
 
 // compile returns the compiled schema at pointer ptr ("#" is the root).
@@ -90,8 +92,7 @@ func (d *schemaDoc) compile(ptr string) (*gojsonschema.Schema, error) {
 }
 
 // resolve returns the schema object at ptr, local $refs followed, and the
-// pointer it was found at; ok is false when there is none or it is not
-// one splitValidate can look into.
+// pointer it was found at; ok is false when there is none.
 func (d *schemaDoc) resolve(ptr string) (at string, s map[string]any, ok bool) {
 	for hops := 0; hops < 32; hops++ {
 		var cur any = d.raw
@@ -126,6 +127,55 @@ func (d *schemaDoc) resolve(ptr string) (at string, s map[string]any, ok bool) {
 	return "", nil, false
 }
 
+// schemaNode is what the splitter needs of the schema at a pointer.
+type schemaNode struct {
+	at       string            // where it is, $refs followed
+	ok       bool              // found, and no keyword that needs the whole (see whole)
+	props    map[string]string // each property's schema pointer
+	required map[string]bool
+	addl     string // the additionalProperties schema's pointer; "" for none
+	items    string // the items schema's pointer; "" for none
+	minItems int
+}
+
+// node returns the schemaNode at ptr, made once.
+func (d *schemaDoc) node(ptr string) *schemaNode {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if sn := d.nodes[ptr]; sn != nil {
+		return sn
+	}
+	sn := &schemaNode{}
+	d.nodes[ptr] = sn
+	at, sch, ok := d.resolve(ptr)
+	if !ok || !splittable(sch) {
+		return sn
+	}
+	sn.at, sn.ok = at, true
+	sn.props = map[string]string{}
+	if props, ok := sch["properties"].(map[string]any); ok {
+		for k := range props {
+			sn.props[k] = at + "/properties/" + escapeToken(k)
+		}
+	}
+	sn.required = map[string]bool{}
+	if r, ok := sch["required"].([]any); ok {
+		for _, k := range r {
+			sn.required[fmt.Sprint(k)] = true
+		}
+	}
+	if _, ok := sch["additionalProperties"].(map[string]any); ok {
+		sn.addl = at + "/additionalProperties"
+	}
+	if _, ok := sch["items"].(map[string]any); ok {
+		sn.items = at + "/items"
+	}
+	if f, ok := sch["minItems"].(float64); ok {
+		sn.minItems = int(f)
+	}
+	return sn
+}
+
 // whole lists the keywords that relate a collection's entries to each
 // other or choose among schemas: a schema with one is validated whole.
 var whole = []string{"oneOf", "anyOf", "allOf", "not", "if", "then", "else",
@@ -148,18 +198,13 @@ func escapeToken(k string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
 }
 
-// valuePtr is the pointer of the schema for the value of key in an
-// object with schema s at ptr; "" when nothing checks it.
-func valuePtr(ptr string, s map[string]any, key string) string {
-	if props, ok := s["properties"].(map[string]any); ok {
-		if _, ok := props[key]; ok {
-			return ptr + "/properties/" + escapeToken(key)
-		}
+// valuePtr is the pointer of the schema of key's value in an object of
+// schema sn; "" when nothing checks it.
+func (sn *schemaNode) valuePtr(key string) string {
+	if p, ok := sn.props[key]; ok {
+		return p
 	}
-	if _, ok := s["additionalProperties"].(map[string]any); ok {
-		return ptr + "/additionalProperties"
-	}
-	return ""
+	return sn.addl
 }
 
 // splitPiece is part of a collection to validate on its own: the entries
@@ -176,81 +221,104 @@ type splitter struct {
 	d      *schemaDoc
 	budget int
 	queue  []splitPiece
+	path   []any // of the node being pruned, from the validated node
 }
 
 // prune returns v (the value of n, its schema at ptr) as a piece holds
-// it: its collections' entries past the budget are queued as pieces.
-func (s *splitter) prune(n *yaml.Node, v any, ptr string, path []any) any {
+// it: the entries of its collections past the budget are queued as
+// pieces. It returns v itself, and false, when nothing in it is left out.
+func (s *splitter) prune(n *yaml.Node, v any, ptr string) (any, bool) {
 	s.budget-- // every entry counts, checked or not
 	n = deref(n)
 	if n == nil || ptr == "" {
-		return v
+		return v, false
 	}
-	at, sch, ok := s.d.resolve(ptr)
-	if !ok || !splittable(sch) {
-		return v
+	sn := s.d.node(ptr)
+	if !sn.ok {
+		return v, false
 	}
+	type change struct {
+		i int
+		v any
+	}
+	var changes []change
+	var rest []int
 	switch n.Kind {
 	case yaml.MappingNode:
 		m, isMap := v.(map[string]any)
 		if !isMap {
-			return v
+			return v, false
 		}
-		props, _ := sch["properties"].(map[string]any)
-		req := map[string]bool{}
-		if r, ok := sch["required"].([]any); ok {
-			for _, k := range r {
-				req[fmt.Sprint(k)] = true
-			}
-		}
-		out := make(map[string]any, min(len(m), 16))
-		var rest []int
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i].Value
-			if _, named := props[k]; named || req[k] || s.budget > 0 {
-				out[k] = s.prune(n.Content[i+1], m[k], valuePtr(at, sch, k), appendPath(path, k))
-			} else {
+			if _, named := sn.props[k]; !named && !sn.required[k] && s.budget <= 0 {
 				rest = append(rest, i)
+				continue
+			}
+			s.path = append(s.path, k)
+			cv, changed := s.prune(n.Content[i+1], m[k], sn.valuePtr(k))
+			s.path = s.path[:len(s.path)-1]
+			if changed {
+				changes = append(changes, change{i, cv})
 			}
 		}
 		if len(rest) > 0 {
-			s.queue = append(s.queue, splitPiece{n, m, at, path, rest})
+			s.queue = append(s.queue, splitPiece{n, m, sn.at, slices.Clone(s.path), rest})
 		}
-		return out
+		if len(changes) == 0 && len(rest) == 0 {
+			return m, false
+		}
+		out := make(map[string]any, len(m)-len(rest))
+		for i, r := 0, 0; i+1 < len(n.Content); i += 2 {
+			if r < len(rest) && rest[r] == i {
+				r++
+				continue
+			}
+			out[n.Content[i].Value] = m[n.Content[i].Value]
+		}
+		for _, c := range changes {
+			out[n.Content[c.i].Value] = c.v
+		}
+		return out, true
 	case yaml.SequenceNode:
 		a, isSeq := v.([]any)
 		if !isSeq || len(a) != len(n.Content) {
-			return v
+			return v, false
 		}
-		itemPtr := ""
-		if _, ok := sch["items"].(map[string]any); ok {
-			itemPtr = at + "/items"
-		}
-		keep := 0
-		if f, ok := sch["minItems"].(float64); ok {
-			keep = int(f)
-		}
-		out := make([]any, 0, min(len(a), 16))
-		var rest []int
+		kept := 0
 		for i, c := range n.Content {
-			if i < keep || s.budget > 0 {
-				out = append(out, s.prune(c, a[i], itemPtr, appendPath(path, i)))
-			} else {
+			if i >= sn.minItems && s.budget <= 0 {
 				rest = append(rest, i)
+				continue
+			}
+			kept++
+			s.path = append(s.path, i)
+			cv, changed := s.prune(c, a[i], sn.items)
+			s.path = s.path[:len(s.path)-1]
+			if changed {
+				changes = append(changes, change{i, cv})
 			}
 		}
 		if len(rest) > 0 {
-			s.queue = append(s.queue, splitPiece{n, a, at, path, rest})
+			s.queue = append(s.queue, splitPiece{n, a, sn.at, slices.Clone(s.path), rest})
 		}
-		return out
+		if len(changes) == 0 && len(rest) == 0 {
+			return a, false
+		}
+		out := slices.Clone(a[:kept]) // the kept items are the first ones
+		for _, c := range changes {
+			out[c.i] = c.v
+		}
+		return out, true
 	}
-	return v
+	return v, false
 }
 
 // piece builds the value of piece p: its entries while the budget lasts
 // (one at least), the rest queued again.
 func (s *splitter) piece(p splitPiece) any {
-	_, sch, _ := s.d.resolve(p.ptr)
+	sn := s.d.node(p.ptr)
+	s.path = append(s.path[:0], p.path...)
 	var rest []int
 	switch p.n.Kind {
 	case yaml.MappingNode:
@@ -262,7 +330,9 @@ func (s *splitter) piece(p splitPiece) any {
 				break
 			}
 			k := p.n.Content[i].Value
-			out[k] = s.prune(p.n.Content[i+1], m[k], valuePtr(p.ptr, sch, k), appendPath(p.path, k))
+			s.path = append(s.path, k)
+			out[k], _ = s.prune(p.n.Content[i+1], m[k], sn.valuePtr(k))
+			s.path = s.path[:len(s.path)-1]
 		}
 		if rest != nil {
 			s.queue = append(s.queue, splitPiece{p.n, p.v, p.ptr, p.path, rest})
@@ -270,17 +340,16 @@ func (s *splitter) piece(p splitPiece) any {
 		return out
 	default:
 		a := p.v.([]any)
-		itemPtr := ""
-		if _, ok := sch["items"].(map[string]any); ok {
-			itemPtr = p.ptr + "/items"
-		}
 		out := make([]any, 0, min(len(p.items), 16))
 		for j, i := range p.items {
 			if j > 0 && s.budget <= 0 {
 				rest = p.items[j:]
 				break
 			}
-			out = append(out, s.prune(p.n.Content[i], a[i], itemPtr, appendPath(p.path, i)))
+			s.path = append(s.path, i)
+			cv, _ := s.prune(p.n.Content[i], a[i], sn.items)
+			s.path = s.path[:len(s.path)-1]
+			out = append(out, cv)
 		}
 		if rest != nil {
 			s.queue = append(s.queue, splitPiece{p.n, p.v, p.ptr, p.path, rest})
@@ -302,7 +371,7 @@ func splitValidate(d *schemaDoc, n *yaml.Node, v any, nodes int, stop func() boo
 		return validatePiece(d, "#", v, n, nil, nil, false, yield)
 	}
 	s := &splitter{d: d, budget: splitNodes}
-	first := s.prune(n, v, "#", nil)
+	first, _ := s.prune(n, v, "#")
 	if err := validatePiece(d, "#", first, n, nil, nil, false, yield); err != nil {
 		return err
 	}
@@ -310,8 +379,7 @@ func splitValidate(d *schemaDoc, n *yaml.Node, v any, nodes int, stop func() boo
 		p := s.queue[0]
 		s.queue = s.queue[1:]
 		s.budget = splitNodes
-		pv := p.v
-		pv = s.piece(p)
+		pv := s.piece(p)
 		var items []int
 		if p.n.Kind == yaml.SequenceNode {
 			items = p.items
