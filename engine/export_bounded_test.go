@@ -8,3 +8,6 @@ func SetSplitNodes(n int) int {
 	splitNodes = n
 	return old
 }
+
+// ExprTurns is how many loop turns expressions have made in this process.
+func ExprTurns() int64 { return exprTurns.Load() }

@@ -152,7 +152,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		if res.OnFail == "" {
 			res.OnFail = g.OnFail
 		}
-		ok, err := cr.program.Eval(env)
+		ok, err := cr.program.EvalContext(ctx, env)
 		res.Value, res.Passed = ok, ok
 		res.Values, _ = r.red.Value(cr.program.operandValues(env)).(map[string]any)
 		if err != nil {
@@ -171,6 +171,11 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 			stronger(res.OnFail)
 		}
 		rec.Criteria = append(rec.Criteria, res)
+	}
+	if err := ctx.Err(); err != nil {
+		// Stopped while evaluating (an evaluation stops when ctx is done):
+		// nothing is recorded, the gate is evaluated again on resume.
+		return "", err
 	}
 	r.st.pendingFail = ""
 	status := "passed"
@@ -249,7 +254,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 // never fatal.
 func (r *Runner) notify(ctx context.Context, s *Step, a *Action) {
 	if a.when != nil {
-		ok, err := a.when.Eval(r.exprEnv())
+		ok, err := a.when.EvalContext(ctx, r.exprEnv())
 		if err != nil || !ok {
 			return
 		}
@@ -385,7 +390,7 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 }
 
 // checklist writes the report, then checks the handoff checklist.
-func (r *Runner) checklist(_ context.Context) (string, error) {
+func (r *Runner) checklist(ctx context.Context) (string, error) {
 	if err := r.durable(); err != nil {
 		return "", err
 	}
@@ -400,7 +405,7 @@ func (r *Runner) checklist(_ context.Context) (string, error) {
 	ok := true
 	for _, h := range r.p.Handoff {
 		res := ChecklistResult{Item: h.Item}
-		v, err := h.program.Eval(env)
+		v, err := h.program.EvalContext(ctx, env)
 		res.Passed = v && err == nil
 		if err != nil {
 			res.Error = err.Error()
@@ -408,6 +413,9 @@ func (r *Runner) checklist(_ context.Context) (string, error) {
 		ok = ok && res.Passed
 		r.st.Checklist = append(r.st.Checklist, res)
 		r.emit(Event{Kind: EventChecklist, Status: map[bool]string{true: "passed", false: "failed"}[res.Passed], Message: h.Item})
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err // stopped while evaluating: checked again on resume
 	}
 	if ok {
 		return EvPass, nil
