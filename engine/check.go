@@ -397,7 +397,7 @@ func (c *checker) paramSchema(base []any, name string, raw []byte, with map[stri
 		switch e.Type() {
 		case "additional_property_not_allowed":
 			prop := fmt.Sprint(d["property"])
-			c.addKey(sub(full, prop), "%s: unknown parameter %q%s", name, prop, didYouMean(prop, paramNames(raw)))
+			c.addKey(sub(full, prop), "%s: unknown parameter %q%s", name, prop, didYouMean(prop, paramSchemaNames(name, raw)))
 			reported[fmt.Sprint(sub(full, prop))] = true
 		case "required":
 			c.add(full, "%s: missing required parameter %q", name, d["property"])

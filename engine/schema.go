@@ -54,6 +54,7 @@ type paramSchema struct {
 	raw     []byte
 	compile func() (*gojsonschema.Schema, error)
 	doc     func() (*schemaDoc, error) // for splitValidate
+	names   func() []string            // its top-level properties, for suggestions
 }
 
 // paramSchemaFor returns the entry of adapter name's schema raw; fresh is
@@ -72,6 +73,7 @@ func paramSchemaFor(name string, raw []byte) (e *paramSchema, fresh bool) {
 	e.doc = sync.OnceValues(func() (*schemaDoc, error) {
 		return newSchemaDoc(raw, "protorun:params:"+url.PathEscape(name), compile)
 	})
+	e.names = sync.OnceValue(func() []string { return paramNames(raw) })
 	paramSchemas[name] = e
 	return e, true
 }
@@ -84,6 +86,14 @@ func compiledParamSchema(name string, raw []byte) (*gojsonschema.Schema, error) 
 func paramSchemaDoc(name string, raw []byte) (*schemaDoc, error) {
 	e, _ := paramSchemaFor(name, raw)
 	return e.doc()
+}
+
+// paramSchemaNames are the top-level property names of adapter name's
+// schema raw, parsed once (an unknown parameter at each of 100,000 keys
+// asks each time).
+func paramSchemaNames(name string, raw []byte) []string {
+	e, _ := paramSchemaFor(name, raw)
+	return e.names()
 }
 
 // warmSchemas compiles, in the background, the schemas Parse will need and
