@@ -112,13 +112,20 @@ func (m *exprMeter) tick() error {
 	return nil
 }
 
-func meterOf(args []any) (*exprMeter, []any) {
-	m, _ := args[0].(*exprMeter)
-	if m == nil {
-		m = &exprMeter{ctx: context.Background(), start: time.Now()}
+// meterOf splits a metered function's arguments into the meter and the
+// rest. An expression cannot declare another __meter (expr refuses to
+// redeclare a variable of the environment), and a function given
+// something else than the meter fails.
+func meterOf(args []any) (*exprMeter, []any, error) {
+	if len(args) > 0 {
+		if m, ok := args[0].(*exprMeter); ok && m != nil {
+			return m, args[1:], nil
+		}
 	}
-	return m, args[1:]
+	return nil, nil, errMeter
 }
+
+var errMeter = errors.New(meterVar + " is reserved: it holds the evaluation's budget")
 
 // meteredBuiltins are the builtins replaced by a function that charges
 // the meter, before calling the builtin, what cost says the call makes or
@@ -291,7 +298,10 @@ func meteredFunctions() map[string]*builtin.Function {
 			}
 		}
 		f := &builtin.Function{Name: name, Func: func(params ...any) (any, error) {
-			m, args := meterOf(params)
+			m, args, err := meterOf(params)
+			if err != nil {
+				return nil, err
+			}
 			if len(args) == 0 {
 				return nil, fmt.Errorf("%s: no arguments", name)
 			}
@@ -316,7 +326,10 @@ func meteredFunctions() map[string]*builtin.Function {
 	// __tick(meter, v) counts a turn of a loop and is v (its type too).
 	fns["__tick"] = &builtin.Function{Name: "__tick",
 		Func: func(params ...any) (any, error) {
-			m, args := meterOf(params)
+			m, args, err := meterOf(params)
+			if err != nil {
+				return nil, err
+			}
 			return args[0], m.tick()
 		},
 		Validate: func(args []reflect.Type) (reflect.Type, error) {
@@ -328,7 +341,10 @@ func meteredFunctions() map[string]*builtin.Function {
 	}
 	fns["__add"] = &builtin.Function{Name: "__add",
 		Func: func(params ...any) (any, error) {
-			m, args := meterOf(params)
+			m, args, err := meterOf(params)
+			if err != nil {
+				return nil, err
+			}
 			if a, ok := args[0].(string); ok {
 				if b, ok := args[1].(string); ok {
 					if err := m.charge(len(a) + len(b)); err != nil {
@@ -350,7 +366,10 @@ func meteredFunctions() map[string]*builtin.Function {
 	}
 	fns["__in"] = &builtin.Function{Name: "__in",
 		Func: func(params ...any) (any, error) {
-			m, args := meterOf(params)
+			m, args, err := meterOf(params)
+			if err != nil {
+				return nil, err
+			}
 			if v := reflect.ValueOf(args[1]); v.Kind() == reflect.Slice || v.Kind() == reflect.Array {
 				if err := m.charge(v.Len()); err != nil {
 					return nil, err

@@ -125,3 +125,16 @@ func TestExpressionStopsOnCancel(t *testing.T) {
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
 	assert.Contains(t, err.Error(), "let r = 1..999")
 }
+
+// The meter cannot be swapped for another value.
+func TestMeterIsReserved(t *testing.T) {
+	_, err := compileExpr(`let __meter = 1; len(repeat("x", 3)) == 3`, false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "redeclare __meter")
+
+	p, err := compileExpr(`all([1], __tick(1, true))`, false)
+	require.NoError(t, err)
+	_, err = p.Eval(exprEnv(false))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "__meter is reserved")
+}
