@@ -262,7 +262,7 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 		ok := res.Status == adapters.Passed
 		if s.until != nil {
 			env["result"] = resultView(res)
-			held, err := s.until.Eval(env)
+			held, err := s.until.EvalContext(ctx, env)
 			if err != nil {
 				res = &adapters.Result{Status: adapters.Errored, Message: "until: " + err.Error()}
 				held = false

@@ -355,41 +355,76 @@ func (c *checker) adapterParams(base []any, name string, with map[string]any) {
 }
 
 // withValue converts the with: mapping at path from the file's node tree
-// to JSON-like values (numbers as json.Number), as gojsonschema wants them;
-// nil for a protocol built in Go or when there is no such mapping.
-func (c *checker) withValue(path []any) any {
+// to JSON-like values (numbers as json.Number), as gojsonschema wants them,
+// and returns it with its node; nil for a protocol built in Go or when
+// there is no such mapping.
+func (c *checker) withValue(path []any) (*yaml.Node, any) {
 	n := c.p.root
 	for _, el := range path {
 		if n = stepInto(n, el, false); n == nil {
-			return nil
+			return nil, nil
 		}
 	}
 	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
+		return nil, nil
 	}
 	cv := converter{file: c.p.File, budget: 4*countNodes(n) + 10000}
 	var errs ErrorList
 	if v := cv.value(n, &errs); len(errs) == 0 {
-		return v
+		return n, v
 	}
-	return nil
+	return nil, nil
 }
 
 // paramSchema checks with: against the adapter's parameter schema; it
 // returns the paths it reported an error at (as fmt.Sprint of the path).
+// Past maxErrors problems it checks no more: the protocol is refused.
 func (c *checker) paramSchema(base []any, name string, raw []byte, with map[string]any) map[string]bool {
+	if len(*c.errs) > maxErrors {
+		return nil
+	}
 	s, err := compiledParamSchema(name, raw)
 	if err != nil {
 		c.add(base, "adapter %q has a bad parameter schema: %v", name, err)
 		return nil
 	}
+	var reported map[string]bool
+	report := func(e gojsonschema.ResultError, path []any) {
+		if reported == nil {
+			reported = map[string]bool{}
+		}
+		full := sub(base, path...)
+		d := e.Details()
+		switch e.Type() {
+		case "additional_property_not_allowed":
+			prop := fmt.Sprint(d["property"])
+			c.addKey(sub(full, prop), "%s: unknown parameter %q%s", name, prop, didYouMean(prop, paramSchemaNames(name, raw)))
+			reported[fmt.Sprint(sub(full, prop))] = true
+		case "required":
+			c.add(full, "%s: missing required parameter %q", name, d["property"])
+		default:
+			if isPlaceholderValue(e.Value()) {
+				return
+			}
+			c.add(full, "%s: %s: %s", name, describePath(path), e.Description())
+			reported[fmt.Sprint(full)] = true
+		}
+	}
 	// The document's JSON-like values (numbers as json.Number) are what
-	// gojsonschema expects; fall back to a JSON round trip of the decoded
-	// map for a protocol built in Go.
+	// gojsonschema expects; a large with: is checked in pieces.
+	if n, v := c.withValue(base); v != nil {
+		doc, err := paramSchemaDoc(name, raw)
+		if err == nil {
+			err = splitValidate(doc, n, v, countNodes(n), func() bool { return len(*c.errs) > maxErrors }, report)
+		}
+		if err != nil {
+			c.add(base, "with: %v", err)
+		}
+		return reported
+	}
+	// A protocol built in Go: a JSON round trip of the decoded map.
 	var doc gojsonschema.JSONLoader
-	if v, ok := c.withValue(base).(map[string]any); ok {
-		doc = gojsonschema.NewRawLoader(v)
-	} else if with == nil {
+	if with == nil {
 		doc = gojsonschema.NewRawLoader(map[string]any{})
 	} else {
 		b, err := json.Marshal(with)
@@ -404,28 +439,8 @@ func (c *checker) paramSchema(base []any, name string, raw []byte, with map[stri
 		c.add(base, "with: %v", err)
 		return nil
 	}
-	var reported map[string]bool
-	if !res.Valid() {
-		reported = map[string]bool{}
-	}
 	for _, e := range res.Errors() {
-		path := contextPath(e.Context(), nodeAt(c.p.root, base, false))
-		full := sub(base, path...)
-		d := e.Details()
-		switch e.Type() {
-		case "additional_property_not_allowed":
-			prop := fmt.Sprint(d["property"])
-			c.addKey(sub(full, prop), "%s: unknown parameter %q%s", name, prop, didYouMean(prop, paramNames(raw)))
-			reported[fmt.Sprint(sub(full, prop))] = true
-		case "required":
-			c.add(full, "%s: missing required parameter %q", name, d["property"])
-		default:
-			if isPlaceholderValue(e.Value()) {
-				continue
-			}
-			c.add(full, "%s: %s: %s", name, describePath(path), e.Description())
-			reported[fmt.Sprint(full)] = true
-		}
+		report(e, contextPathFrom(e.Context(), nil, nil))
 	}
 	return reported
 }

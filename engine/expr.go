@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -31,13 +33,14 @@ type Program struct {
 var exprRoots = []string{"steps", "gates", "inputs", "vars", "baseline", "run", "previous"}
 
 func exprEnv(withResult bool) map[string]any {
-	env := make(map[string]any, len(exprRoots)+1)
+	env := make(map[string]any, len(exprRoots)+2)
 	for _, r := range exprRoots {
 		env[r] = map[string]any{}
 	}
 	if withResult {
 		env["result"] = map[string]any{}
 	}
+	env[meterVar] = (*exprMeter)(nil) // see exprbound.go
 	return env
 }
 
@@ -53,8 +56,11 @@ var exprConfigs = [2]sync.Pool{
 
 func newExprConfig(withResult bool) *conf.Config {
 	c := conf.CreateNew()
-	for _, op := range []expr.Option{expr.Env(exprEnv(withResult)), expr.AsBool()} {
+	for _, op := range []expr.Option{expr.Env(exprEnv(withResult)), expr.AsBool(), expr.MaxNodes(exprMaxNodes), expr.Patch(boundVisitor{})} {
 		op(c)
+	}
+	for name, f := range meteredFunctions() {
+		c.Functions[name] = f
 	}
 	c.Check()
 	return c
@@ -71,6 +77,13 @@ func compileExpr(src string, withResult bool) (*Program, error) {
 	defer exprConfigs[i].Put(config)
 	parsed, err := exprchecker.ParseCheck(src, config)
 	if err != nil {
+		return nil, err
+	}
+	if err := staticBudget(parsed.Node); err != nil {
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			return nil, fe.Bind(parsed.Source)
+		}
 		return nil, err
 	}
 	if config.Optimize {
@@ -120,11 +133,27 @@ func (v *refVisitor) Visit(n *ast.Node) {
 	v.refs[id.Value][s.Value] = true
 }
 
-// Eval runs the program over env and returns its boolean value.
+// Eval runs the program over env and returns its boolean value. It is
+// EvalContext with a context that is never cancelled.
 func (p *Program) Eval(env map[string]any) (bool, error) {
-	out, err := expr.Run(p.prog, env)
+	return p.EvalContext(context.Background(), env)
+}
+
+// EvalContext runs the program over env and returns its boolean value.
+// The evaluation is bounded (see exprbound.go): over a budget, or when
+// ctx is done, it stops with an error (a *BudgetError for a budget).
+func (p *Program) EvalContext(ctx context.Context, env map[string]any) (bool, error) {
+	metered := make(map[string]any, len(env)+1)
+	for k, v := range env {
+		metered[k] = v
+	}
+	m := &exprMeter{ctx: ctx, start: time.Now()}
+	metered[meterVar] = m
+	machine := vm.VM{MemoryBudget: exprMemoryBudget}
+	out, err := machine.Run(p.prog, metered)
+	exprTurns.Add(int64(m.steps))
 	if err != nil {
-		return false, err
+		return false, budgetError(p.Source, err)
 	}
 	b, ok := out.(bool)
 	if !ok {

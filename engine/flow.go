@@ -192,7 +192,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		if res.OnFail == "" {
 			res.OnFail = g.OnFail
 		}
-		ok, err := cr.program.Eval(env)
+		ok, err := cr.program.EvalContext(ctx, env)
 		res.Value, res.Passed = ok, ok
 		res.Values = r.redactOperands(cr.program.operandValues(env))
 		if err != nil {
@@ -211,6 +211,11 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 			stronger(res.OnFail)
 		}
 		rec.Criteria = append(rec.Criteria, res)
+	}
+	if err := ctx.Err(); err != nil {
+		// Stopped while evaluating (an evaluation stops when ctx is done):
+		// nothing is recorded, the gate is evaluated again on resume.
+		return "", err
 	}
 	r.st.pendingFail = ""
 	status := "passed"
@@ -299,7 +304,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 // told instead).
 func (r *Runner) notify(ctx context.Context, s *Step, a *Action) bool {
 	if a.when != nil {
-		ok, err := a.when.Eval(r.exprEnv())
+		ok, err := a.when.EvalContext(ctx, r.exprEnv())
 		if err != nil || !ok {
 			return false
 		}
@@ -437,14 +442,18 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 }
 
 // checklist writes the report, then checks the handoff checklist.
-func (r *Runner) checklist(_ context.Context) (string, error) {
+func (r *Runner) checklist(ctx context.Context) (string, error) {
 	if err := r.durable(); err != nil {
 		return "", err
 	}
 	if err := r.writeReport(StatusRunning); err != nil {
 		return "", err
 	}
-	if r.evalChecklist() {
+	ok := r.evalChecklist(ctx)
+	if err := ctx.Err(); err != nil {
+		return "", err // stopped while evaluating: checked again on resume
+	}
+	if ok {
 		return EvPass, nil
 	}
 	r.st.Failure = "handoff checklist incomplete"

@@ -90,18 +90,24 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 	if !utf8.Valid(data) {
 		line, col := firstInvalidUTF8(data)
 		errs.Add(at(line, col), "file is not valid UTF-8")
-		return nil, errs.Err()
+		return nil, limitErrors(&errs)
 	}
 	if i := bytes.IndexByte(data, 0); i >= 0 {
 		line, col := lineCol(data, i)
 		errs.Add(at(line, col), "file contains a NUL byte")
-		return nil, errs.Err()
+		return nil, limitErrors(&errs)
 	}
 	if i, r := firstControl(data); i >= 0 {
 		// yaml.v3 refuses these too, but without a position.
 		line, col := lineCol(data, i)
 		errs.Add(at(line, col), "file contains the control character %U, which YAML does not allow", r)
-		return nil, errs.Err()
+		return nil, limitErrors(&errs)
+	}
+
+	if _, i := nodeEstimate(data, 2*maxNodes); i >= 0 {
+		line, col := lineCol(data, i)
+		errs.Add(at(line, col), "too many YAML nodes (keys, values, lists, mappings) by here: a protocol file may hold at most %d", maxNodes)
+		return nil, limitErrors(&errs)
 	}
 
 	warmSchemas(set)
@@ -115,27 +121,33 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 		} else {
 			addYAMLErrors(&errs, name, err)
 		}
-		return nil, errs.Err()
+		return nil, limitErrors(&errs)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		errs.Add(at(extra.Line, extra.Column), "a protocol file holds one YAML document; found another")
-		return nil, errs.Err()
+		return nil, limitErrors(&errs)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		errs.Add(at(doc.Line, doc.Column), "a protocol file is a YAML mapping (protorun: v1, id: …, phases: …)")
-		return nil, errs.Err()
+		return nil, limitErrors(&errs)
 	}
 	root := doc.Content[0]
+	if n := nodeLimit(root); n != nil {
+		errs.Add(at(n.Line, n.Column), "too many YAML nodes (keys, values, lists, mappings): a protocol file may hold at most %d, and this one is past them", maxNodes)
+		return nil, limitErrors(&errs)
+	}
 
-	cv := converter{file: name, budget: 4*countNodes(root) + 10000}
+	nodes := countNodes(root)
+	cv := converter{file: name, budget: min(4*nodes+10000, 2*maxNodes)}
 	value := cv.value(root, &errs)
 	if len(errs) > 0 {
-		return nil, errs.Err()
+		return nil, limitErrors(&errs)
 	}
-	validateSchema(&errs, name, root, value)
+	defer indexWide(cv.wide)()
+	validateSchema(&errs, name, root, value, nodes)
 	if len(errs) > 0 {
-		return nil, errs.Err()
+		return nil, limitErrors(&errs)
 	}
 
 	// Decode from the parsed tree instead of parsing the bytes again.
@@ -144,9 +156,9 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 	// additionalProperties: false (TestSchemaClosesStructObjects keeps it
 	// so), and the free-form ones (with:, services) decode into maps.
 	p := &Protocol{File: name, Source: data, root: root}
-	if err := root.Decode(p); err != nil {
+	if err := decodeProtocol(root, p, len(cv.wide) > 0); err != nil {
 		addYAMLErrors(&errs, name, err)
-		return nil, errs.Err()
+		return nil, limitErrors(&errs)
 	}
 	sum := sha256.Sum256(data)
 	p.Digest = hex.EncodeToString(sum[:])
@@ -155,8 +167,8 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 	p.InputOrder = mappingKeys(root, "inputs")
 
 	check(p, set, &errs)
-	if err := errs.Err(); err != nil {
-		return nil, err
+	if len(errs) > 0 {
+		return nil, limitErrors(&errs)
 	}
 	// The node tree serves positions at load time only; a run does not
 	// keep it (a 10,000-step protocol's tree is tens of MB).
@@ -254,10 +266,8 @@ func child(n *yaml.Node, key string) *yaml.Node {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return deref(n.Content[i+1])
-		}
+	if i := keyAt(n, key); i >= 0 && i+1 < len(n.Content) {
+		return deref(n.Content[i+1])
 	}
 	return nil
 }
@@ -267,10 +277,8 @@ func childKey(n *yaml.Node, key string) *yaml.Node {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
+	if i := keyAt(n, key); i >= 0 {
+		return n.Content[i]
 	}
 	return nil
 }
@@ -325,6 +333,9 @@ func (p *Protocol) pos(path []any, key bool) Pos {
 type converter struct {
 	file   string
 	budget int
+	// wide holds the mappings of more than wideKeys keys (see
+	// decodeProtocol, indexWide).
+	wide []*yaml.Node
 }
 
 func (c *converter) value(n *yaml.Node, errs *ErrorList) any {
@@ -339,6 +350,9 @@ func (c *converter) value(n *yaml.Node, errs *ErrorList) any {
 	case yaml.AliasNode:
 		return c.value(n.Alias, errs)
 	case yaml.MappingNode:
+		if len(n.Content) > 2*wideKeys {
+			c.wide = append(c.wide, n)
+		}
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]

@@ -590,7 +590,7 @@ func (r *Runner) execute(ctx context.Context, state string) (string, error) {
 	}
 	r.phaseBegin(s.phase)
 	if s.when != nil {
-		ok, err := s.when.Eval(r.exprEnv())
+		ok, err := s.when.EvalContext(ctx, r.exprEnv())
 		if err != nil {
 			return "", fmt.Errorf("step %q: when: %w", s.ID, err)
 		}

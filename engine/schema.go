@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -52,6 +53,8 @@ var (
 type paramSchema struct {
 	raw     []byte
 	compile func() (*gojsonschema.Schema, error)
+	doc     func() (*schemaDoc, error) // for splitValidate
+	names   func() []string            // its top-level properties, for suggestions
 }
 
 // paramSchemaFor returns the entry of adapter name's schema raw; fresh is
@@ -66,6 +69,11 @@ func paramSchemaFor(name string, raw []byte) (e *paramSchema, fresh bool) {
 	e = &paramSchema{raw: raw, compile: sync.OnceValues(func() (*gojsonschema.Schema, error) {
 		return gojsonschema.NewSchema(gojsonschema.NewBytesLoader(raw))
 	})}
+	compile := e.compile
+	e.doc = sync.OnceValues(func() (*schemaDoc, error) {
+		return newSchemaDoc(raw, "protorun:params:"+url.PathEscape(name), compile)
+	})
+	e.names = sync.OnceValue(func() []string { return paramNames(raw) })
 	paramSchemas[name] = e
 	return e, true
 }
@@ -73,6 +81,19 @@ func paramSchemaFor(name string, raw []byte) (e *paramSchema, fresh bool) {
 func compiledParamSchema(name string, raw []byte) (*gojsonschema.Schema, error) {
 	e, _ := paramSchemaFor(name, raw)
 	return e.compile()
+}
+
+func paramSchemaDoc(name string, raw []byte) (*schemaDoc, error) {
+	e, _ := paramSchemaFor(name, raw)
+	return e.doc()
+}
+
+// paramSchemaNames are the top-level property names of adapter name's
+// schema raw, parsed once (an unknown parameter at each of 100,000 keys
+// asks each time).
+func paramSchemaNames(name string, raw []byte) []string {
+	e, _ := paramSchemaFor(name, raw)
+	return e.names()
 }
 
 // warmSchemas compiles, in the background, the schemas Parse will need and
@@ -120,54 +141,102 @@ func collectPropertyNames(v any, seen map[string]bool) {
 	}
 }
 
-// validateSchema checks value (the document as plain values) against the
-// embedded protocol schema and maps each violation back to its YAML node.
-func validateSchema(errs *ErrorList, file string, root *yaml.Node, value any) {
-	s, err := protocolSchema()
+// protocolSchemaDoc is the protocol schema parsed, for validating a large
+// document in pieces (splitValidate).
+var protocolSchemaDoc = sync.OnceValues(func() (*schemaDoc, error) {
+	return newSchemaDoc(schemas.Protocol, "protorun:protocol", protocolSchema)
+})
+
+// validateSchema checks value (the document as plain values; root holds
+// nodes nodes) against the embedded protocol schema and maps each
+// violation back to its YAML node. A hostile file can break the schema at
+// each of a million keys: past maxErrors problems it stops (splitValidate
+// checks a large document in pieces), and it formats only the first
+// maxErrors in file order, the ones Parse lists (a suggestion costs a
+// distance computation against every schema name).
+func validateSchema(errs *ErrorList, file string, root *yaml.Node, value any, nodes int) {
+	d, err := protocolSchemaDoc()
 	if err != nil {
 		errs.Add(Pos{File: file}, "internal error: protocol schema: %v", err)
 		return
 	}
-	res, err := s.Validate(gojsonschema.NewRawLoader(value))
+	type problem struct {
+		at   Pos
+		e    gojsonschema.ResultError
+		path []any
+	}
+	var ps []problem
+	// Problems of a kind at one place read as one error: counted once.
+	type kind struct {
+		at       Pos
+		typ, arg string
+	}
+	kinds := map[kind]bool{}
+	err = splitValidate(d, root, value, nodes, func() bool { return len(kinds) > maxErrors }, func(e gojsonschema.ResultError, path []any) {
+		at, key := path, false
+		arg := ""
+		switch e.Type() {
+		case "additional_property_not_allowed", "invalid_property_name":
+			arg = fmt.Sprint(e.Details()["property"])
+			at, key = appendPath(path, arg), true
+		}
+		n := nodeAt(root, at, key)
+		pos := Pos{File: file, Line: n.Line, Col: n.Column}
+		kinds[kind{pos, e.Type(), arg}] = true
+		ps = append(ps, problem{pos, e, path})
+	})
 	if err != nil {
 		errs.Add(Pos{File: file}, "schema check: %v", err)
 		return
 	}
-	for _, e := range res.Errors() {
-		addSchemaError(errs, file, root, e)
+	if len(ps) <= maxErrors {
+		for _, p := range ps {
+			addSchemaError(errs, file, root, p.e, p.path)
+		}
+		return
 	}
-}
-
-// contextPath splits a gojsonschema context into path elements.
-func contextPath(ctx *gojsonschema.JsonContext, root *yaml.Node) []any {
-	if ctx == nil {
-		return nil
-	}
-	parts := strings.Split(ctx.String("\x00"), "\x00")
-	if len(parts) > 0 && parts[0] == "(root)" {
-		parts = parts[1:]
-	}
-	// Index elements are digits; resolve against the node tree so a mapping
-	// key made of digits stays a key.
-	path := make([]any, 0, len(parts))
-	n := root
-	for _, p := range parts {
-		d := deref(n)
-		var el any = p
-		if d != nil && d.Kind == yaml.SequenceNode {
-			var i int
-			if _, err := fmt.Sscanf(p, "%d", &i); err == nil {
-				el = i
+	// Enough for limitErrors to list maxErrors and say there are more:
+	// maxErrors+1 distinct errors, the first in file order.
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i].at, ps[j].at
+		return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+	})
+	var some ErrorList
+	seen := map[Error]bool{}
+	for _, p := range ps {
+		some = some[:0]
+		addSchemaError(&some, file, root, p.e, p.path)
+		for _, e := range some {
+			if !seen[*e] {
+				seen[*e] = true
+				*errs = append(*errs, e)
 			}
 		}
-		path = append(path, el)
-		n = nodeAt(n, []any{el}, false)
+		if len(seen) > maxErrors {
+			return
+		}
 	}
-	return path
 }
 
-func addSchemaError(errs *ErrorList, file string, root *yaml.Node, e gojsonschema.ResultError) {
-	path := contextPath(e.Context(), root)
+// maxErrors is how many problems Parse lists at most: a hostile file can
+// have one at each of a million keys.
+const maxErrors = 100
+
+// limitErrors sorts errs and keeps the first maxErrors of them, then one
+// saying there are more, at the position of the first left out.
+func limitErrors(errs *ErrorList) error {
+	errs.Sort()
+	if l := *errs; len(l) > maxErrors {
+		more := &Error{Pos: l[maxErrors].Pos, Msg: fmt.Sprintf("more problems not listed (only the first %d are)", maxErrors)}
+		*errs = append(l[:maxErrors:maxErrors], more)
+	}
+	if len(*errs) == 0 {
+		return nil
+	}
+	return *errs
+}
+
+func addSchemaError(errs *ErrorList, file string, root *yaml.Node, e gojsonschema.ResultError, path []any) {
 	where := describePath(path)
 	at := func(p []any, key bool) Pos {
 		n := nodeAt(root, p, key)

@@ -233,13 +233,15 @@ func (r *Runner) finalChecklist() error {
 	if err := r.writeReport(r.st.Status); err != nil {
 		return err
 	}
-	r.evalChecklist()
+	// The run is ending: its verdicts are for the report, each expression
+	// bounded in time by its budget (exprbound.go), not by a signal.
+	r.evalChecklist(context.Background())
 	return nil
 }
 
 // evalChecklist checks every handoff item against the run as it stands and
 // records the verdicts in RunState.Checklist; it reports whether all hold.
-func (r *Runner) evalChecklist() bool {
+func (r *Runner) evalChecklist(ctx context.Context) bool {
 	var env map[string]any
 	if len(r.p.Handoff) > 0 {
 		env = r.exprEnv() // a view of every step: only when there is a checklist
@@ -248,7 +250,7 @@ func (r *Runner) evalChecklist() bool {
 	ok := true
 	for _, h := range r.p.Handoff {
 		res := ChecklistResult{Item: h.Item}
-		v, err := h.program.Eval(env)
+		v, err := h.program.EvalContext(ctx, env)
 		res.Passed = v && err == nil
 		if err != nil {
 			res.Error = r.redactText(err.Error())
