@@ -37,10 +37,10 @@ func BenchmarkLoadDeployment(b *testing.B) {
 // BenchmarkLoadGenerated parses and checks a generated valid protocol with
 // n action steps in phases of 100, a blocking gate closing every tenth
 // phase, and one approval halt before a protected deploy at the end. The
-// YAML is compact (flow mappings, short ids) so 100,000 steps stay under
-// MaxFileSize.
+// YAML is compact (flow mappings, short ids). 50,000 steps is the most
+// under the node bound (maxNodes; 100,000 steps is refused).
 func BenchmarkLoadGenerated(b *testing.B) {
-	for _, n := range []int{1000, 10000, 100000} {
+	for _, n := range []int{1000, 10000, 50000} {
 		data := blGenerate(n)
 		if len(data) > engine.MaxFileSize {
 			b.Fatalf("steps=%d: generated %d bytes, over MaxFileSize", n, len(data))
@@ -228,13 +228,15 @@ const loadShapeEnv = "PROTORUN_BENCH_LOAD_SHAPE"
 // mappings of BenchmarkLoadWideMapping, a protocol of 100,000 steps, and
 // lists of every node kind yaml.v3 makes cheapest (refused before or after
 // parsing for their node count, or loaded).
-var blFullShapes = append(slices.Clone(blWideShapes), "steps100k", "flowlist", "flowkeys", "blocklist")
+var blFullShapes = append(slices.Clone(blWideShapes), "steps50k", "steps100k", "flowlist", "flowkeys", "blocklist")
 
 // blFull writes the largest file of shape under MaxFileSize.
 func blFull(shape string) []byte {
 	var b bytes.Buffer
 	head := "protorun: v1\nid: n\ntitle: N\nphases:\n- id: p\n  title: P\n  steps:\n  - id: a\n    adapter: fake\n    with:\n"
 	switch shape {
+	case "steps50k":
+		return blGenerate(50000)
 	case "steps100k":
 		return blGenerate(100000)
 	case "flowlist": // 2 million items

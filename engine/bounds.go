@@ -9,15 +9,16 @@ import (
 // yaml.v3 keeps ~170 bytes per node in its tree, and loading makes a few
 // more values per node (the schema's view, the protocol's own), so the
 // cost of a load grows with the nodes, not the bytes: 4 MiB of "- 1"
-// lines are a million nodes, where the 100,000-step protocol of
-// BenchmarkLoadGenerated, 3.9 MB, is 580,000. Real protocols hold a few
-// thousand.
+// lines are a million nodes, a 50,000-step protocol about 290,000. Real
+// protocols hold a few thousand. The bound keeps the largest file that
+// loads under 256 MB (BenchmarkLoadPeakRSS); a 100,000-step protocol
+// (580,000 nodes) is over it.
 //
 // Parse refuses a file in two steps: before yaml.v3 parses it, when
 // nodeEstimate (an over-estimate, up to about twice the real count for
 // flow mappings) is over 2·maxNodes; after, when the tree holds more
 // than maxNodes nodes.
-const maxNodes = 800_000
+const maxNodes = 400_000
 
 // nodeEstimate over-estimates, from the bytes alone, how many nodes
 // yaml.v3 will build from data: it counts the indicators a node starts
