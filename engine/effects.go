@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -219,7 +218,7 @@ func sameEndpoint(a, b netAddr) bool {
 // sameHost compares two hosts as the machine reaches them, not as
 // written: every name of this machine's loopback (localhost, any
 // 127.0.0.0/8 address, ::1, 0.0.0.0 and ::, which connect to it) is one
-// host, and IP addresses compare by value (::ffff:127.0.0.1, 127.1).
+// host, and IP addresses compare by value (::ffff:127.0.0.1).
 // Other names are compared case-insensitively without resolving them:
 // DNS at validate time would judge another network's answer.
 func sameHost(a, b string) bool {
@@ -244,19 +243,9 @@ func loopback(h string) bool {
 		ip = ip.Unmap()
 		return ip.IsLoopback() || ip.IsUnspecified()
 	}
-	// Shortened IPv4 forms the resolver accepts (127.1, 2130706433).
-	if ips, err := net.LookupIP(h); err == nil && isNumeric(h) {
-		for _, ip := range ips {
-			if ip.IsLoopback() {
-				return true
-			}
-		}
-	}
+	// Never a name lookup here: validate must not depend on (or wait for)
+	// the network. Shortened IPv4 forms (127.1) are not recognized.
 	return false
-}
-
-func isNumeric(h string) bool {
-	return h != "" && strings.Trim(h, "0123456789.") == ""
 }
 
 var (

@@ -122,11 +122,7 @@ func (r *Runner) freeze() (*RunContext, map[string]string, error) {
 	c := &RunContext{Protocol: r.p.Digest}
 	dir := r.opts.Dir
 	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, nil, fmt.Errorf("working directory: %w", err)
-		}
-		dir = wd
+		dir = r.p.RootDir()
 	}
 	c.Dir = absPath(dir)
 	c.ArtifactsDir = c.Dir
@@ -473,4 +469,13 @@ func (r *Runner) canResume(ctx context.Context, runID string) error {
 		return fmt.Errorf("run %s: %w", runID, err)
 	}
 	return nil
+}
+
+// RootDir is the absolute directory a run of p resolves relative paths
+// from when Options.Dir does not say: Root, taken from the directory of
+// the protocol file (File), so that a run does the same from any working
+// directory. A protocol parsed from bytes named without a directory
+// resolves from the working directory, as before.
+func (p *Protocol) RootDir() string {
+	return absPath(filepath.Join(filepath.Dir(p.File), p.Root))
 }

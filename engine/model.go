@@ -10,14 +10,19 @@ import (
 // Protocol is a loaded, validated protocol file. Its shape follows
 // schemas/protocol.schema.json, which is the contract of the format.
 type Protocol struct {
-	Format       string                  `yaml:"protorun" json:"protorun"`
-	ID           string                  `yaml:"id" json:"id"`
-	Title        string                  `yaml:"title" json:"title"`
-	Role         string                  `yaml:"role,omitempty" json:"role,omitempty"`
-	Mission      string                  `yaml:"mission,omitempty" json:"mission,omitempty"`
-	Critical     string                  `yaml:"critical,omitempty" json:"critical,omitempty"`
-	Next         string                  `yaml:"next,omitempty" json:"next,omitempty"`
-	Artifacts    string                  `yaml:"artifacts,omitempty" json:"artifacts,omitempty"`
+	Format    string `yaml:"protorun" json:"protorun"`
+	ID        string `yaml:"id" json:"id"`
+	Title     string `yaml:"title" json:"title"`
+	Role      string `yaml:"role,omitempty" json:"role,omitempty"`
+	Mission   string `yaml:"mission,omitempty" json:"mission,omitempty"`
+	Critical  string `yaml:"critical,omitempty" json:"critical,omitempty"`
+	Next      string `yaml:"next,omitempty" json:"next,omitempty"`
+	Artifacts string `yaml:"artifacts,omitempty" json:"artifacts,omitempty"`
+	// Root is the directory relative paths (inputs, scripts exec runs,
+	// evidence) resolve from, relative to the directory of the protocol
+	// file. Optional. Default is the protocol file's directory. A run
+	// freezes it when it starts; Options.Dir overrides it.
+	Root         string                  `yaml:"root,omitempty" json:"root,omitempty"`
 	Vars         map[string]*Var         `yaml:"vars,omitempty" json:"vars,omitempty"`
 	Inputs       map[string]*Input       `yaml:"inputs,omitempty" json:"inputs,omitempty"`
 	Outputs      map[string]*Output      `yaml:"outputs,omitempty" json:"outputs,omitempty"`

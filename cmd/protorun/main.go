@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	_ "github.com/protorun/protorun/adapters/all"
 )
@@ -55,6 +56,23 @@ func main() {
 }
 
 func run(args []string) int {
+	// -C DIR, as git and make take it: run as if started in DIR (may be
+	// repeated; each relative one is taken from the one before).
+	for len(args) > 0 && (args[0] == "-C" || strings.HasPrefix(args[0], "-C=")) {
+		dir, rest := strings.TrimPrefix(args[0], "-C="), args[1:]
+		if args[0] == "-C" {
+			if len(args) < 2 {
+				fmt.Fprintln(os.Stderr, "protorun: -C needs a directory")
+				return exitUsage
+			}
+			dir, rest = args[1], args[2:]
+		}
+		if err := os.Chdir(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "protorun: -C:", err)
+			return exitUsage
+		}
+		args = rest
+	}
 	root := newRootCmd()
 	root.SetArgs(args)
 	err := root.Execute()

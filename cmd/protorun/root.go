@@ -24,9 +24,17 @@ and automatic rollback.
   protorun validate protocols/*.yaml        check protocol files, every error at file:line:col
   protorun graph protocols/deployment.yaml  the protocol's flow as a Mermaid chart
 
-Exit codes: 0 completed; 1 failed (gates failed, rollback completed);
-2 invalid input or usage; 3 halted, awaiting a decision;
-4 failed and rollback failed or is incomplete (needs a human).`,
+  protorun -C DIR COMMAND ...               run as if started in DIR (like git -C)
+
+Relative paths in a protocol resolve from its root (root: in the file,
+relative to the file; default the file's directory), not from the current
+directory: a run does the same from anywhere.
+
+Exit codes: 0 completed (with warnings or not); 1 failed, everything rolled
+back; 2 invalid input or usage; 3 halted, awaiting an approval or a
+confirmation; 4 failed and a rollback failed or is incomplete, or deploys
+were left in place (needs a human); 5 halted on a failure, awaiting a
+decision.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.ArbitraryArgs,

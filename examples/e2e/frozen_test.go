@@ -203,3 +203,34 @@ func TestPromptAsksAgainAndRefusesExpired(t *testing.T) {
 	assert.False(t, st.Decisions[1].Approve)
 	assert.Equal(t, "expiry", st.Decisions[1].Via)
 }
+
+// TestRunFromAnyDirectory: relative paths resolve from the protocol's
+// root, not from the current directory: Protocol 6 started from another
+// directory (its path given whole, or with -C) does what it does from the
+// repository's root.
+func TestRunFromAnyDirectory(t *testing.T) {
+	w := newWorld(t, "1.0.0", "1.0.0")
+	elsewhere := t.TempDir()
+	args := w.runArgs("anywhere", "1.2.0")
+	args[1] = filepath.Join(w.dir, "protocols", "deployment.yaml")
+	state := []string{"--state-dir", filepath.Join(w.dir, ".protorun")}
+	out, code := w.protorunIn(elsewhere, nil, append(args, state...)...)
+	all := out
+	for i := 0; code == 3 && i < 5; i++ {
+		// -C: as if started in the world's directory (the default state dir).
+		o, c := w.protorunIn(elsewhere, nil, "-C", w.dir, "approve", "anywhere", "--as", "e2e-approver", "--reason", "e2e")
+		require.Equal(t, 0, c, o)
+		out, code = w.protorunIn(elsewhere, nil, "-C", w.dir, "resume", "anywhere")
+		all += o + out
+	}
+	require.Equal(t, 0, code, all)
+	assert.Equal(t, "1.2.0", w.version("production"))
+	assert.FileExists(t, filepath.Join(w.dir, ".artifacts", "deployment", "validation.json"), "the scripts ran from the root")
+	assert.NoDirExists(t, filepath.Join(elsewhere, ".artifacts"))
+	out, code = w.protorunIn(elsewhere, nil, "-C", w.dir, "verify", "anywhere")
+	assert.Equal(t, 0, code, out)
+
+	out, code = w.protorunIn(elsewhere, nil, "-C", filepath.Join(elsewhere, "nowhere"), "runs")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "-C")
+}
