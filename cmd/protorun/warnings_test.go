@@ -16,10 +16,22 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// outcomesProtocol is a small release on the fake adapter whose vars
+// outcomesSource is a small release on the fake adapter whose vars
 // choose how it ends (lint=failed, p95=250: warnings; smoke=failed: a
 // rollback; rollback=failed: a failed one).
-var outcomesProtocol, _ = filepath.Abs("../../engine/testdata/report/outcomes.yaml")
+var outcomesSource, _ = filepath.Abs("../../engine/testdata/report/outcomes.yaml")
+
+// outcomesIn copies the outcomes protocol into dir and returns its path:
+// its relative paths (evidence, the report) resolve from its own
+// directory, so a run writes under dir, not into the repository.
+func outcomesIn(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(outcomesSource)
+	require.NoError(t, err)
+	p := filepath.Join(dir, "outcomes.yaml")
+	require.NoError(t, os.WriteFile(p, b, 0o644))
+	return p
+}
 
 // hookServer is a webhook that records the texts posted to it.
 type hookServer struct {
@@ -60,7 +72,7 @@ func warnedRun(t *testing.T, extra ...string) (state, out string) {
 	t.Setenv(notifyURLEnv, "")
 	state = filepath.Join(dir, "state")
 	junit := filepath.Join(dir, "junit.xml")
-	args := append([]string{"run", outcomesProtocol, "--state-dir", state, "--run-id", "w", "--var", "lint=failed", "--var", "p95=250"}, extra...)
+	args := append([]string{"run", outcomesIn(t, dir), "--state-dir", state, "--run-id", "w", "--var", "lint=failed", "--var", "p95=250"}, extra...)
 	first, code := executeErr(t, args...)
 	require.Equal(t, exitHalted, code, first)
 	// Halted at the approval, the run shows its warnings so far.
@@ -181,7 +193,7 @@ func TestNotifyWebhook(t *testing.T) {
 		dir := t.TempDir()
 		t.Chdir(dir)
 		t.Setenv(notifyURLEnv, hook.URL+"/hook")
-		out, code := executeErr(t, "run", outcomesProtocol, "--state-dir", filepath.Join(dir, "state"), "--run-id", "rb",
+		out, code := executeErr(t, "run", outcomesIn(t, dir), "--state-dir", filepath.Join(dir, "state"), "--run-id", "rb",
 			"--var", "smoke=failed")
 		require.Equal(t, exitHalted, code, out)
 		out, code = executeErr(t, "approve", "rb", "--state-dir", filepath.Join(dir, "state"), "--as", "alice")
@@ -201,7 +213,7 @@ func TestNotifyWebhook(t *testing.T) {
 		root := newRootCmd()
 		root.SetOut(&stdout)
 		root.SetErr(&stdout)
-		root.SetArgs([]string{"run", outcomesProtocol, "--dry-run", "--simulate", "smoke-tests=fail", "--notify-url", hook.URL})
+		root.SetArgs([]string{"run", outcomesIn(t, t.TempDir()), "--dry-run", "--simulate", "smoke-tests=fail", "--notify-url", hook.URL})
 		_ = root.Execute()
 		assert.Empty(t, hook.got(), "a dry run posts nothing")
 		assert.Contains(t, stdout.String(), "protorun: ⚠ NOTIFY [protorun] Report Outcomes, run ")
@@ -227,7 +239,7 @@ func TestWarningsInJSONStream(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	root.SetOut(&stdout)
 	root.SetErr(&stderr)
-	root.SetArgs([]string{"run", outcomesProtocol, "--state-dir", filepath.Join(dir, "state"), "--run-id", "j", "--var", "lint=failed", "-o", "json"})
+	root.SetArgs([]string{"run", outcomesIn(t, dir), "--state-dir", filepath.Join(dir, "state"), "--run-id", "j", "--var", "lint=failed", "-o", "json"})
 	var ee *exitError
 	require.ErrorAs(t, root.Execute(), &ee)
 	require.Equal(t, exitHalted, ee.code)
