@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -92,31 +91,9 @@ func TestResumeDeploysWhatWasApproved(t *testing.T) {
 	assert.Equal(t, 0, code, out)
 }
 
-// promptProc is a protorun run answering its prompts on a pipe.
-type promptProc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	mu    sync.Mutex
-	out   bytes.Buffer
-	done  chan struct{}
-	code  int
-}
-
-func (p *promptProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *promptProc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
 // waitFor waits until the output holds s n times; a generous bound only a
 // hang reaches.
-func (p *promptProc) waitFor(t *testing.T, s string, n int) {
+func (p *sigProc) waitFor(t *testing.T, s string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for strings.Count(p.output(), s) < n {
@@ -131,30 +108,8 @@ func (p *promptProc) waitFor(t *testing.T, s string, n int) {
 	}
 }
 
-func (w *world) startInteractive(args ...string) *promptProc {
-	w.t.Helper()
-	p := &promptProc{cmd: exec.Command(protorunBin, args...), done: make(chan struct{})}
-	p.cmd.Dir = w.dir
-	p.cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	var err error
-	p.stdin, err = p.cmd.StdinPipe()
-	require.NoError(w.t, err)
-	require.NoError(w.t, p.cmd.Start())
-	go func() {
-		err := p.cmd.Wait()
-		if ee, ok := err.(*exec.ExitError); ok {
-			p.code = ee.ExitCode()
-		} else if err != nil {
-			p.code = -1
-		}
-		close(p.done)
-	}()
-	w.t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
-	return p
-}
-
-func (p *promptProc) wait(t *testing.T) (string, int) {
+// finish closes the process's stdin and waits for it to exit.
+func (p *sigProc) finish(t *testing.T) (string, int) {
 	t.Helper()
 	_ = p.stdin.Close()
 	select {
@@ -176,7 +131,8 @@ func TestPromptAsksAgainAndRefusesExpired(t *testing.T) {
 	require.Contains(t, string(src), "expires: 24h")
 	require.NoError(t, os.WriteFile(path, bytes.Replace(src, []byte("expires: 24h"), []byte("expires: 3s"), 1), 0o644))
 
-	p := w.startInteractive(append(w.runArgs("expiry", "1.2.0")[:2], append([]string{"--interactive"}, w.runArgs("expiry", "1.2.0")[3:]...)...)...)
+	args := w.runArgs("expiry", "1.2.0")
+	p := startProc(t, w.dir, []string{"NO_COLOR=1"}, append(args[:2:2], append([]string{"--interactive"}, args[3:]...)...)...)
 	p.waitFor(t, "[CONFIRMATION]", 1)
 	_, _ = io.WriteString(p.stdin, "yes\n")
 	p.waitFor(t, "[APPROVAL REQUEST]", 1)
@@ -184,7 +140,7 @@ func TestPromptAsksAgainAndRefusesExpired(t *testing.T) {
 	p.waitFor(t, `Please answer exactly yes or no (got "y")`, 1)
 	time.Sleep(4 * time.Second) // past the halt's 3 s: the answer comes too late
 	_, _ = io.WriteString(p.stdin, "yes\n")
-	out, code := p.wait(t)
+	out, code := p.finish(t)
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "expired")
 	assert.Equal(t, "1.0.0", w.version("production"), "an expired approval deploys nothing")

@@ -143,13 +143,24 @@ func (p *sigProc) output() string {
 // start starts protorun; its stdin is a pipe that stays open and silent.
 func (w *sigWorld) start(args ...string) *sigProc {
 	w.t.Helper()
+	return startProc(w.t, w.dir, nil, args...)
+}
+
+// startProc starts protorun in dir with extra environment variables; its
+// stdin is a pipe the test writes answers to (or leaves silent). The
+// process is killed when the test ends.
+func startProc(t *testing.T, dir string, env []string, args ...string) *sigProc {
+	t.Helper()
 	p := &sigProc{cmd: exec.Command(protorunBin, args...), done: make(chan struct{})}
-	p.cmd.Dir = w.dir
+	p.cmd.Dir = dir
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	var err error
 	p.stdin, err = p.cmd.StdinPipe()
-	require.NoError(w.t, err)
-	require.NoError(w.t, p.cmd.Start())
+	require.NoError(t, err)
+	require.NoError(t, p.cmd.Start())
 	go func() {
 		err := p.cmd.Wait()
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -159,7 +170,7 @@ func (w *sigWorld) start(args ...string) *sigProc {
 		}
 		close(p.done)
 	}()
-	w.t.Cleanup(func() {
+	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	})
