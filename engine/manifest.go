@@ -162,7 +162,15 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 	// Not redacted here: what a run writes is the encoding of its records,
 	// whose outside values were redacted where they entered (redact.go).
 	// Rewriting the encoded file would reach the engine's own fields.
-	rel = r.runPath(rel)
+	if x := r.runPath(rel); x != rel {
+		// Loading kept rel under the artifacts directory; so must the
+		// run's id.
+		root := path.Clean(r.runPath(r.p.Artifacts))
+		if path.Clean(x) != x || !strings.HasPrefix(x, root+"/") || strings.Contains("/"+x+"/", "/../") {
+			return fmt.Errorf("%s with the run's id %q is %s: not a path under the artifacts directory %s", rel, r.st.ID, x, root)
+		}
+		rel = x
+	}
 	file := r.out(rel)
 	if err := r.noLinkBelowArtifacts(rel); err != nil {
 		return err
