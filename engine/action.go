@@ -471,7 +471,7 @@ func (r *Runner) writeEvidence(path string, ev *Evidence) error {
 	if err != nil {
 		return fmt.Errorf("write evidence %s: %w", path, err)
 	}
-	r.st.addEvidence(path)
+	r.st.addEvidence(r.runPath(path))
 	return nil
 }
 

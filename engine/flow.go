@@ -503,7 +503,7 @@ func (r *Runner) finish(ctx context.Context) (*Result, error) {
 			if s.Baseline == "" || r.st.Steps[s.ID] == nil || r.st.Steps[s.ID].Status != "passed" {
 				continue
 			}
-			b, err := os.ReadFile(r.out(s.Evidence))
+			b, err := os.ReadFile(r.out(r.runPath(s.Evidence)))
 			if err == nil {
 				err = r.writeArtifact(s.Baseline, ArtifactBaseline, b)
 			}

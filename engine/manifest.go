@@ -52,6 +52,7 @@ package engine
 // no longer holds that entry was cut or rewritten.
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -61,6 +62,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +89,9 @@ type ManifestRecord struct {
 	Bytes  int    `json:"bytes"`
 	// What is evidence, report or baseline.
 	What string `json:"what,omitempty"`
+	// Kept is true when the store keeps the run's copy of the file
+	// (FileKeeper), under Path.
+	Kept bool `json:"kept,omitempty"`
 }
 
 const (
@@ -157,6 +162,15 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 	// Not redacted here: what a run writes is the encoding of its records,
 	// whose outside values were redacted where they entered (redact.go).
 	// Rewriting the encoded file would reach the engine's own fields.
+	if x := r.runPath(rel); x != rel {
+		// Loading kept rel under the artifacts directory; so must the
+		// run's id.
+		root := path.Clean(r.runPath(r.p.Artifacts))
+		if path.Clean(x) != x || !strings.HasPrefix(x, root+"/") || strings.Contains("/"+x+"/", "/../") {
+			return fmt.Errorf("%s with the run's id %q is %s: not a path under the artifacts directory %s", rel, r.st.ID, x, root)
+		}
+		rel = x
+	}
 	file := r.out(rel)
 	if err := r.noLinkBelowArtifacts(rel); err != nil {
 		return err
@@ -165,15 +179,26 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 		return err
 	}
 	sum := sha256.Sum256(data)
-	rec := ManifestRecord{Path: rel, File: absPath(file), Dir: r.p.Artifacts, SHA256: hex.EncodeToString(sum[:]),
+	rec := ManifestRecord{Path: rel, File: absPath(file), Dir: r.runPath(r.p.Artifacts), SHA256: hex.EncodeToString(sum[:]),
 		Bytes: len(data), What: what}
 	if rec.Dir != "" {
 		rec.Root = absPath(r.out(rec.Dir))
+	}
+	// The run's own copy, before the entry that records it: the file at
+	// rel is written again by the protocol's next run (keep.go).
+	if k, ok := r.store.(FileKeeper); ok {
+		if err := k.KeepFile(context.Background(), r.st.ID, rel, data); err != nil {
+			return fmt.Errorf("keep %s in the run's store: %w", rel, err)
+		}
+		rec.Kept = true
 	}
 	// The record names where the files are, exactly: Verify must find them
 	// there, even where a secret's value occurs in the working directory's
 	// path.
 	r.journal(EntryEvidence, rec)
+	if !slices.Contains(r.st.Files, rec.Path) {
+		r.st.Files = append(r.st.Files, rec.Path)
+	}
 	return nil
 }
 
@@ -184,7 +209,7 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 // may be a link; the file itself may be one too, since the atomic rename
 // replaces the link, not what it points to.)
 func (r *Runner) noLinkBelowArtifacts(rel string) error {
-	root := path.Clean(r.p.Artifacts)
+	root := path.Clean(r.runPath(r.p.Artifacts))
 	sub, ok := strings.CutPrefix(path.Clean(rel), root+"/")
 	if !ok {
 		return nil // not an artifacts path (loading refuses those)
@@ -206,6 +231,10 @@ func (r *Runner) noLinkBelowArtifacts(rel string) error {
 	}
 	return nil
 }
+
+// runPath is a path the protocol writes, with the run's id in place of
+// {run.id}.
+func (r *Runner) runPath(p string) string { return expandRunID(p, r.st.ID) }
 
 func absPath(p string) string {
 	if a, err := filepath.Abs(p); err == nil {

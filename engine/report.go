@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -182,7 +183,13 @@ func (r *Runner) Report(status string) *RunReport {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		rep.Outputs[k] = r.p.Outputs[k].Path
+		// Only the files this run wrote: another run's file at an
+		// output's path is not this run's output. The reports count, as
+		// this report is one of them.
+		p := r.runPath(r.p.Outputs[k].Path)
+		if slices.Contains(st.Files, p) || p == r.runPath(r.p.Report.JSON) || p == r.runPath(r.p.Report.Markdown) {
+			rep.Outputs[k] = p
+		}
 	}
 	if Completed(status) && r.p.Announce.Complete != "" {
 		rep.Completion = r.fill(r.p.Messages[r.p.Announce.Complete].Text, nil)
@@ -258,7 +265,7 @@ func (r *Runner) writeReport(status string) error {
 }
 
 func (r *Runner) hasFile(p string) bool {
-	st, err := os.Stat(r.out(p))
+	st, err := os.Stat(r.out(r.runPath(p)))
 	return err == nil && st.Mode().IsRegular()
 }
 

@@ -31,6 +31,9 @@ type RunState struct {
 	RollbackOK bool              `json:"rollback_ok"`
 	Checklist  []ChecklistResult `json:"checklist,omitempty"`
 	Evidence   []string          `json:"evidence,omitempty"`
+	// Files are every file the run wrote (evidence, reports, baselines),
+	// as its evidence entries name them, each once.
+	Files []string `json:"files,omitempty"`
 	// Warnings are the failures the run went past so far (a guideline
 	// step that failed, a failed criterion of policy notify), oldest
 	// first; a completed run with any ends completed-with-warnings.
@@ -302,6 +305,9 @@ func (st *RunState) apply(e Entry) error {
 		}
 		if ev.What == "" || ev.What == ArtifactEvidence { // not the reports and baselines
 			st.addEvidence(ev.Path)
+		}
+		if !slices.Contains(st.Files, ev.Path) {
+			st.Files = append(st.Files, ev.Path)
 		}
 	case EntryEnd:
 		var end struct {

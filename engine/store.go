@@ -116,6 +116,7 @@ type memRun struct {
 	info    RunInfo
 	entries []Entry
 	head    *ChainHead
+	files   map[string][]byte // kept files (keep.go)
 }
 
 // NewMemoryStore returns an empty MemoryStore.

@@ -376,6 +376,13 @@ type otherWrite struct {
 
 func (v *verifier) checkRecorded(m manifestEntry) FileCheck {
 	fc := FileCheck{Path: m.rec.Path, File: m.rec.File, What: m.rec.What, Recorded: m.rec.SHA256}
+	if m.rec.Kept {
+		// The run's own copy first: it is the run's evidence, whatever a
+		// later run wrote at the file's path since.
+		if bad, ok := v.checkKept(m, &fc); ok {
+			return bad
+		}
+	}
 	sum, err := fileSHA256(m.rec.File)
 	var nr *notRegularError
 	switch {
@@ -411,6 +418,34 @@ func (v *verifier) checkRecorded(m manifestEntry) FileCheck {
 		}
 	}
 	return fc
+}
+
+// checkKept checks the copy of m the store keeps for the run; it returns
+// the file's check and true when the copy was changed or removed.
+func (v *verifier) checkKept(m manifestEntry, fc *FileCheck) (FileCheck, bool) {
+	k, ok := v.store.(FileKeeper)
+	if !ok {
+		c := *fc
+		c.Status, c.Detail = FileRemoved, "the run kept a copy in its store, and this store keeps none"
+		return c, true
+	}
+	data, err := k.KeptFile(v.ctx, v.run, m.rec.Path)
+	c := *fc
+	switch {
+	case errNotKept(err):
+		c.Status, c.Detail = FileRemoved, "the run's kept copy in the store is gone"
+		return c, true
+	case err != nil:
+		c.Status, c.Detail = FileChanged, "the run's kept copy in the store cannot be read: "+err.Error()
+		return c, true
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != m.rec.SHA256 {
+		c.Status, c.Actual = FileChanged, got
+		c.Detail = "the run's kept copy in the store holds something other than what the run recorded"
+		return c, true
+	}
+	return c, false
 }
 
 // walk names every file under root that the run did not record.
