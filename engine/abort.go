@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -103,27 +102,14 @@ func Abort(ctx context.Context, p *Protocol, runID string, d Decision, opts Opti
 	d.Approve, d.Via = false, "abort"
 	// Appended only if nothing was appended since the journal was read, as
 	// Decide does: an approval racing the abort cannot slip in between.
-	for attempt := 1; ; attempt++ {
-		err = abortOnce(ctx, r.store, p, runID, d)
-		if !errors.Is(err, ErrConflict) || attempt == 10 {
-			break
-		}
-	}
-	if err != nil {
+	if err := retryOnConflict(func() error { return abortOnce(ctx, r.store, p, runID, d) }); err != nil {
 		return nil, err
 	}
 	return r.resume(ctx, runID)
 }
 
 func abortOnce(ctx context.Context, store Store, p *Protocol, runID string, d Decision) error {
-	info, entries, err := store.Load(ctx, runID)
-	if err != nil {
-		return err
-	}
-	if err := VerifyJournal(p, info, entries); err != nil {
-		return err
-	}
-	st, err := Replay(runID, entries)
+	info, entries, st, err := loadTrusted(ctx, store, p, runID)
 	if err != nil {
 		return err
 	}

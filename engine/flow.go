@@ -593,23 +593,41 @@ func Decide(ctx context.Context, store Store, p *Protocol, runID string, d Decis
 	// two decisions racing for one halt, or a decision racing a resume,
 	// cannot both land. The loser reads the journal again and decides
 	// against what is there now.
+	return retryOnConflict(func() error { return decideOnce(ctx, store, p, runID, d) })
+}
+
+// retryOnConflict runs appendOnce, which reads the journal and appends to
+// it conditionally, again while another process appended in between
+// (ErrConflict), up to 10 times: the loser decides against what is there
+// now.
+func retryOnConflict(appendOnce func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := decideOnce(ctx, store, p, runID, d)
+		err := appendOnce()
 		if !errors.Is(err, ErrConflict) || attempt == 10 {
 			return err
 		}
 	}
 }
 
-func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d Decision) error {
+// loadTrusted reads a run to act on: its journal checked before it is
+// trusted (VerifyJournal), then replayed.
+func loadTrusted(ctx context.Context, store Store, p *Protocol, runID string) (*RunInfo, []Entry, *RunState, error) {
 	info, entries, err := store.Load(ctx, runID)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	if err := VerifyJournal(p, info, entries); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	st, err := Replay(runID, entries)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return info, entries, st, nil
+}
+
+func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d Decision) error {
+	info, entries, st, err := loadTrusted(ctx, store, p, runID)
 	if err != nil {
 		return err
 	}

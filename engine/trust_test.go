@@ -149,6 +149,19 @@ func forgedDecision(t *testing.T, h *rtHarness, entries []engine.Entry, who stri
 	return engine.Entry{Seq: len(entries) + 1, Time: d.Time, Kind: engine.EntryDecision, Data: b}
 }
 
+// forgeTransition appends to the run (n entries, the last its halt) a
+// transition from → to by event, the chain and head recomputed: what
+// someone who knows how the chain is computed writes.
+func forgeTransition(t *testing.T, h *rtHarness, run trustRun, n int, from, event, to string) {
+	t.Helper()
+	es, _ := run.get(t)
+	b, err := json.Marshal(map[string]string{"from": from, "event": event, "to": to})
+	require.NoError(t, err)
+	es = append(es, engine.Entry{Seq: n + 1, Time: es[n-1].Time, Kind: engine.EntryTransition, Data: b})
+	es, head := rehash(t, h, es)
+	run.set(t, es, head)
+}
+
 // rehash is entries with their chain recomputed, and its head: what
 // someone who knows how the chain is computed writes.
 func rehash(t *testing.T, h *rtHarness, entries []engine.Entry) ([]engine.Entry, *engine.ChainHead) {
@@ -193,40 +206,20 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 			return n + 1, "mallory may not decide approve-production"
 		}},
 		{"approve transition without a decision, rehashed", func(t *testing.T, h *rtHarness, run trustRun, n int) (int, string) {
-			es, _ := run.get(t)
-			b, err := json.Marshal(map[string]string{"from": "approve-production", "event": "approve", "to": "deploy-production"})
-			require.NoError(t, err)
-			es = append(es, engine.Entry{Seq: n + 1, Time: es[n-1].Time, Kind: engine.EntryTransition, Data: b})
-			es, head := rehash(t, h, es)
-			run.set(t, es, head)
+			forgeTransition(t, h, run, n, "approve-production", "approve", "deploy-production")
 			return n + 1, "records approve-production approved, but the journal holds no approval of it"
 		}},
 		{"pass transition out of the halt, rehashed", func(t *testing.T, h *rtHarness, run trustRun, n int) (int, string) {
-			es, _ := run.get(t)
-			b, err := json.Marshal(map[string]string{"from": "approve-production", "event": "pass", "to": "deploy-production"})
-			require.NoError(t, err)
-			es = append(es, engine.Entry{Seq: n + 1, Time: es[n-1].Time, Kind: engine.EntryTransition, Data: b})
-			es, head := rehash(t, h, es)
-			run.set(t, es, head)
+			forgeTransition(t, h, run, n, "approve-production", "pass", "deploy-production")
 			return n + 1, "records approve-production --pass--> deploy-production, which the protocol has no transition for"
 		}},
 		{"skip transition out of the halt, rehashed", func(t *testing.T, h *rtHarness, run trustRun, n int) (int, string) {
-			es, _ := run.get(t)
-			b, err := json.Marshal(map[string]string{"from": "approve-production", "event": "skip", "to": "deploy-production"})
-			require.NoError(t, err)
-			es = append(es, engine.Entry{Seq: n + 1, Time: es[n-1].Time, Kind: engine.EntryTransition, Data: b})
-			es, head := rehash(t, h, es)
-			run.set(t, es, head)
+			forgeTransition(t, h, run, n, "approve-production", "skip", "deploy-production")
 			// The halt has no when:, so the plan has no skip from it.
 			return n + 1, "records approve-production --skip--> deploy-production, which the protocol has no transition for"
 		}},
 		{"transition from a state the run was not in, rehashed", func(t *testing.T, h *rtHarness, run trustRun, n int) (int, string) {
-			es, _ := run.get(t)
-			b, err := json.Marshal(map[string]string{"from": "deploy-production", "event": "pass", "to": "smoke"})
-			require.NoError(t, err)
-			es = append(es, engine.Entry{Seq: n + 1, Time: es[n-1].Time, Kind: engine.EntryTransition, Data: b})
-			es, head := rehash(t, h, es)
-			run.set(t, es, head)
+			forgeTransition(t, h, run, n, "deploy-production", "pass", "smoke")
 			return n + 1, "records a transition from deploy-production, but the run was in approve-production"
 		}},
 		{"cut by one entry", func(t *testing.T, _ *rtHarness, run trustRun, n int) (int, string) {
