@@ -183,8 +183,9 @@ func TestResumeRefusesChanges(t *testing.T) {
 	})
 }
 
-// TestApprovalBindsToContext: an approval that names another context (or
-// none, as a line added by hand would) is not acted on.
+// TestApprovalBindsToContext: a decision recorded through Decide names the
+// run's frozen context; one that names another, or none, is refused
+// (TestForgedApprovalRefused).
 func TestApprovalBindsToContext(t *testing.T) {
 	h, p := frozenStart(t, map[string]string{"VERSION": "3.1.0", "TARGET": "b.example", "TOKEN": "s3cret"})
 	store := h.opts.Store
