@@ -43,7 +43,7 @@ func LoadRun(ctx context.Context, store Store, runID string, opts *LoadOptions) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("run %s: %w", runID, err)
 	}
-	if err := VerifyJournal(p, info, entries); err != nil {
+	if err := verifyJournalIn(store, p, info, entries); err != nil {
 		return nil, nil, err
 	}
 	return info, p, nil

@@ -144,7 +144,7 @@ func VerifyWith(ctx context.Context, store Store, runID string, opts VerifyOptio
 	}
 	if infoProblem == "" {
 		if p := runProtocol(opts.Protocol, info); p != nil {
-			rep.Journal = append(rep.Journal, decisionProblems(p, info, lines)...)
+			rep.Journal = append(rep.Journal, decisionProblems(p, info, lines, authenticatesRoles(store))...)
 		} else {
 			rep.Notes = append(rep.Notes, "the recorded decisions were not checked against the halts' policies: the protocol the run started with could not be parsed from the copy the store kept")
 		}
