@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/looplab/fsm"
@@ -36,7 +37,7 @@ func (r *Runner) waitDecision(ctx context.Context, he *HaltError) (decided bool,
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	r.emit(Event{Kind: EventWait, Step: he.Step, Status: "waiting", Data: map[string]any{"wait": wait.String()},
-		Message: fmt.Sprintf("waiting for a decision at %s (up to %s) …", he.Step, wait)})
+		Message: fmt.Sprintf("waiting for a decision at %s (up to %s) …", he.Step, waitDuration(wait))})
 	expiry := r.haltExpiry(he.Step)
 	for {
 		err := r.waitAppend(wctx, expiry)
@@ -53,7 +54,7 @@ func (r *Runner) waitDecision(ctx context.Context, he *HaltError) (decided bool,
 			case ctx.Err() != nil:
 				why = "the run was stopped"
 			case wctx.Err() != nil:
-				status, why = "expired", fmt.Sprintf("no decision within %s", wait)
+				status, why = "expired", fmt.Sprintf("no decision within %s", waitDuration(wait))
 			}
 			r.emit(Event{Kind: EventWait, Step: he.Step, Status: status,
 				Message: fmt.Sprintf("stopped waiting for a decision at %s (%s): the run stays halted", he.Step, why)})
@@ -73,6 +74,18 @@ func (r *Runner) waitDecision(ctx context.Context, he *HaltError) (decided bool,
 			return true, nil // the run moved on (an abort): the drive loop takes it from there
 		}
 	}
+}
+
+// waitDuration is d as a person writes it: 10m, not 10m0s.
+func waitDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // errHaltExpired ends a waitAppend when the halt's expires: passes.

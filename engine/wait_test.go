@@ -177,6 +177,7 @@ func TestWaitDecisionActsOnDecisionFromAnotherProcess(t *testing.T) {
 					assert.Equal(t, 2, h.f.count("deploy-staging.rollback"))
 				}
 				assert.Equal(t, []string{"waiting", "decided"}, we.statuses())
+				assert.Equal(t, "waiting for a decision at approve-production (up to 10m) …", we.evs[0].Message)
 				_, entries, err := decider.Load(context.Background(), "run-1")
 				require.NoError(t, err)
 				var decisions []engine.Decision
