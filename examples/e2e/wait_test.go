@@ -22,7 +22,55 @@ import (
 // exits 0 with production on the new version, never resumed by hand.
 func TestRunWaitsForApprovalFromAnotherProcess(t *testing.T) {
 	w := newWorld(t, "1.0.0", "1.0.0")
-	cmd := exec.Command(protorunBin, append(w.runArgs("waited", "1.1.0"), "--wait", "2m")...)
+	out, approved := approveWhileWaiting(t, w, "waited", append(w.runArgs("waited", "1.1.0"), "--wait", "2m")...)
+	assert.Contains(t, approved, "production-approval")
+	assert.Contains(t, out, "waiting for a decision at production-approval (up to 2m) …")
+	assert.Contains(t, out, "production-approval approved by e2e-approver: the run goes on")
+	assert.Equal(t, "1.1.0", w.version("production"))
+	st := w.status("waited")
+	assert.Equal(t, "completed", st.Status)
+	assert.Len(t, st.Decisions, len(approved))
+	vout, vcode := w.protorun("verify", "waited")
+	assert.Equal(t, 0, vcode, vout)
+}
+
+// TestResumeWaitAfterWaitRunsOut: a --wait that runs out leaves the run
+// halted, exit 3 as without --wait; protorun resume --wait then waits, and
+// an approval from another directory lets it finish.
+func TestResumeWaitAfterWaitRunsOut(t *testing.T) {
+	w := newWorld(t, "1.0.0", "1.0.0")
+	out, code := w.protorun(append(w.runArgs("short", "1.1.0"), "--wait", "300ms")...)
+	require.Equal(t, 3, code, out)
+	assert.Contains(t, out, "no decision within 300ms")
+	st := w.status("short")
+	require.NotNil(t, st.Halt)
+	assert.Equal(t, "approval", st.Awaiting)
+	assert.Equal(t, "1.0.0", w.version("production"))
+
+	out, approved := approveWhileWaiting(t, w, "short", "resume", "short", "--no-prompt", "--wait", "2m")
+	assert.NotEmpty(t, approved)
+	assert.Contains(t, out, "the run goes on")
+	assert.Equal(t, "1.1.0", w.version("production"))
+	assert.Equal(t, "completed", w.status("short").Status)
+}
+
+func TestWaitFlagRefused(t *testing.T) {
+	w := newWorld(t, "1.0.0", "1.0.0")
+	out, code := w.protorun("run", "protocols/deployment.yaml", "--wait", "-1s")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "--wait -1s: want a duration of zero or more")
+	out, code = w.protorun("run", "protocols/deployment.yaml", "--dry-run", "--wait", "1m")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "--wait needs a real run")
+}
+
+// approveWhileWaiting runs protorun args in the background and, each time
+// it waits at a halt, approves the halt from another directory sharing only
+// the run store; it returns the command's output, once it exited 0, and the
+// halts it approved.
+func approveWhileWaiting(t *testing.T, w *world, run string, args ...string) (string, map[string]bool) {
+	t.Helper()
+	cmd := exec.Command(protorunBin, args...)
 	cmd.Dir = w.dir
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	var buf lockedBuffer // read while the run writes it
@@ -31,14 +79,17 @@ func TestRunWaitsForApprovalFromAnotherProcess(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-done:
+		default:
 			_ = cmd.Process.Kill()
 		}
 	})
 
 	elsewhere := t.TempDir()
-	approver := func(args ...string) (string, int) {
-		c := exec.Command(protorunBin, append(args, "--state-dir", filepath.Join(w.dir, ".protorun"))...)
+	approve := func() (string, int) {
+		c := exec.Command(protorunBin, "approve", run, "--as", "e2e-approver", "--reason", "from another machine",
+			"--state-dir", filepath.Join(w.dir, ".protorun"))
 		c.Dir = elsewhere
 		c.Env = append(os.Environ(), "NO_COLOR=1")
 		b, err := c.CombinedOutput()
@@ -51,12 +102,11 @@ func TestRunWaitsForApprovalFromAnotherProcess(t *testing.T) {
 	}
 	approved := map[string]bool{}
 	deadline := time.After(4 * time.Minute) // a guard against a hang, not a timing assertion
-	var runErr error
-wait:
 	for {
 		select {
-		case runErr = <-done:
-			break wait
+		case err := <-done:
+			require.NoError(t, err, buf.String())
+			return buf.String(), approved
 		case <-deadline:
 			t.Fatalf("the waiting run never ended; approved %v\n%s", approved, buf.String())
 		case <-time.After(100 * time.Millisecond):
@@ -64,46 +114,15 @@ wait:
 		if !strings.Contains(buf.String(), "waiting for a decision at") {
 			continue
 		}
-		st := w.status("waited")
+		st := w.status(run)
 		if st.Halt == nil || approved[st.Halt.Step] {
 			continue
 		}
 		require.Equal(t, "approval", st.Awaiting, "Protocol 6 halts only for approvals on its happy path")
-		out, code := approver("approve", "waited", "--as", "e2e-approver", "--reason", "from another machine")
+		out, code := approve()
 		require.Equal(t, 0, code, out)
 		approved[st.Halt.Step] = true
 	}
-	out := buf.String()
-	require.NoError(t, runErr, out)
-	assert.NotEmpty(t, approved)
-	assert.Contains(t, out, "waiting for a decision at production-approval (up to 2m) …")
-	assert.Contains(t, out, "approved by e2e-approver: the run goes on")
-	assert.Equal(t, "1.1.0", w.version("production"))
-	st := w.status("waited")
-	assert.Equal(t, "completed", st.Status)
-	assert.Len(t, st.Decisions, len(approved))
-	vout, vcode := w.protorun("verify", "waited")
-	assert.Equal(t, 0, vcode, vout)
-}
-
-// TestRunWaitRunsOut: a --wait that runs out leaves the run halted, exit
-// 3 as without --wait, and resume continues it.
-func TestRunWaitRunsOut(t *testing.T) {
-	w := newWorld(t, "1.0.0", "1.0.0")
-	out, code := w.protorun(append(w.runArgs("short", "1.1.0"), "--wait", "300ms")...)
-	require.Equal(t, 3, code, out)
-	assert.Contains(t, out, "no decision within 300ms")
-	st := w.status("short")
-	require.NotNil(t, st.Halt)
-	assert.Equal(t, "approval", st.Awaiting)
-	assert.Equal(t, "1.0.0", w.version("production"))
-
-	out, code = w.protorun("run", "protocols/deployment.yaml", "--wait", "-1s")
-	assert.Equal(t, 2, code, out)
-	assert.Contains(t, out, "--wait -1s: want a duration of zero or more")
-	out, code = w.protorun("run", "protocols/deployment.yaml", "--dry-run", "--wait", "1m")
-	assert.Equal(t, 2, code, out)
-	assert.Contains(t, out, "--wait needs a real run")
 }
 
 // lockedBuffer is a bytes.Buffer a process writes while the test reads it.
