@@ -143,6 +143,9 @@ func abortOnce(ctx context.Context, store Store, p *Protocol, runID string, d De
 	if d.By == "" {
 		d.By = CurrentUser()
 	}
+	if d.StoreIdentity, err = storeIdentity(ctx, store); err != nil {
+		return fmt.Errorf("run %s: %w", runID, err)
+	}
 	b, err := jsonMarshal(d)
 	if err != nil {
 		return err

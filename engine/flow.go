@@ -53,6 +53,9 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 			verb := map[bool]string{true: "yes", false: "no"}[yes]
 			d = &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Time: r.now(),
 				Reason: "answered " + verb + " at the prompt", Via: "prompt", Context: r.contextDigest()}
+			if d.StoreIdentity, err = storeIdentity(ctx, r.store); err != nil {
+				return "", err // nothing recorded: the run stops at the halt's entry
+			}
 			err := checkDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d, authenticatesRoles(r.store))
 			switch {
 			case errors.Is(err, ErrExpired):
@@ -676,13 +679,8 @@ func decideOnce(ctx context.Context, store Store, p *Protocol, runID string, d D
 	// Who wrote the decision, as the store authenticates it (a database
 	// role), before the policy is applied: only the store says it.
 	roles := authenticatesRoles(store)
-	d.StoreIdentity = nil
-	if ider, ok := store.(Identifier); ok {
-		id, err := ider.Identity(ctx)
-		if err != nil {
-			return fmt.Errorf("run %s: the store cannot say who records the decision: %w", runID, err)
-		}
-		d.StoreIdentity = id
+	if d.StoreIdentity, err = storeIdentity(ctx, store); err != nil {
+		return fmt.Errorf("run %s: %w", runID, err)
 	}
 	switch d.Via {
 	case "simulation", "expiry", "prompt":

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,4 +43,18 @@ func roleRefusal(approvers []string, d *Decision, roles bool) string {
 	default:
 		return fmt.Sprintf("; the store authenticated the decision as role %s, a member of %s", id.Role, strings.Join(id.MemberOf, ", "))
 	}
+}
+
+// storeIdentity is who writes to store as it authenticates them (an
+// Identifier), nil for a store that does not.
+func storeIdentity(ctx context.Context, store Store) (*Identity, error) {
+	ider, ok := store.(Identifier)
+	if !ok {
+		return nil, nil
+	}
+	id, err := ider.Identity(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the store cannot say who records the decision: %w", err)
+	}
+	return id, nil
 }

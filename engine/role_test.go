@@ -170,3 +170,60 @@ func TestRoleApproverForgedIdentity(t *testing.T) {
 		assert.Contains(t, rep.Journal[0].Problem, "a role: approver needs a store that authenticates roles")
 	})
 }
+
+// An answer at the prompt is written by the run's own process: through a
+// store that authenticates it, it records that identity and a role
+// approver matches it; through one that does not, the answer records
+// nothing and the run waits at the halt.
+func TestRoleApproverAtThePrompt(t *testing.T) {
+	for _, authenticated := range []bool{true, false} {
+		t.Run(map[bool]string{true: "store authenticates", false: "store does not"}[authenticated], func(t *testing.T) {
+			p := rtDefaults()
+			p.StagingRollback = false
+			p.HaltExtra = "          approvers: [role:release-managers]"
+			h := newHarness(t, rtPipeline(t, p)).withPrompter("yes")
+			if authenticated {
+				h.opts.Store = &idStore{MemoryStore: h.store, id: &engine.Identity{Role: "carol", MemberOf: []string{"release-managers"}}}
+			}
+			res, err := h.start()
+			if !authenticated {
+				require.ErrorIs(t, err, engine.ErrHalted)
+				assert.Zero(t, h.f.count("deploy-production"))
+				for _, e := range h.journal() {
+					assert.NotEqual(t, engine.EntryDecision, e.Kind, "nothing recorded in the name of someone the halt excludes")
+				}
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, engine.StatusCompleted, res.Status)
+			var d engine.Decision
+			for _, e := range h.journal() {
+				if e.Kind == engine.EntryDecision {
+					require.NoError(t, json.Unmarshal(e.Data, &d))
+				}
+			}
+			require.NotNil(t, d.StoreIdentity)
+			assert.Equal(t, "carol", d.StoreIdentity.Role)
+			assert.Equal(t, "prompt", d.Via)
+		})
+	}
+}
+
+// An abort through a store that authenticates its writers records who
+// wrote it, as a decision does.
+func TestAbortRecordsStoreIdentity(t *testing.T) {
+	h := roleHalted(t, "[bob]")
+	store := &idStore{MemoryStore: h.store, id: &engine.Identity{Role: "ops"}}
+	h.opts.Store = store
+	_, err := engine.Abort(context.Background(), h.p, "run-1", engine.Decision{By: "erin", Reason: "stop"}, h.opts)
+	require.NoError(t, err)
+	var d engine.Decision
+	for _, e := range h.journal() {
+		if e.Kind == engine.EntryDecision {
+			require.NoError(t, json.Unmarshal(e.Data, &d))
+		}
+	}
+	assert.Equal(t, "abort", d.Via)
+	require.NotNil(t, d.StoreIdentity)
+	assert.Equal(t, "ops", d.StoreIdentity.Role)
+}
