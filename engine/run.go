@@ -188,8 +188,9 @@ type Decision struct {
 	// back its deploys (Abort).
 	NoRollback bool `json:"no_rollback,omitempty"`
 	// StoreIdentity is who wrote the decision as its store authenticates
-	// them (an Identifier: a database role), recorded by Decide; nil on a
-	// store that does not. A halt's role:NAME approvers match it.
+	// them (an Identifier: a database role), recorded by Decide, Abort and
+	// a run's prompt; nil on a store that does not. A halt's role:NAME
+	// approvers match it.
 	StoreIdentity *Identity `json:"store_identity,omitempty"`
 }
 
@@ -560,6 +561,7 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 				// from anywhere, then acts on it as a resume would.
 				decided, werr := r.waitDecision(ctx, he)
 				if werr != nil {
+					r.st.Status = StatusHalted // the journal read since is refused: it stays as it was
 					return r.result(), werr
 				}
 				if decided {
