@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -369,4 +370,31 @@ func TestWaitDecisionNotInDryRun(t *testing.T) {
 	_, err := h.start()
 	require.ErrorIs(t, err, engine.ErrHalted)
 	assert.Empty(t, we.statuses())
+}
+
+// A decision that lands in the journal while the run waits is checked
+// before it is trusted, as on resume: one written by hand with a role
+// identity and a wrong hash is refused and nothing deploys.
+func TestWaitDecisionRefusesForgedDecision(t *testing.T) {
+	p := rtDefaults()
+	p.HaltExtra = "          approvers: [role:release-managers]"
+	h := newHarness(t, rtPipeline(t, p))
+	_, done := startWaiting(t, h, 10*time.Minute, false)
+	run := memRun{h.store, "run-1"}
+	es, head := run.get(t)
+	e := forgedDecision(t, h, es, "mallory")
+	var d map[string]any
+	require.NoError(t, json.Unmarshal(e.Data, &d))
+	d["store_identity"] = map[string]any{"role": "carol", "member_of": []string{"release-managers"}}
+	b, err := json.Marshal(d)
+	require.NoError(t, err)
+	e.Data = b
+	e.Hash = strings.Repeat("ab", 32)
+	run.set(t, append(es, e), head)
+
+	o := outcome(t, done)
+	require.ErrorIs(t, o.err, engine.ErrJournalDamaged)
+	assert.ErrorContains(t, o.err, "does not match its hash")
+	assert.Equal(t, engine.StatusHalted, o.res.Status)
+	assert.Zero(t, h.f.count("deploy-production"))
 }
