@@ -22,7 +22,7 @@ import (
 // exits 0 with production on the new version, never resumed by hand.
 func TestRunWaitsForApprovalFromAnotherProcess(t *testing.T) {
 	w := newWorld(t, "1.0.0", "1.0.0")
-	out, approved := approveWhileWaiting(t, w, "waited", append(w.runArgs("waited", "1.1.0"), "--wait", "2m")...)
+	out, approved := approveWhileWaiting(t, w, w.dir, "waited", append(w.runArgs("waited", "1.1.0"), "--wait", "2m")...)
 	assert.Contains(t, approved, "production-approval")
 	assert.Contains(t, out, "waiting for a decision at production-approval (up to 2m) …")
 	assert.Contains(t, out, "production-approval approved by e2e-approver: the run goes on")
@@ -35,8 +35,9 @@ func TestRunWaitsForApprovalFromAnotherProcess(t *testing.T) {
 }
 
 // TestResumeWaitAfterWaitRunsOut: a --wait that runs out leaves the run
-// halted, exit 3 as without --wait; protorun resume --wait then waits, and
-// an approval from another directory lets it finish.
+// halted, exit 3 as without --wait; protorun resume --wait, from a third
+// directory sharing only the run store, then waits, and an approval from
+// another directory lets it finish.
 func TestResumeWaitAfterWaitRunsOut(t *testing.T) {
 	w := newWorld(t, "1.0.0", "1.0.0")
 	out, code := w.protorun(append(w.runArgs("short", "1.1.0"), "--wait", "300ms")...)
@@ -47,7 +48,8 @@ func TestResumeWaitAfterWaitRunsOut(t *testing.T) {
 	assert.Equal(t, "approval", st.Awaiting)
 	assert.Equal(t, "1.0.0", w.version("production"))
 
-	out, approved := approveWhileWaiting(t, w, "short", "resume", "short", "--no-prompt", "--wait", "2m")
+	out, approved := approveWhileWaiting(t, w, t.TempDir(), "short",
+		"resume", "short", "--no-prompt", "--wait", "2m", "--state-dir", filepath.Join(w.dir, ".protorun"))
 	assert.NotEmpty(t, approved)
 	assert.Contains(t, out, "the run goes on")
 	assert.Equal(t, "1.1.0", w.version("production"))
@@ -64,14 +66,14 @@ func TestWaitFlagRefused(t *testing.T) {
 	assert.Contains(t, out, "--wait needs a real run")
 }
 
-// approveWhileWaiting runs protorun args in the background and, each time
+// approveWhileWaiting runs protorun args in dir in the background and, each time
 // it waits at a halt, approves the halt from another directory sharing only
 // the run store; it returns the command's output, once it exited 0, and the
 // halts it approved.
-func approveWhileWaiting(t *testing.T, w *world, run string, args ...string) (string, map[string]bool) {
+func approveWhileWaiting(t *testing.T, w *world, dir, run string, args ...string) (string, map[string]bool) {
 	t.Helper()
 	cmd := exec.Command(protorunBin, args...)
-	cmd.Dir = w.dir
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	var buf lockedBuffer // read while the run writes it
 	cmd.Stdout, cmd.Stderr = &buf, &buf
