@@ -13,6 +13,7 @@ import (
 	"sort"
 
 	"github.com/gofrs/flock"
+	"github.com/protorun/protorun/engine/internal/atomicfile"
 )
 
 // DefaultStateDir is where the file store keeps runs, relative to the
@@ -67,13 +68,13 @@ func (s *FileStore) Create(_ context.Context, info *RunInfo) (err error) {
 	if err := writeHead(dir, ChainHead{Hash: genesisHash(info)}); err != nil {
 		return fmt.Errorf("record the journal's head: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "protocol.yaml"), info.Source, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "protocol.yaml"), info.Source, 0o644); err != nil {
 		return err
 	}
 	if err := WriteJSONAtomic(filepath.Join(dir, "info.json"), info); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
+	return atomicfile.SyncDir(filepath.Dir(dir))
 }
 
 // Append implements Store.
@@ -127,7 +128,7 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 		f.Close()
 		return fmt.Errorf("append journal: %w", err)
 	}
-	if err := fsync(f); err != nil {
+	if err := atomicfile.Fsync(f); err != nil {
 		f.Close()
 		return fmt.Errorf("sync journal: %w", err)
 	}
@@ -135,7 +136,7 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 		return err
 	}
 	if statErr != nil {
-		if err := syncDir(dir); err != nil { // the journal file is new: make its name durable too
+		if err := atomicfile.SyncDir(dir); err != nil { // the journal file is new: make its name durable too
 			return err
 		}
 	}

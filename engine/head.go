@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/protorun/protorun/engine/internal/atomicfile"
 )
 
 // ChainHead is the head of a run's hash chain as its store recorded it
@@ -50,7 +52,7 @@ func writeHead(dir string, h ChainHead) error {
 		f.Close()
 		return err
 	}
-	if err := fsync(f); err != nil {
+	if err := atomicfile.Fsync(f); err != nil {
 		f.Close()
 		return err
 	}

@@ -17,6 +17,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/protorun/protorun/engine/internal/atomicfile"
 )
 
 // FileKeeper is an optional ability of a Store: keeping the files a run
@@ -76,7 +78,7 @@ func (s *FileStore) KeepFile(_ context.Context, run, p string, data []byte) erro
 	if _, err := os.Stat(filepath.Join(dir, "info.json")); err != nil {
 		return fmt.Errorf("%w %q", ErrUnknownRun, run)
 	}
-	return writeFileAtomic(name, data, 0o644)
+	return atomicfile.WriteFile(name, data, 0o644)
 }
 
 // KeptFile implements FileKeeper.

@@ -66,6 +66,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/protorun/protorun/engine/internal/atomicfile"
 )
 
 // What an evidence entry records (its "what").
@@ -175,7 +177,7 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 	if err := r.noLinkBelowArtifacts(rel); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(file, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(file, data, 0o644); err != nil {
 		return err
 	}
 	sum := sha256.Sum256(data)

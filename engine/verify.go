@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/protorun/protorun/engine/internal/atomicfile"
 )
 
 // What Verify found of a file (FileCheck.Status).
@@ -466,7 +468,7 @@ func (v *verifier) walk(root artifactsRoot, recorded map[string]bool, out *[]Fil
 			*out = append(*out, fc)
 			return nil
 		}
-		if isTempName(d.Name()) {
+		if atomicfile.IsTempName(d.Name()) {
 			fc.Status, fc.Detail = FileStray, "temporary file of an atomic write that never completed (a killed process)"
 			*out = append(*out, fc)
 			return nil
@@ -601,9 +603,4 @@ func modeKind(m fs.FileMode) string {
 		return "irregular file"
 	}
 	return "not a regular file"
-}
-
-// isTempName matches writeFileAtomic's temporary files: .NAME.tmp-RANDOM.
-func isTempName(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
 }
