@@ -257,3 +257,21 @@ var (
 	_ EnvLeaser  = (*Memory)(nil)
 	_ FileKeeper = (*Memory)(nil)
 )
+
+// Tamper lets f replace what the store holds of a run: its entries and
+// its head (nil: no head). It is for tests of what someone with write
+// access to a store can do to a run; f gets copies.
+func (s *Memory) Tamper(run string, f func(entries []Entry, head *ChainHead) ([]Entry, *ChainHead)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runs[run]
+	if !ok {
+		return
+	}
+	var head *ChainHead
+	if r.head != nil {
+		h := *r.head
+		head = &h
+	}
+	r.entries, r.head = f(append([]Entry(nil), r.entries...), head)
+}

@@ -38,6 +38,9 @@ type Kind string
 
 // Entry kinds of a run's journal.
 const (
+	// KindContext holds a run's frozen context: the first entry of every
+	// run's journal.
+	KindContext    Kind = "context"
 	KindTransition Kind = "transition"
 	KindStepStart  Kind = "step-start"
 	KindStepEnd    Kind = "step-end"
