@@ -1,6 +1,6 @@
 // Package filestore keeps protorun runs in a directory: the file store.
 //
-// Open a directory with [New], or by URL with store.Open ("file:DIR" or a
+// Open a directory with [New], or by URL with [store.Open] ("file:DIR" or a
 // plain path), which this package registers in its init function.
 package filestore
 
