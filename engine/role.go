@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/protorun/protorun/engine/store"
 )
 
 // RoleApprover prefixes a halt's approvers entry that names a role of the
@@ -46,9 +48,9 @@ func roleRefusal(approvers []string, d *Decision, roles bool) string {
 }
 
 // storeIdentity is who writes to store as it authenticates them (an
-// Identifier), nil for a store that does not.
-func storeIdentity(ctx context.Context, store Store) (*Identity, error) {
-	ider, ok := store.(Identifier)
+// store.Identifier), nil for a store that does not.
+func storeIdentity(ctx context.Context, st store.Store) (*store.Identity, error) {
+	ider, ok := st.(store.Identifier)
 	if !ok {
 		return nil, nil
 	}
@@ -57,4 +59,12 @@ func storeIdentity(ctx context.Context, store Store) (*Identity, error) {
 		return nil, fmt.Errorf("the store cannot say who records the decision: %w", err)
 	}
 	return id, nil
+}
+
+// authenticatesRoles reports whether st vouches for the identities the
+// decisions it holds record (it is a store.Identifier): only then does a
+// halt's role:NAME approver match anyone.
+func authenticatesRoles(st store.Store) bool {
+	_, ok := st.(store.Identifier)
+	return ok
 }

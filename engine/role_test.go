@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // role:NAME approvers (role.go): matched against the identity a store that
@@ -20,12 +21,12 @@ import (
 // idStore is a MemoryStore that authenticates its writer as id (nil with
 // err: it cannot say).
 type idStore struct {
-	*engine.MemoryStore
-	id  *engine.Identity
+	*store.Memory
+	id  *store.Identity
 	err error
 }
 
-func (s *idStore) Identity(context.Context) (*engine.Identity, error) {
+func (s *idStore) Identity(context.Context) (*store.Identity, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -33,7 +34,7 @@ func (s *idStore) Identity(context.Context) (*engine.Identity, error) {
 	return &c, nil
 }
 
-var _ engine.Identifier = (*idStore)(nil)
+var _ store.Identifier = (*idStore)(nil)
 
 func roleHalted(t *testing.T, approvers string) *rtHarness {
 	t.Helper()
@@ -47,55 +48,55 @@ func roleHalted(t *testing.T, approvers string) *rtHarness {
 }
 
 func TestRoleApprovers(t *testing.T) {
-	managers := &engine.Identity{Role: "carol", MemberOf: []string{"protorun_approvers", "release-managers"}}
+	managers := &store.Identity{Role: "carol", MemberOf: []string{"protorun_approvers", "release-managers"}}
 	tests := []struct {
 		name      string
 		approvers string
-		store     func(h *rtHarness) engine.Store // what Decide writes through
+		via       func(h *rtHarness) store.Store // what Decide writes through
 		by        string
 		refused   string // "" when the approval is recorded
 	}{
 		{name: "member of the role", approvers: "[role:release-managers]",
-			store: func(h *rtHarness) engine.Store { return &idStore{MemoryStore: h.store, id: managers} }, by: "carol"},
+			via: func(h *rtHarness) store.Store { return &idStore{Memory: h.store, id: managers} }, by: "carol"},
 		{name: "the role itself", approvers: "[role:carol]",
-			store: func(h *rtHarness) engine.Store { return &idStore{MemoryStore: h.store, id: managers} }, by: "whoever"},
+			via: func(h *rtHarness) store.Store { return &idStore{Memory: h.store, id: managers} }, by: "whoever"},
 		{name: "names and roles mixed, by name", approvers: "[bob, role:release-managers]",
-			store: func(h *rtHarness) engine.Store { return h.store }, by: "bob"},
+			via: func(h *rtHarness) store.Store { return h.store }, by: "bob"},
 		{name: "not a member", approvers: "[role:release-managers]",
-			store: func(h *rtHarness) engine.Store {
-				return &idStore{MemoryStore: h.store, id: &engine.Identity{Role: "mallory", MemberOf: []string{"protorun_approvers"}}}
+			via: func(h *rtHarness) store.Store {
+				return &idStore{Memory: h.store, id: &store.Identity{Role: "mallory", MemberOf: []string{"protorun_approvers"}}}
 			}, by: "carol",
 			refused: "carol may not decide approve-production (approvers: role:release-managers); the store authenticated the decision as role mallory, a member of protorun_approvers"},
 		{name: "a store that authenticates nobody", approvers: "[role:release-managers]",
-			store: func(h *rtHarness) engine.Store { return h.store }, by: "release-managers",
+			via: func(h *rtHarness) store.Store { return h.store }, by: "release-managers",
 			refused: "a role: approver needs a store that authenticates roles"},
 		{name: "a role's name given as a person's", approvers: "[role:release-managers]",
-			store: func(h *rtHarness) engine.Store {
-				return &idStore{MemoryStore: h.store, id: &engine.Identity{Role: "mallory"}}
+			via: func(h *rtHarness) store.Store {
+				return &idStore{Memory: h.store, id: &store.Identity{Role: "mallory"}}
 			},
 			by: "role:release-managers", refused: "the store authenticated the decision as role mallory, a member of no role"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := roleHalted(t, tt.approvers)
-			store := tt.store(h)
+			st := tt.via(h)
 			// A caller cannot give the identity: only the store says it.
-			forged := &engine.Identity{Role: "release-managers", MemberOf: []string{"release-managers"}}
-			err := engine.Decide(context.Background(), store, h.p, "run-1",
+			forged := &store.Identity{Role: "release-managers", MemberOf: []string{"release-managers"}}
+			err := engine.Decide(context.Background(), st, h.p, "run-1",
 				engine.Decision{Approve: true, By: tt.by, StoreIdentity: forged})
 			if tt.refused != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.refused)
-				assert.NotEqual(t, engine.EntryDecision, h.journal()[len(h.journal())-1].Kind, "nothing recorded")
+				assert.NotEqual(t, store.KindDecision, h.journal()[len(h.journal())-1].Kind, "nothing recorded")
 				return
 			}
 			require.NoError(t, err)
 			es := h.journal()
 			last := es[len(es)-1]
-			require.Equal(t, engine.EntryDecision, last.Kind)
+			require.Equal(t, store.KindDecision, last.Kind)
 			var d engine.Decision
 			require.NoError(t, json.Unmarshal(last.Data, &d))
-			if ider, ok := store.(*idStore); ok {
+			if ider, ok := st.(*idStore); ok {
 				require.NotNil(t, d.StoreIdentity)
 				assert.Equal(t, *ider.id, *d.StoreIdentity, "the store's identity, not the caller's")
 			} else {
@@ -103,11 +104,11 @@ func TestRoleApprovers(t *testing.T) {
 			}
 			// VerifyJournal, which does not know the store, takes the
 			// recorded identity as the store vouched for it.
-			info, _, err := store.Load(context.Background(), "run-1")
+			info, _, err := st.Load(context.Background(), "run-1")
 			require.NoError(t, err)
 			require.NoError(t, engine.VerifyJournal(h.p, info, es))
 			// The run acts on it through the same store.
-			h.opts.Store = store
+			h.opts.Store = st
 			res, err := h.resume()
 			require.NoError(t, err)
 			assert.Equal(t, engine.StatusCompleted, res.Status)
@@ -117,10 +118,10 @@ func TestRoleApprovers(t *testing.T) {
 
 func TestRoleApproverStoreCannotSay(t *testing.T) {
 	h := roleHalted(t, "[role:release-managers]")
-	store := &idStore{MemoryStore: h.store, err: errors.New("connection refused")}
-	err := engine.Decide(context.Background(), store, h.p, "run-1", engine.Decision{Approve: true, By: "carol"})
+	st := &idStore{Memory: h.store, err: errors.New("connection refused")}
+	err := engine.Decide(context.Background(), st, h.p, "run-1", engine.Decision{Approve: true, By: "carol"})
 	require.ErrorContains(t, err, "the store cannot say who records the decision: connection refused")
-	assert.Equal(t, engine.EntryHalt, h.journal()[len(h.journal())-1].Kind, "nothing recorded")
+	assert.Equal(t, store.KindHalt, h.journal()[len(h.journal())-1].Kind, "nothing recorded")
 }
 
 // A store_identity written into a journal by hand is held to the same
@@ -150,9 +151,9 @@ func TestRoleApproverForgedIdentity(t *testing.T) {
 	t.Run("hash does not match", func(t *testing.T) {
 		h := roleHalted(t, "[role:release-managers]")
 		forge(t, h, false)
-		h.opts.Store = &idStore{MemoryStore: h.store, id: &engine.Identity{Role: "carol", MemberOf: []string{"release-managers"}}}
+		h.opts.Store = &idStore{Memory: h.store, id: &store.Identity{Role: "carol", MemberOf: []string{"release-managers"}}}
 		_, err := h.resume()
-		require.ErrorIs(t, err, engine.ErrJournalDamaged)
+		require.ErrorIs(t, err, store.ErrJournalDamaged)
 		assert.ErrorContains(t, err, "does not match its hash")
 		assert.Zero(t, h.f.count("deploy-production"))
 	})
@@ -160,7 +161,7 @@ func TestRoleApproverForgedIdentity(t *testing.T) {
 		h := roleHalted(t, "[role:release-managers]")
 		forge(t, h, true)
 		_, err := h.resume()
-		require.ErrorIs(t, err, engine.ErrJournalDamaged)
+		require.ErrorIs(t, err, store.ErrJournalDamaged)
 		assert.ErrorContains(t, err, "a role: approver needs a store that authenticates roles")
 		assert.Zero(t, h.f.count("deploy-production"))
 		rep, err := engine.VerifyWith(context.Background(), h.store, "run-1", engine.VerifyOptions{Protocol: h.p})
@@ -183,14 +184,14 @@ func TestRoleApproverAtThePrompt(t *testing.T) {
 			p.HaltExtra = "          approvers: [role:release-managers]"
 			h := newHarness(t, rtPipeline(t, p)).withPrompter("yes")
 			if authenticated {
-				h.opts.Store = &idStore{MemoryStore: h.store, id: &engine.Identity{Role: "carol", MemberOf: []string{"release-managers"}}}
+				h.opts.Store = &idStore{Memory: h.store, id: &store.Identity{Role: "carol", MemberOf: []string{"release-managers"}}}
 			}
 			res, err := h.start()
 			if !authenticated {
 				require.ErrorIs(t, err, engine.ErrHalted)
 				assert.Zero(t, h.f.count("deploy-production"))
 				for _, e := range h.journal() {
-					assert.NotEqual(t, engine.EntryDecision, e.Kind, "nothing recorded in the name of someone the halt excludes")
+					assert.NotEqual(t, store.KindDecision, e.Kind, "nothing recorded in the name of someone the halt excludes")
 				}
 				return
 			}
@@ -198,7 +199,7 @@ func TestRoleApproverAtThePrompt(t *testing.T) {
 			assert.Equal(t, engine.StatusCompleted, res.Status)
 			var d engine.Decision
 			for _, e := range h.journal() {
-				if e.Kind == engine.EntryDecision {
+				if e.Kind == store.KindDecision {
 					require.NoError(t, json.Unmarshal(e.Data, &d))
 				}
 			}
@@ -213,13 +214,12 @@ func TestRoleApproverAtThePrompt(t *testing.T) {
 // wrote it, as a decision does.
 func TestAbortRecordsStoreIdentity(t *testing.T) {
 	h := roleHalted(t, "[bob]")
-	store := &idStore{MemoryStore: h.store, id: &engine.Identity{Role: "ops"}}
-	h.opts.Store = store
+	h.opts.Store = &idStore{Memory: h.store, id: &store.Identity{Role: "ops"}}
 	_, err := engine.Abort(context.Background(), h.p, "run-1", engine.Decision{By: "erin", Reason: "stop"}, h.opts)
 	require.NoError(t, err)
 	var d engine.Decision
 	for _, e := range h.journal() {
-		if e.Kind == engine.EntryDecision {
+		if e.Kind == store.KindDecision {
 			require.NoError(t, json.Unmarshal(e.Data, &d))
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/looplab/fsm"
+
+	"github.com/protorun/protorun/engine/store"
 )
 
 // EventWait: a run halted with Options.WaitDecision waits for a decision
@@ -121,7 +123,7 @@ func (r *Runner) waitAppend(ctx context.Context, expiry time.Time) error {
 }
 
 func (r *Runner) waitAppendUntil(ctx context.Context) error {
-	if w, ok := r.store.(Watcher); ok {
+	if w, ok := r.store.(store.Watcher); ok {
 		return w.WaitAppend(ctx, r.st.ID, r.seq)
 	}
 	t := time.NewTicker(pollInterval)
@@ -154,7 +156,7 @@ func (r *Runner) adoptJournal(ctx context.Context) (*Decision, error) {
 		return nil, err
 	}
 	if len(entries) < r.seq || r.seq > 0 && entries[r.seq-1].Hash != r.head {
-		return nil, &JournalError{Run: r.st.ID, Entry: min(r.seq, len(entries)+1),
+		return nil, &store.JournalError{Run: r.st.ID, Entry: min(r.seq, len(entries)+1),
 			Problem: "is not the entry this process wrote there while it drove the run (the journal was rewritten)"}
 	}
 	state := r.m.Current()
@@ -172,12 +174,12 @@ func (r *Runner) adoptJournal(ctx context.Context) (*Decision, error) {
 // continueFrom makes the replayed journal (info, entries, st) the run's
 // state, as a resume takes it: the steps it shows in flight, a failure it
 // was going to act on, the sequence and head appends continue from.
-func (r *Runner) continueFrom(info *RunInfo, entries []Entry, st *RunState) {
+func (r *Runner) continueFrom(info *store.RunInfo, entries []store.Entry, st *RunState) {
 	r.st = st
 	r.resumedInFlight = maps.Clone(st.InFlight)
 	r.resumedFailure()
 	r.st.Status = StatusRunning
 	r.st.StartedBy, r.st.Started = info.StartedBy, info.Started
 	r.seq = len(entries)
-	r.head = chainHead(info, entries)
+	r.head = store.LastHash(info, entries)
 }

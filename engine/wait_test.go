@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // Options.WaitDecision (wait.go): a run halted awaiting a decision waits
@@ -26,7 +28,7 @@ import (
 // watchStore is a MemoryStore that is also a Watcher: WaitAppend reads the
 // journal until it grows past after, and counts its calls.
 type watchStore struct {
-	*engine.MemoryStore
+	*store.Memory
 	calls atomic.Int32
 }
 
@@ -48,24 +50,24 @@ func (w *watchStore) WaitAppend(ctx context.Context, run string, after int) erro
 	}
 }
 
-var _ engine.Watcher = (*watchStore)(nil)
+var _ store.Watcher = (*watchStore)(nil)
 
 // waitStores are the stores a waiting run must work with: one that wakes
 // it, and two it polls. decider is the store another process decides
 // through (for a file store, another instance on the same directory).
 var waitStores = []struct {
 	name string
-	use  func(h *rtHarness) (decider engine.Store)
+	use  func(h *rtHarness) (decider store.Store)
 }{
-	{"memory", func(h *rtHarness) engine.Store { return h.store }},
-	{"memory watcher", func(h *rtHarness) engine.Store {
-		h.opts.Store = &watchStore{MemoryStore: h.store}
+	{"memory", func(h *rtHarness) store.Store { return h.store }},
+	{"memory watcher", func(h *rtHarness) store.Store {
+		h.opts.Store = &watchStore{Memory: h.store}
 		return h.opts.Store
 	}},
-	{"file", func(h *rtHarness) engine.Store {
+	{"file", func(h *rtHarness) store.Store {
 		dir := filepath.Join(h.dir, ".protorun")
-		h.opts.Store = engine.NewFileStore(dir)
-		return engine.NewFileStore(dir)
+		h.opts.Store = filestore.New(dir)
+		return filestore.New(dir)
 	}},
 }
 
@@ -146,21 +148,21 @@ func outcome(t *testing.T, done <-chan runOutcome) runOutcome {
 }
 
 func TestWaitDecisionActsOnDecisionFromAnotherProcess(t *testing.T) {
-	for _, store := range waitStores {
+	for _, via := range waitStores {
 		for _, approve := range []bool{true, false} {
-			t.Run(store.name+map[bool]string{true: " approve", false: " reject"}[approve], func(t *testing.T) {
+			t.Run(via.name+map[bool]string{true: " approve", false: " reject"}[approve], func(t *testing.T) {
 				h := newHarness(t, rtPipeline(t, rtDefaults()))
-				decider := store.use(h)
+				decider := via.use(h)
 				we, done := startWaiting(t, h, 10*time.Minute, false)
 
 				// The waiting run still drives: nobody else can resume it.
-				l, ok := h.opts.Store.(engine.RunLeaser)
+				l, ok := h.opts.Store.(store.RunLeaser)
 				require.True(t, ok)
 				driver, err := l.RunDriver(context.Background(), "run-1")
 				require.NoError(t, err)
 				require.NotNil(t, driver, "the waiting run holds its lease")
 				_, err = engine.Resume(context.Background(), h.p, "run-1", engine.Options{Store: decider, Adapters: h.f.set("check", "deployer")})
-				require.ErrorIs(t, err, engine.ErrRunLeased)
+				require.ErrorIs(t, err, store.ErrRunLeased)
 
 				// An approver does not drive: Decide works meanwhile.
 				require.NoError(t, engine.Decide(context.Background(), decider, h.p, "run-1",
@@ -183,7 +185,7 @@ func TestWaitDecisionActsOnDecisionFromAnotherProcess(t *testing.T) {
 				require.NoError(t, err)
 				var decisions []engine.Decision
 				for _, e := range entries {
-					if e.Kind == engine.EntryDecision {
+					if e.Kind == store.KindDecision {
 						var d engine.Decision
 						require.NoError(t, json.Unmarshal(e.Data, &d))
 						decisions = append(decisions, d)
@@ -201,7 +203,7 @@ func TestWaitDecisionActsOnDecisionFromAnotherProcess(t *testing.T) {
 	}
 }
 
-func mustInfo(t *testing.T, s engine.Store) *engine.RunInfo {
+func mustInfo(t *testing.T, s store.Store) *store.RunInfo {
 	t.Helper()
 	info, _, err := s.Load(context.Background(), "run-1")
 	require.NoError(t, err)
@@ -248,7 +250,7 @@ func TestWaitDecisionOnResume(t *testing.T) {
 func TestWaitDecisionExpires(t *testing.T) {
 	run := func(t *testing.T, wait time.Duration) (h *rtHarness, res *engine.Result, err error, atWait, atEnd []byte) {
 		h = newHarness(t, rtPipeline(t, rtDefaults()))
-		h.opts.Store = engine.NewFileStore(filepath.Join(h.dir, ".protorun"))
+		h.opts.Store = filestore.New(filepath.Join(h.dir, ".protorun"))
 		journal := func() []byte {
 			b, err := os.ReadFile(filepath.Join(h.dir, ".protorun", "runs", "run-1", "journal.jsonl"))
 			require.NoError(t, err)
@@ -267,10 +269,10 @@ func TestWaitDecisionExpires(t *testing.T) {
 		}
 		return h, res, err, atWait, journal()
 	}
-	kinds := func(b []byte) []string {
-		var out []string
+	kinds := func(b []byte) []store.Kind {
+		var out []store.Kind
 		for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-			var e engine.Entry
+			var e store.Entry
 			require.NoError(t, json.Unmarshal(l, &e))
 			out = append(out, e.Kind)
 		}
@@ -349,7 +351,7 @@ func TestWaitDecisionHaltExpires(t *testing.T) {
 	assert.Zero(t, h.f.count("deploy-production"))
 	var expiry *engine.Decision
 	for _, e := range h.journal() {
-		if e.Kind == engine.EntryDecision {
+		if e.Kind == store.KindDecision {
 			expiry = &engine.Decision{}
 			require.NoError(t, json.Unmarshal(e.Data, expiry))
 		}
@@ -393,7 +395,7 @@ func TestWaitDecisionRefusesForgedDecision(t *testing.T) {
 	run.set(t, append(es, e), head)
 
 	o := outcome(t, done)
-	require.ErrorIs(t, o.err, engine.ErrJournalDamaged)
+	require.ErrorIs(t, o.err, store.ErrJournalDamaged)
 	assert.ErrorContains(t, o.err, "does not match its hash")
 	assert.Equal(t, engine.StatusHalted, o.res.Status)
 	assert.Zero(t, h.f.count("deploy-production"))

@@ -1,11 +1,10 @@
-package engine
+package store
 
 import "context"
 
-// Two optional abilities of a Store (issue #17), found by type assertion
-// like RunLeaser: a store that can wake a run waiting for a decision
-// (Watcher), and one that knows who writes to it by its own means
-// (Identifier).
+// Two optional abilities of a Store, found by type assertion like
+// RunLeaser: a store that can wake a run waiting for a decision (Watcher),
+// and one that knows who writes to it by its own means (Identifier).
 
 // Watcher is a Store that can wake a waiter when a run's journal grows.
 type Watcher interface {
@@ -26,12 +25,4 @@ type Identifier interface {
 type Identity struct {
 	Role     string   `json:"role"`                // e.g. PostgreSQL current_user
 	MemberOf []string `json:"member_of,omitempty"` // roles Role is a member of, sorted
-}
-
-// authenticatesRoles reports whether store vouches for the identities the
-// decisions it holds record (it is an Identifier): only then does a
-// halt's role:NAME approver match anyone.
-func authenticatesRoles(store Store) bool {
-	_, ok := store.(Identifier)
-	return ok
 }
