@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,9 @@ import (
 // what it saw of the traffic it routed, by the version that answered.
 //
 //	sandbox_http_requests_total{environment, version, code}
-//	sandbox_http_request_duration_seconds{environment, version} (histogram)
+//	sandbox_http_request_duration_seconds{environment, version, route} (histogram;
+//	    route is "health" for /healthz, "api" for /api/*, "other" for the rest,
+//	    so a latency quantile can leave the health probes out)
 //	sandbox_dependency_requests_total{environment, version, result}
 //	sandbox_version_serving{environment, version}  1 for what the proxy routes to
 //
@@ -58,9 +61,9 @@ func newEnvMetrics(env string) *envMetrics {
 		}, []string{"environment", "version", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sandbox_http_request_duration_seconds",
-			Help:    "Time the proxy took to answer a request, by the version that answered.",
+			Help:    "Time the proxy took to answer a request, by the version that answered and route (health, api, other).",
 			Buckets: latencyBuckets,
-		}, []string{"environment", "version"}),
+		}, []string{"environment", "version", "route"}),
 		dependency: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sandbox_dependency_requests_total",
 			Help: "Calls the service made to its dependency while answering, by outcome (ok, error).",
@@ -83,7 +86,9 @@ func (m *envMetrics) goLive(version, old string) {
 		m.serving.DeleteLabelValues(m.env, old)
 	}
 	m.serving.WithLabelValues(m.env, version).Set(1)
-	m.duration.WithLabelValues(m.env, version)
+	for _, r := range []string{"health", "api", "other"} {
+		m.duration.WithLabelValues(m.env, version, r)
+	}
 	m.dependency.WithLabelValues(m.env, version, "ok")
 	m.dependency.WithLabelValues(m.env, version, "error")
 }
@@ -97,10 +102,21 @@ func (m *envMetrics) forget(version string) {
 	m.dependency.DeletePartialMatch(l)
 }
 
-// observe records one request answered by version.
-func (m *envMetrics) observe(version string, code int, took time.Duration, dependency string) {
+// routeOf is the route label of a request path.
+func routeOf(path string) string {
+	switch {
+	case path == "/healthz":
+		return "health"
+	case strings.HasPrefix(path, "/api/"):
+		return "api"
+	}
+	return "other"
+}
+
+// observe records one request for path answered by version.
+func (m *envMetrics) observe(version, path string, code int, took time.Duration, dependency string) {
 	m.requests.WithLabelValues(m.env, version, strconv.Itoa(code)).Inc()
-	m.duration.WithLabelValues(m.env, version).Observe(took.Seconds())
+	m.duration.WithLabelValues(m.env, version, routeOf(path)).Observe(took.Seconds())
 	switch dependency {
 	case "ok", "error":
 		m.dependency.WithLabelValues(m.env, version, dependency).Inc()

@@ -80,7 +80,8 @@ func TestMetricsShowFaultyVersions(t *testing.T) {
 	st := delta(s.metricsOf("staging"), st0)
 	assert.Equal(t, 3.0, st[`sandbox_http_requests_total{code="500",environment="staging",version="2.0.0-broken"}`], "-broken errors show")
 	assert.Equal(t, 1.0, st[`sandbox_http_requests_total{code="200",environment="staging",version="2.0.0-broken"}`])
-	assert.Equal(t, 4.0, st[`sandbox_http_request_duration_seconds_count{environment="staging",version="2.0.0-broken"}`])
+	assert.Equal(t, 3.0, st[`sandbox_http_request_duration_seconds_count{environment="staging",route="api",version="2.0.0-broken"}`])
+	assert.Equal(t, 1.0, st[`sandbox_http_request_duration_seconds_count{environment="staging",route="health",version="2.0.0-broken"}`])
 	assert.Equal(t, 1.0, st0[`sandbox_version_serving{environment="staging",version="2.0.0-broken"}`])
 	assert.Equal(t, 4.0, st[`sandbox_dependency_requests_total{environment="staging",result="ok",version="2.0.0-broken"}`])
 	assert.Empty(t, matching(st, "sandbox_http_requests_total", `environment="production"`), "each proxy shows its own environment")
@@ -104,7 +105,7 @@ func TestMetricsShowFaultyVersions(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	pr = s.metricsOf("production")
 	bucket := func(le string) float64 {
-		return pr[`sandbox_http_request_duration_seconds_bucket{environment="production",version="2.0.1-slow",le="`+le+`"}`]
+		return pr[`sandbox_http_request_duration_seconds_bucket{environment="production",route="api",version="2.0.1-slow",le="`+le+`"}`]
 	}
 	assert.Equal(t, 0.0, bucket("0.1"), "-slow latency shows: not under 100ms")
 	assert.Equal(t, 1.0, bucket("+Inf"))

@@ -99,7 +99,7 @@ func serveVia(m *envMetrics, version string, b *backend, w http.ResponseWriter, 
 		if code == 0 {
 			code = http.StatusOK
 		}
-		m.observe(version, code, time.Since(began), w.Header().Get(dependencyHeader))
+		m.observe(version, r.URL.Path, code, time.Since(began), w.Header().Get(dependencyHeader))
 	}()
 	b.proxy.ServeHTTP(rec, r)
 }
