@@ -692,6 +692,10 @@ func (k *caller) settle() *adapters.Result {
 		return nil
 	}
 	after := time.Now().Add(k.c.settle)
+	// Prometheus down or refusing is said now, not after the wait.
+	if _, bad := k.get("/api/v1/rules", url.Values{"type": {"alert"}}); bad != nil {
+		return bad
+	}
 	select {
 	case <-k.ctx.Done():
 		return errored(fmt.Sprintf("Prometheus at %s: timed out after %s while settling", k.c.url, k.c.timeout), true)

@@ -273,6 +273,16 @@ func TestAlertsSettleWaitsForARuleEvaluation(t *testing.T) {
 	res = run(t, map[string]any{"url": f.srv.URL, "alerts": map[string]any{"settle": "100ms"}, "timeout": "700ms"})
 	assert.Equal(t, adapters.Errored, res.Status)
 	assert.Contains(t, res.Message, `has not evaluated rule group "stuck"`)
+
+	// Prometheus down: said at once, not after the settle wait (the
+	// step's context would end first: no verdict at all).
+	f.srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := New().Run(ctx, &adapters.Request{Attempt: 1, Params: map[string]any{"url": f.srv.URL, "alerts": map[string]any{"settle": "1m"}, "timeout": "2m"}})
+	require.NoError(t, err)
+	assert.Equal(t, adapters.Errored, res.Status)
+	assert.Contains(t, res.Message, "Prometheus unreachable at ")
 }
 
 func TestErrorsSayWhichKind(t *testing.T) {
