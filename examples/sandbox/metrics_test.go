@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -116,4 +117,17 @@ func TestMetricsShowFaultyVersions(t *testing.T) {
 	pr = s.metricsOf("production")
 	assert.Equal(t, 0.0, pr[`sandbox_dependency_requests_total{environment="production",result="error",version="2.0.0-alerting"}`])
 	assert.Empty(t, matching(pr, "sandbox_dependency_requests_total", `version="2.0.1-slow"`))
+}
+
+// BenchmarkObserve is what the proxy adds to each request it routes:
+// recording it in the metrics.
+func BenchmarkObserve(b *testing.B) {
+	m := newEnvMetrics("production")
+	m.goLive("1.2.0", "")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.observe("1.2.0", "/api/items", http.StatusOK, 1500*time.Microsecond, "ok")
+		}
+	})
 }
