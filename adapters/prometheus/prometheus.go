@@ -20,7 +20,10 @@
 //	  settle       Optional. Default is none. Wait this long, then until
 //	               Prometheus has evaluated its alerting rules since, before
 //	               reading the alerts: they then reflect what was scraped
-//	               during the wait (a release that just took traffic).
+//	               during the wait (a release that just took traffic). Make
+//	               it at least a scrape interval plus an evaluation
+//	               interval. The rules' last evaluation times, from
+//	               Prometheus' clock, are compared with this machine's.
 //	allow_empty  Optional. Default is false. With query or range: an empty
 //	             result passes (value is then absent) instead of failing.
 //	headers      Optional. Default is none. Request headers (auth: use a
