@@ -71,8 +71,8 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 	if d == nil {
 		// A prompter was asked and got no answer: the prompt is not repeated.
 		return "", r.awaitDecision(s.ID, h.Kind, text, r.opts.Prompter == nil, fmt.Sprintf(
-			"Run %s is waiting for a decision at %s (%s).\n  approve: protorun approve %s --as NAME\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s",
-			r.st.ID, s.ID, h.Kind, r.st.ID, r.st.ID, r.st.ID))
+			"Run %s is waiting for a decision at %s (%s).\n  approve: protorun approve %s --as NAME%s\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s",
+			r.st.ID, s.ID, h.Kind, r.st.ID, map[bool]string{true: " --reason TEXT"}[r.p.ReasonRequired(s.ID)], r.st.ID, r.st.ID))
 	}
 	if d.Approve {
 		return EvApprove, nil

@@ -298,6 +298,11 @@ type Halt struct {
 	// Expires rejects the halt by itself after this long. Optional. Default
 	// is never.
 	Expires Duration `yaml:"expires,omitempty" json:"expires,omitempty"`
+	// Reason says whether an approval must give a reason: "required" or
+	// "optional". Optional. Default is required for an approval halt that
+	// guards a deploy to a protected environment (Protocol.ReasonRequired),
+	// optional otherwise.
+	Reason string `yaml:"reason,omitempty" json:"reason,omitempty"`
 }
 
 // Gate is a quality gate: criteria over the evidence so far.

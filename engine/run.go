@@ -179,6 +179,14 @@ type Decision struct {
 	// NoRollback, on an abort (Via "abort"), ends the run without rolling
 	// back its deploys (Abort).
 	NoRollback bool `json:"no_rollback,omitempty"`
+	// BySource says where By came from (for the CLI: "flag" for --as,
+	// "PROTORUN_USER", "github" or "gitlab" for the CI's account); OSUser
+	// and Host are the account and machine the decision was made on,
+	// beside the name it was made under. All optional (older journals
+	// have none).
+	BySource string `json:"by_source,omitempty"`
+	OSUser   string `json:"os_user,omitempty"`
+	Host     string `json:"host,omitempty"`
 }
 
 // Start begins a new run of p and drives it until it ends, halts or ctx is

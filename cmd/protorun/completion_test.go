@@ -39,7 +39,7 @@ func TestCompletionRunIDs(t *testing.T) {
 		out, code := execute(t, "run", "codes.yaml", "--no-prompt", "--state-dir", state, "--run-id", id)
 		require.Equal(t, exitHalted, code, out)
 	}
-	out, code := execute(t, "approve", "approved-run", "--state-dir", state)
+	out, code := execute(t, "approve", "approved-run", "--state-dir", state, "--as", "alice")
 	require.Equal(t, 0, code, out)
 
 	unfinished := []string{"approved-run\tcodes", "halted-run\tcodes"}

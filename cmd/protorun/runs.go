@@ -37,13 +37,21 @@ func newDecideCmd(approve bool) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			who, err := c.decider(cmd.Name())
+			if err != nil {
+				return err
+			}
 			ctx := context.Background()
 			st := c.store()
 			_, p, err := loadRun(ctx, st, args[0])
 			if err != nil {
 				return err
 			}
-			d := engine.Decision{Approve: approve, By: c.identity(), Reason: reason, Via: "cli"}
+			if err := needReason(ctx, st, p, args[0], approve, reason); err != nil {
+				return err
+			}
+			d := engine.Decision{Approve: approve, Reason: reason, Via: "cli"}
+			who.stamp(&d)
 			if err := engine.Decide(ctx, st, p, args[0], d); err != nil {
 				return exitCode(exitUsage, journalRefused(err))
 			}
@@ -57,7 +65,7 @@ func newDecideCmd(approve bool) *cobra.Command {
 	}
 	c.stateDirFlag(cmd)
 	c.asFlag(cmd)
-	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (required to approve a halt guarding a protected deploy, unless its reason: optional)")
 	return cmd
 }
 
@@ -142,6 +150,10 @@ they were frozen when it started) and calls only the rollbacks' adapters.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			who, err := c.decider("abort")
+			if err != nil {
+				return err
+			}
 			ctx := context.Background()
 			st := c.store()
 			_, p, err := loadRun(ctx, st, args[0])
@@ -151,9 +163,12 @@ they were frozen when it started) and calls only the rollbacks' adapters.`,
 			if reason == "" {
 				reason = "aborted"
 			}
+			d := engine.Decision{Reason: reason, NoRollback: noRollback}
+			who.stamp(&d)
+			c.as = who.name // the identity the abort drives the run under
 			// engine.Abort takes the run's lease before it records the abort.
 			return c.drive(cmd, st, p, args[0], nil, func(ctx context.Context, opts engine.Options) (*engine.Result, error) {
-				return engine.Abort(ctx, p, args[0], engine.Decision{By: c.identity(), Reason: reason, NoRollback: noRollback}, opts)
+				return engine.Abort(ctx, p, args[0], d, opts)
 			})
 		},
 	}
@@ -298,8 +313,8 @@ func newStatusCmd() *cobra.Command {
 				fmt.Fprintf(w, "%-10s⚠ %s\n", map[bool]string{true: "Warnings:"}[i == 0], warning)
 			}
 			if s.Halt != nil {
-				fmt.Fprintf(w, "Waiting:  %s (%s) since %s\n  %s\n  approve: protorun approve %s --as NAME\n",
-					s.Halt.Step, s.Halt.Kind, s.Halt.Since.Local().Format(time.RFC3339), s.Halt.Prompt, s.ID)
+				fmt.Fprintf(w, "Waiting:  %s (%s) since %s\n  %s\n  approve: protorun approve %s --as NAME%s\n",
+					s.Halt.Step, s.Halt.Kind, s.Halt.Since.Local().Format(time.RFC3339), s.Halt.Prompt, s.ID, reasonHint(ctx, st, s))
 				if s.Halt.OnFailure() {
 					fmt.Fprintf(w, "  halted on a failure (exit %d): or end it, rolling back its deploys: protorun abort %s\n", exitHaltedFailure, s.ID)
 				}
