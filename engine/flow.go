@@ -236,7 +236,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 			failed = append(failed, c.Name)
 		}
 	}
-	msg := fmt.Sprintf("%d criteria passed", len(rec.Criteria))
+	msg := fmt.Sprintf("%d %s passed", len(rec.Criteria), map[bool]string{true: "criterion", false: "criteria"}[len(rec.Criteria) == 1])
 	if !rec.Passed {
 		msg = fmt.Sprintf("failed (%s): %s", policy, strings.Join(failed, "; "))
 		if err := r.durable(); err != nil {

@@ -205,6 +205,9 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	// and deriving the secrets' digests takes a moment), and journaled the
 	// moment it does: a run is never without its context.
 	frozen, secrets, ferr := r.freeze()
+	if errors.Is(ferr, ErrBadVar) {
+		return nil, ferr // the caller's mistake: no run is created, nothing to list, resume or clean up
+	}
 	info := &RunInfo{ID: id, Protocol: p.ID, File: p.File, Digest: p.Digest, Source: p.Source,
 		Vars: r.publicVars(), StartedBy: r.opts.Identity, Started: r.now(), Pid: os.Getpid()}
 	// The run takes its environments before it exists (lease.go), and its

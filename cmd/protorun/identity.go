@@ -78,3 +78,11 @@ func reasonHint(ctx context.Context, st engine.Store, s *runSummary) string {
 	}
 	return ""
 }
+
+// plural is n and the noun for it: "1 file", "2 files".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

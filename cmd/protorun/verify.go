@@ -126,14 +126,14 @@ func printVerify(cmd *cobra.Command, rep *engine.VerifyReport, all bool) {
 	if !rep.Intact {
 		verdict = "TAMPERED"
 	}
-	fmt.Fprintf(w, "Run %s: %s — %d files as recorded", rep.Run, verdict, counts[engine.FileIntact])
+	fmt.Fprintf(w, "Run %s: %s — %s as recorded", rep.Run, verdict, plural(counts[engine.FileIntact], "file", "files"))
 	for _, s := range []string{engine.FileChanged, engine.FileRemoved, engine.FileAdded, engine.FileSuperseded, engine.FileOtherRun, engine.FileStray} {
 		if counts[s] > 0 {
 			fmt.Fprintf(w, ", %d %s", counts[s], s)
 		}
 	}
 	if n := len(rep.Journal); n > 0 {
-		fmt.Fprintf(w, ", %d journal problems", n)
+		fmt.Fprintf(w, ", %s", plural(n, "journal problem", "journal problems"))
 	}
-	fmt.Fprintf(w, "; journal of %d entries, head %s\n", rep.Entries, rep.Head)
+	fmt.Fprintf(w, "; journal of %s, head %s\n", plural(rep.Entries, "entry", "entries"), rep.Head)
 }

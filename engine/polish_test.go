@@ -1,0 +1,95 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/protorun/protorun/engine"
+)
+
+// TestStartRefusesBadVarsBeforeARun: a var the protocol does not declare
+// is the caller's mistake: Start returns ErrBadVar, with a suggestion,
+// before any run exists (nothing to list, resume or clean up).
+func TestStartRefusesBadVarsBeforeARun(t *testing.T) {
+	h := newHarness(t, rtMechanicsProtocol(t, "      - id: step\n        adapter: check"), "check")
+	h.opts.Vars = map[string]string{"versoin": "3"}
+	res, err := engine.Start(context.Background(), h.p, h.opts)
+	require.ErrorIs(t, err, engine.ErrBadVar)
+	assert.Nil(t, res)
+	assert.Equal(t, `var versoin: the protocol declares no var "versoin" (did you mean "version"?)`, err.Error())
+	runs, lerr := h.store.List(context.Background())
+	require.NoError(t, lerr)
+	assert.Empty(t, runs, "no run was created")
+	assert.Zero(t, h.f.count("step"))
+	assert.Empty(t, h.ev.all(), "nothing announced: the error is returned once, to the caller")
+}
+
+// TestFirstBackoffWithinMaxBackoff: max_backoff bounds the first wait too,
+// not only the doubled ones (a backoff of 1h under max_backoff 1ms waits
+// 1ms). The run is cancelled at the first attempt's announcement so the
+// test never waits long, whatever the engine does.
+func TestFirstBackoffWithinMaxBackoff(t *testing.T) {
+	for _, tc := range []struct{ retries, want string }{
+		{"{attempts: 3, backoff: 1h, max_backoff: 1ms}", "next in 1ms"},
+		{"{attempts: 3, backoff: 2562047h, max_backoff: 2ms}", "next in 2ms"},
+		{"{attempts: 3, backoff: 1ms}", "next in 1ms"},
+	} {
+		t.Run(tc.retries, func(t *testing.T) {
+			h := newHarness(t, rtMechanicsProtocol(t, "      - id: step\n        adapter: check\n        retries: "+tc.retries), "check")
+			h.f.on("step", rtFail("down"))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var first string
+			h.opts.Observers = append(h.opts.Observers, engine.ObserverFunc(func(e engine.Event) {
+				if e.Kind == engine.EventAttempt && first == "" {
+					first = e.Message
+					cancel()
+				}
+			}))
+			_, err := engine.Start(ctx, h.p, h.opts)
+			require.Error(t, err)
+			assert.Contains(t, first, tc.want)
+		})
+	}
+}
+
+// TestGatePluralCriteria: "1 criterion passed", "2 criteria passed".
+func TestGatePluralCriteria(t *testing.T) {
+	for _, tc := range []struct {
+		criteria, want string
+	}{
+		{`[{name: one, expr: "true"}]`, "1 criterion passed"},
+		{`[{name: one, expr: "true"}, {name: two, expr: "true"}]`, "2 criteria passed"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			p := rtMechanicsProtocol(t, "      - id: g\n        gate: {title: G, on_fail: rollback, criteria: "+tc.criteria+"}\n      - id: step\n        adapter: check")
+			h := newHarness(t, p, "check")
+			res, err := engine.Start(context.Background(), h.p, h.opts)
+			require.NoError(t, err)
+			require.Equal(t, engine.StatusCompleted, res.Status)
+			gates := h.ev.kind(engine.EventGate)
+			require.Len(t, gates, 1)
+			assert.Equal(t, tc.want, gates[0].Message)
+		})
+	}
+}
+
+
+// TestStartRefusesBadVarValuesBeforeARun: a value from the var's
+// environment variable its type cannot hold, and a required var without a
+// value, are refused as ErrBadVar before any run exists.
+func TestStartRefusesBadVarValuesBeforeARun(t *testing.T) {
+	p, err := engine.Parse("vars.yaml", []byte(varsProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+	require.NoError(t, err)
+	h := newHarness(t, p)
+	h.opts.Getenv = func(k string) string { return map[string]string{"REQUESTS": "many"}[k] }
+	res, err := engine.Start(context.Background(), p, h.opts)
+	require.ErrorIs(t, err, engine.ErrBadVar)
+	assert.Nil(t, res)
+	runs, lerr := h.store.List(context.Background())
+	require.NoError(t, lerr)
+	assert.Empty(t, runs, "no run was created")
+}
