@@ -77,7 +77,6 @@ func TestGatePluralCriteria(t *testing.T) {
 	}
 }
 
-
 // TestStartRefusesBadVarValuesBeforeARun: a value from the var's
 // environment variable its type cannot hold, and a required var without a
 // value, are refused as ErrBadVar before any run exists.
