@@ -333,7 +333,7 @@ func (c *checker) reportPaths(seen map[string][]any) {
 func (c *checker) adapterParams(base []any, name string, with map[string]any) {
 	a, err := c.set.Open(name)
 	if err != nil {
-		c.add(sub(base, "adapter"), "unknown adapter %q%s", name, didYouMean(name, c.set.Names()))
+		c.add(sub(base, "adapter"), "%s", unknownAdapter(name, c.set))
 		return
 	}
 	var reported map[string]bool

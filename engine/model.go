@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/protorun/protorun/adapters"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -47,6 +48,9 @@ type Protocol struct {
 	root  *yaml.Node
 	plan  *Plan
 	steps map[string]*Step
+	// adapters is LoadOptions.Adapters as Load or Parse was given it: the
+	// set its runs call unless Options.Adapters names another.
+	adapters adapters.Set
 }
 
 // Var is a named value. Optional fields default to their zero value.

@@ -2,11 +2,15 @@ package engine_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 )
 
@@ -91,4 +95,86 @@ func TestStartRefusesBadVarValuesBeforeARun(t *testing.T) {
 	runs, lerr := h.store.List(context.Background())
 	require.NoError(t, lerr)
 	assert.Empty(t, runs, "no run was created")
+}
+
+// TestStoppedRunWrapsContextError: a run its context stops returns an
+// error that wraps ErrInterrupted and the context's error
+// (context.DeadlineExceeded for a deadline), and the cause given to
+// context.WithCancelCause.
+func TestStoppedRunWrapsContextError(t *testing.T) {
+	t.Run("deadline", func(t *testing.T) {
+		h := newHarness(t, rtMechanicsProtocol(t, "      - id: step\n        adapter: check"), "check")
+		h.f.on("step", rtBlock(nil))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		res, err := engine.Start(ctx, h.p, h.opts)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorIs(t, err, engine.ErrInterrupted)
+		assert.Equal(t, "run run-1: run interrupted: context deadline exceeded", err.Error())
+		require.NotNil(t, res)
+		assert.Equal(t, engine.StatusInterrupted, res.Status)
+	})
+	t.Run("cause", func(t *testing.T) {
+		h := newHarness(t, rtMechanicsProtocol(t, "      - id: step\n        adapter: check"), "check")
+		started := make(chan struct{})
+		h.f.on("step", rtBlock(started))
+		ctx, cancel := context.WithCancelCause(context.Background())
+		stop := errors.New("maintenance window closed")
+		go func() { <-started; cancel(stop) }()
+		_, err := engine.Start(ctx, h.p, h.opts)
+		require.ErrorIs(t, err, stop)
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, err, engine.ErrInterrupted)
+		assert.Equal(t, "run run-1: run interrupted: maintenance window closed", err.Error())
+	})
+}
+
+// TestUnknownAdapterNamesAdaptersAll: a program that did not import the
+// standard adapters is told which package registers them, at load time
+// and when a run is given a set without the adapter (no run is created).
+func TestUnknownAdapterNamesAdaptersAll(t *testing.T) {
+	src := "protorun: v1\nid: x\ntitle: X\nphases:\n  - id: p\n    title: P\n    steps:\n      - id: s\n        adapter: http\n        with: {url: http://x/}\n"
+	hint := `the standard adapters register when the program imports them: import _ "github.com/protorun/protorun/adapters/all"`
+	for name, set := range map[string]adapters.Set{"empty": {}, "small": newFakes().set("maintenance")} {
+		t.Run(name, func(t *testing.T) {
+			_, err := engine.Parse("x.yaml", []byte(src), &engine.LoadOptions{Adapters: set})
+			require.ErrorIs(t, err, engine.ErrInvalid)
+			assert.Contains(t, err.Error(), `x.yaml:9:18: unknown adapter "http"`)
+			assert.Contains(t, err.Error(), hint)
+		})
+	}
+	// Loaded with http, run with a set without it.
+	p, err := engine.Parse("x.yaml", []byte(src), &engine.LoadOptions{Adapters: newFakes().set("http")})
+	require.NoError(t, err)
+	store := engine.NewMemoryStore()
+	res, err := engine.Start(context.Background(), p, engine.Options{Store: store, Adapters: newFakes().set("maintenance"), Dir: t.TempDir()})
+	require.ErrorIs(t, err, adapters.ErrUnknownAdapter)
+	assert.Nil(t, res)
+	assert.Equal(t, `step "s": unknown adapter "http" (known: maintenance); `+hint, err.Error())
+	runs, err := store.List(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, runs)
+}
+
+// TestAdaptersGivenOnce: the set given to Parse (LoadOptions.Adapters) is
+// the one the protocol's runs call when Options.Adapters is not set;
+// Options.Adapters still overrides it for one run.
+func TestAdaptersGivenOnce(t *testing.T) {
+	loaded := newFakes()
+	p, err := engine.Parse("mechanics.yaml", []byte(fmt.Sprintf(rtMechanics, "      - id: step\n        adapter: check")),
+		&engine.LoadOptions{Adapters: loaded.set("check")})
+	require.NoError(t, err)
+	opts := engine.Options{Store: engine.NewMemoryStore(), Dir: t.TempDir(), RunID: "once"}
+	res, err := engine.Start(context.Background(), p, opts)
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusCompleted, res.Status)
+	assert.Equal(t, 1, loaded.count("step"), "the loaded set was called")
+
+	other := newFakes()
+	opts.Adapters, opts.RunID = other.set("check"), "override"
+	res, err = engine.Start(context.Background(), p, opts)
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusCompleted, res.Status)
+	assert.Equal(t, 1, other.count("step"), "Options.Adapters overrides it")
+	assert.Equal(t, 1, loaded.count("step"))
 }

@@ -44,8 +44,9 @@ type Prompter interface {
 
 // Options configure a run. Every field is optional.
 type Options struct {
-	// Adapters the steps call. Default is one instance of every registered
-	// adapter, closed when the run stops. A set given here belongs to the
+	// Adapters the steps call. Default is the set the protocol was loaded
+	// with (LoadOptions.Adapters: give it once, there), else one instance
+	// of every registered adapter, closed when the run stops. A set given here belongs to the
 	// caller: the run never closes it, so connection pools and other state
 	// live on across runs; close it when you are done with it.
 	Adapters adapters.Set
@@ -196,6 +197,10 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.missingAdapter(); err != nil {
+		r.closeSet()
+		return nil, err // no run is created for a program that cannot run it
+	}
 	id := opts.RunID
 	if id == "" {
 		id = NewRunID(r.now())
@@ -206,6 +211,7 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	// moment it does: a run is never without its context.
 	frozen, secrets, ferr := r.freeze()
 	if errors.Is(ferr, ErrBadVar) {
+		r.closeSet()
 		return nil, ferr // the caller's mistake: no run is created, nothing to list, resume or clean up
 	}
 	info := &RunInfo{ID: id, Protocol: p.ID, File: p.File, Digest: p.Digest, Source: p.Source,
@@ -364,6 +370,9 @@ func newRunner(p *Protocol, opts Options) (*Runner, error) {
 		opts.Identity = CurrentUser()
 	}
 	set, own := opts.Adapters, false
+	if set == nil {
+		set = p.adapters // the set the protocol was loaded with: given once
+	}
 	if set == nil {
 		set, own = adapters.FromRegistry(), true
 	}
@@ -550,7 +559,7 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 			return r.finish(ctx)
 		}
 		if err := ctx.Err(); err != nil {
-			return r.interrupted()
+			return r.interrupted(ctx)
 		}
 		event, err := r.execute(ctx, state)
 		if jerr := r.journalFailed(); jerr != nil {
@@ -565,7 +574,7 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 				return r.result(), err
 			}
 			if ctx.Err() != nil {
-				return r.interrupted()
+				return r.interrupted(ctx)
 			}
 			return r.result(), err
 		}
@@ -684,7 +693,7 @@ func (r *Runner) phaseScope(ph *Phase) map[string]any {
 	return map[string]any{"phase": ph.Title, "phase.id": ph.ID, "phase.title": ph.Title, "phase.number": ph.Number}
 }
 
-func (r *Runner) interrupted() (*Result, error) {
+func (r *Runner) interrupted(ctx context.Context) (*Result, error) {
 	r.st.Status = StatusInterrupted
 	r.journal(EntryInterrupt, map[string]any{"state": r.st.State})
 	if err := r.durable(); err != nil {
@@ -692,7 +701,7 @@ func (r *Runner) interrupted() (*Result, error) {
 	}
 	r.emit(Event{Kind: EventEnd, Status: StatusInterrupted,
 		Message: fmt.Sprintf("run %s interrupted in %s; continue it with: protorun resume %s", r.st.ID, r.st.State, r.st.ID)})
-	return r.result(), fmt.Errorf("run %s: %w", r.st.ID, ErrInterrupted)
+	return r.result(), newInterruptedError(ctx, r.st.ID)
 }
 
 func (r *Runner) result() *Result {

@@ -85,8 +85,9 @@ func rollout(ctx context.Context, dir, approver string, approve bool, out io.Wri
 	// own observer, and no Prompter: a halt stops the run.
 	store := engine.NewFileStore(filepath.Join(dir, engine.DefaultStateDir))
 	obs := &printer{w: out}
+	// The adapters are the set the protocol was loaded with (given once,
+	// to Parse); Options.Adapters would override it for one run.
 	opts := engine.Options{
-		Adapters:  set,
 		Store:     store,
 		Observers: []engine.Observer{obs},
 		Identity:  "embed-example", // who started the run
