@@ -238,6 +238,7 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 	if t.env != "" {
 		req.Binding = r.envBinding(t.env)
 	}
+	req.Progress = r.adapterProgress(s, it)
 	timeout := s.Timeout.D(DefaultTimeout)
 	attempts := 1
 	backoff, maxBackoff := defaultBackoff, defaultMaxBackoff

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,4 +178,31 @@ func TestAdaptersGivenOnce(t *testing.T) {
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 	assert.Equal(t, 1, other.count("step"), "Options.Adapters overrides it")
 	assert.Equal(t, 1, loaded.count("step"))
+}
+
+// TestAdapterProgressIsAnAttempt: an adapter's own polling, reported
+// through Request.Report, reaches observers as EventAttempt, worded as a
+// step's until: attempts ("attempt N: …; next in …").
+func TestAdapterProgressIsAnAttempt(t *testing.T) {
+	h := newHarness(t, rtMechanicsProtocol(t, "      - id: step\n        adapter: check"), "check")
+	h.f.on("step", func(_ context.Context, req *adapters.Request, _ int) (*adapters.Result, error) {
+		req.Report(adapters.Progress{Attempt: 1, Status: adapters.Failed, Message: "state is rolling", Next: 10 * time.Millisecond})
+		req.Report(adapters.Progress{Attempt: 2, Status: adapters.Failed, Message: "state is rolling", Next: 10 * time.Millisecond})
+		return rtHealthy(), nil
+	})
+	res, err := engine.Start(context.Background(), h.p, h.opts)
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusCompleted, res.Status)
+	var attempts []engine.Event
+	for _, e := range h.ev.kind(engine.EventAttempt) {
+		if e.Step == "step" {
+			attempts = append(attempts, e)
+		}
+	}
+	require.Len(t, attempts, 2)
+	for i, e := range attempts {
+		assert.True(t, strings.HasSuffix(e.Message, fmt.Sprintf("attempt %d: state is rolling; next in 10ms", i+1)), e.Message)
+		assert.Equal(t, i+1, e.Data["attempt"])
+		assert.Equal(t, "failed", e.Status)
+	}
 }

@@ -555,6 +555,7 @@ func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Res
 		if last.passed || !c.until || !time.Now().Add(c.interval).Before(untilEnd) {
 			break
 		}
+		req.Report(adapters.Progress{Attempt: attempts, Status: adapters.Failed, Message: last.why, Next: c.interval})
 		if !sleep(ctx, c.interval) {
 			return nil, fmt.Errorf("http %s: %w", where, ctx.Err())
 		}
