@@ -2,11 +2,9 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
-	"syscall"
 )
 
 // writeHolder records who holds a lease, replacing the record atomically
@@ -39,12 +37,6 @@ func readHolder(path string) (h Holder, ok bool) {
 		return Holder{}, false
 	}
 	return h, true
-}
-
-// alive reports whether a process of this machine runs as pid.
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // deployEnvs lists the environments the protocol's deploy steps change.
