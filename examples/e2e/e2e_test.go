@@ -48,11 +48,14 @@ func TestMain(m *testing.M) {
 	builds := map[string]string{protorunBin: "./cmd/protorun", sandboxBin: "./examples/sandbox"}
 	if bin := os.Getenv("PROTORUN_BIN"); bin != "" {
 		// A release binary (make dist): the tests run it instead of a
-		// build. A relative path is from the repository's root.
+		// build, linked as "protorun" (the CI scripts they run call it so,
+		// through PATH). A relative path is from the repository's root.
 		if !filepath.IsAbs(bin) {
 			bin = filepath.Join(repoRoot, bin)
 		}
-		protorunBin = bin
+		if err := os.Symlink(bin, protorunBin); err != nil {
+			panic(err)
+		}
 		builds = map[string]string{sandboxBin: "./examples/sandbox"}
 	}
 	for bin, pkg := range builds {
