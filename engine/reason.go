@@ -1,9 +1,9 @@
 package engine
 
-// Values of a halt's reason.
+// Values of a halt's reason (Halt.Reason).
 const (
-	ReasonRequired = "required"
-	ReasonOptional = "optional"
+	HaltReasonRequired = "required"
+	HaltReasonOptional = "optional"
 )
 
 // ReasonRequired reports whether approving the halt at step must give a
@@ -20,9 +20,9 @@ func (p *Protocol) ReasonRequired(step string) bool {
 		return false
 	}
 	switch s.Halt.Reason {
-	case ReasonRequired:
+	case HaltReasonRequired:
 		return true
-	case ReasonOptional:
+	case HaltReasonOptional:
 		return false
 	}
 	if s.Halt.Kind != HaltApproval {
