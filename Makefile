@@ -3,7 +3,7 @@ GO          ?= go
 BIN         := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
-.PHONY: all build test lint bench demo demo-prometheus install fuzz clean
+.PHONY: all build test lint bench demo demo-prometheus install fuzz dist clean
 
 all: build
 
@@ -20,6 +20,7 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff # go.mod and go.sum as go mod tidy leaves them
 	$(GO) run $(STATICCHECK) ./...
 
 bench: # see BENCHMARKS.md: each figure, its reference and its target
@@ -39,8 +40,13 @@ demo-prometheus: build # make demo with a real Prometheus (the `prometheus` bina
 fuzz: # every fuzz target for FUZZTIME (default 60s) each; see scripts/fuzz.sh
 	GO=$(GO) scripts/fuzz.sh $(or $(FUZZTIME),60s)
 
+# Release: static binaries for linux, darwin (amd64, arm64) and windows/amd64,
+# stamped with VERSION and COMMIT, SHA256SUMS and a CycloneDX SBOM, in dist/.
+dist:
+	GO=$(GO) scripts/dist.sh
+
 install:
 	$(GO) install ./cmd/protorun
 
 clean:
-	rm -rf $(BIN) .artifacts .protorun .sandbox
+	rm -rf $(BIN) dist .artifacts .protorun .sandbox

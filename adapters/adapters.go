@@ -74,6 +74,11 @@ type Request struct {
 	// directory). Empty means the process's working directory. Adapters
 	// that start programs use it as their default working directory.
 	Dir string
+	// Progress, when not nil, is told of each attempt the adapter's own
+	// polling or retrying makes (Request.Report calls it): optional for
+	// an adapter, and how the run shows an attempt count and the last
+	// result while the call goes on.
+	Progress func(Progress)
 }
 
 // Result is an adapter's verdict. It goes, as JSON, into the step's evidence.

@@ -239,6 +239,7 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 	if t.env != "" {
 		req.Binding = r.envBinding(t.env)
 	}
+	req.Progress = r.adapterProgress(s, it)
 	timeout := s.Timeout.D(DefaultTimeout)
 	attempts := 1
 	backoff, maxBackoff := defaultBackoff, defaultMaxBackoff
@@ -281,13 +282,12 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 		switch {
 		case s.Until != nil:
 			if !r.now().Add(interval).Before(deadline) {
-				res.Message = fmt.Sprintf("%s (gave up after %d attempts, deadline %s)", res.Message, n, time.Duration(s.Until.Deadline))
+				res.Message = fmt.Sprintf("%s (gave up after %s, deadline %s)", res.Message, plural(n, "attempt"), time.Duration(s.Until.Deadline))
 				goto done
 			}
 			wait = interval
 		case n < attempts:
-			wait = backoff
-			backoff = min(backoff*2, maxBackoff)
+			wait, backoff = nextBackoff(backoff, maxBackoff)
 		default:
 			goto done
 		}

@@ -334,7 +334,7 @@ func (c *checker) reportPaths(seen map[string][]any) {
 func (c *checker) adapterParams(base []any, name string, with map[string]any) {
 	a, err := c.set.Open(name)
 	if err != nil {
-		c.add(sub(base, "adapter"), "unknown adapter %q%s", name, didYouMean(name, c.set.Names()))
+		c.add(sub(base, "adapter"), "%s", unknownAdapter(name, c.set))
 		return
 	}
 	var reported map[string]bool
@@ -399,15 +399,24 @@ func (c *checker) paramSchema(base []any, name string, raw []byte, with map[stri
 		switch e.Type() {
 		case "additional_property_not_allowed":
 			prop := fmt.Sprint(d["property"])
-			c.addKey(sub(full, prop), "%s: unknown parameter %q%s", name, prop, didYouMean(prop, paramSchemaNames(name, raw)))
+			if len(path) == 0 {
+				c.addKey(sub(full, prop), "%s: unknown parameter %q%s", name, prop, didYouMean(prop, paramSchemaNames(name, raw)))
+			} else {
+				// Named with its path; suggestions only among its siblings.
+				c.addKey(sub(full, prop), "%s: unknown parameter %q in %s%s", name, prop, describePath(path), didYouMean(prop, siblingNames(paramSchemaTree(name, raw), path)))
+			}
 			reported[fmt.Sprint(sub(full, prop))] = true
 		case "required":
-			c.add(full, "%s: missing required parameter %q", name, d["property"])
-		default:
-			if isPlaceholderValue(e.Value()) {
-				return
+			if len(path) == 0 {
+				c.add(full, "%s: missing required parameter %q", name, d["property"])
+			} else {
+				c.add(full, "%s: %s is missing required parameter %q", name, describePath(path), d["property"])
 			}
-			c.add(full, "%s: %s: %s", name, describePath(path), e.Description())
+		default:
+			if isPlaceholderValue(e.Value()) || reported[fmt.Sprint(full)] {
+				return // one error per parameter
+			}
+			c.add(full, "%s: %s", name, paramWords(paramSchemaTree(name, raw), path, e))
 			reported[fmt.Sprint(full)] = true
 		}
 	}

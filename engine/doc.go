@@ -15,16 +15,27 @@
 //
 //   - Load or Parse a protocol file. A bad file yields an ErrorList with
 //     every problem at its file:line:col (errors.Is(err, ErrInvalid) holds).
-//     LoadOptions.Adapters names the adapters steps may use; by default every
-//     adapter registered with adapters.Register.
-//   - Start a run with Options: the adapters to call (an adapters.Set handed
-//     in directly, or the registry), a store.Store that keeps the run's
-//     journal (filestore.New for runs that outlive the process, store.Open
-//     for one named by URL, store.NewMemory otherwise), Observers that receive every Event (ConsoleObserver,
+//     LoadOptions.Adapters names the adapters steps may use, and the
+//     protocol keeps it: its runs call that set. Give the adapters once,
+//     there (Options.Adapters overrides it for one run). By default every
+//     adapter registered with adapters.Register: import _
+//     "github.com/protorun/protorun/adapters/all" registers the standard
+//     ones, and an unknown adapter's error says so.
+//   - Start a run with Options: a store.Store that keeps the run's journal
+//     (filestore.New for runs that outlive the process, store.Open for one
+//     named by URL, store.NewMemory otherwise), Observers that receive
+//     every Event (ConsoleObserver,
 //     JSONObserver, or an ObserverFunc of your own), vars, and a Prompter
 //     (PrompterFunc) when someone can answer halts on the spot; one that
 //     finds nobody there returns an error wrapping ErrNoAnswer, and the run
 //     waits for Decide as without a Prompter.
+//   - A run its context stops (a deadline, a cancel) returns an error
+//     wrapping ErrInterrupted and the context's error:
+//     errors.Is(err, context.DeadlineExceeded) holds for a deadline, and a
+//     cause given to context.WithCancelCause is wrapped too.
+//   - A var Start cannot give its value (not declared, a value its type
+//     cannot hold, required and missing) is ErrBadVar, returned before any
+//     run is created.
 //   - When a run stops to wait for a decision, Start and Resume return a
 //     *HaltError (errors.Is(err, ErrHalted)) and a Result whose Status is
 //     StatusHalted. Record the decision with Decide — an approval, or a
@@ -66,7 +77,7 @@
 //		return err // every problem at file:line:col
 //	}
 //	runs := filestore.New(".protorun")
-//	opts := engine.Options{Adapters: set, Store: runs, Observers: []engine.Observer{obs}}
+//	opts := engine.Options{Store: runs, Observers: []engine.Observer{obs}} // calls set
 //	res, err := engine.Start(ctx, p, opts)
 //	var halt *engine.HaltError
 //	if errors.As(err, &halt) {

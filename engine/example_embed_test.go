@@ -110,7 +110,8 @@ func Example_embedding() {
 			fmt.Println(e.Message)
 		}
 	})
-	opts := engine.Options{Adapters: set, Store: s, Observers: []engine.Observer{observer},
+	// The run calls the adapters p was parsed with: the set is given once.
+	opts := engine.Options{Store: s, Observers: []engine.Observer{observer},
 		RunID: "release-1", Identity: "ci", NoEvidence: true}
 
 	res, err := engine.Start(ctx, p, opts)
@@ -163,7 +164,7 @@ func ExamplePrompterFunc() {
 		fmt.Println("asked:", prompt)
 		return "yes", nil // only the exact answer "yes" approves
 	})
-	res, err := engine.Start(context.Background(), p, engine.Options{Adapters: set, Prompter: ask,
+	res, err := engine.Start(context.Background(), p, engine.Options{Prompter: ask,
 		Identity: "release-bot", NoEvidence: true})
 	fmt.Println(res.Status, err)
 	// Output:

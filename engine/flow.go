@@ -76,8 +76,8 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 	if d == nil {
 		// A prompter was asked and got no answer: the prompt is not repeated.
 		return "", r.awaitDecision(s.ID, h.Kind, text, r.opts.Prompter == nil, fmt.Sprintf(
-			"Run %s is waiting for a decision at %s (%s).\n  approve: protorun approve %s --as NAME\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s",
-			r.st.ID, s.ID, h.Kind, r.st.ID, r.st.ID, r.st.ID))
+			"Run %s is waiting for a decision at %s (%s).\n  approve: protorun approve %s --as NAME%s\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s",
+			r.st.ID, s.ID, h.Kind, r.st.ID, map[bool]string{true: " --reason TEXT"}[r.p.ReasonRequired(s.ID)], r.st.ID, r.st.ID))
 	}
 	if d.Approve {
 		return EvApprove, nil
@@ -243,7 +243,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 			failed = append(failed, c.Name)
 		}
 	}
-	msg := fmt.Sprintf("%d criteria passed", len(rec.Criteria))
+	msg := fmt.Sprintf("%d %s passed", len(rec.Criteria), map[bool]string{true: "criterion", false: "criteria"}[len(rec.Criteria) == 1])
 	if !rec.Passed {
 		msg = fmt.Sprintf("failed (%s): %s", policy, strings.Join(failed, "; "))
 		if err := r.durable(); err != nil {

@@ -130,7 +130,7 @@ func (r *Runner) freeze() (*RunContext, map[string]string, error) {
 	secrets := map[string]string{}
 	for name := range r.opts.Vars {
 		if _, ok := r.p.Vars[name]; !ok {
-			return nil, nil, fmt.Errorf("var %s: the protocol declares no var %q%s", name, name, didYouMean(name, sortedKeys(r.p.Vars)))
+			return nil, nil, badVar{fmt.Errorf("var %s: the protocol declares no var %q%s", name, name, didYouMean(name, sortedKeys(r.p.Vars)))}
 		}
 	}
 	for _, name := range r.p.VarOrder {
@@ -142,21 +142,21 @@ func (r *Runner) freeze() (*RunContext, map[string]string, error) {
 		if s, ok := r.opts.Vars[name]; ok {
 			t, err := v.Convert(s)
 			if err != nil {
-				return nil, nil, fmt.Errorf("var %s: %w", name, err)
+				return nil, nil, badVar{fmt.Errorf("var %s: %w", name, err)}
 			}
 			val, source = t, "var"
 		} else if v.Env != "" {
 			if s := r.opts.Getenv(v.Env); s != "" {
 				t, err := v.Convert(s)
 				if err != nil {
-					return nil, nil, fmt.Errorf("var %s, from the environment variable %s: %w", name, v.Env, err)
+					return nil, nil, badVar{fmt.Errorf("var %s, from the environment variable %s: %w", name, v.Env, err)}
 				}
 				val, source = t, "env:"+v.Env
 			}
 		}
 		if val == nil {
 			if v.Required {
-				return nil, nil, fmt.Errorf("var %q is required and has no value%s", name, envHint(v))
+				return nil, nil, badVar{fmt.Errorf("var %q is required and has no value%s", name, envHint(v))}
 			}
 			val = ""
 		}

@@ -128,7 +128,7 @@ func (r *Runner) waitLease(ctx context.Context, busy error, take func() error) e
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (stopped waiting: %v)", err, ctx.Err())
+			return fmt.Errorf("%w (stopped waiting: %w)", err, ctx.Err())
 		case <-time.After(min(200*time.Millisecond, time.Until(deadline)+time.Millisecond)):
 		}
 	}

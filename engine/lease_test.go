@@ -185,8 +185,8 @@ func TestResumeRetakesItsEnvironments(t *testing.T) {
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 }
 
-// A run that fails before its first step frees its environments as it
-// ends; a dry run takes none.
+// A run refused before it starts (a var its type cannot hold: ErrBadVar,
+// no run is created) holds no environment; a dry run takes none.
 func TestEnvLeasesFreedByEarlyFailureAndNotTakenByDryRun(t *testing.T) {
 	for name, newStore := range leaseStores(t) {
 		t.Run(name, func(t *testing.T) {
@@ -195,8 +195,8 @@ func TestEnvLeasesFreedByEarlyFailureAndNotTakenByDryRun(t *testing.T) {
 			opts := w.opts("bad")
 			opts.Vars = map[string]string{"count": "lots"}
 			res, err := engine.Start(ctx, w.p, opts)
-			require.Error(t, err)
-			require.Equal(t, engine.StatusFailed, res.Status)
+			require.ErrorIs(t, err, engine.ErrBadVar)
+			require.Nil(t, res)
 			assert.Empty(t, w.holds())
 
 			opts = w.opts("dry")

@@ -27,8 +27,11 @@ const MaxFileSize = 4 << 20
 // LoadOptions tune Load and Parse.
 type LoadOptions struct {
 	// Adapters are the adapters steps may name; their parameter schemas and
-	// validators check each step's with:. Optional. Default is one instance
-	// of every registered adapter.
+	// validators check each step's with:. The protocol keeps the set: its
+	// runs call it unless Options.Adapters names another, so a program
+	// gives its adapters once, here. Optional. Default is one instance of
+	// every registered adapter (a program registers the standard ones with
+	// import _ "github.com/protorun/protorun/adapters/all").
 	Adapters adapters.Set
 }
 
@@ -155,7 +158,7 @@ func Parse(name string, data []byte, opts *LoadOptions) (*Protocol, error) {
 	// point: every schema object that maps to a Go struct has
 	// additionalProperties: false (TestSchemaClosesStructObjects keeps it
 	// so), and the free-form ones (with:, services) decode into maps.
-	p := &Protocol{File: name, Source: data, root: root}
+	p := &Protocol{File: name, Source: data, root: root, adapters: opts.Adapters}
 	if err := decodeProtocol(root, p, len(cv.wide) > 0); err != nil {
 		addYAMLErrors(&errs, name, err)
 		return nil, limitErrors(&errs)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/protorun/protorun/adapters"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -47,6 +48,9 @@ type Protocol struct {
 	root  *yaml.Node
 	plan  *Plan
 	steps map[string]*Step
+	// adapters is LoadOptions.Adapters as Load or Parse was given it: the
+	// set its runs call unless Options.Adapters names another.
+	adapters adapters.Set
 }
 
 // Var is a named value. Optional fields default to their zero value.
@@ -298,6 +302,11 @@ type Halt struct {
 	// Expires rejects the halt by itself after this long. Optional. Default
 	// is never.
 	Expires Duration `yaml:"expires,omitempty" json:"expires,omitempty"`
+	// Reason says whether an approval must give a reason: "required" or
+	// "optional". Optional. Default is required for an approval halt that
+	// guards a deploy to a protected environment (Protocol.ReasonRequired),
+	// optional otherwise.
+	Reason string `yaml:"reason,omitempty" json:"reason,omitempty"`
 }
 
 // Gate is a quality gate: criteria over the evidence so far.

@@ -44,8 +44,9 @@ type Prompter interface {
 
 // Options configure a run. Every field is optional.
 type Options struct {
-	// Adapters the steps call. Default is one instance of every registered
-	// adapter, closed when the run stops. A set given here belongs to the
+	// Adapters the steps call. Default is the set the protocol was loaded
+	// with (LoadOptions.Adapters: give it once, there), else one instance
+	// of every registered adapter, closed when the run stops. A set given here belongs to the
 	// caller: the run never closes it, so connection pools and other state
 	// live on across runs; close it when you are done with it.
 	Adapters adapters.Set
@@ -193,6 +194,14 @@ type Decision struct {
 	// a run's prompt; nil on a store that does not. A halt's role:NAME
 	// approvers match it.
 	StoreIdentity *store.Identity `json:"store_identity,omitempty"`
+	// BySource says where By came from (for the CLI: "flag" for --as,
+	// "PROTORUN_USER", "github" or "gitlab" for the CI's account); OSUser
+	// and Host are the account and machine the decision was made on,
+	// beside the name it was made under. All optional (older journals
+	// have none).
+	BySource string `json:"by_source,omitempty"`
+	OSUser   string `json:"os_user,omitempty"`
+	Host     string `json:"host,omitempty"`
 }
 
 // Start begins a new run of p and drives it until it ends, halts or ctx is
@@ -201,6 +210,10 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	r, err := newRunner(p, opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := r.missingAdapter(); err != nil {
+		r.closeSet()
+		return nil, err // no run is created for a program that cannot run it
 	}
 	id := opts.RunID
 	if id == "" {
@@ -211,6 +224,10 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 	// and deriving the secrets' digests takes a moment), and journaled the
 	// moment it does: a run is never without its context.
 	frozen, secrets, ferr := r.freeze()
+	if errors.Is(ferr, ErrBadVar) {
+		r.closeSet()
+		return nil, ferr // the caller's mistake: no run is created, nothing to list, resume or clean up
+	}
 	info := &store.RunInfo{ID: id, Protocol: p.ID, File: p.File, Digest: p.Digest, Source: p.Source,
 		Vars: r.publicVars(), StartedBy: r.opts.Identity, Started: r.now(), Pid: os.Getpid()}
 	// The run takes its environments before it exists (lease.go), and its
@@ -361,6 +378,9 @@ func newRunner(p *Protocol, opts Options) (*Runner, error) {
 		opts.Identity = CurrentUser()
 	}
 	set, own := opts.Adapters, false
+	if set == nil {
+		set = p.adapters // the set the protocol was loaded with: given once
+	}
 	if set == nil {
 		set, own = adapters.FromRegistry(), true
 	}
@@ -547,7 +567,7 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 			return r.finish(ctx)
 		}
 		if err := ctx.Err(); err != nil {
-			return r.interrupted()
+			return r.interrupted(ctx)
 		}
 		event, err := r.execute(ctx, state)
 		if jerr := r.journalFailed(); jerr != nil {
@@ -572,7 +592,7 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 				return r.result(), err
 			}
 			if ctx.Err() != nil {
-				return r.interrupted()
+				return r.interrupted(ctx)
 			}
 			return r.result(), err
 		}
@@ -691,7 +711,7 @@ func (r *Runner) phaseScope(ph *Phase) map[string]any {
 	return map[string]any{"phase": ph.Title, "phase.id": ph.ID, "phase.title": ph.Title, "phase.number": ph.Number}
 }
 
-func (r *Runner) interrupted() (*Result, error) {
+func (r *Runner) interrupted(ctx context.Context) (*Result, error) {
 	r.st.Status = StatusInterrupted
 	r.journal(store.KindInterrupt, map[string]any{"state": r.st.State})
 	if err := r.durable(); err != nil {
@@ -699,7 +719,7 @@ func (r *Runner) interrupted() (*Result, error) {
 	}
 	r.emit(Event{Kind: EventEnd, Status: StatusInterrupted,
 		Message: fmt.Sprintf("run %s interrupted in %s; continue it with: protorun resume %s", r.st.ID, r.st.State, r.st.ID)})
-	return r.result(), fmt.Errorf("run %s: %w", r.st.ID, ErrInterrupted)
+	return r.result(), newInterruptedError(ctx, r.st.ID)
 }
 
 func (r *Runner) result() *Result {

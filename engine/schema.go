@@ -55,6 +55,7 @@ type paramSchema struct {
 	compile func() (*gojsonschema.Schema, error)
 	doc     func() (*schemaDoc, error) // for splitValidate
 	names   func() []string            // its top-level properties, for suggestions
+	tree    func() map[string]any      // parsed, for errors in words (paramwords.go)
 }
 
 // paramSchemaFor returns the entry of adapter name's schema raw; fresh is
@@ -74,6 +75,7 @@ func paramSchemaFor(name string, raw []byte) (e *paramSchema, fresh bool) {
 		return newSchemaDoc(raw, "protorun:params:"+url.PathEscape(name), compile)
 	})
 	e.names = sync.OnceValue(func() []string { return paramNames(raw) })
+	e.tree = sync.OnceValue(func() map[string]any { return schemaTree(raw) })
 	paramSchemas[name] = e
 	return e, true
 }
@@ -94,6 +96,12 @@ func paramSchemaDoc(name string, raw []byte) (*schemaDoc, error) {
 func paramSchemaNames(name string, raw []byte) []string {
 	e, _ := paramSchemaFor(name, raw)
 	return e.names()
+}
+
+// paramSchemaTree is adapter name's schema raw parsed, once.
+func paramSchemaTree(name string, raw []byte) map[string]any {
+	e, _ := paramSchemaFor(name, raw)
+	return e.tree()
 }
 
 // warmSchemas compiles, in the background, the schemas Parse will need and
@@ -246,7 +254,7 @@ func addSchemaError(errs *ErrorList, file string, root *yaml.Node, e gojsonschem
 	switch e.Type() {
 	case "additional_property_not_allowed":
 		prop := fmt.Sprint(d["property"])
-		errs.Add(at(append(path, prop), true), "unknown key %q in %s%s", prop, where, keySuggestion(prop))
+		errs.Add(at(append(path, prop), true), "unknown key %q in %s%s", prop, where, keySuggestionAt(prop, path))
 	case "required":
 		prop := fmt.Sprint(d["property"])
 		errs.Add(at(path, false), "%s is missing required key %q", where, prop)
@@ -277,6 +285,22 @@ func isDurationKey(el any) bool {
 	}
 	return false
 }
+
+// keySuggestionAt suggests, for an unknown key at path, only a key the
+// mapping there takes (its siblings); the schema's every name when the
+// schema cannot say which those are.
+func keySuggestionAt(prop string, path []any) string {
+	if names := siblingNames(protocolTree(), path); len(names) > 0 {
+		if s := suggest(prop, names); s != "" {
+			return fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		return ""
+	}
+	return keySuggestion(prop)
+}
+
+// protocolTree is the protocol schema parsed, for keySuggestionAt.
+var protocolTree = sync.OnceValue(func() map[string]any { return schemaTree(schemas.Protocol) })
 
 func keySuggestion(prop string) string {
 	if s := suggest(prop, schemaNames()); s != "" {

@@ -77,7 +77,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -280,7 +279,7 @@ func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Res
 	if req.Dir != "" && !filepath.IsAbs(c.dir) {
 		cmd.Dir = filepath.Join(req.Dir, c.dir)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd) // proc_unix.go, proc_windows.go
 	cmd.Cancel = func() error { return killGroup(cmd) }
 	cmd.WaitDelay = waitDelay
 	// Keep enough past capture to redact a secret cut by the limit.
@@ -298,7 +297,7 @@ func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Res
 	if tctx.Err() != nil {
 		// Killed on timeout or cancellation: make sure nothing of the group
 		// forked meanwhile survives.
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		killGroupOf(pid)
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("exec %s: %w (process group killed)", name, ctx.Err())
@@ -401,15 +400,6 @@ func (c config) environ(req *adapters.Request) ([]string, error) {
 		env = append(env, n+"="+v)
 	}
 	return env, nil
-}
-
-// killGroup kills the process group of cmd's process.
-func killGroup(cmd *osexec.Cmd) error {
-	err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	if errors.Is(err, syscall.ESRCH) {
-		return os.ErrProcessDone
-	}
-	return err
 }
 
 // applyContract makes res from a JSON result line, reporting whether line

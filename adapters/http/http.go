@@ -555,6 +555,7 @@ func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Res
 		if last.passed || !c.until || !time.Now().Add(c.interval).Before(untilEnd) {
 			break
 		}
+		req.Report(adapters.Progress{Attempt: attempts, Status: adapters.Failed, Message: last.why, Next: c.interval})
 		if !sleep(ctx, c.interval) {
 			return nil, fmt.Errorf("http %s: %w", where, ctx.Err())
 		}
@@ -562,7 +563,7 @@ func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Res
 	res := last.result(c, where)
 	res.Measurements["attempts"] = attempts
 	if !last.passed && c.until {
-		res.Message = fmt.Sprintf("%s: not as expected within %s (%d attempts); last: %s", where, c.deadline, attempts, last.why)
+		res.Message = fmt.Sprintf("%s: not as expected within %s (%s); last: %s", where, c.deadline, plural(attempts, "attempt", "attempts"), last.why)
 	} else if attempts > 1 {
 		res.Message += fmt.Sprintf(" (after %d attempts)", attempts)
 	}
@@ -1007,8 +1008,8 @@ func (a *Adapter) runLoad(ctx context.Context, c config, where string) (*adapter
 		Measurements: m,
 		Details:      map[string]any{"status_codes": codes, "causes": causes},
 	}
-	summary := fmt.Sprintf("%d requests in %s (%.1f rps), p95 %.1fms, %.1f%% errors",
-		n, elapsed.Round(time.Millisecond), m["throughput_rps"], m["p95_ms"], 100*m["error_rate"].(float64))
+	summary := fmt.Sprintf("%s in %s (%.1f rps), p95 %.1fms, %.1f%% errors",
+		plural(n, "request", "requests"), elapsed.Round(time.Millisecond), m["throughput_rps"], m["p95_ms"], 100*m["error_rate"].(float64))
 	var broken []string
 	switch {
 	case n == 0:
@@ -1068,3 +1069,11 @@ var (
 	_ adapters.Closer         = (*Adapter)(nil)
 	_ adapters.Effecter       = (*Adapter)(nil)
 )
+
+// plural is n and the noun for it: "1 attempt", "2 attempts".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -542,3 +542,32 @@ func TestIdempotent(t *testing.T) {
 	require.True(t, ok)
 	assert.IsType(t, &http.Adapter{}, c())
 }
+
+// TestUntilReportsProgress: the adapter's own polling tells the request's
+// Progress callback of each attempt that did not hold yet, with what it
+// saw and the wait before the next, so a run shows the attempts as it
+// shows a step's until.
+func TestUntilReportsProgress(t *testing.T) {
+	srv, _ := counting(t, func(n int64, w nethttp.ResponseWriter) {
+		if n < 3 {
+			w.WriteHeader(503)
+			return
+		}
+		w.WriteHeader(200)
+	})
+	var got []adapters.Progress
+	res := run(t, http.New(), &adapters.Request{Params: map[string]any{
+		"url": srv.URL, "until": map[string]any{"interval": "5ms", "deadline": "30s"},
+	}, Progress: func(p adapters.Progress) { got = append(got, p) }})
+	assert.Equal(t, adapters.Passed, res.Status, res.Message)
+	require.Len(t, got, 2)
+	for i, p := range got {
+		assert.Equal(t, i+1, p.Attempt)
+		assert.Equal(t, adapters.Failed, p.Status)
+		assert.Contains(t, p.Message, "HTTP 503")
+		assert.Equal(t, 5*time.Millisecond, p.Next)
+	}
+	// Without a callback, the same call works as before.
+	res = run(t, http.New(), &adapters.Request{Params: map[string]any{"url": srv.URL}})
+	assert.Equal(t, adapters.Passed, res.Status, res.Message)
+}

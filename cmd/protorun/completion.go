@@ -23,7 +23,11 @@ func withCompletions(root *cobra.Command) *cobra.Command {
 			}
 		}
 		if f := cmd.Flags().Lookup("output"); f != nil && f.Shorthand == "o" {
-			_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+			formats := dataFormats
+			if cmd.Flags().Lookup("wait-lock") != nil {
+				formats = []string{"text", "json"} // a run's event stream
+			}
+			_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
 		}
 		if cmd.Flags().Lookup("state-dir") != nil {
 			_ = cmd.MarkFlagDirname("state-dir")

@@ -39,7 +39,7 @@ func TestCompletionRunIDs(t *testing.T) {
 		out, code := execute(t, "run", "codes.yaml", "--no-prompt", "--state-dir", state, "--run-id", id)
 		require.Equal(t, exitHalted, code, out)
 	}
-	out, code := execute(t, "approve", "approved-run", "--state-dir", state)
+	out, code := execute(t, "approve", "approved-run", "--state-dir", state, "--as", "alice")
 	require.Equal(t, 0, code, out)
 
 	unfinished := []string{"approved-run\tcodes", "halted-run\tcodes"}
@@ -62,8 +62,10 @@ func TestCompletionRunIDs(t *testing.T) {
 }
 
 func TestCompletionFlagsAndFiles(t *testing.T) {
-	assert.Equal(t, []string{"text", "json"}, complete(t, "runs", "-o", ""))
-	assert.Equal(t, []string{"md", "html", "json"}, complete(t, "report", "x", "--format", ""))
+	assert.Equal(t, []string{"table", "wide", "json", "yaml"}, complete(t, "runs", "-o", ""))
+	assert.Equal(t, []string{"text", "json"}, complete(t, "resume", "x", "-o", ""))
+	assert.Equal(t, []string{"md", "html", "json", "yaml", "table", "wide"}, complete(t, "report", "x", "--format", ""))
+	assert.Equal(t, []string{"md", "html", "json", "yaml", "table", "wide"}, complete(t, "report", "x", "-o", ""))
 	assert.Equal(t, []string{"mermaid", "dot"}, complete(t, "graph", "--format", ""))
 	out, code := execute(t, "__complete", "run", "")
 	require.Equal(t, 0, code)

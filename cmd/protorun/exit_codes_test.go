@@ -121,7 +121,7 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 		{"approve unknown", []string{"approve", "no-such-run", "--as", "bob"}, exitUsage, []string{`unknown run "no-such-run"`}},
 		{"reject unknown", []string{"reject", "no-such-run", "--as", "bob"}, exitUsage, []string{`unknown run "no-such-run"`}},
 		{"resume unknown", []string{"resume", "no-such-run"}, exitUsage, []string{`unknown run "no-such-run"`}},
-		{"abort unknown", []string{"abort", "no-such-run"}, exitUsage, []string{`unknown run "no-such-run"`}},
+		{"abort unknown", []string{"abort", "no-such-run", "--as", "bob"}, exitUsage, []string{`unknown run "no-such-run"`}},
 		{"status unknown", []string{"status", "no-such-run"}, exitUsage, []string{`unknown run "no-such-run"`}},
 		{"logs unknown", []string{"logs", "no-such-run"}, exitUsage, []string{`unknown run "no-such-run"`}},
 		{"status not an id", []string{"status", "../escape"}, exitUsage, []string{`unknown run "../escape": not a run id`}},
@@ -129,7 +129,7 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 		{"approve finished", []string{"approve", "done", "--as", "bob"}, exitUsage, []string{"run done already ended (completed)"}},
 		{"reject finished", []string{"reject", "done", "--as", "bob"}, exitUsage, []string{"run done already ended (completed)"}},
 		{"resume finished", []string{"resume", "done"}, exitUsage, []string{"run done already ended (completed)"}},
-		{"abort finished", []string{"abort", "done"}, exitUsage, []string{"run done already ended (completed)"}},
+		{"abort finished", []string{"abort", "done", "--as", "bob"}, exitUsage, []string{"run done already ended (completed)"}},
 		{"approve rejected", []string{"approve", "rejected", "--as", "bob"}, exitUsage, []string{"run rejected already ended (rejected)"}},
 		{"resume rejected", []string{"resume", "rejected"}, exitUsage, []string{"run rejected already ended (rejected)"}},
 		{"status finished", []string{"status", "done"}, exitOK, []string{"Status:   completed"}},
@@ -146,7 +146,7 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 		// A crashed run is aborted as it stands (nothing deployed: exit 1).
 		{"abort crashed", []string{"abort", "crashed-abort", "--as", "bob"}, exitFailed, []string{
 			"run crashed-abort aborted by bob (with rollback) at work", "Run crashed-abort aborted: aborted by bob: aborted"}},
-		{"abort aborted", []string{"abort", "crashed-abort"}, exitUsage, []string{"run crashed-abort already ended (aborted)"}},
+		{"abort aborted", []string{"abort", "crashed-abort", "--as", "bob"}, exitUsage, []string{"run crashed-abort already ended (aborted)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := cli(tc.args...)
@@ -169,7 +169,7 @@ func TestRunCommandErrorsExit2(t *testing.T) {
 	assert.Contains(t, out, "work was already decided (rejected by alice at ")
 	out, code = cli("resume", "crashed")
 	assert.Equal(t, exitFailed, code, out)
-	out, code = cli("abort", "crashed")
+	out, code = cli("abort", "crashed", "--as", "bob")
 	assert.Equal(t, exitUsage, code, out)
 	assert.Contains(t, out, "run crashed already ended (aborted)")
 

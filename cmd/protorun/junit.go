@@ -178,10 +178,10 @@ func stepCase(st engine.ReportStep) junitCase {
 		c.Skipped = notRun(st)
 	case "errored":
 		c.Error = &junitProblem{Message: st.Message, Type: "errored",
-			Text: fmt.Sprintf("step %s errored after %d attempt(s): %s", st.ID, st.Attempts, st.Message)}
+			Text: fmt.Sprintf("step %s errored after %s: %s", st.ID, plural(st.Attempts, "attempt", "attempts"), st.Message)}
 	default:
 		c.Failure = &junitProblem{Message: st.Message, Type: st.Status,
-			Text: fmt.Sprintf("step %s %s after %d attempt(s): %s", st.ID, st.Status, st.Attempts, st.Message)}
+			Text: fmt.Sprintf("step %s %s after %s: %s", st.ID, st.Status, plural(st.Attempts, "attempt", "attempts"), st.Message)}
 	}
 	return c
 }

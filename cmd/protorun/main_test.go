@@ -42,15 +42,21 @@ func TestValidateExitCodes(t *testing.T) {
 
 	out, code = execute(t, "validate", "-o", "json", bad)
 	assert.Equal(t, exitUsage, code)
-	var e struct {
+	var es []struct {
 		File    string `json:"file"`
 		Line    int    `json:"line"`
 		Column  int    `json:"column"`
 		Message string `json:"message"`
 	}
-	require.NoError(t, json.Unmarshal(bytes.SplitN([]byte(out), []byte("\n"), 2)[0], &e), out)
-	assert.Equal(t, 9, e.Line)
-	assert.Equal(t, 18, e.Column)
+	require.NoError(t, json.Unmarshal([]byte(out), &es), out)
+	require.Len(t, es, 1)
+	assert.Equal(t, 9, es[0].Line)
+	assert.Equal(t, 18, es[0].Column)
+
+	// A valid file: an empty list, not nothing.
+	out, code = execute(t, "validate", "-o", "json", "../../protocols/deployment.yaml")
+	assert.Equal(t, 0, code, out)
+	assert.Equal(t, "[]\n", out)
 
 	_, code = execute(t, "validate", "no-such-file.yaml")
 	assert.Equal(t, exitUsage, code)

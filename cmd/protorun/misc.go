@@ -13,16 +13,26 @@ import (
 )
 
 func newGraphCmd() *cobra.Command {
-	var format string
+	var format, output string
 	cmd := &cobra.Command{
 		Use:     "graph FILE",
 		Short:   "Print a protocol's state machine as a Mermaid or DOT chart",
-		Example: "  protorun graph protocols/deployment.yaml > flow.mmd\n  protorun graph --format dot protocols/deployment.yaml | dot -Tsvg > flow.svg",
+		Example: "  protorun graph protocols/deployment.yaml > flow.mmd\n  protorun graph --format dot protocols/deployment.yaml | dot -Tsvg > flow.svg\n  protorun graph -o json protocols/deployment.yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(output); err != nil {
+				return err
+			}
 			p, err := engine.Load(args[0], nil)
 			if err != nil {
 				return exitCode(exitUsage, err)
+			}
+			if !human(output) { // the flow as data
+				d, err := p.GraphData()
+				if err != nil {
+					return exitCode(exitUsage, err)
+				}
+				return writeData(cmd.OutOrStdout(), output, d, "  ")
 			}
 			out, err := p.Graph(format)
 			if err != nil {
@@ -32,7 +42,8 @@ func newGraphCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "mermaid", "mermaid or dot")
+	cmd.Flags().StringVar(&format, "format", "mermaid", "the chart's language: mermaid or dot")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output: table or wide (the chart, in --format), json or yaml (the flow as data)")
 	return cmd
 }
 
@@ -43,6 +54,9 @@ func newAdaptersCmd() *cobra.Command {
 		Short: "List the adapters this build includes and their parameters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(output); err != nil {
+				return err
+			}
 			type row struct {
 				Name        string          `json:"name"`
 				Description string          `json:"description,omitempty"`
@@ -61,10 +75,8 @@ func newAdaptersCmd() *cobra.Command {
 				rows = append(rows, r)
 			}
 			w := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
+			if !human(output) {
+				return writeData(w, output, rows, "  ")
 			}
 			for _, r := range rows {
 				fmt.Fprintf(w, "%s — %s\n", r.Name, r.Description)
@@ -81,6 +93,9 @@ func newAdaptersCmd() *cobra.Command {
 							}
 						}
 						desc, _ := s.Properties[k]["description"].(string)
+						if output != outWide {
+							desc = oneLine(desc, 100) // wide: whole
+						}
 						fmt.Fprintf(w, "    %-14s%s %s\n", k, req, desc)
 					}
 				}
@@ -88,6 +103,6 @@ func newAdaptersCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output: table, wide (whole descriptions), json or yaml")
 	return cmd
 }

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -84,42 +83,24 @@ func notACommand(root *cobra.Command, arg string) error {
 }
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print protorun's module version and commit",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(output); err != nil {
+				return err
+			}
+			if !human(output) {
+				return writeData(cmd.OutOrStdout(), output, buildVersion(), "")
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), versionString())
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output: table, wide, json or yaml")
+	return cmd
 }
 
-func versionString() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "protorun (unknown version)"
-	}
-	v := bi.Main.Version
-	if v == "" {
-		v = "(devel)"
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
-	}
-	if rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		return fmt.Sprintf("protorun %s (commit %s%s, %s)", v, rev, dirty, bi.GoVersion)
-	}
-	return fmt.Sprintf("protorun %s (%s)", v, bi.GoVersion)
-}
+func versionString() string { return buildVersion().String() }

@@ -52,7 +52,7 @@ func storeFlags(cmd *cobra.Command, url, dir *string) {
 }
 
 func (c *common) asFlag(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&c.as, "as", "", "who you are, recorded with decisions (default the OS user)")
+	cmd.Flags().StringVar(&c.as, "as", "", "who you are, recorded with decisions (default $PROTORUN_USER, or in CI $GITHUB_ACTOR or $GITLAB_USER_LOGIN; approve, reject and abort need one)")
 }
 
 func (c *common) outputFlag(cmd *cobra.Command, usage string) {
@@ -102,8 +102,8 @@ func (c *common) store() (store.Store, error) {
 }
 
 func (c *common) identity() string {
-	if c.as != "" {
-		return c.as
+	if d, err := c.decider(""); err == nil {
+		return d.name // --as, or configured (identity.go)
 	}
 	return engine.CurrentUser()
 }

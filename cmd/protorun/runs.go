@@ -38,6 +38,10 @@ func newDecideCmd(approve bool) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			who, err := c.decider(cmd.Name())
+			if err != nil {
+				return err
+			}
 			ctx := context.Background()
 			st, err := c.store()
 			if err != nil {
@@ -47,7 +51,11 @@ func newDecideCmd(approve bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d := engine.Decision{Approve: approve, By: c.identity(), Reason: reason, Via: "cli"}
+			if err := needReason(ctx, st, p, args[0], approve, reason); err != nil {
+				return err
+			}
+			d := engine.Decision{Approve: approve, Reason: reason, Via: "cli"}
+			who.stamp(&d)
 			if err := engine.Decide(ctx, st, p, args[0], d); err != nil {
 				return exitCode(exitUsage, journalRefused(err))
 			}
@@ -61,7 +69,7 @@ func newDecideCmd(approve bool) *cobra.Command {
 	}
 	c.stateDirFlag(cmd)
 	c.asFlag(cmd)
-	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the decision (required to approve a halt guarding a protected deploy, unless its reason: optional)")
 	return cmd
 }
 
@@ -153,6 +161,10 @@ they were frozen when it started) and calls only the rollbacks' adapters.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			who, err := c.decider("abort")
+			if err != nil {
+				return err
+			}
 			ctx := context.Background()
 			st, err := c.store()
 			if err != nil {
@@ -165,9 +177,12 @@ they were frozen when it started) and calls only the rollbacks' adapters.`,
 			if reason == "" {
 				reason = "aborted"
 			}
+			d := engine.Decision{Reason: reason, NoRollback: noRollback}
+			who.stamp(&d)
+			c.as = who.name // the identity the abort drives the run under
 			// engine.Abort takes the run's lease before it records the abort.
 			return c.drive(cmd, st, p, args[0], nil, func(ctx context.Context, opts engine.Options) (*engine.Result, error) {
-				return engine.Abort(ctx, p, args[0], engine.Decision{By: c.identity(), Reason: reason, NoRollback: noRollback}, opts)
+				return engine.Abort(ctx, p, args[0], d, opts)
 			})
 		},
 	}
@@ -263,22 +278,32 @@ func newRunsCmd() *cobra.Command {
 				held.fill(ctx, st, s)
 				out = append(out, s)
 			}
-			if c.output == "json" {
+			if !human(c.output) {
 				if out == nil {
 					out = []*runSummary{}
 				}
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
+				return writeData(cmd.OutOrStdout(), c.output, out, "")
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tPROTOCOL\tSTATUS\tSTATE\tSTARTED\tBY\tHOLDS")
+			wide := c.output == outWide
+			head := "RUN\tPROTOCOL\tSTATUS\tSTATE\tSTARTED\tBY\tHOLDS"
+			if wide {
+				head += "\tENDED\tEXIT\tAWAITING\tWARNINGS"
+			}
+			fmt.Fprintln(tw, head)
 			for _, s := range out {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Protocol, s.Status, s.State, s.Started.Local().Format("2006-01-02 15:04:05"), s.StartedBy, s.holdsColumn())
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", s.ID, s.Protocol, s.Status, s.State, s.Started.Local().Format("2006-01-02 15:04:05"), s.StartedBy, s.holdsColumn())
+				if wide {
+					fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d", orDash(s.Ended.Local().Format("2006-01-02 15:04:05"), s.Ended.IsZero()),
+						orDash(fmt.Sprint(deref(s.ExitCode)), s.ExitCode == nil), orDash(s.Awaiting, s.Awaiting == ""), len(s.Warnings))
+				}
+				fmt.Fprintln(tw)
 			}
 			return tw.Flush()
 		},
 	}
 	c.stateDirFlag(cmd)
-	c.outputFlag(cmd, "output: text or json")
+	c.outputFlag(cmd, "output: table, wide (more columns), json or yaml")
 	return cmd
 }
 
@@ -304,13 +329,13 @@ func newStatusCmd() *cobra.Command {
 			}
 			readHoldings(ctx, st).fill(ctx, st, s)
 			w := cmd.OutOrStdout()
-			if c.output == "json" {
-				return json.NewEncoder(w).Encode(struct {
+			if !human(c.output) {
+				return writeData(w, c.output, struct {
 					*runSummary
 					Gates     map[string]*engine.GateRecord `json:"gates"`
 					Decisions []engine.Decision             `json:"decisions"`
 					Steps     []string                      `json:"steps_done"`
-				}{s, rs.Gates, rs.Decisions, rs.StepOrder})
+				}{s, rs.Gates, rs.Decisions, rs.StepOrder}, "")
 			}
 			fmt.Fprintf(w, "Run:      %s\nProtocol: %s\nStatus:   %s\nState:    %s\nStarted:  %s by %s\n",
 				s.ID, s.Protocol, s.Status, s.State, s.Started.Local().Format(time.RFC3339), s.StartedBy)
@@ -319,8 +344,8 @@ func newStatusCmd() *cobra.Command {
 				fmt.Fprintf(w, "%-10s⚠ %s\n", map[bool]string{true: "Warnings:"}[i == 0], warning)
 			}
 			if s.Halt != nil {
-				fmt.Fprintf(w, "Waiting:  %s (%s) since %s\n  %s\n  approve: protorun approve %s --as NAME\n",
-					s.Halt.Step, s.Halt.Kind, s.Halt.Since.Local().Format(time.RFC3339), s.Halt.Prompt, s.ID)
+				fmt.Fprintf(w, "Waiting:  %s (%s) since %s\n  %s\n  approve: protorun approve %s --as NAME%s\n",
+					s.Halt.Step, s.Halt.Kind, s.Halt.Since.Local().Format(time.RFC3339), s.Halt.Prompt, s.ID, reasonHint(ctx, st, s))
 				if s.Halt.OnFailure() {
 					fmt.Fprintf(w, "  halted on a failure (exit %d): or end it, rolling back its deploys: protorun abort %s\n", exitHaltedFailure, s.ID)
 				}
@@ -342,7 +367,7 @@ func newStatusCmd() *cobra.Command {
 		},
 	}
 	c.stateDirFlag(cmd)
-	c.outputFlag(cmd, "output: text or json")
+	c.outputFlag(cmd, "output: table, wide, json or yaml")
 	return cmd
 }
 
@@ -369,13 +394,31 @@ func newLogsCmd() *cobra.Command {
 			// what there is to look at), and said so, with exit code 2.
 			verr := engine.VerifyJournal(nil, info, entries)
 			w := cmd.OutOrStdout()
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			var yamlEntries []store.Entry
 			for _, e := range entries {
-				if c.output == "json" {
+				switch c.output {
+				case outJSON: // the entries as stored, one per line
 					b, _ := json.Marshal(e)
 					fmt.Fprintln(w, string(b))
-					continue
+				case outYAML: // the same entries, as one YAML list
+					yamlEntries = append(yamlEntries, e)
+				case outWide: // the summary, and the entry's whole data
+					l := summarizeEntry(e)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", l.Seq, l.Time, l.Kind, orDash(l.Step, l.Step == ""), l.Summary, string(e.Data))
+				default:
+					l := summarizeEntry(e)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Time, l.Kind, orDash(l.Step, l.Step == ""), l.Summary)
 				}
-				fmt.Fprintf(w, "%4d %s %-12s %s\n", e.Seq, e.Time.Local().Format("15:04:05.000"), e.Kind, string(e.Data))
+			}
+			_ = tw.Flush()
+			if c.output == outYAML {
+				if yamlEntries == nil {
+					yamlEntries = []store.Entry{}
+				}
+				if err := writeData(w, outYAML, yamlEntries, ""); err != nil {
+					return err
+				}
 			}
 			if verr != nil {
 				return exitCode(exitUsage, journalRefused(verr))
@@ -384,17 +427,12 @@ func newLogsCmd() *cobra.Command {
 		},
 	}
 	c.stateDirFlag(cmd)
-	c.outputFlag(cmd, "output: text, or json (the raw entries)")
+	c.outputFlag(cmd, "output: table (time, kind, step, summary), wide (with each entry's data), json (the entries as stored, one per line) or yaml (the entries as a list)")
 	return cmd
 }
 
-// checkOutput refuses an -o other than text or json.
-func (c *common) checkOutput() error {
-	if c.output != "text" && c.output != "json" {
-		return exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", c.output))
-	}
-	return nil
-}
+// checkOutput refuses an -o a data command does not take (output.go).
+func (c *common) checkOutput() error { return checkFormat(c.output) }
 
 // completeRuns completes run ids for shell completion: every run.
 func completeRuns(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -23,8 +22,8 @@ any is not.`,
 		Example: "  protorun validate protocols/deployment.yaml\n  protorun validate -o json protocols/*.yaml",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", output))
+			if err := checkFormat(output); err != nil {
+				return err
 			}
 			var all engine.ErrorList
 			bad := false
@@ -42,10 +41,13 @@ any is not.`,
 				}
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(out)
-				for _, e := range all {
-					_ = enc.Encode(e)
+			if !human(output) {
+				// One list of every problem: [] when every file is valid.
+				if all == nil {
+					all = engine.ErrorList{}
+				}
+				if err := writeData(out, output, []*engine.Error(all), ""); err != nil {
+					return err
 				}
 			} else {
 				for _, e := range all {
@@ -63,6 +65,6 @@ any is not.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output: table (the problems on stderr), wide, json or yaml (one list of the problems, [] when valid)")
 	return cmd
 }

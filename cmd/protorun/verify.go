@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,8 +43,8 @@ Exit codes: 0 intact; 1 tampered; 2 unknown run or usage.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if c.output != "text" && c.output != "json" {
-				return exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", c.output))
+			if err := c.checkOutput(); err != nil {
+				return err
 			}
 			anchor = strings.ToLower(anchor) // as verify prints it
 			if err := checkAnchor(anchor); err != nil {
@@ -63,14 +62,12 @@ Exit codes: 0 intact; 1 tampered; 2 unknown run or usage.`,
 				return exitCode(exitFailed, err)
 			}
 			w := cmd.OutOrStdout()
-			if c.output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+			if !human(c.output) {
+				if err := writeData(w, c.output, rep, "  "); err != nil {
 					return err
 				}
 			} else {
-				printVerify(cmd, rep, all)
+				printVerify(cmd, rep, all || c.output == outWide) // wide lists intact files too
 			}
 			if !rep.Intact {
 				return exitCode(exitFailed, nil)
@@ -79,7 +76,7 @@ Exit codes: 0 intact; 1 tampered; 2 unknown run or usage.`,
 		},
 	}
 	c.stateDirFlag(cmd)
-	c.outputFlag(cmd, "output: text or json")
+	c.outputFlag(cmd, "output: table, wide (intact files too), json or yaml")
 	cmd.Flags().StringVar(&anchor, "anchor", "", "the head hash (all 64 hex digits) an earlier verify printed: the journal must still hold it")
 	cmd.Flags().BoolVar(&all, "all", false, "list intact files too")
 	return cmd
@@ -131,14 +128,14 @@ func printVerify(cmd *cobra.Command, rep *engine.VerifyReport, all bool) {
 	if !rep.Intact {
 		verdict = "TAMPERED"
 	}
-	fmt.Fprintf(w, "Run %s: %s — %d files as recorded", rep.Run, verdict, counts[engine.FileIntact])
+	fmt.Fprintf(w, "Run %s: %s — %s as recorded", rep.Run, verdict, plural(counts[engine.FileIntact], "file", "files"))
 	for _, s := range []string{engine.FileChanged, engine.FileRemoved, engine.FileAdded, engine.FileSuperseded, engine.FileOtherRun, engine.FileStray} {
 		if counts[s] > 0 {
 			fmt.Fprintf(w, ", %d %s", counts[s], s)
 		}
 	}
 	if n := len(rep.Journal); n > 0 {
-		fmt.Fprintf(w, ", %d journal problems", n)
+		fmt.Fprintf(w, ", %s", plural(n, "journal problem", "journal problems"))
 	}
-	fmt.Fprintf(w, "; journal of %d entries, head %s\n", rep.Entries, rep.Head)
+	fmt.Fprintf(w, "; journal of %s, head %s\n", plural(rep.Entries, "entry", "entries"), rep.Head)
 }

@@ -80,7 +80,7 @@ func warnedRun(t *testing.T, extra ...string) (state, out string) {
 	require.Equal(t, exitOK, code, o)
 	assert.Contains(t, o, "Status:   halted\n")
 	assert.Contains(t, o, "Warnings: ⚠ guideline step lint failed: result: lint failed: 2 findings\n")
-	o, code = executeErr(t, "approve", "w", "--state-dir", state, "--as", "alice")
+	o, code = executeErr(t, "approve", "w", "--state-dir", state, "--as", "alice", "--reason", "CAB-9")
 	require.Equal(t, exitOK, code, o)
 	second, code := executeErr(t, append([]string{"resume", "w", "--state-dir", state, "--junit", junit}, extra...)...)
 	require.Equal(t, exitOK, code, "completed with warnings is exit 0: %s", second)
@@ -196,7 +196,7 @@ func TestNotifyWebhook(t *testing.T) {
 		out, code := executeErr(t, "run", outcomesIn(t, dir), "--state-dir", filepath.Join(dir, "state"), "--run-id", "rb",
 			"--var", "smoke=failed")
 		require.Equal(t, exitHalted, code, out)
-		out, code = executeErr(t, "approve", "rb", "--state-dir", filepath.Join(dir, "state"), "--as", "alice")
+		out, code = executeErr(t, "approve", "rb", "--state-dir", filepath.Join(dir, "state"), "--as", "alice", "--reason", "CAB-9")
 		require.Equal(t, exitOK, code, out)
 		out, code = executeErr(t, "resume", "rb", "--state-dir", filepath.Join(dir, "state"))
 		require.Equal(t, exitFailed, code, out)

@@ -62,7 +62,7 @@ func TestAbortAfterKillRollsBackEveryDeploy(t *testing.T) {
 	require.Equal(t, 3, code, out)
 	st := w.status("k")
 	assert.Equal(t, "approval", st.Awaiting)
-	out, code = w.protorun("approve", "k", "--as", "e2e-approver")
+	out, code = w.protorun("approve", "k", "--as", "e2e-approver", "--reason", "e2e")
 	require.Equal(t, 0, code, out)
 
 	// Resume until the smoke tests hold, then kill it.

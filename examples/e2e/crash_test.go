@@ -385,7 +385,7 @@ func cleanJournal(t *testing.T, v crashVariant) []journalEntry {
 	out, code, killed := w.crashrun(0, "run", "crash.yaml", "r")
 	require.False(t, killed)
 	require.Equal(t, 3, code, out)
-	o, c := w.cli("approve", "r", "--as", "ops")
+	o, c := w.cli("approve", "r", "--as", "ops", "--reason", "e2e")
 	require.Equal(t, 0, c, o)
 	out, code, killed = w.crashrun(0, "resume", "r")
 	require.False(t, killed)
@@ -441,7 +441,7 @@ func crashAfter(t *testing.T, v crashVariant, split bool, clean []journalEntry, 
 	out, code, killed := w.crashrun(n, "run", "crash.yaml", "r")
 	for i := 0; !killed && i < 3; i++ {
 		require.Equal(t, 3, code, "the run ended before entry %d:\n%s", n, out)
-		o, c := w.cli("approve", "r", "--as", "ops")
+		o, c := w.cli("approve", "r", "--as", "ops", "--reason", "e2e")
 		require.Equal(t, 0, c, o)
 		out, code, killed = w.crashrun(n, "resume", "r")
 	}
@@ -504,7 +504,7 @@ func TestCrashInsideAdapterCall(t *testing.T) {
 				// for the approval.
 				out, code := p.wait()
 				require.Equal(t, 3, code, out)
-				o, c := w.cli("approve", "r", "--as", "ops")
+				o, c := w.cli("approve", "r", "--as", "ops", "--reason", "e2e")
 				require.Equal(t, 0, c, o)
 				args = []string{"resume", "r"}
 			}

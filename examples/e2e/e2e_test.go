@@ -45,7 +45,20 @@ func TestMain(m *testing.M) {
 	repoRoot, _ = filepath.Abs("../..")
 	protorunBin = filepath.Join(dir, "protorun")
 	sandboxBin = filepath.Join(dir, "sandbox")
-	for bin, pkg := range map[string]string{protorunBin: "./cmd/protorun", sandboxBin: "./examples/sandbox"} {
+	builds := map[string]string{protorunBin: "./cmd/protorun", sandboxBin: "./examples/sandbox"}
+	if bin := os.Getenv("PROTORUN_BIN"); bin != "" {
+		// A release binary (make dist): the tests run it instead of a
+		// build, linked as "protorun" (the CI scripts they run call it so,
+		// through PATH). A relative path is from the repository's root.
+		if !filepath.IsAbs(bin) {
+			bin = filepath.Join(repoRoot, bin)
+		}
+		if err := os.Symlink(bin, protorunBin); err != nil {
+			panic(err)
+		}
+		builds = map[string]string{sandboxBin: "./examples/sandbox"}
+	}
+	for bin, pkg := range builds {
 		cmd := exec.Command("go", "build", "-o", bin, pkg)
 		cmd.Dir = repoRoot
 		if out, err := cmd.CombinedOutput(); err != nil {

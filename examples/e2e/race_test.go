@@ -60,7 +60,7 @@ func TestDecisionsRaceResume(t *testing.T) {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			w := newCrashWorld(t, crashVariants[0])
 			w.halted()
-			approve := w.start(protorunBin, "approve", "r", "--as", "alice")
+			approve := w.start(protorunBin, "approve", "r", "--as", "alice", "--reason", "e2e")
 			reject := w.start(protorunBin, "reject", "r", "--as", "bob")
 			resume := w.start(protorunBin, "resume", "r")
 			aOut, aCode := approve.wait()
@@ -111,7 +111,7 @@ func TestResumesRace(t *testing.T) {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			w := newCrashWorld(t, crashVariants[0])
 			w.halted()
-			out, code := w.cli("approve", "r", "--as", "alice")
+			out, code := w.cli("approve", "r", "--as", "alice", "--reason", "e2e")
 			require.Equal(t, 0, code, out)
 			entries := len(w.entries())
 			var ps []*proc
@@ -180,7 +180,7 @@ func TestApprovalRacesKilledResume(t *testing.T) {
 			bin, err := crashrunBin()
 			require.NoError(t, err)
 			resume := w.start(bin, "-die-after", fmt.Sprint(halt+k), "-as", "ops", "resume", "r")
-			approve := w.start(protorunBin, "approve", "r", "--as", "alice")
+			approve := w.start(protorunBin, "approve", "r", "--as", "alice", "--reason", "e2e")
 			aOut, aCode := approve.wait()
 			require.Equal(t, 0, aCode, aOut) // the resume writes nothing before a decision
 			out, code := resume.wait()
@@ -228,7 +228,7 @@ func TestTwoRunsRaceForOneEnvironment(t *testing.T) {
 	require.Equal(t, 3, code, out) // b ran up to its own approval
 
 	c := w.start(protorunBin, "run", "crash.yaml", "--run-id", "c", "--no-prompt", "--wait-lock", "10m")
-	out, code = w.cli("approve", "b", "--as", "alice")
+	out, code = w.cli("approve", "b", "--as", "alice", "--reason", "e2e")
 	require.Equal(t, 0, code, out)
 	out, code = w.cli("resume", "b")
 	require.Equal(t, 0, code, out)
@@ -248,7 +248,7 @@ func TestTwoRunsRaceForOneEnvironment(t *testing.T) {
 func TestKilledDriverLeaseTakenOver(t *testing.T) {
 	w := newCrashWorld(t, crashVariants[0])
 	w.halted()
-	out, code := w.cli("approve", "r", "--as", "alice")
+	out, code := w.cli("approve", "r", "--as", "alice", "--reason", "e2e")
 	require.Equal(t, 0, code, out)
 	w.hold("deploy")
 	p := w.start(protorunBin, "resume", "r")

@@ -65,7 +65,7 @@ func TestShortSecretRunHaltsApprovesResumes(t *testing.T) {
 	var st struct{ Status, State string }
 	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
 	assert.Equal(t, "completed", st.Status)
-	out, code = w.protorun("logs", run)
+	out, code = w.protorun("logs", run, "-o", "wide") // every entry's whole data
 	all += out
 	require.Equal(t, 0, code, out)
 

@@ -291,7 +291,7 @@ func (w *sigWorld) toApproval(release ...string) {
 	w.touch(release...)
 	out, code := w.cli("run", "signals.yaml", "--run-id", "r", "--no-prompt")
 	require.Equal(w.t, 3, code, out)
-	out, code = w.cli("approve", "r", "--as", "ops")
+	out, code = w.cli("approve", "r", "--as", "ops", "--reason", "e2e")
 	require.Equal(w.t, 0, code, out)
 }
 
@@ -316,7 +316,7 @@ func (w *sigWorld) finish(haltCode int) (string, int) {
 	if haltCode != 0 {
 		require.Equal(w.t, haltCode, code, out)
 		w.intact()
-		o, c := w.cli("approve", "r", "--as", "ops")
+		o, c := w.cli("approve", "r", "--as", "ops", "--reason", "e2e")
 		require.Equal(w.t, 0, c, o)
 		out, code = w.cli("resume", "r")
 	}

@@ -62,7 +62,7 @@ func TestForgedDecisionDoesNotDeploy(t *testing.T) {
 	require.Equal(t, "1.0.0", w.version("production"))
 
 	// Not release-manager: protorun itself refuses mallory.
-	o, c := w.protorun("approve", "forged", "--as", "mallory")
+	o, c := w.protorun("approve", "forged", "--as", "mallory", "--reason", "e2e")
 	require.Equal(t, 2, c, o)
 	assert.Contains(t, o, "mallory may not decide production-approval (approvers: release-manager)")
 

@@ -86,8 +86,9 @@ func rollout(ctx context.Context, dir, approver string, approve bool, out io.Wri
 	// own observer, and no Prompter: a halt stops the run.
 	s := filestore.New(filepath.Join(dir, filestore.DefaultDir))
 	obs := &printer{w: out}
+	// The adapters are the set the protocol was loaded with (given once,
+	// to Parse); Options.Adapters would override it for one run.
 	opts := engine.Options{
-		Adapters:  set,
 		Store:     s,
 		Observers: []engine.Observer{obs},
 		Identity:  "embed-example", // who started the run

@@ -117,8 +117,48 @@ func (p *Params) Allow(names ...string) {
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
+		if s := closest(k, names); s != "" {
+			p.Fail(k, "unknown parameter (did you mean %q?)", s)
+			continue
+		}
 		p.Fail(k, "unknown parameter (known: %s)", strings.Join(names, ", "))
 	}
+}
+
+// closest is the name among names (the object's own parameters, never
+// another object's) nearest to k, if one is near enough to be a typo.
+func closest(k string, names []string) string {
+	best, bestD := "", len(k)/2+2
+	for _, n := range names {
+		if d := distance(k, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// distance is the Levenshtein distance of a and b (bytes; names are ASCII).
+func distance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 30
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // Has reports whether name is given with a non-null value.

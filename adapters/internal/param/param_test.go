@@ -100,3 +100,16 @@ func TestMillis(t *testing.T) {
 	assert.Equal(t, 1.5, param.Millis(1500*time.Microsecond))
 	assert.Equal(t, 0.001, param.Millis(1234*time.Nanosecond))
 }
+
+// TestAllowSuggestsOnlySiblings: an unknown key is named at its path, and
+// "did you mean" compares it only with the names its own object takes.
+func TestAllowSuggestsOnlySiblings(t *testing.T) {
+	p := param.New(map[string]any{"atempts": 2, "colour": "red"}, true)
+	p.Allow("attempts", "backoff")
+	errs := p.Errors()
+	require.Len(t, errs, 2)
+	assert.Equal(t, []string{"atempts"}, errs[0].Path)
+	assert.Equal(t, `unknown parameter (did you mean "attempts"?)`, errs[0].Msg)
+	assert.Equal(t, []string{"colour"}, errs[1].Path)
+	assert.Equal(t, "unknown parameter (known: attempts, backoff)", errs[1].Msg)
+}

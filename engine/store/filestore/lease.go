@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -280,12 +279,6 @@ func readHolder(path string) (h store.Holder, ok bool) {
 		return store.Holder{}, false
 	}
 	return h, true
-}
-
-// alive reports whether a process of this machine runs as pid.
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 var hostname = sync.OnceValue(func() string {

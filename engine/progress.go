@@ -1,0 +1,18 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/protorun/protorun/adapters"
+)
+
+// adapterProgress is the Progress callback an adapter's own polling
+// reports through (adapters.Request.Report): each attempt is an
+// EventAttempt, worded as a step's until: attempts are.
+func (r *Runner) adapterProgress(s *Step, it *ItemResult) func(adapters.Progress) {
+	return func(p adapters.Progress) {
+		r.emit(Event{Kind: EventAttempt, Step: s.ID, Status: string(p.Status),
+			Message: fmt.Sprintf("%s: attempt %d: %s; next in %s", it.label(), p.Attempt, r.red.String(p.Message), p.Next),
+			Data:    map[string]any{"attempt": p.Attempt, "elapsed_ms": ms(r.now().Sub(it.Started)), "adapter": s.Adapter}})
+	}
+}
