@@ -1,0 +1,185 @@
+// Package pgtest gives tests a real PostgreSQL server: one throwaway
+// cluster per test binary (scripts/pg-test-server, Debian's binaries),
+// started on first use and stopped by Main, and a fresh database per test.
+//
+// Without PostgreSQL binaries on the machine the tests that need them skip,
+// loudly; with CI=true they fail instead. PROTORUN_TEST_PG=URL uses a
+// server already running (its role must be a superuser) instead of
+// starting one.
+package pgtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	once    sync.Once
+	started struct {
+		url, dir, script string
+		err              error
+		missing          bool
+	}
+	dbs atomic.Int64
+)
+
+// Main runs the tests and stops the cluster if one was started: call it
+// from TestMain as os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	Stop()
+	return code
+}
+
+// Stop stops the cluster, if this process started one.
+func Stop() {
+	if started.dir != "" {
+		_ = exec.Command(started.script, "stop", started.dir).Run()
+		started.dir = ""
+	}
+}
+
+// binaries reports whether PostgreSQL's server binaries are installed.
+func binaries() bool {
+	if m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(m) > 0 {
+		return true
+	}
+	_, err := exec.LookPath("initdb")
+	return err == nil
+}
+
+// script finds scripts/pg-test-server above the working directory.
+func script() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, "scripts", "pg-test-server")
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("scripts/pg-test-server not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func start() {
+	if u := os.Getenv("PROTORUN_TEST_PG"); u != "" {
+		started.url = u
+		return
+	}
+	if !binaries() {
+		started.missing = true
+		return
+	}
+	s, err := script()
+	if err != nil {
+		started.err = err
+		return
+	}
+	dir, err := os.MkdirTemp("", "pgtest")
+	if err != nil {
+		started.err = err
+		return
+	}
+	var out, errb bytes.Buffer
+	cmd := exec.Command(s, "start", dir)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		os.RemoveAll(dir)
+		started.err = fmt.Errorf("start a PostgreSQL test server: %v\n%s", err, errb.String())
+		return
+	}
+	started.url, started.dir, started.script = strings.TrimSpace(out.String()), dir, s
+}
+
+// Server returns the URL of the test cluster's superuser, starting the
+// cluster on first use. It skips the test (fails it under CI=true) when
+// there is no PostgreSQL.
+func Server(t testing.TB) string {
+	t.Helper()
+	once.Do(start)
+	if started.missing {
+		msg := "\n*** PostgreSQL is not installed: the PostgreSQL store tests DID NOT RUN ***\n" +
+			"*** install it (apt-get install postgresql) or set PROTORUN_TEST_PG=URL ***"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + "\n*** CI=true: missing PostgreSQL is a failure ***")
+		}
+		t.Skip(msg)
+	}
+	if started.err != nil {
+		t.Fatal(started.err)
+	}
+	return started.url
+}
+
+// DB creates a fresh database for the test and returns the URL of the
+// superuser in it.
+func DB(t testing.TB) string {
+	t.Helper()
+	base := Server(t)
+	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbs.Add(1))
+	Exec(t, base, "CREATE DATABASE "+name)
+	return WithDB(t, base, name)
+}
+
+// WithDB is url naming database name instead.
+func WithDB(t testing.TB, url, name string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(url, "?")
+	q := ""
+	if i >= 0 {
+		q = url[i:]
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s%s", cfg.User, cfg.Host, cfg.Port, name, q)
+}
+
+// AsRole is url with role instead of its user (the test cluster trusts
+// every role).
+func AsRole(t testing.TB, url, role string) string {
+	t.Helper()
+	i := strings.Index(url, "://")
+	j := strings.Index(url, "@")
+	if i < 0 || j < i {
+		t.Fatalf("pgtest: %q has no user", url)
+	}
+	return url[:i+3] + role + url[j:]
+}
+
+// Exec runs SQL statements on url.
+func Exec(t testing.TB, url string, sql ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for _, q := range sql {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
