@@ -172,16 +172,21 @@ func (s *Store) release(l *runLease) {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = s.pool.Exec(ctx, `UPDATE protorun_run_leases SET released = true WHERE run = $1 AND generation = $2`, l.run, l.gen)
+	_ = retry(ctx, func() error {
+		_, err := s.pool.Exec(ctx, `UPDATE protorun_run_leases SET released = true WHERE run = $1 AND generation = $2`, l.run, l.gen)
+		return err
+	})
 }
 
 // RunDriver implements RunLeaser: the holder of a lease that is neither
 // released nor stale.
 func (s *Store) RunDriver(ctx context.Context, run string) (*holder, error) {
 	var h holder
-	err := s.pool.QueryRow(ctx, `SELECT host, pid, since FROM protorun_run_leases
-		WHERE run = $1 AND NOT released AND heartbeat_at >= now() - $2::float8 * interval '1 second'`,
-		run, s.leaseTTL.Seconds()).Scan(&h.Host, &h.Pid, &h.Since)
+	err := retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT host, pid, since FROM protorun_run_leases
+			WHERE run = $1 AND NOT released AND heartbeat_at >= now() - $2::float8 * interval '1 second'`,
+			run, s.leaseTTL.Seconds()).Scan(&h.Host, &h.Pid, &h.Since)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -270,14 +275,25 @@ func leaseStatus(last string, driven bool) string {
 
 // ReleaseEnvs implements EnvLeaser.
 func (s *Store) ReleaseEnvs(ctx context.Context, run string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM protorun_env_leases WHERE run = $1`, run); err != nil {
+	if err := retry(ctx, func() error {
+		_, err := s.pool.Exec(ctx, `DELETE FROM protorun_env_leases WHERE run = $1`, run)
+		return err
+	}); err != nil {
 		return s.fail("run "+run+": release environments", err)
 	}
 	return nil
 }
 
 // EnvLeases implements EnvLeaser.
-func (s *Store) EnvLeases(ctx context.Context) ([]envLease, error) {
+func (s *Store) EnvLeases(ctx context.Context) (out []envLease, err error) {
+	err = retry(ctx, func() error {
+		out, err = s.envLeases(ctx)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) envLeases(ctx context.Context) ([]envLease, error) {
 	rows, err := s.pool.Query(ctx, `SELECT l.env, l.run, l.host, l.pid, l.since FROM protorun_env_leases l
 		JOIN protorun_runs r ON r.id = l.run WHERE r.last_kind <> $1 ORDER BY l.env`, kindEnd)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -183,13 +184,30 @@ func (s *Store) Create(ctx context.Context, info *runInfo) error {
 	if src == nil {
 		src = []byte{}
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO protorun_runs (id, info, source, started, head_hash)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
-		info.ID, string(b), src, info.Started, genesisHash(info))
+	created, tries := false, 0
+	err = retry(ctx, func() error {
+		tries++
+		tag, err := s.pool.Exec(ctx, `INSERT INTO protorun_runs (id, info, source, started, head_hash)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+			info.ID, string(b), src, info.Started, genesisHash(info))
+		if err != nil {
+			return err
+		}
+		created = tag.RowsAffected() == 1
+		if !created && tries > 1 {
+			// An attempt cut off before its answer may have created it.
+			var had string
+			if err := s.pool.QueryRow(ctx, `SELECT info FROM protorun_runs WHERE id = $1`, info.ID).Scan(&had); err != nil {
+				return err
+			}
+			created = had == string(b)
+		}
+		return nil
+	})
 	if err != nil {
 		return s.fail("run "+info.ID+": create", err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !created {
 		return fmt.Errorf("run %s already exists", info.ID)
 	}
 	return nil
@@ -217,6 +235,29 @@ func (s *Store) Append(ctx context.Context, run string, entries ...entry) error 
 		datas[i] = e.Data
 		hashes[i] = e.Hash
 	}
+	lastE := entries[n-1]
+	err := s.appendOnce(ctx, run, entries, gen, fenced, ns, seqs, times, kinds, datas, hashes)
+	for i := 1; i < attempts && connLost(err); i++ {
+		// Cut off before the answer: the entries were committed or not.
+		// Only the head can tell; then append again if they were not.
+		var count, last int
+		var hash string
+		if rerr := retry(ctx, func() error {
+			return s.pool.QueryRow(ctx, `SELECT head_entries, last_seq, head_hash FROM protorun_runs WHERE id = $1`, run).Scan(&count, &last, &hash)
+		}); rerr != nil {
+			return s.fail("run "+run+": append", err)
+		}
+		if lastE.Hash != "" && last == lastE.Seq && hash == lastE.Hash {
+			return nil // committed before the connection was lost
+		}
+		err = s.appendOnce(ctx, run, entries, gen, fenced, ns, seqs, times, kinds, datas, hashes)
+	}
+	return err
+}
+
+func (s *Store) appendOnce(ctx context.Context, run string, entries []entry, gen int64, fenced bool,
+	ns, seqs []int32, times, kinds []string, datas [][]byte, hashes []string) error {
+	n := len(entries)
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var count, last int
 		err := tx.QueryRow(ctx, `SELECT head_entries, last_seq FROM protorun_runs WHERE id = $1 FOR UPDATE`, run).Scan(&count, &last)
@@ -256,7 +297,9 @@ func (s *Store) Append(ctx context.Context, run string, entries ...entry) error 
 
 // head returns the run's recorded head count and last Seq.
 func (s *Store) head(ctx context.Context, run string) (count, last int, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT head_entries, last_seq FROM protorun_runs WHERE id = $1`, run).Scan(&count, &last)
+	err = retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT head_entries, last_seq FROM protorun_runs WHERE id = $1`, run).Scan(&count, &last)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, 0, fmt.Errorf("%w %q", errUnknownRun, run)
 	}
@@ -267,7 +310,15 @@ func (s *Store) head(ctx context.Context, run string) (count, last int, err erro
 }
 
 // Load implements Store: the info, head and entries from one snapshot.
-func (s *Store) Load(ctx context.Context, run string) (*runInfo, []entry, error) {
+func (s *Store) Load(ctx context.Context, run string) (info *runInfo, entries []entry, err error) {
+	err = retry(ctx, func() error {
+		info, entries, err = s.load(ctx, run)
+		return err
+	})
+	return info, entries, err
+}
+
+func (s *Store) load(ctx context.Context, run string) (*runInfo, []entry, error) {
 	var (
 		info    runInfo
 		entries []entry
@@ -326,7 +377,15 @@ func (s *Store) Load(ctx context.Context, run string) (*runInfo, []entry, error)
 
 // List implements Store: every run's info, oldest first (without its
 // protocol bytes or head).
-func (s *Store) List(ctx context.Context) ([]*runInfo, error) {
+func (s *Store) List(ctx context.Context) (out []*runInfo, err error) {
+	err = retry(ctx, func() error {
+		out, err = s.list(ctx)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) list(ctx context.Context) ([]*runInfo, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, info FROM protorun_runs ORDER BY started, created`)
 	if err != nil {
 		return nil, s.fail("list runs", err)
@@ -359,10 +418,14 @@ func (s *Store) KeepFile(ctx context.Context, run, p string, data []byte) error 
 		data = []byte{}
 	}
 	sum := sha256.Sum256(data)
-	tag, err := s.pool.Exec(ctx, `INSERT INTO protorun_files (run, path, content, sha256)
-		SELECT id, $2, $3, $4 FROM protorun_runs WHERE id = $1
-		ON CONFLICT (run, path) DO UPDATE SET content = EXCLUDED.content, sha256 = EXCLUDED.sha256`,
-		run, clean, data, hex.EncodeToString(sum[:]))
+	var tag pgconn.CommandTag
+	err = retry(ctx, func() (err error) { // idempotent
+		tag, err = s.pool.Exec(ctx, `INSERT INTO protorun_files (run, path, content, sha256)
+			SELECT id, $2, $3, $4 FROM protorun_runs WHERE id = $1
+			ON CONFLICT (run, path) DO UPDATE SET content = EXCLUDED.content, sha256 = EXCLUDED.sha256`,
+			run, clean, data, hex.EncodeToString(sum[:]))
+		return err
+	})
 	if err != nil {
 		return s.fail("run "+run+": keep "+clean, err)
 	}
@@ -382,7 +445,9 @@ func (s *Store) KeptFile(ctx context.Context, run, p string) ([]byte, error) {
 		data []byte
 		sum  string
 	)
-	err = s.pool.QueryRow(ctx, `SELECT content, sha256 FROM protorun_files WHERE run = $1 AND path = $2`, run, clean).Scan(&data, &sum)
+	err = retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT content, sha256 FROM protorun_files WHERE run = $1 AND path = $2`, run, clean).Scan(&data, &sum)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, _, herr := s.head(ctx, run); herr != nil {
 			return nil, herr

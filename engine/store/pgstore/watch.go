@@ -76,10 +76,12 @@ type Identity struct {
 // member of (directly or not), sorted.
 func (s *Store) Identity(ctx context.Context) (*Identity, error) {
 	var id Identity
-	err := s.pool.QueryRow(ctx, `SELECT current_user::text,
+	err := retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT current_user::text,
 		coalesce(array_agg(r.rolname::text ORDER BY r.rolname) FILTER (WHERE r.rolname IS NOT NULL), '{}')
 		FROM pg_roles r WHERE r.rolname <> current_user AND r.rolname NOT LIKE 'pg\_%'
 			AND pg_has_role(current_user, r.oid, 'member')`).Scan(&id.Role, &id.MemberOf)
+	})
 	if err != nil {
 		return nil, s.fail("who writes to the store", err)
 	}
