@@ -15,9 +15,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,7 +47,7 @@ func Main(m *testing.M) int {
 // Stop stops the cluster, if this process started one.
 func Stop() {
 	if started.dir != "" {
-		_ = exec.Command(started.script, "stop", started.dir).Run()
+		_ = exec.Command(started.script, "stop", started.dir).Run() // the reaper finds it gone
 		started.dir = ""
 	}
 }
@@ -108,6 +110,15 @@ func start() {
 		return
 	}
 	started.url, started.dir, started.script = strings.TrimSpace(out.String()), dir, s
+	// Should this process die without stopping the cluster (a test timeout
+	// panics past Main; SIGKILL), a watcher outside its process group stops
+	// it.
+	w := exec.Command("sh", "-c", `while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec "$2" stop "$3"`,
+		"pgtest-reaper", strconv.Itoa(os.Getpid()), s, dir)
+	w.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if w.Start() == nil {
+		go w.Wait() //nolint:errcheck // it outlives this process when needed
+	}
 }
 
 // Server returns the URL of the test cluster's superuser, starting the

@@ -17,7 +17,12 @@ import (
 	"github.com/protorun/protorun/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(scaleProcess(role)) // a driver or an approver of TestScale
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 var ctx = context.Background()
 
