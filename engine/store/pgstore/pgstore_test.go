@@ -411,12 +411,17 @@ func TestDecisionRoles(t *testing.T) {
 	require.ErrorContains(t, err, "may not record a decision as role pgt_carol")
 	err = alice.Append(ctx, "r1", entry(2, "decision", decision(map[string]any{"role": "pgt_alice", "member_of": []string{"pg_write_all_data", "nosuchrole"}})))
 	require.ErrorContains(t, err, "may not record a decision as a member of")
-	require.NoError(t, alice.Append(ctx, "r1", entry(2, "decision", decision(id))))
+	// An expired halt's rejection is the driver's to record, approver or not;
+	// an approval dressed as one is not.
+	err = bob.Append(ctx, "r1", entry(2, "decision", `{"approve":true,"via":"expiry"}`))
+	require.ErrorContains(t, err, "role pgt_bob may not decide")
+	require.NoError(t, bob.Append(ctx, "r1", entry(2, "decision", `{"approve":false,"by":"protorun","via":"expiry"}`)))
+	require.NoError(t, alice.Append(ctx, "r1", entry(3, "decision", decision(id))))
 	// Not by turning another entry into a decision either.
 	require.Error(t, pgstore.Exec(bob, `UPDATE protorun_entries SET kind = 'decision' WHERE seq = 1`))
 	_, entries, err := owner.Load(ctx, "r1")
 	require.NoError(t, err)
-	require.Len(t, entries, 2)
+	require.Len(t, entries, 3)
 	assert.Equal(t, "phase", entries[0].Kind)
 }
 
