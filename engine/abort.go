@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/protorun/protorun/engine/store"
 )
 
 // Halt kinds the engine itself stops a run with, besides the protocol's
@@ -108,13 +110,13 @@ func Abort(ctx context.Context, p *Protocol, runID string, d Decision, opts Opti
 	return r.resume(ctx, runID)
 }
 
-func abortOnce(ctx context.Context, store Store, p *Protocol, runID string, d Decision) error {
-	info, entries, st, err := loadTrusted(ctx, store, p, runID)
+func abortOnce(ctx context.Context, s store.Store, p *Protocol, runID string, d Decision) error {
+	info, entries, st, err := loadTrusted(ctx, s, p, runID)
 	if err != nil {
 		return err
 	}
 	switch {
-	case runEnded(entries):
+	case store.Ended(entries):
 		return fmt.Errorf("run %s already ended (%s): %w", runID, st.Status, ErrNotHalted)
 	case Terminal(st.State):
 		return nil // it reached its end and died before recording it: resuming records it
@@ -147,9 +149,9 @@ func abortOnce(ctx context.Context, store Store, p *Protocol, runID string, d De
 	if err != nil {
 		return err
 	}
-	e := Entry{Seq: len(entries) + 1, Time: d.Time, Kind: EntryDecision, Data: b}
-	sealEntry(chainHead(info, entries), &e)
-	return store.Append(ctx, runID, e)
+	e := store.Entry{Seq: len(entries) + 1, Time: d.Time, Kind: store.KindDecision, Data: b}
+	store.Seal(store.LastHash(info, entries), &e)
+	return s.Append(ctx, runID, e)
 }
 
 func withRollback(d *Decision) string {
@@ -197,7 +199,7 @@ func (r *Runner) aborting(state string) (string, bool) {
 			}
 			rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy, Message: msg}
 			r.st.recordStep(rec)
-			r.journal(EntryStepEnd, rec)
+			r.journal(store.KindStepEnd, rec)
 			r.emit(Event{Kind: EventStepEnd, Phase: s.phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // Defaults of action steps.
@@ -101,7 +102,7 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 		r.announceText(r.fill(s.Say, nil), nil)
 	}
 	start := r.now()
-	r.journal(EntryStepStart, stepStart{Step: s.ID, Time: start})
+	r.journal(store.KindStepStart, stepStart{Step: s.ID, Time: start})
 	if err := r.durable(); err != nil { // the step's start is durable before its adapter is called
 		return "", err
 	}
@@ -160,7 +161,7 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 		return "", err
 	}
 	r.st.recordStep(rec)
-	r.journal(EntryStepEnd, rec)
+	r.journal(store.KindStepEnd, rec)
 	r.emit(Event{Kind: EventStepEnd, Phase: s.phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message,
 		Data: map[string]any{"duration_ms": ms(rec.Ended.Sub(rec.Started)), "level": levelOf(s)}})
 	for i, it := range items {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // interruptedStep handles an action step whose start the journal holds and
@@ -55,7 +56,7 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 	}
 	if r.st.Halt == nil || r.st.Halt.Step != s.ID {
 		r.st.Halt = &HaltRecord{Step: s.ID, Kind: HaltInterrupted, Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
-		r.journal(EntryHalt, r.st.Halt)
+		r.journal(store.KindHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(s.ID)
 	if d == nil && r.opts.Prompter != nil {
@@ -93,7 +94,7 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 	rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy,
 		Message: why + "; not run again, rollback chosen by " + d.By}
 	r.st.recordStep(rec)
-	r.journal(EntryStepEnd, rec)
+	r.journal(store.KindStepEnd, rec)
 	r.emit(Event{Kind: EventStepEnd, Phase: s.phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
 	r.st.Failure = rec.Message
 	if s.IsMust() {
@@ -154,7 +155,7 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *Step, a adapters.
 		d = r.st.Abort
 	case !halted:
 		r.st.Halt = &HaltRecord{Step: tmp.ID, Kind: HaltInterrupted, Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
-		r.journal(EntryHalt, r.st.Halt)
+		r.journal(store.KindHalt, r.st.Halt)
 	default:
 		d = r.st.pendingDecision(tmp.ID) // an abort recorded at this halt included
 	}

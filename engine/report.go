@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/protorun/protorun/engine/store"
 )
 
 // RunReport is the report a run leaves for the protocol that follows.
@@ -203,7 +205,7 @@ func (r *Runner) Report(status string) *RunReport {
 // returns. The report's status is the journal's; a run that is neither
 // ended nor halted reads "running". Secrets were redacted when the journal
 // was written.
-func ReplayReport(p *Protocol, info *RunInfo, entries []Entry) (*RunReport, error) {
+func ReplayReport(p *Protocol, info *store.RunInfo, entries []store.Entry) (*RunReport, error) {
 	if p == nil || p.plan == nil {
 		return nil, fmt.Errorf("report: protocol not loaded: use Load or Parse")
 	}
