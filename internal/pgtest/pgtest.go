@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +23,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 var (
@@ -59,6 +58,15 @@ func binaries() bool {
 	}
 	_, err := exec.LookPath("initdb")
 	return err == nil
+}
+
+// psql finds PostgreSQL's client, which Exec runs: this package does not
+// link a driver (only the store itself may).
+func psql() (string, error) {
+	if m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/psql"); len(m) > 0 {
+		return m[len(m)-1], nil
+	}
+	return exec.LookPath("psql")
 }
 
 // script finds scripts/pg-test-server above the working directory.
@@ -152,45 +160,42 @@ func DB(t testing.TB) string {
 }
 
 // WithDB is url naming database name instead.
-func WithDB(t testing.TB, url, name string) string {
+func WithDB(t testing.TB, raw, name string) string {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(url)
+	u, err := url.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := strings.Index(url, "?")
-	q := ""
-	if i >= 0 {
-		q = url[i:]
-	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s%s", cfg.User, cfg.Host, cfg.Port, name, q)
+	u.Path = "/" + name
+	return u.String()
 }
 
 // AsRole is url with role instead of its user (the test cluster trusts
 // every role).
-func AsRole(t testing.TB, url, role string) string {
+func AsRole(t testing.TB, raw, role string) string {
 	t.Helper()
-	i := strings.Index(url, "://")
-	j := strings.Index(url, "@")
-	if i < 0 || j < i {
-		t.Fatalf("pgtest: %q has no user", url)
-	}
-	return url[:i+3] + role + url[j:]
-}
-
-// Exec runs SQL statements on url.
-func Exec(t testing.TB, url string, sql ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := pgx.Connect(ctx, url)
+	u, err := url.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close(ctx)
+	u.User = url.User(role)
+	return u.String()
+}
+
+// Exec runs SQL statements on the database url names, each in its own
+// transaction, with psql.
+func Exec(t testing.TB, url string, sql ...string) {
+	t.Helper()
+	bin, err := psql()
+	if err != nil {
+		t.Fatalf("pgtest: no psql: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	for _, q := range sql {
-		if _, err := c.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
+		out, err := exec.CommandContext(ctx, bin, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", q).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", q, err, out)
 		}
 	}
 }

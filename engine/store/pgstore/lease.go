@@ -203,19 +203,15 @@ func (s *Store) LeaseEnvs(ctx context.Context, h holder, envs []string, create f
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(envLock)); err != nil {
 			return s.fail("lease environments", err)
 		}
-		rows, err := tx.Query(ctx, `SELECT l.env, l.run, l.since, coalesce(r.last_kind, $3), d.run IS NOT NULL
-			FROM protorun_env_leases l
-			LEFT JOIN protorun_runs r ON r.id = l.run
-			LEFT JOIN protorun_run_leases d ON d.run = l.run AND NOT d.released
-				AND d.heartbeat_at >= now() - $2::float8 * interval '1 second'
-			WHERE l.env = ANY($1)`, envs, s.leaseTTL.Seconds(), kindEnd)
+		rows, err := tx.Query(ctx, `SELECT l.env, l.run, l.since, coalesce(r.last_kind, $2)
+			FROM protorun_env_leases l LEFT JOIN protorun_runs r ON r.id = l.run
+			WHERE l.env = ANY($1)`, envs, kindEnd)
 		if err != nil {
 			return s.fail("lease environments", err)
 		}
 		type cur struct {
 			run, last string
 			since     time.Time
-			driven    bool
 		}
 		held := map[string]cur{}
 		for rows.Next() {
@@ -223,7 +219,7 @@ func (s *Store) LeaseEnvs(ctx context.Context, h holder, envs []string, create f
 				env string
 				c   cur
 			)
-			if err := rows.Scan(&env, &c.run, &c.since, &c.last, &c.driven); err != nil {
+			if err := rows.Scan(&env, &c.run, &c.since, &c.last); err != nil {
 				rows.Close()
 				return s.fail("lease environments", err)
 			}
@@ -240,7 +236,7 @@ func (s *Store) LeaseEnvs(ctx context.Context, h holder, envs []string, create f
 				continue
 			}
 			if ok && c.last != kindEnd {
-				return &envLeasedError{Env: env, Run: c.run, Status: leaseStatus(c.last, c.driven), Since: c.since}
+				return &envLeasedError{Env: env, Run: c.run, Since: c.since} // where it stands is the engine's to say
 			}
 			take = append(take, env)
 		}
@@ -258,19 +254,6 @@ func (s *Store) LeaseEnvs(ctx context.Context, h holder, envs []string, create f
 		}
 		return nil
 	})
-}
-
-// leaseStatus says where a run that holds an environment stands, from its
-// last entry and whether a driver holds it.
-func leaseStatus(last string, driven bool) string {
-	switch {
-	case last == "halt":
-		return "halted"
-	case driven:
-		return "running"
-	default:
-		return "crashed"
-	}
 }
 
 // ReleaseEnvs implements EnvLeaser.

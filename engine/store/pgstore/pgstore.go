@@ -24,7 +24,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/protorun/protorun/engine/store"
 )
+
+func init() {
+	open := func(ctx context.Context, url string) (store.Store, error) { return Open(ctx, url) }
+	store.Register("postgres", open)
+	store.Register("postgresql", open)
+}
 
 // DefaultLeaseTTL is how long a run lease outlives its holder's last
 // heartbeat, unless the URL or an Option says otherwise.
@@ -231,7 +239,7 @@ func (s *Store) Append(ctx context.Context, run string, entries ...entry) error 
 	for i, e := range entries {
 		seqs[i] = int32(e.Seq)
 		times[i] = e.Time.Format(time.RFC3339Nano)
-		kinds[i] = e.Kind
+		kinds[i] = string(e.Kind)
 		datas[i] = e.Data
 		hashes[i] = e.Hash
 	}
@@ -285,7 +293,7 @@ func (s *Store) appendOnce(ctx context.Context, run string, entries []entry, gen
 		}
 		lastE := entries[n-1]
 		if _, err := tx.Exec(ctx, `UPDATE protorun_runs SET head_entries = $2, head_hash = $3, last_seq = $4, last_kind = $5 WHERE id = $1`,
-			run, count+n, lastE.Hash, lastE.Seq, lastE.Kind); err != nil {
+			run, count+n, lastE.Hash, lastE.Seq, string(lastE.Kind)); err != nil {
 			return s.fail("run "+run+": append", err)
 		}
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, fmt.Sprintf("%d %s", lastE.Seq, run)); err != nil {
@@ -353,9 +361,11 @@ func (s *Store) load(ctx context.Context, run string) (*runInfo, []entry, error)
 				e  entry
 				ts string
 			)
-			if err := rows.Scan(&e.Seq, &ts, &e.Kind, &e.Data, &e.Hash); err != nil {
+			var kind string
+			if err := rows.Scan(&e.Seq, &ts, &kind, &e.Data, &e.Hash); err != nil {
 				return s.fail("run "+run+": load", err)
 			}
+			e.Kind = store.Kind(kind)
 			if e.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil {
 				return fmt.Errorf("run %s: entry %d: its time %q is damaged", run, len(entries)+1, ts)
 			}

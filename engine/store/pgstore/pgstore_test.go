@@ -3,10 +3,10 @@ package pgstore_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,8 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/pgstore"
+	"github.com/protorun/protorun/engine/store/storetest"
 	"github.com/protorun/protorun/internal/pgtest"
 )
 
@@ -32,17 +33,33 @@ func open(t *testing.T, url string, opts ...pgstore.Option) *pgstore.Store {
 	return s
 }
 
-func newRun(t *testing.T, s engine.Store, id string) *engine.RunInfo {
+func newRun(t *testing.T, s store.Store, id string) *store.RunInfo {
 	t.Helper()
-	info := &engine.RunInfo{ID: id, Protocol: "p", File: "p.yaml", Digest: "d", Source: []byte("name: p\n"),
+	info := &store.RunInfo{ID: id, Protocol: "p", File: "p.yaml", Digest: "d", Source: []byte("name: p\n"),
 		StartedBy: "tester", Started: time.Date(2026, 12, 6, 1, 0, 0, 123456789, time.UTC), Vars: map[string]string{"a": "b"}}
 	require.NoError(t, s.Create(ctx, info))
 	return info
 }
 
-func entry(seq int, kind, data string) engine.Entry {
-	return engine.Entry{Seq: seq, Time: time.Date(2026, 12, 6, 1, 2, 3, 456789123, time.FixedZone("x", 3600)), Kind: kind,
+func entry(seq int, kind, data string) store.Entry {
+	return store.Entry{Seq: seq, Time: time.Date(2026, 12, 6, 1, 2, 3, 456789123, time.FixedZone("x", 3600)), Kind: store.Kind(kind),
 		Data: json.RawMessage(data), Hash: fmt.Sprintf("%064d", seq)}
+}
+
+// The store conformance kit, each subtest on a database of its own.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.DB(t)) })
+}
+
+// Open by URL: both schemes are registered.
+func TestOpenByURL(t *testing.T) {
+	url := pgtest.DB(t)
+	for _, scheme := range []string{"postgres", "postgresql"} {
+		s, err := store.Open(ctx, scheme+strings.TrimPrefix(url, "postgres"))
+		require.NoError(t, err, scheme)
+		require.IsType(t, &pgstore.Store{}, s)
+		s.(*pgstore.Store).Close()
+	}
 }
 
 func TestCreateLoadAppend(t *testing.T) {
@@ -73,7 +90,7 @@ func TestCreateLoadAppend(t *testing.T) {
 	assert.Equal(t, entry(1, "", "").Time.Nanosecond(), entries[0].Time.Nanosecond())
 	got, _, err = s.Load(ctx, "r1")
 	require.NoError(t, err)
-	assert.Equal(t, &engine.ChainHead{Entries: 3, Hash: fmt.Sprintf("%064d", 3)}, got.Head)
+	assert.Equal(t, &store.ChainHead{Entries: 3, Hash: fmt.Sprintf("%064d", 3)}, got.Head)
 }
 
 func TestAppendConditional(t *testing.T) {
@@ -81,15 +98,15 @@ func TestAppendConditional(t *testing.T) {
 	newRun(t, s, "r1")
 	require.NoError(t, s.Append(ctx, "r1", entry(1, "phase", `{}`)))
 	err := s.Append(ctx, "r1", entry(3, "phase", `{}`))
-	require.ErrorIs(t, err, engine.ErrConflict)
+	require.ErrorIs(t, err, store.ErrConflict)
 	err = s.Append(ctx, "r1", entry(1, "phase", `{}`))
-	require.ErrorIs(t, err, engine.ErrConflict)
+	require.ErrorIs(t, err, store.ErrConflict)
 	_, entries, err := s.Load(ctx, "r1")
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, "a refused Append writes nothing")
-	require.ErrorIs(t, s.Append(ctx, "nope", entry(1, "phase", `{}`)), engine.ErrUnknownRun)
+	require.ErrorIs(t, s.Append(ctx, "nope", entry(1, "phase", `{}`)), store.ErrUnknownRun)
 	_, _, err = s.Load(ctx, "nope")
-	require.ErrorIs(t, err, engine.ErrUnknownRun)
+	require.ErrorIs(t, err, store.ErrUnknownRun)
 }
 
 // Two stores (two machines) append entry 2 at once: one wins.
@@ -115,7 +132,7 @@ func TestRacingAppendersOneWins(t *testing.T) {
 			if err == nil {
 				won++
 			} else {
-				require.ErrorIs(t, err, engine.ErrConflict)
+				require.ErrorIs(t, err, store.ErrConflict)
 			}
 		}
 		require.Equal(t, 1, won, "append %d", seq)
@@ -128,7 +145,7 @@ func TestRacingAppendersOneWins(t *testing.T) {
 func TestListOldestFirst(t *testing.T) {
 	s := open(t, pgtest.DB(t))
 	for i, id := range []string{"b", "a", "c"} {
-		info := &engine.RunInfo{ID: id, Started: time.Date(2026, 1, 1, 0, 0, 3-i, 0, time.UTC)}
+		info := &store.RunInfo{ID: id, Started: time.Date(2026, 1, 1, 0, 0, 3-i, 0, time.UTC)}
 		require.NoError(t, s.Create(ctx, info))
 	}
 	list, err := s.List(ctx)
@@ -150,7 +167,7 @@ func TestKeptFiles(t *testing.T) {
 	assert.Equal(t, "two", string(b))
 	_, err = s.KeptFile(ctx, "r1", "evidence/y.json")
 	require.ErrorIs(t, err, fs.ErrNotExist)
-	require.ErrorIs(t, s.KeepFile(ctx, "nope", "x", nil), engine.ErrUnknownRun)
+	require.ErrorIs(t, s.KeepFile(ctx, "nope", "x", nil), store.ErrUnknownRun)
 	require.Error(t, s.KeepFile(ctx, "r1", "../x", nil))
 	// A kept file changed under the store is refused, not returned.
 	require.NoError(t, pgstore.Exec(s, `UPDATE protorun_files SET content = 'three'`))
@@ -213,12 +230,12 @@ func TestRunLeaseOneDriver(t *testing.T) {
 	url := pgtest.DB(t)
 	a, b := open(t, url), open(t, url)
 	newRun(t, a, "r1")
-	ha := engine.Holder{Run: "r1", Host: "ma", Pid: 1, Since: time.Now()}
+	ha := store.Holder{Run: "r1", Host: "ma", Pid: 1, Since: time.Now()}
 	release, stale, err := a.LeaseRun(ctx, "r1", ha)
 	require.NoError(t, err)
 	assert.Nil(t, stale)
-	_, _, err = b.LeaseRun(ctx, "r1", engine.Holder{Run: "r1", Host: "mb", Pid: 2, Since: time.Now()})
-	var le *engine.RunLeasedError
+	_, _, err = b.LeaseRun(ctx, "r1", store.Holder{Run: "r1", Host: "mb", Pid: 2, Since: time.Now()})
+	var le *store.RunLeasedError
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, "ma", le.Holder.Host)
 	assert.Equal(t, 1, le.Holder.Pid)
@@ -231,12 +248,12 @@ func TestRunLeaseOneDriver(t *testing.T) {
 	d, err = b.RunDriver(ctx, "r1")
 	require.NoError(t, err)
 	assert.Nil(t, d)
-	releaseB, stale, err := b.LeaseRun(ctx, "r1", engine.Holder{Run: "r1", Host: "mb", Pid: 2, Since: time.Now()})
+	releaseB, stale, err := b.LeaseRun(ctx, "r1", store.Holder{Run: "r1", Host: "mb", Pid: 2, Since: time.Now()})
 	require.NoError(t, err)
 	assert.Nil(t, stale, "a released lease is not stale")
 	releaseB()
 	_, _, err = a.LeaseRun(ctx, "nope", ha)
-	require.ErrorIs(t, err, engine.ErrUnknownRun)
+	require.ErrorIs(t, err, store.ErrUnknownRun)
 }
 
 // A holder that stops heartbeating loses its lease after the TTL: the next
@@ -246,22 +263,22 @@ func TestLeaseTakeoverAndFencing(t *testing.T) {
 	url := pgtest.DB(t) + "&lease_ttl=1s"
 	a, b := open(t, url), open(t, url)
 	newRun(t, a, "r1")
-	_, _, err := a.LeaseRun(ctx, "r1", engine.Holder{Run: "r1", Host: "ma", Pid: 1, Since: time.Now()})
+	_, _, err := a.LeaseRun(ctx, "r1", store.Holder{Run: "r1", Host: "ma", Pid: 1, Since: time.Now()})
 	require.NoError(t, err)
 	require.NoError(t, a.Append(ctx, "r1", entry(1, "phase", `{}`)), "the holder appends")
 
 	// Heartbeats keep the lease past its TTL.
 	time.Sleep(1500 * time.Millisecond)
-	_, _, err = b.LeaseRun(ctx, "r1", engine.Holder{Run: "r1", Host: "mb", Pid: 2, Since: time.Now()})
-	require.ErrorIs(t, err, engine.ErrRunLeased)
+	_, _, err = b.LeaseRun(ctx, "r1", store.Holder{Run: "r1", Host: "mb", Pid: 2, Since: time.Now()})
+	require.ErrorIs(t, err, store.ErrRunLeased)
 
 	a.PauseHeartbeats()
 	var (
 		releaseB func()
-		stale    *engine.Holder
+		stale    *store.Holder
 	)
 	require.Eventually(t, func() bool {
-		releaseB, stale, err = b.LeaseRun(ctx, "r1", engine.Holder{Run: "r1", Host: "mb", Pid: 2, Since: time.Now()})
+		releaseB, stale, err = b.LeaseRun(ctx, "r1", store.Holder{Run: "r1", Host: "mb", Pid: 2, Since: time.Now()})
 		return err == nil
 	}, 20*time.Second, 100*time.Millisecond)
 	require.NotNil(t, stale)
@@ -284,12 +301,12 @@ func TestEnvLeasesAcrossStores(t *testing.T) {
 	a, b := open(t, url), open(t, url)
 	newRun(t, a, "r1")
 	created := false
-	require.NoError(t, a.LeaseEnvs(ctx, engine.Holder{Run: "r1", Host: "ma", Pid: 1, Since: time.Now()}, []string{"prod", "staging"}, nil))
-	err := b.LeaseEnvs(ctx, engine.Holder{Run: "r2", Host: "mb", Pid: 2, Since: time.Now()}, []string{"dev", "prod"},
-		func() error { created = true; return b.Create(ctx, &engine.RunInfo{ID: "r2"}) })
-	var ee *engine.EnvLeasedError
+	require.NoError(t, a.LeaseEnvs(ctx, store.Holder{Run: "r1", Host: "ma", Pid: 1, Since: time.Now()}, []string{"prod", "staging"}, nil))
+	err := b.LeaseEnvs(ctx, store.Holder{Run: "r2", Host: "mb", Pid: 2, Since: time.Now()}, []string{"dev", "prod"},
+		func() error { created = true; return b.Create(ctx, &store.RunInfo{ID: "r2"}) })
+	var ee *store.EnvLeasedError
 	require.ErrorAs(t, err, &ee)
-	require.ErrorIs(t, err, engine.ErrLocked)
+	require.ErrorIs(t, err, store.ErrLocked)
 	assert.Equal(t, "prod", ee.Env)
 	assert.Equal(t, "r1", ee.Run)
 	assert.False(t, created, "create is not called when a lease is refused")
@@ -300,10 +317,10 @@ func TestEnvLeasesAcrossStores(t *testing.T) {
 	assert.Equal(t, "r1", leases[0].Run)
 
 	// The holder's own run may lease again; r1 ending frees its environments.
-	require.NoError(t, a.LeaseEnvs(ctx, engine.Holder{Run: "r1", Host: "ma", Pid: 1, Since: time.Now()}, []string{"prod"}, nil))
+	require.NoError(t, a.LeaseEnvs(ctx, store.Holder{Run: "r1", Host: "ma", Pid: 1, Since: time.Now()}, []string{"prod"}, nil))
 	require.NoError(t, a.Append(ctx, "r1", entry(1, "end", `{}`)))
-	require.NoError(t, b.LeaseEnvs(ctx, engine.Holder{Run: "r2", Host: "mb", Pid: 2, Since: time.Now()}, []string{"dev", "prod"},
-		func() error { return b.Create(ctx, &engine.RunInfo{ID: "r2"}) }))
+	require.NoError(t, b.LeaseEnvs(ctx, store.Holder{Run: "r2", Host: "mb", Pid: 2, Since: time.Now()}, []string{"dev", "prod"},
+		func() error { return b.Create(ctx, &store.RunInfo{ID: "r2"}) }))
 	leases, err = a.EnvLeases(ctx)
 	require.NoError(t, err)
 	require.Len(t, leases, 2)
@@ -326,8 +343,8 @@ func TestEnvLeaseRace(t *testing.T) {
 			defer wg.Done()
 			s := stores[i%len(stores)]
 			id := fmt.Sprintf("r%d", i)
-			errs[i] = s.LeaseEnvs(ctx, engine.Holder{Run: id, Pid: i, Since: time.Now()}, []string{"prod"},
-				func() error { return s.Create(ctx, &engine.RunInfo{ID: id}) })
+			errs[i] = s.LeaseEnvs(ctx, store.Holder{Run: id, Pid: i, Since: time.Now()}, []string{"prod"},
+				func() error { return s.Create(ctx, &store.RunInfo{ID: id}) })
 		}()
 	}
 	wg.Wait()
@@ -336,7 +353,7 @@ func TestEnvLeaseRace(t *testing.T) {
 		if err == nil {
 			won++
 		} else {
-			require.ErrorIs(t, err, engine.ErrEnvLeased)
+			require.ErrorIs(t, err, store.ErrEnvLeased)
 		}
 	}
 	assert.Equal(t, 1, won)
@@ -369,7 +386,7 @@ func TestWaitAppend(t *testing.T) {
 	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, b.WaitAppend(cctx, "r1", 2), context.DeadlineExceeded)
-	require.ErrorIs(t, b.WaitAppend(ctx, "nope", 0), engine.ErrUnknownRun)
+	require.ErrorIs(t, b.WaitAppend(ctx, "nope", 0), store.ErrUnknownRun)
 }
 
 // Decisions: only members of protorun_approvers may write them, and a
@@ -422,7 +439,5 @@ func TestDecisionRoles(t *testing.T) {
 	_, entries, err := owner.Load(ctx, "r1")
 	require.NoError(t, err)
 	require.Len(t, entries, 3)
-	assert.Equal(t, "phase", entries[0].Kind)
+	assert.Equal(t, store.KindPhase, entries[0].Kind)
 }
-
-var _ = errors.New

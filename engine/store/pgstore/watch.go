@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/protorun/protorun/engine/store"
 )
 
 // WaitAppend implements Watcher: it listens for what Append announces
@@ -66,16 +68,10 @@ func (s *Store) waitErr(ctx context.Context, run string, err error) error {
 	return s.fail("run "+run+": wait for its journal", err)
 }
 
-// Identity is the writer of a decision as the database knows it.
-type Identity struct {
-	Role     string   `json:"role"`
-	MemberOf []string `json:"member_of,omitempty"`
-}
-
 // Identity implements Identifier: current_user and the roles it is a
 // member of (directly or not), sorted.
-func (s *Store) Identity(ctx context.Context) (*Identity, error) {
-	var id Identity
+func (s *Store) Identity(ctx context.Context) (*store.Identity, error) {
+	var id store.Identity
 	err := retry(ctx, func() error {
 		return s.pool.QueryRow(ctx, `SELECT current_user::text,
 		coalesce(array_agg(r.rolname::text ORDER BY r.rolname) FILTER (WHERE r.rolname IS NOT NULL), '{}')

@@ -10,6 +10,8 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 	"github.com/protorun/protorun/engine/store/pgstore"
 	"github.com/protorun/protorun/internal/pgtest"
 )
@@ -48,11 +50,11 @@ func BenchmarkRuns(b *testing.B) {
 		for _, procs := range []int{1, 8} {
 			b.Run(fmt.Sprintf("store=%s/procs=%d", kind, procs), func(b *testing.B) {
 				dir := b.TempDir()
-				stores := make([]engine.Store, procs)
+				stores := make([]store.Store, procs)
 				for i := range stores {
-					var s engine.Store
+					var s store.Store
 					if kind == "file" {
-						s = engine.NewFileStore(dir)
+						s = filestore.New(dir)
 					} else {
 						url := pgtest.Server(b)
 						if i == 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/pgstore"
 	"github.com/protorun/protorun/internal/pgtest"
 )
@@ -137,7 +138,7 @@ func TestAcrossMachines(t *testing.T) {
 	m1b := newMachine(t, url, sw, "ci")
 	m1b.opts.RunID = "rel-2"
 	_, err = engine.Start(ctx, p, m1b.opts)
-	require.ErrorIs(t, err, engine.ErrLocked)
+	require.ErrorIs(t, err, store.ErrLocked)
 	assert.Contains(t, err.Error(), "held by run rel-1")
 
 	_, lp, err := engine.LoadRun(ctx, m2.store, "rel-1", &engine.LoadOptions{Adapters: m2.opts.Adapters})
@@ -224,11 +225,11 @@ func TestDatabaseLostMidRun(t *testing.T) {
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 	_, entries, err = m2.store.Load(ctx, "rel-1")
 	require.NoError(t, err)
-	kinds := map[string]int{}
+	kinds := map[store.Kind]int{}
 	for _, e := range entries {
-		kinds[string(e.Kind)]++
+		kinds[e.Kind]++
 	}
-	assert.Equal(t, 1, kinds[engine.EntryLease], "the takeover of the lost driver's lease is journaled")
+	assert.Equal(t, 1, kinds[store.KindLease], "the takeover of the lost driver's lease is journaled")
 	rep, err := engine.Verify(ctx, m2.store, "rel-1")
 	require.NoError(t, err)
 	assert.True(t, rep.Intact, "%+v", rep)

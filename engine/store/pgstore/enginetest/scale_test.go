@@ -21,6 +21,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/pgstore"
 	"github.com/protorun/protorun/internal/pgtest"
 )
@@ -142,11 +143,11 @@ func drive(ctx context.Context, s *pgstore.Store, p *engine.Protocol, set adapte
 	for attempt := 0; ; attempt++ {
 		_, entries, err := s.Load(ctx, id)
 		switch {
-		case errors.Is(err, engine.ErrUnknownRun):
+		case errors.Is(err, store.ErrUnknownRun):
 			_, err = engine.Start(ctx, p, opts)
 		case err != nil:
 			return err
-		case len(entries) > 0 && entries[len(entries)-1].Kind == engine.EntryEnd:
+		case len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd:
 			return nil
 		default:
 			st, rerr := engine.Replay(id, entries)
@@ -161,7 +162,7 @@ func drive(ctx context.Context, s *pgstore.Store, p *engine.Protocol, set adapte
 			}
 			_, err = engine.Resume(ctx, p, id, opts)
 		}
-		if err != nil && !errors.Is(err, engine.ErrHalted) && !errors.Is(err, engine.ErrConflict) && !errors.Is(err, engine.ErrNotHalted) {
+		if err != nil && !errors.Is(err, engine.ErrHalted) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, engine.ErrNotHalted) {
 			if attempt > 50 {
 				return fmt.Errorf("run %s: %w", id, err)
 			}
@@ -192,7 +193,7 @@ func approve(ctx context.Context, s *pgstore.Store, set adapters.Set, who string
 			if err != nil || len(entries) == 0 {
 				continue
 			}
-			if entries[len(entries)-1].Kind == engine.EntryEnd {
+			if entries[len(entries)-1].Kind == store.KindEnd {
 				ended[info.ID] = true
 				continue
 			}
