@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -389,55 +390,92 @@ func TestWaitAppend(t *testing.T) {
 	require.ErrorIs(t, b.WaitAppend(ctx, "nope", 0), store.ErrUnknownRun)
 }
 
-// Decisions: only members of protorun_approvers may write them, and a
-// decision's store_identity must be the writer's own. PostgreSQL refuses
-// the rest itself, whoever writes the row.
-func TestDecisionRoles(t *testing.T) {
+// documentedGrants is the SQL docs/operating-runs.md gives for roles, with
+// its role names made this test's own (roles belong to the cluster).
+func documentedGrants(t *testing.T) (sql string, role func(string) string) {
+	b, err := os.ReadFile("../../../docs/operating-runs.md")
+	require.NoError(t, err)
+	doc := string(b)
+	i := strings.Index(doc, "## Many machines")
+	require.Positive(t, i)
+	doc = doc[i:]
+	i = strings.Index(doc, "```sql\n")
+	require.Positive(t, i, "the section gives its GRANTs")
+	doc = doc[i+len("```sql\n"):]
+	sql = doc[:strings.Index(doc, "```")]
+	prefix := fmt.Sprintf("pgt%d_", os.Getpid())
+	role = func(name string) string { return prefix + name }
+	for _, name := range []string{"protorun_users", "release_managers", "alice", "ci"} {
+		sql = regexp.MustCompile(`\b`+name+`\b`).ReplaceAllString(sql, role(name))
+	}
+	return strings.ReplaceAll(sql, "'…'", "'x'"), role
+}
+
+// The roles and GRANTs the documentation gives work: a pipeline's role runs
+// (leases, journal, kept files, waiting) but may not decide, and PostgreSQL
+// itself refuses its decisions; an approver's role decides, as itself
+// only; nobody but the owner changes an entry.
+func TestDocumentedRoles(t *testing.T) {
 	url := pgtest.DB(t)
 	owner := open(t, url)
-	pgtest.Exec(t, url,
-		`DO $$ BEGIN
-			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgt_release_managers') THEN CREATE ROLE pgt_release_managers NOLOGIN; END IF;
-			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgt_alice') THEN CREATE ROLE pgt_alice LOGIN; END IF;
-			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgt_bob') THEN CREATE ROLE pgt_bob LOGIN; END IF;
-		END $$`,
-		`GRANT protorun_approvers, pgt_release_managers TO pgt_alice`,
-		`GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO pgt_alice, pgt_bob`,
-		`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO pgt_alice, pgt_bob`)
+	sql, role := documentedGrants(t)
+	pgtest.Exec(t, url, sql)
 	newRun(t, owner, "r1")
-	alice := open(t, pgtest.AsRole(t, url, "pgt_alice"))
-	bob := open(t, pgtest.AsRole(t, url, "pgt_bob"))
+	ci := open(t, pgtest.AsRole(t, url, role("ci")))
+	alice := open(t, pgtest.AsRole(t, url, role("alice")))
 
 	id, err := alice.Identity(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, "pgt_alice", id.Role)
-	assert.Equal(t, []string{"pgt_release_managers", "protorun_approvers"}, id.MemberOf)
-	idb, err := bob.Identity(ctx)
+	assert.Equal(t, role("alice"), id.Role)
+	assert.Equal(t, []string{role("protorun_users"), role("release_managers"), "protorun_approvers"}, id.MemberOf)
+	idc, err := ci.Identity(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, "pgt_bob", idb.Role)
-	assert.Empty(t, idb.MemberOf)
+	assert.Equal(t, role("ci"), idc.Role)
+	assert.Equal(t, []string{role("protorun_users")}, idc.MemberOf)
+
+	// What a pipeline does, it may.
+	newRun(t, ci, "r2")
+	release, _, err := ci.LeaseRun(ctx, "r2", store.Holder{Run: "r2", Host: "ci", Pid: 1, Since: time.Now()})
+	require.NoError(t, err)
+	require.NoError(t, ci.LeaseEnvs(ctx, store.Holder{Run: "r2", Host: "ci", Pid: 1, Since: time.Now()}, []string{"prod"}, nil))
+	require.NoError(t, ci.Append(ctx, "r2", entry(1, "phase", `{}`)))
+	require.NoError(t, ci.KeepFile(ctx, "r2", "a.json", []byte("{}")))
+	require.NoError(t, ci.KeepFile(ctx, "r2", "a.json", []byte("{}")))
+	require.NoError(t, ci.WaitAppend(ctx, "r2", 0))
+	_, err = ci.EnvLeases(ctx)
+	require.NoError(t, err)
+	require.NoError(t, ci.ReleaseEnvs(ctx, "r2"))
+	release()
+	_, err = ci.List(ctx)
+	require.NoError(t, err)
 
 	decision := func(ident any) string {
 		b, _ := json.Marshal(map[string]any{"approve": true, "store_identity": ident})
 		return string(b)
 	}
-	require.NoError(t, bob.Append(ctx, "r1", entry(1, "phase", `{}`)), "bob may write what is not a decision")
-	err = bob.Append(ctx, "r1", entry(2, "decision", decision(idb)))
-	require.ErrorContains(t, err, "role pgt_bob may not decide: it is not a member of protorun_approvers")
-	err = alice.Append(ctx, "r1", entry(2, "decision", decision(map[string]any{"role": "pgt_carol"})))
-	require.ErrorContains(t, err, "may not record a decision as role pgt_carol")
-	err = alice.Append(ctx, "r1", entry(2, "decision", decision(map[string]any{"role": "pgt_alice", "member_of": []string{"pg_write_all_data", "nosuchrole"}})))
-	require.ErrorContains(t, err, "may not record a decision as a member of")
+	require.NoError(t, ci.Append(ctx, "r1", entry(1, "phase", `{}`)))
+	err = ci.Append(ctx, "r1", entry(2, "decision", decision(idc)))
+	require.ErrorContains(t, err, "role "+role("ci")+" may not decide: it is not a member of protorun_approvers")
+	err = alice.Append(ctx, "r1", entry(2, "decision", decision(map[string]any{"role": role("bob")})))
+	require.ErrorContains(t, err, "may not record a decision as role "+role("bob"))
+	err = alice.Append(ctx, "r1", entry(2, "decision", decision(map[string]any{"role": role("alice"), "member_of": []string{"pg_write_all_data"}})))
+	require.ErrorContains(t, err, "may not record a decision as a member of pg_write_all_data")
 	// An expired halt's rejection is the driver's to record, approver or not;
 	// an approval dressed as one is not.
-	err = bob.Append(ctx, "r1", entry(2, "decision", `{"approve":true,"via":"expiry"}`))
-	require.ErrorContains(t, err, "role pgt_bob may not decide")
-	require.NoError(t, bob.Append(ctx, "r1", entry(2, "decision", `{"approve":false,"by":"protorun","via":"expiry"}`)))
+	err = ci.Append(ctx, "r1", entry(2, "decision", `{"approve":true,"via":"expiry"}`))
+	require.ErrorContains(t, err, "may not decide")
+	require.NoError(t, ci.Append(ctx, "r1", entry(2, "decision", `{"approve":false,"by":"protorun","via":"expiry"}`)))
 	require.NoError(t, alice.Append(ctx, "r1", entry(3, "decision", decision(id))))
-	// Not by turning another entry into a decision either.
-	require.Error(t, pgstore.Exec(bob, `UPDATE protorun_entries SET kind = 'decision' WHERE seq = 1`))
+	// Entries are not changed, not even into a decision by an approver.
+	for _, s := range []*pgstore.Store{ci, alice} {
+		require.ErrorContains(t, pgstore.Exec(s, `UPDATE protorun_entries SET kind = 'decision' WHERE seq = 1`), "permission denied")
+		require.ErrorContains(t, pgstore.Exec(s, `DELETE FROM protorun_entries`), "permission denied")
+	}
 	_, entries, err := owner.Load(ctx, "r1")
 	require.NoError(t, err)
 	require.Len(t, entries, 3)
 	assert.Equal(t, store.KindPhase, entries[0].Kind)
+	// Even a role that may update entries cannot turn one into a decision.
+	pgtest.Exec(t, url, "GRANT UPDATE ON protorun_entries TO "+role("ci"))
+	require.ErrorContains(t, pgstore.Exec(ci, `UPDATE protorun_entries SET kind = 'decision' WHERE seq = 1`), "may not decide")
 }
