@@ -136,17 +136,24 @@ func Server(t testing.TB) string {
 	t.Helper()
 	once.Do(start)
 	if started.missing {
-		msg := "\n*** PostgreSQL is not installed: the PostgreSQL store tests DID NOT RUN ***\n" +
-			"*** install it (apt-get install postgresql) or set PROTORUN_TEST_PG=URL ***"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + "\n*** CI=true: missing PostgreSQL is a failure ***")
-		}
-		t.Skip(msg)
+		missing(t, os.Getenv("CI") == "true")
 	}
 	if started.err != nil {
 		t.Fatal(started.err)
 	}
 	return started.url
+}
+
+// missing skips t, loudly, for want of PostgreSQL; in CI it fails it.
+func missing(t testing.TB, ci bool) {
+	t.Helper()
+	msg := "\n*** PostgreSQL is not installed: the PostgreSQL store tests DID NOT RUN ***\n" +
+		"*** install it (apt-get install postgresql) or set PROTORUN_TEST_PG=URL ***"
+	if ci {
+		t.Fatal(msg + "\n*** CI=true: missing PostgreSQL is a failure, not a skip ***")
+		return
+	}
+	t.Skip(msg)
 }
 
 // DB creates a fresh database for the test and returns the URL of the
