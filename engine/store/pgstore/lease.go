@@ -199,6 +199,11 @@ func (s *Store) RunDriver(ctx context.Context, run string) (*holder, error) {
 
 // LeaseEnvs implements EnvLeaser.
 func (s *Store) LeaseEnvs(ctx context.Context, h holder, envs []string, create func() error) error {
+	// One at a time per Store: each holds a connection while it waits for
+	// the advisory lock, and create needs another; goroutines of one
+	// process must not take every connection of the pool that way.
+	s.envMu.Lock()
+	defer s.envMu.Unlock()
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(envLock)); err != nil {
 			return s.fail("lease environments", err)

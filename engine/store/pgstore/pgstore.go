@@ -48,8 +48,9 @@ type Store struct {
 	where    string // the URL without its password, for messages
 	leaseTTL time.Duration
 
-	mu   sync.Mutex
-	held map[string]*runLease // the run leases this Store holds, by run
+	mu    sync.Mutex
+	held  map[string]*runLease // the run leases this Store holds, by run
+	envMu sync.Mutex           // LeaseEnvs, one at a time
 }
 
 // Option configures Open.
@@ -95,6 +96,11 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(connURL)
 	if err != nil {
 		return nil, fmt.Errorf("PostgreSQL store %s: %v", where, scrub(err, rawURL))
+	}
+	if !strings.Contains(connURL, "pool_max_conns") {
+		// WaitAppend holds a connection while it waits: leave room for
+		// the journal beside a few waiters.
+		cfg.MaxConns = max(cfg.MaxConns, 10)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second

@@ -332,19 +332,27 @@ func TestEnvLeasesAcrossStores(t *testing.T) {
 	assert.Empty(t, leases)
 }
 
-// Many runs on many stores race for one environment: exactly one gets it.
+// Many runs race for one environment, on three stores, and on one store
+// (more goroutines than its pool has connections): exactly one gets it.
 func TestEnvLeaseRace(t *testing.T) {
 	url := pgtest.DB(t)
-	stores := []*pgstore.Store{open(t, url), open(t, url), open(t, url)}
+	one := open(t, url)
+	t.Run("three stores", func(t *testing.T) { envLeaseRace(t, []*pgstore.Store{open(t, url), open(t, url), open(t, url)}, 9, "a") })
+	t.Run("one store", func(t *testing.T) { envLeaseRace(t, []*pgstore.Store{one}, 30, "b") })
+}
+
+func envLeaseRace(t *testing.T, stores []*pgstore.Store, n int, prefix string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a deadlock fails, not hangs
+	defer cancel()
 	var wg sync.WaitGroup
-	errs := make([]error, 9)
+	errs := make([]error, n)
 	for i := range errs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			s := stores[i%len(stores)]
-			id := fmt.Sprintf("r%d", i)
-			errs[i] = s.LeaseEnvs(ctx, store.Holder{Run: id, Pid: i, Since: time.Now()}, []string{"prod"},
+			id := fmt.Sprintf("%s%d", prefix, i)
+			errs[i] = s.LeaseEnvs(ctx, store.Holder{Run: id, Pid: i, Since: time.Now()}, []string{prefix + "-prod"},
 				func() error { return s.Create(ctx, &store.RunInfo{ID: id}) })
 		}()
 	}
