@@ -49,20 +49,16 @@ func BenchmarkRuns(b *testing.B) {
 	for _, kind := range []string{"file", "pg"} {
 		for _, procs := range []int{1, 8} {
 			b.Run(fmt.Sprintf("store=%s/procs=%d", kind, procs), func(b *testing.B) {
-				dir := b.TempDir()
+				dir, url := b.TempDir(), ""
+				if kind == "pg" {
+					url = pgtest.DB(b) // one database, shared by the drivers
+				}
 				stores := make([]store.Store, procs)
 				for i := range stores {
 					var s store.Store
 					if kind == "file" {
 						s = filestore.New(dir)
 					} else {
-						url := pgtest.Server(b)
-						if i == 0 {
-							url = pgtest.DB(b)
-							dir = url
-						} else {
-							url = dir
-						}
 						ps, err := pgstore.Open(context.Background(), url)
 						if err != nil {
 							b.Fatal(err)
