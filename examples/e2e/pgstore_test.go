@@ -60,4 +60,12 @@ func TestPostgresAcrossWorkingDirectories(t *testing.T) {
 	out, code = w.protorunIn(approver, env, "store", "migrate")
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, "up to date")
+
+	// A schema a newer protorun wrote: refused, naming both versions.
+	pgtest.Exec(t, url, "INSERT INTO protorun_schema (version, name) VALUES (999, 'from a newer protorun')")
+	for _, args := range [][]string{{"runs"}, {"store", "migrate"}, {"verify", run}} {
+		out, code = w.protorunIn(auditor, env, args...)
+		assert.Equal(t, 2, code, out)
+		assert.Contains(t, out, "its schema is version 999, newer than this protorun knows (version 1)", args)
+	}
 }
