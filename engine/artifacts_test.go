@@ -17,7 +17,7 @@ import (
 // ArtifactsDir (what a dry run does with its temporary directory).
 func TestArtifactsDirSeparateFromInputs(t *testing.T) {
 	set := adapters.Set{}
-	for _, n := range []string{"tcp", "http", "exec", "notify"} {
+	for _, n := range []string{"tcp", "http", "exec", "notify", "prometheus"} {
 		set[n] = nopAdapter{}
 	}
 	p, err := engine.Load("../protocols/deployment.yaml", &engine.LoadOptions{Adapters: set})

@@ -106,7 +106,7 @@ func BenchmarkRawFSMEvent(b *testing.B) {
 // in-process, without evidence.
 func BenchmarkDryRunDeployment(b *testing.B) {
 	p, err := engine.Load(filepath.Join("..", "protocols", "deployment.yaml"),
-		&engine.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify")})
+		&engine.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify", "prometheus")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -58,7 +58,7 @@ var fuzzLineRE = regexp.MustCompile(`journal\.jsonl line ([0-9]+) is damaged`)
 
 func FuzzJournal(f *testing.F) {
 	set := adapters.Set{}
-	for _, n := range []string{"tcp", "http", "exec", "notify", "file"} {
+	for _, n := range []string{"tcp", "http", "exec", "notify", "file", "prometheus"} {
 		set[n] = nopAdapter{}
 	}
 	p, err := engine.Load("../protocols/deployment.yaml", &engine.LoadOptions{Adapters: set})

@@ -1670,7 +1670,7 @@ func TestRunSecretsRedacted(t *testing.T) {
 // anything: every adapter is simulated.
 func TestRunDryRunDeployment(t *testing.T) {
 	p, err := engine.Load(filepath.Join("..", "protocols", "deployment.yaml"),
-		&engine.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify")})
+		&engine.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify", "prometheus")})
 	require.NoError(t, err)
 
 	setup := func(t *testing.T, sim map[string]string) (*rtHarness, engine.Options) {

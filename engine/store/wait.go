@@ -2,6 +2,10 @@ package store
 
 import "context"
 
+// Two optional abilities of a Store, found by type assertion like
+// RunLeaser: a store that can wake a run waiting for a decision (Watcher),
+// and one that knows who writes to it by its own means (Identifier).
+
 // Watcher is a Store that can wake a waiter when a run's journal grows.
 type Watcher interface {
 	// WaitAppend returns nil as soon as the run's journal holds an entry whose
