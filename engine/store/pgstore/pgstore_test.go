@@ -337,7 +337,9 @@ func TestEnvLeasesAcrossStores(t *testing.T) {
 func TestEnvLeaseRace(t *testing.T) {
 	url := pgtest.DB(t)
 	one := open(t, url)
-	t.Run("three stores", func(t *testing.T) { envLeaseRace(t, []*pgstore.Store{open(t, url), open(t, url), open(t, url)}, 9, "a") })
+	t.Run("three stores", func(t *testing.T) {
+		envLeaseRace(t, []*pgstore.Store{open(t, url), open(t, url), open(t, url)}, 9, "a")
+	})
 	t.Run("one store", func(t *testing.T) { envLeaseRace(t, []*pgstore.Store{one}, 30, "b") })
 }
 
