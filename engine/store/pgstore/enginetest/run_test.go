@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -233,4 +234,53 @@ func TestDatabaseLostMidRun(t *testing.T) {
 	rep, err := engine.Verify(ctx, m2.store, "rel-1")
 	require.NoError(t, err)
 	assert.True(t, rep.Intact, "%+v", rep)
+}
+
+// A halt whose approvers are a role, on PostgreSQL: a member of the role
+// decides it from its own connection; a pipeline's role is refused by the
+// engine, and its decision would be refused by the database.
+func TestRoleApprovers(t *testing.T) {
+	url := pgtest.DB(t)
+	p := fmt.Sprintf("pgr%d_", os.Getpid())
+	_, _, err := pgstore.MigrateURL(ctx, url)
+	require.NoError(t, err)
+	pgtest.Exec(t, url,
+		"CREATE ROLE "+p+"users NOLOGIN",
+		"GRANT USAGE ON SCHEMA public TO "+p+"users",
+		"GRANT SELECT ON protorun_schema TO "+p+"users",
+		"GRANT SELECT, INSERT, UPDATE ON protorun_runs, protorun_files, protorun_run_leases TO "+p+"users",
+		"GRANT SELECT, INSERT ON protorun_entries TO "+p+"users",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON protorun_env_leases TO "+p+"users",
+		"GRANT USAGE ON SEQUENCE protorun_runs_created_seq TO "+p+"users",
+		"CREATE ROLE "+p+"ci LOGIN IN ROLE "+p+"users",
+		"CREATE ROLE "+p+"release_managers NOLOGIN IN ROLE "+p+"users, protorun_approvers",
+		"CREATE ROLE "+p+"alice LOGIN IN ROLE "+p+"release_managers")
+	sw := &switchAdapter{}
+	src := strings.Replace(release, "halt: {kind: approval, prompt: approve}",
+		"halt: {kind: approval, prompt: approve, approvers: [\"role:"+p+"release_managers\"]}", 1)
+	pr, err := engine.Parse("release.yaml", []byte(src), &engine.LoadOptions{Adapters: adapters.Set{"switch": sw}})
+	require.NoError(t, err)
+	ci := newMachine(t, pgtest.AsRole(t, url, p+"ci"), sw, "ci")
+	alice := newMachine(t, pgtest.AsRole(t, url, p+"alice"), sw, "alice")
+
+	ci.opts.RunID = "rel-1"
+	_, err = engine.Start(ctx, pr, ci.opts)
+	require.ErrorIs(t, err, engine.ErrHalted)
+
+	err = engine.Decide(ctx, ci.store, pr, "rel-1", engine.Decision{Approve: true, By: "alice", Reason: "says who"})
+	require.Error(t, err, "the pipeline's role is not a release manager, whatever --as says")
+	assert.Contains(t, err.Error(), "the store authenticated the decision as role "+p+"ci")
+	require.NoError(t, engine.Decide(ctx, alice.store, pr, "rel-1", engine.Decision{Approve: true, By: "alice", Reason: "CHG-7"}))
+
+	res, err := engine.Resume(ctx, pr, "rel-1", ci.opts)
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusCompleted, res.Status)
+	_, entries, err := ci.store.Load(ctx, "rel-1")
+	require.NoError(t, err)
+	st, err := engine.Replay("rel-1", entries)
+	require.NoError(t, err)
+	require.Len(t, st.Decisions, 1)
+	require.NotNil(t, st.Decisions[0].StoreIdentity)
+	assert.Equal(t, p+"alice", st.Decisions[0].StoreIdentity.Role)
+	assert.Contains(t, st.Decisions[0].StoreIdentity.MemberOf, p+"release_managers")
 }
