@@ -114,3 +114,39 @@ wait:
 		assert.Contains(t, out, "its schema is version 999, newer than this protorun knows (version 1)", args)
 	}
 }
+
+// The other commands on PostgreSQL: logs, reject, abort and run id
+// completion, each from a directory of its own.
+func TestPostgresRejectAbortLogsCompletion(t *testing.T) {
+	url := pgtest.DB(t)
+	w := newWorld(t, "1.0.0", "1.0.0")
+	env := []string{"PROTORUN_STORE=" + url}
+	elsewhere := t.TempDir()
+
+	out, code := w.protorunIn(w.dir, env, w.runArgs("rejected", "2.0.0")...)
+	require.Equal(t, 3, code, out)
+	out, code = w.protorunIn(elsewhere, env, "reject", "rejected", "--as", "e2e-approver", "--reason", "not today")
+	require.Equal(t, 0, code, out)
+	out, code = w.protorunIn(elsewhere, env, "resume", "rejected")
+	require.Equal(t, 1, code, out)
+	out, code = w.protorunIn(elsewhere, env, "logs", "rejected")
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "not today")
+
+	// The first run ended: it holds nothing, and a second may start.
+	out, code = w.protorunIn(w.dir, env, w.runArgs("aborted", "2.0.0")...)
+	require.Equal(t, 3, code, out)
+	out, code = w.protorunIn(elsewhere, env, "abort", "aborted", "--as", "e2e-approver", "--reason", "change freeze")
+	require.Equal(t, 1, code, out)
+	out, code = w.protorunIn(elsewhere, env, "status", "aborted", "-o", "json")
+	require.Equal(t, 0, code, out)
+	var st struct{ Status string }
+	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
+	assert.Equal(t, "aborted", st.Status)
+
+	out, code = w.protorunIn(elsewhere, env, "__complete", "status", "")
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "rejected")
+	assert.Contains(t, out, "aborted")
+	assert.Equal(t, "1.0.0", w.version("production"), "nothing reached production")
+}
