@@ -284,3 +284,44 @@ func TestRoleApprovers(t *testing.T) {
 	assert.Equal(t, p+"alice", st.Decisions[0].StoreIdentity.Role)
 	assert.Contains(t, st.Decisions[0].StoreIdentity.MemberOf, p+"release_managers")
 }
+
+// A driver that loses its lease mid-step (it stalled past the TTL and
+// another machine took the run over) writes nothing more: its next append
+// is refused by the database, and the run stops with ErrLeaseLost.
+func TestFencedDriver(t *testing.T) {
+	url := pgtest.DB(t)
+	sw := &switchAdapter{}
+	p := parse(t, sw)
+	m1, m2 := newMachine(t, url, sw, "ci"), newMachine(t, url, sw, "ci")
+	var took atomic.Bool
+	sw.hook = func(params map[string]any) {
+		if params["set"] != "on" || took.Swap(true) {
+			return
+		}
+		// m1 stalls past its TTL (as if paused): its heartbeat is old; m2
+		// takes the run over, learning whom from.
+		// (Again if m1's heartbeat lands in between.)
+		var err error
+		for try := 0; try < 5; try++ {
+			pgtest.Exec(t, url, `UPDATE protorun_run_leases SET heartbeat_at = now() - interval '1 hour'`)
+			var stale *store.Holder
+			if _, stale, err = m2.store.LeaseRun(ctx, "rel-1", store.Holder{Run: "rel-1", Host: "m2", Pid: 2, Since: time.Now()}); err == nil {
+				require.NotNil(t, stale)
+				break
+			}
+		}
+		require.NoError(t, err)
+	}
+	m1.opts.RunID = "rel-1"
+	m1.opts.Prompter = engine.PrompterFunc(func(context.Context, string) (string, error) { return "yes", nil })
+	_, err := engine.Start(ctx, p, m1.opts)
+	require.ErrorIs(t, err, pgstore.ErrLeaseLost)
+	assert.Contains(t, err.Error(), "pid 2 on host m2 holds it")
+	require.True(t, took.Load())
+
+	_, entries, err := m2.store.Load(ctx, "rel-1")
+	require.NoError(t, err)
+	last := entries[len(entries)-1]
+	assert.Equal(t, store.KindStepStart, last.Kind, "nothing after the deploy's start: %s", last.Data)
+	assert.Contains(t, string(last.Data), `"deploy"`)
+}
