@@ -12,6 +12,8 @@ build:
 	$(GO) build -o $(BIN)/sandbox ./examples/sandbox
 
 test:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		echo "*** PostgreSQL is not installed: the PostgreSQL store tests will SKIP (apt-get install postgresql; under CI=true they fail) ***" >&2
 	$(GO) vet ./...
 	$(GO) test -race ./...
 	FUZZTIME=3s GO=$(GO) scripts/fuzz.sh

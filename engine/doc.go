@@ -93,8 +93,9 @@
 // Runs are kept by a store: package engine/store holds the contract
 // (store.Store, its optional abilities, store.Register and store.Open by
 // URL) and store.Memory; engine/store/filestore keeps runs in a directory
-// (the "file" scheme, and plain paths); engine/store/storetest is the
-// conformance kit every store passes. The store packages never import
+// (the "file" scheme, and plain paths); engine/store/pgstore in PostgreSQL
+// (the "postgres" and "postgresql" schemes, linked only by those who import
+// it); engine/store/storetest is the conformance kit every store passes. The store packages never import
 // engine.
 //
 // # Guarantees

@@ -40,6 +40,8 @@ var layers = []layer{
 	{pkg: "engine/store/filestore", allow: []string{"engine/store", "engine/internal/..."}},
 	{pkg: "engine/store/storetest", allow: []string{"engine/store"}},
 	{pkg: "engine/store/pgstore", allow: []string{"engine/store", "engine/internal/..."}},
+	{pkg: "engine/store/pgstore/enginetest"}, // tests only: the engine on pgstore
+	{pkg: "internal/..."},                    // test helpers (internal/pgtest: a PostgreSQL server)
 	// layer 2
 	{pkg: "engine/journal", allow: []string{"engine/protocol", "engine/store", "adapters", "engine/internal/..."}},
 	// layer 3

@@ -59,6 +59,7 @@ decision.`,
 		newDecideCmd(true), newDecideCmd(false), newResumeCmd(), newAbortCmd(), newRunsCmd(), newStatusCmd(), newLogsCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newVerifyCmd())
+	root.AddCommand(newStoreCmd())
 	return withCompletions(root)
 }
 

@@ -47,7 +47,7 @@ func (c *common) stateDirFlag(cmd *cobra.Command) {
 // storeFlags registers --store URL and --state-dir DIR on a command that
 // reads or writes runs.
 func storeFlags(cmd *cobra.Command, url, dir *string) {
-	cmd.Flags().StringVar(url, "store", "", "where runs are kept: a directory or file:DIR (first of --store, --state-dir, $PROTORUN_STORE, $PROTORUN_STATE_DIR, else .protorun)")
+	cmd.Flags().StringVar(url, "store", "", "where runs are kept: a directory, file:DIR or postgres://… (first of --store, --state-dir, $PROTORUN_STORE, $PROTORUN_STATE_DIR, else .protorun)")
 	cmd.Flags().StringVar(dir, "state-dir", "", "run store directory, as --store DIR (default $PROTORUN_STATE_DIR or .protorun)")
 }
 
