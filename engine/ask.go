@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // maxAsks is how many times askYesNo asks before it takes the answers
@@ -46,7 +48,7 @@ func (r *Runner) askYesNo(ctx context.Context, question string) (yes bool, err e
 // journal on resume): who may decide (approvers, allow_starter), until
 // when (expires, against the decision's time), and what it approved (the
 // run's frozen context, when the run has one).
-func checkDecision(s *Step, since time.Time, startedBy, context string, d *Decision) error {
+func checkDecision(s *protocol.PlanStep, since time.Time, startedBy, context string, d *Decision) error {
 	if !d.Approve || s == nil || s.Halt == nil {
 		return nil
 	}

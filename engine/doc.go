@@ -1,7 +1,9 @@
-// Package engine loads, validates and runs protorun protocols: multi-phase
-// operational procedures written in YAML (phases of steps, quality gates,
-// halts for a human decision, evidence files and rollback), executed as a
-// state machine on github.com/looplab/fsm.
+// Package engine runs protorun protocols: multi-phase operational
+// procedures written in YAML (phases of steps, quality gates, halts for a
+// human decision, evidence files and rollback), executed as a state machine
+// on github.com/looplab/fsm. The format itself (loading, validation, the
+// model and the compiled plan) is package
+// [github.com/protorun/protorun/engine/protocol].
 //
 // The engine knows nothing about any particular protocol, environment or
 // system: everything a protocol touches goes through an adapter (package
@@ -13,10 +15,11 @@
 // The protorun CLI is a thin layer over this package; a Go program can do
 // everything it does:
 //
-//   - Load or Parse a protocol file. A bad file yields an ErrorList with
-//     every problem at its file:line:col (errors.Is(err, ErrInvalid) holds).
-//     LoadOptions.Adapters names the adapters steps may use; by default every
-//     adapter registered with adapters.Register.
+//   - Load or Parse a protocol file with package protocol. A bad file
+//     yields a protocol.ErrorList with every problem at its file:line:col
+//     (errors.Is(err, protocol.ErrInvalid) holds). LoadOptions.Adapters
+//     names the adapters steps may use; by default every adapter registered
+//     with adapters.Register.
 //   - Start a run with Options: the adapters to call (an adapters.Set handed
 //     in directly, or the registry), a Store that keeps the run's journal
 //     (NewFileStore for runs that outlive the process, NewMemoryStore
@@ -55,7 +58,7 @@
 // A minimal embedding (see Example_embedding and examples/embed in the
 // repository for a complete program):
 //
-//	p, err := engine.Load("protocol.yaml", &engine.LoadOptions{Adapters: set})
+//	p, err := protocol.Load("protocol.yaml", &protocol.LoadOptions{Adapters: set})
 //	if err != nil {
 //		return err // every problem at file:line:col
 //	}
@@ -73,7 +76,7 @@
 //
 // # Guarantees
 //
-// Whatever the YAML says, Load refuses a protocol in which a step that
+// Whatever the YAML says, protocol.Load refuses a protocol in which a step that
 // deploys to a protected environment can be reached without passing an
 // approval halt and every gate before it, or has no rollback, and one in
 // which a call that may change a protected environment (by its adapter's

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // PrompterFunc adapts a function to Prompter, for embedders that answer
@@ -26,7 +28,7 @@ func (f PrompterFunc) Ask(ctx context.Context, prompt string) (string, error) { 
 // not hold, refuses a run whose kept bytes are missing or do not match
 // the digest recorded when it started, and one whose journal does not
 // check out (a *JournalError, see VerifyJournal).
-func LoadRun(ctx context.Context, store Store, runID string, opts *LoadOptions) (*RunInfo, *Protocol, error) {
+func LoadRun(ctx context.Context, store Store, runID string, opts *protocol.LoadOptions) (*RunInfo, *protocol.Protocol, error) {
 	info, entries, err := store.Load(ctx, runID)
 	if err != nil {
 		return nil, nil, err
@@ -39,7 +41,7 @@ func LoadRun(ctx context.Context, store Store, runID string, opts *LoadOptions) 
 		return nil, nil, fmt.Errorf("run %s: the kept protocol has sha256 %.12s, the run started with %.12s: refusing a changed protocol",
 			runID, got, info.Digest)
 	}
-	p, err := Parse(info.File, info.Source, opts)
+	p, err := protocol.Parse(info.File, info.Source, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("run %s: %w", runID, err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // conflictStores are the stores whose Append must be conditional.
@@ -104,14 +105,14 @@ func (s *heldStore) Load(ctx context.Context, run string) (*engine.RunInfo, []en
 	return info, es, err
 }
 
-func conflictRun(t *testing.T, st engine.Store) (*engine.Protocol, engine.Options, *atomic.Int32) {
+func conflictRun(t *testing.T, st engine.Store) (*protocol.Protocol, engine.Options, *atomic.Int32) {
 	var deploys atomic.Int32
 	fakes := newFakes().on("deploy", func(context.Context, *adapters.Request, int) (*adapters.Result, error) {
 		deploys.Add(1)
 		return rtHealthy(), nil
 	})
 	set := fakes.set("deployer")
-	p, err := engine.Parse("conflict.yaml", []byte(conflictProtocol), &engine.LoadOptions{Adapters: set})
+	p, err := protocol.Parse("conflict.yaml", []byte(conflictProtocol), &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
 	opts := engine.Options{Adapters: set, Store: st, Dir: t.TempDir(), RunID: "r", Identity: "tester",
 		Getenv: func(string) string { return "" }}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // leaseProtocol deploys to staging, halts for an approval, then deploys to
@@ -58,7 +59,7 @@ phases:
 // leaseWorld is one protocol, its fakes and a store runs share.
 type leaseWorld struct {
 	t     *testing.T
-	p     *engine.Protocol
+	p     *protocol.Protocol
 	f     *rtFakes
 	store engine.Store
 	dir   string
@@ -67,7 +68,7 @@ type leaseWorld struct {
 func newLeaseWorld(t *testing.T, store engine.Store) *leaseWorld {
 	f := newFakes()
 	set := f.set("deployer")
-	p, err := engine.Parse("lease.yaml", []byte(leaseProtocol), &engine.LoadOptions{Adapters: set})
+	p, err := protocol.Parse("lease.yaml", []byte(leaseProtocol), &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
 	return &leaseWorld{t: t, p: p, f: f, store: store, dir: t.TempDir()}
 }

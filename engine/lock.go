@@ -7,6 +7,8 @@ import (
 	"os"
 	"sort"
 	"syscall"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // writeHolder records who holds a lease, replacing the record atomically
@@ -48,9 +50,9 @@ func alive(pid int) bool {
 }
 
 // deployEnvs lists the environments the protocol's deploy steps change.
-func deployEnvs(p *Protocol) []string {
+func deployEnvs(p *protocol.Protocol) []string {
 	seen := map[string]bool{}
-	for _, s := range p.plan.Steps {
+	for _, s := range p.Plan().Steps {
 		if s.Deploy {
 			for _, t := range s.Targets {
 				seen[t] = true

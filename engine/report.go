@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // RunReport is the report a run leaves for the protocol that follows.
@@ -127,7 +129,7 @@ func (r *Runner) Report(status string) *RunReport {
 			}
 		}
 		for _, s := range ph.Steps {
-			rs := ReportStep{ID: s.ID, Title: s.Title, Kind: s.Kind(), Status: "not run"}
+			rs := ReportStep{ID: s.ID, Title: s.Title, Kind: string(s.Kind()), Status: "not run"}
 			switch {
 			case s.Gate != nil:
 				rs.Title = s.Gate.Title
@@ -203,8 +205,8 @@ func (r *Runner) Report(status string) *RunReport {
 // returns. The report's status is the journal's; a run that is neither
 // ended nor halted reads "running". Secrets were redacted when the journal
 // was written.
-func ReplayReport(p *Protocol, info *RunInfo, entries []Entry) (*RunReport, error) {
-	if p == nil || p.plan == nil {
+func ReplayReport(p *protocol.Protocol, info *RunInfo, entries []Entry) (*RunReport, error) {
+	if p == nil || p.Plan() == nil {
 		return nil, fmt.Errorf("report: protocol not loaded: use Load or Parse")
 	}
 	st, err := Replay(info.ID, entries)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // RunState is what a run's journal says about it; Replay rebuilds it.
@@ -191,7 +193,7 @@ func (st *RunState) apply(e Entry) error {
 		st.State = t.To
 		st.Halt = nil
 		st.unfired, st.failedInto = "", ""
-		if rec := st.Steps[t.From]; t.Event == EvFail && rec != nil && rec.Status == "failed" {
+		if rec := st.Steps[t.From]; t.Event == string(protocol.EvFail) && rec != nil && rec.Status == "failed" {
 			st.failedInto = t.From
 		}
 		if st.Status == StatusHalted || st.Status == StatusInterrupted {

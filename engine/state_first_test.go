@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // A run halted (or interrupted) at its first step has no transition in its
@@ -17,7 +19,7 @@ func TestReplayNamesTheFirstStep(t *testing.T) {
 		return Entry{Seq: seq, Kind: kind, Data: b}
 	}
 	halted, err := Replay("r", []Entry{
-		entry(1, EntryHalt, HaltRecord{Step: "ask", Kind: HaltConfirmation, Prompt: "Go on?", Since: time.Now()}),
+		entry(1, EntryHalt, HaltRecord{Step: "ask", Kind: string(protocol.HaltConfirmation), Prompt: "Go on?", Since: time.Now()}),
 	})
 	require.NoError(t, err)
 	require.Equal(t, "ask", halted.State)

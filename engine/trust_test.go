@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // The journal is checked before it is trusted (trust.go): Resume, Decide
@@ -285,7 +286,7 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 				refused("approve", engine.Decide(ctx, store, h.p, id, engine.Decision{Approve: true, By: "bob"}))
 				refused("reject", engine.Decide(ctx, store, h.p, id, engine.Decision{Approve: false, By: "bob"}))
 				refused("abort", engine.Decide(ctx, store, h.p, id, engine.Decision{Approve: false, By: "bob", Via: "abort"}))
-				_, _, err = engine.LoadRun(ctx, store, id, &engine.LoadOptions{Adapters: h.opts.Adapters})
+				_, _, err = engine.LoadRun(ctx, store, id, &protocol.LoadOptions{Adapters: h.opts.Adapters})
 				refused("LoadRun", err)
 
 				rep, err := engine.VerifyWith(ctx, store, id, engine.VerifyOptions{Protocol: h.p})
@@ -309,7 +310,7 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 			rep, err := engine.VerifyWith(ctx, h.opts.Store, h.opts.RunID, engine.VerifyOptions{Protocol: h.p})
 			require.NoError(t, err)
 			assert.True(t, rep.Intact, "%+v", rep.Journal)
-			_, _, err = engine.LoadRun(ctx, h.opts.Store, h.opts.RunID, &engine.LoadOptions{Adapters: h.opts.Adapters})
+			_, _, err = engine.LoadRun(ctx, h.opts.Store, h.opts.RunID, &protocol.LoadOptions{Adapters: h.opts.Adapters})
 			require.NoError(t, err)
 			require.NoError(t, engine.Decide(ctx, h.opts.Store, h.p, h.opts.RunID, engine.Decision{Approve: true, By: "bob"}))
 			res, err := engine.Resume(ctx, h.p, h.opts.RunID, h.opts)

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // What Verify found of a file (FileCheck.Status).
@@ -103,7 +105,7 @@ type VerifyOptions struct {
 	// Protocol is the protocol the run started with, whose halts' policies
 	// the recorded decisions are checked against. Optional. Default: the
 	// copy the store kept, parsed with the registered adapters.
-	Protocol *Protocol
+	Protocol *protocol.Protocol
 }
 
 // Verify checks a run's tamper evidence (manifest.go): that every journal

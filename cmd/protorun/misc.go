@@ -20,11 +20,11 @@ func newGraphCmd() *cobra.Command {
 		Example: "  protorun graph protocols/deployment.yaml > flow.mmd\n  protorun graph --format dot protocols/deployment.yaml | dot -Tsvg > flow.svg",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := engine.Load(args[0], nil)
+			p, err := loadProtocol(args[0])
 			if err != nil {
 				return exitCode(exitUsage, err)
 			}
-			out, err := p.Graph(format)
+			out, err := engine.Graph(p, format)
 			if err != nil {
 				return exitCode(exitUsage, err)
 			}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -26,19 +26,19 @@ any is not.`,
 			if output != "text" && output != "json" {
 				return exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", output))
 			}
-			var all engine.ErrorList
+			var all protocol.ErrorList
 			bad := false
 			for _, f := range args {
-				_, err := engine.Load(f, nil)
+				_, err := loadProtocol(f)
 				if err == nil {
 					continue
 				}
 				bad = true
-				var list engine.ErrorList
+				var list protocol.ErrorList
 				if errors.As(err, &list) {
 					all = append(all, list...)
 				} else {
-					all = append(all, &engine.Error{Pos: engine.Pos{File: f}, Msg: err.Error()})
+					all = append(all, &protocol.Error{Pos: protocol.Pos{File: f}, Msg: err.Error()})
 				}
 			}
 			out := cmd.OutOrStdout()

@@ -26,6 +26,7 @@ import (
 
 	_ "github.com/protorun/protorun/adapters/all"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // killStore is a FileStore (its environment locks included) that dies
@@ -77,7 +78,7 @@ func run(args []string, st *killStore, as string) int {
 	)
 	switch {
 	case len(args) == 3 && args[0] == "run":
-		p, lerr := engine.Load(args[1], nil)
+		p, lerr := protocol.Load(args[1], nil)
 		if lerr != nil {
 			return usage(lerr)
 		}
@@ -95,7 +96,7 @@ func run(args []string, st *killStore, as string) int {
 		if !bytes.Equal(src, info.Source) {
 			return usage(fmt.Errorf("%s changed since run %s started", info.File, args[1]))
 		}
-		p, lerr := engine.Parse(info.File, src, nil)
+		p, lerr := protocol.Parse(info.File, src, nil)
 		if lerr != nil {
 			return usage(lerr)
 		}
