@@ -30,7 +30,13 @@ func (s State) Terminal() bool {
 
 // BlockedGate returns the gate a blocked state waits at, and whether s is
 // a blocked state at all.
-func (s State) BlockedGate() (string, bool) { return strings.CutSuffix(string(s), ":blocked") }
+func (s State) BlockedGate() (string, bool) {
+	gate, ok := strings.CutSuffix(string(s), ":blocked")
+	if !ok {
+		return "", false
+	}
+	return gate, true
+}
 
 // BlockedState is the state a gate with the halt policy waits in.
 func BlockedState(gate string) State { return State(gate + ":blocked") }
