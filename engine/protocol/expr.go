@@ -21,7 +21,8 @@ import (
 )
 
 // Program is a compiled expression (github.com/expr-lang/expr) with the
-// names it refers to.
+// names it refers to. [Parse] compiles every expression of a protocol into
+// one: see [PlanStep] and [Plan].Handoff.
 type Program struct {
 	Source string
 	prog   *vm.Program
