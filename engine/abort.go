@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // Halt kinds the engine itself stops a run with, besides the protocol's
@@ -110,13 +111,13 @@ func Abort(ctx context.Context, p *protocol.Protocol, runID string, d Decision, 
 	return r.resume(ctx, runID)
 }
 
-func abortOnce(ctx context.Context, store Store, p *protocol.Protocol, runID string, d Decision) error {
-	info, entries, st, err := loadTrusted(ctx, store, p, runID)
+func abortOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID string, d Decision) error {
+	info, entries, st, err := loadTrusted(ctx, s, p, runID)
 	if err != nil {
 		return err
 	}
 	switch {
-	case runEnded(entries):
+	case store.Ended(entries):
 		return fmt.Errorf("run %s already ended (%s): %w", runID, st.Status, ErrNotHalted)
 	case protocol.State(st.State).Terminal():
 		return nil // it reached its end and died before recording it: resuming records it
@@ -149,9 +150,9 @@ func abortOnce(ctx context.Context, store Store, p *protocol.Protocol, runID str
 	if err != nil {
 		return err
 	}
-	e := Entry{Seq: len(entries) + 1, Time: d.Time, Kind: EntryDecision, Data: b}
-	sealEntry(chainHead(info, entries), &e)
-	return store.Append(ctx, runID, e)
+	e := store.Entry{Seq: len(entries) + 1, Time: d.Time, Kind: store.KindDecision, Data: b}
+	store.Seal(store.LastHash(info, entries), &e)
+	return s.Append(ctx, runID, e)
 }
 
 func withRollback(d *Decision) string {
@@ -199,7 +200,7 @@ func (r *Runner) aborting(state string) (protocol.Event, bool) {
 			}
 			rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy, Message: msg}
 			r.st.recordStep(rec)
-			r.journal(EntryStepEnd, rec)
+			r.journal(store.KindStepEnd, rec)
 			r.emit(Event{Kind: EventStepEnd, Phase: s.Phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
 		}
 	}

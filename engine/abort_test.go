@@ -13,6 +13,7 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // abort aborts h's run as bob, through engine.Abort.
@@ -41,7 +42,7 @@ func (h *rtHarness) abortDecision() engine.Decision {
 	var out []engine.Decision
 	for _, e := range h.journal() {
 		var d engine.Decision
-		if e.Kind == engine.EntryDecision && json.Unmarshal(e.Data, &d) == nil && d.Via == "abort" {
+		if e.Kind == store.KindDecision && json.Unmarshal(e.Data, &d) == nil && d.Via == "abort" {
 			out = append(out, d)
 		}
 	}
@@ -313,36 +314,36 @@ func TestAbortMidRollback(t *testing.T) {
 	assert.Equal(t, staging+2, h.f.count("deploy-staging.rollback"))
 	assert.Equal(t, []string{"deploy-production"}, res.LeftInPlace)
 	es := h.journal()
-	i := slices.IndexFunc(es, func(e engine.Entry) bool {
-		return e.Kind == engine.EntryDecision && strings.Contains(string(e.Data), `"via":"abort"`)
+	i := slices.IndexFunc(es, func(e store.Entry) bool {
+		return e.Kind == store.KindDecision && strings.Contains(string(e.Data), `"via":"abort"`)
 	})
 	require.Positive(t, i)
 	for _, e := range es[i:] {
-		assert.NotEqual(t, engine.EntryHalt, e.Kind, "an abort asks nobody")
+		assert.NotEqual(t, store.KindHalt, e.Kind, "an abort asks nobody")
 	}
 }
 
 // raceStore lands an approval of the halt just before the abort's append:
 // the abort's conditional append fails, and it reads the journal again.
 type raceStore struct {
-	*engine.MemoryStore
+	*store.Memory
 	p     *protocol.Protocol
 	raced bool
 }
 
-func (s *raceStore) Append(ctx context.Context, run string, entries ...engine.Entry) error {
-	if !s.raced && len(entries) == 1 && entries[0].Kind == engine.EntryDecision && strings.Contains(string(entries[0].Data), `"via":"abort"`) {
+func (s *raceStore) Append(ctx context.Context, run string, entries ...store.Entry) error {
+	if !s.raced && len(entries) == 1 && entries[0].Kind == store.KindDecision && strings.Contains(string(entries[0].Data), `"via":"abort"`) {
 		s.raced = true
-		if err := engine.Decide(ctx, s.MemoryStore, s.p, run, engine.Decision{Approve: true, By: "alice"}); err != nil {
+		if err := engine.Decide(ctx, s.Memory, s.p, run, engine.Decision{Approve: true, By: "alice"}); err != nil {
 			return err
 		}
 	}
-	return s.MemoryStore.Append(ctx, run, entries...)
+	return s.Memory.Append(ctx, run, entries...)
 }
 
 func TestAbortRacingADecision(t *testing.T) {
 	h := newHarness(t, rtPipeline(t, rtDefaults()))
-	rs := &raceStore{MemoryStore: h.store, p: h.p}
+	rs := &raceStore{Memory: h.store, p: h.p}
 	h.opts.Store = rs
 	_, err := h.start()
 	require.ErrorIs(t, err, engine.ErrHalted)

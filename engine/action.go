@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // Defaults of action steps.
@@ -102,7 +103,7 @@ func (r *Runner) action(ctx context.Context, s *protocol.PlanStep) (protocol.Eve
 		r.announceText(r.fill(s.Say, nil), nil)
 	}
 	start := r.now()
-	r.journal(EntryStepStart, stepStart{Step: s.ID, Time: start})
+	r.journal(store.KindStepStart, stepStart{Step: s.ID, Time: start})
 	if err := r.durable(); err != nil { // the step's start is durable before its adapter is called
 		return "", err
 	}
@@ -161,7 +162,7 @@ func (r *Runner) action(ctx context.Context, s *protocol.PlanStep) (protocol.Eve
 		return "", err
 	}
 	r.st.recordStep(rec)
-	r.journal(EntryStepEnd, rec)
+	r.journal(store.KindStepEnd, rec)
 	r.emit(Event{Kind: EventStepEnd, Phase: s.Phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message,
 		Data: map[string]any{"duration_ms": ms(rec.Ended.Sub(rec.Started)), "level": levelOf(s.Step)}})
 	for i, it := range items {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // adProtocol: a probe, a gate with a message that rolls back after asking,
@@ -73,15 +74,15 @@ func announcedAny(h *rtHarness, sub string) bool {
 func TestAnnouncedOnlyWhenDurable(t *testing.T) {
 	t.Run("gate failure", func(t *testing.T) {
 		h := adHarness(t)
-		h.opts.Store = &failingStore{Store: h.store, fail: entryKind(engine.EntryGate)}
+		h.opts.Store = &failingStore{Store: h.store, fail: entryKind(store.KindGate)}
 		_, err := h.start()
 		require.ErrorIs(t, err, errJournalFull)
 		assert.False(t, announcedAny(h, "[GATE FAILED]"), "%q", h.ev.announced())
 	})
 	t.Run("rollback", func(t *testing.T) {
 		h := adHarness(t)
-		h.opts.Store = &failingStore{Store: h.store, fail: func(e engine.Entry) bool {
-			return e.Kind == engine.EntryStepStart && strings.Contains(string(e.Data), "deploy.rollback")
+		h.opts.Store = &failingStore{Store: h.store, fail: func(e store.Entry) bool {
+			return e.Kind == store.KindStepStart && strings.Contains(string(e.Data), "deploy.rollback")
 		}}
 		_, err := h.start()
 		require.ErrorIs(t, err, errJournalFull)
@@ -91,7 +92,7 @@ func TestAnnouncedOnlyWhenDurable(t *testing.T) {
 	})
 	t.Run("interruption", func(t *testing.T) {
 		h := adHarness(t)
-		h.opts.Store = &failingStore{Store: h.store, fail: entryKind(engine.EntryInterrupt)}
+		h.opts.Store = &failingStore{Store: h.store, fail: entryKind(store.KindInterrupt)}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_, err := engine.Start(ctx, h.p, h.opts)

@@ -11,13 +11,14 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // journalWatcher is an observer that, as each event reaches it, reads the
 // run's journal from the store: what an operator who acts on the event at
 // once (protorun approve, protorun status) would find there.
 type journalWatcher struct {
-	store engine.Store
+	store store.Store
 	run   string
 
 	mu   sync.Mutex
@@ -26,12 +27,12 @@ type journalWatcher struct {
 
 type watched struct {
 	msg  string
-	last string // kind of the journal's last entry, "" when none
+	last store.Kind // kind of the journal's last entry, "" when none
 }
 
 func (w *journalWatcher) Observe(e engine.Event) {
 	_, entries, err := w.store.Load(context.Background(), w.run)
-	last := ""
+	var last store.Kind
 	if err == nil && len(entries) > 0 {
 		last = entries[len(entries)-1].Kind
 	}
@@ -42,7 +43,7 @@ func (w *journalWatcher) Observe(e engine.Event) {
 
 // lastAt returns the journal's last entry kind when the first event whose
 // message contains text arrived.
-func (w *journalWatcher) lastAt(t *testing.T, text string) string {
+func (w *journalWatcher) lastAt(t *testing.T, text string) store.Kind {
 	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -56,8 +57,8 @@ func (w *journalWatcher) lastAt(t *testing.T, text string) string {
 }
 
 // watch adds a journalWatcher over store to the harness's observers.
-func watch(h *rtHarness, store engine.Store) *journalWatcher {
-	w := &journalWatcher{store: store, run: h.opts.RunID}
+func watch(h *rtHarness, s store.Store) *journalWatcher {
+	w := &journalWatcher{store: s, run: h.opts.RunID}
 	h.opts.Observers = append(h.opts.Observers, w)
 	return w
 }
@@ -71,20 +72,20 @@ func TestAnnouncedAfterJournaled(t *testing.T) {
 		w := watch(h, h.store)
 		_, err := h.start()
 		require.ErrorIs(t, err, engine.ErrHalted)
-		assert.Equal(t, engine.EntryHalt, w.lastAt(t, "Deploy 2.0.0 to production? (yes/no)"))
-		assert.Equal(t, engine.EntryHalt, w.lastAt(t, "is waiting for a decision"))
+		assert.Equal(t, store.KindHalt, w.lastAt(t, "Deploy 2.0.0 to production? (yes/no)"))
+		assert.Equal(t, store.KindHalt, w.lastAt(t, "is waiting for a decision"))
 
 		require.NoError(t, h.decide(true, "alice"))
 		res, err := h.resume()
 		require.NoError(t, err)
 		require.Equal(t, engine.StatusCompleted, res.Status)
-		assert.Equal(t, engine.EntryEnd, w.lastAt(t, "[COMPLETE] Test Pipeline done"))
-		assert.Equal(t, engine.EntryEnd, w.lastAt(t, "Run run-1 completed."))
+		assert.Equal(t, store.KindEnd, w.lastAt(t, "[COMPLETE] Test Pipeline done"))
+		assert.Equal(t, store.KindEnd, w.lastAt(t, "Run run-1 completed."))
 	})
 
 	t.Run("halt the journal could not hold", func(t *testing.T) {
 		h := newHarness(t, rtPipeline(t, rtDefaults()))
-		h.opts.Store = &failingStore{Store: h.store, fail: entryKind(engine.EntryHalt)}
+		h.opts.Store = &failingStore{Store: h.store, fail: entryKind(store.KindHalt)}
 		_, err := h.start()
 		require.ErrorIs(t, err, errJournalFull)
 		assert.NotErrorIs(t, err, engine.ErrHalted)
@@ -99,7 +100,7 @@ func TestAnnouncedAfterJournaled(t *testing.T) {
 		res, err := h.start()
 		require.NoError(t, err)
 		require.Equal(t, engine.StatusRolledBack, res.Status)
-		assert.Equal(t, engine.EntryEnd, w.lastAt(t, "[FAILED] Release Gate failed"))
+		assert.Equal(t, store.KindEnd, w.lastAt(t, "[FAILED] Release Gate failed"))
 	})
 
 	t.Run("interrupted step", func(t *testing.T) {
@@ -118,7 +119,7 @@ func TestAnnouncedAfterJournaled(t *testing.T) {
 		w := watch(h, h.store)
 		_, err = h.resume()
 		require.ErrorIs(t, err, engine.ErrHalted)
-		assert.Equal(t, engine.EntryHalt, w.lastAt(t, "interrupted in the middle of its deployer call"))
+		assert.Equal(t, store.KindHalt, w.lastAt(t, "interrupted in the middle of its deployer call"))
 	})
 
 	t.Run("interrupted rollback", func(t *testing.T) {
@@ -129,6 +130,6 @@ func TestAnnouncedAfterJournaled(t *testing.T) {
 		w := watch(h, h.store)
 		_, err := h.resume()
 		require.ErrorIs(t, err, engine.ErrHalted)
-		assert.Equal(t, engine.EntryHalt, w.lastAt(t, "Run it again? (yes/no)"))
+		assert.Equal(t, store.KindHalt, w.lastAt(t, "Run it again? (yes/no)"))
 	})
 }

@@ -107,31 +107,31 @@ func TestPromptRefusesExpiredApproval(t *testing.T) {
 func TestDecideAppliesThePolicyOnEveryPath(t *testing.T) {
 	h, _ := trustHalted(t, "\n          expires: 1s", trustStores[1].use)
 	ctx := context.Background()
-	store := h.opts.Store
+	s := h.opts.Store
 
 	// Without a protocol, Decide uses the one the store kept; here it names
 	// adapters this process has not registered, so nothing can be checked
 	// and nothing is recorded (it used to record anything).
-	err := engine.Decide(ctx, store, nil, "run-1", engine.Decision{Approve: true, By: "mallory"})
+	err := engine.Decide(ctx, s, nil, "run-1", engine.Decision{Approve: true, By: "mallory"})
 	require.ErrorContains(t, err, "policy cannot be applied")
-	err = engine.Decide(ctx, store, h.p, "run-1", engine.Decision{Approve: true, By: "mallory"})
+	err = engine.Decide(ctx, s, h.p, "run-1", engine.Decision{Approve: true, By: "mallory"})
 	require.ErrorContains(t, err, "mallory may not decide")
 
-	err = engine.Decide(ctx, store, nil, "run-1", engine.Decision{Approve: true, By: "bob", Via: "simulation"})
+	err = engine.Decide(ctx, s, nil, "run-1", engine.Decision{Approve: true, By: "bob", Via: "simulation"})
 	require.ErrorContains(t, err, "recorded by the run itself")
 
-	_, entries, err := store.Load(ctx, "run-1")
+	_, entries, err := s.Load(ctx, "run-1")
 	require.NoError(t, err)
 	st, err := engine.Replay("run-1", entries)
 	require.NoError(t, err)
-	err = engine.Decide(ctx, store, h.p, "run-1", engine.Decision{Approve: true, By: "bob", Time: st.Halt.Since.Add(-time.Hour)})
+	err = engine.Decide(ctx, s, h.p, "run-1", engine.Decision{Approve: true, By: "bob", Time: st.Halt.Since.Add(-time.Hour)})
 	require.ErrorContains(t, err, "is not within the halt")
 
 	time.Sleep(1500 * time.Millisecond) // past the halt's expiry
-	err = engine.Decide(ctx, store, h.p, "run-1", engine.Decision{Approve: true, By: "bob", Time: st.Halt.Since.Add(time.Millisecond)})
+	err = engine.Decide(ctx, s, h.p, "run-1", engine.Decision{Approve: true, By: "bob", Time: st.Halt.Since.Add(time.Millisecond)})
 	require.ErrorIs(t, err, engine.ErrExpired, "a decision dated back does not escape the expiry")
 
-	_, after, err := store.Load(ctx, "run-1")
+	_, after, err := s.Load(ctx, "run-1")
 	require.NoError(t, err)
 	assert.Len(t, after, len(entries), "nothing recorded")
 }

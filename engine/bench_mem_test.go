@@ -12,6 +12,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // rssStepsEnv tells a re-executed test binary to do one run of a generated
@@ -32,7 +33,7 @@ func TestRSSChild(t *testing.T) {
 	}
 	p := benchProtocol(t, n)
 	res, err := engine.Start(context.Background(), p, engine.Options{
-		Adapters: adapters.Set{"noop": noopAdapter{}}, Store: engine.NewMemoryStore(),
+		Adapters: adapters.Set{"noop": noopAdapter{}}, Store: store.NewMemory(),
 		NoEvidence: true, Dir: t.TempDir(), Identity: "bench", Getenv: func(string) string { return "" },
 	})
 	if err != nil || res.Status != engine.StatusCompleted {

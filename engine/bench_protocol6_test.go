@@ -9,6 +9,8 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // p6Fake is an instant adapter for Protocol 6: every call passes at once;
@@ -61,9 +63,9 @@ func p6Options(dir, inputs string, durable bool) engine.Options {
 	opts := engine.Options{Adapters: p6Set(), Prompter: p6Yes{}, Identity: "bench", Dir: dir,
 		Vars: map[string]string{"inputs_dir": inputs}, Getenv: func(string) string { return "" }}
 	if durable {
-		opts.Store = engine.NewFileStore(filepath.Join(dir, ".protorun"))
+		opts.Store = filestore.New(filepath.Join(dir, ".protorun"))
 	} else {
-		opts.Store = engine.NewMemoryStore()
+		opts.Store = store.NewMemory()
 		opts.NoEvidence = true
 	}
 	return opts

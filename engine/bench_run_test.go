@@ -14,6 +14,7 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // benchSteps is the number of steps of the generated protocol.
@@ -57,7 +58,7 @@ func BenchmarkStepOverhead(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				res, err := engine.Start(context.Background(), p, engine.Options{
-					Adapters: adapters.Set{"noop": noopAdapter{}}, Store: engine.NewMemoryStore(),
+					Adapters: adapters.Set{"noop": noopAdapter{}}, Store: store.NewMemory(),
 					NoEvidence: !evidence, Dir: dir, Identity: "bench", Getenv: func(string) string { return "" },
 				})
 				if err != nil || res.Status != engine.StatusCompleted {
@@ -124,7 +125,7 @@ func BenchmarkDryRunDeployment(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		res, err := engine.Start(context.Background(), p, engine.Options{
-			DryRun: true, NoEvidence: true, Store: engine.NewMemoryStore(), Dir: dir, Identity: "bench",
+			DryRun: true, NoEvidence: true, Store: store.NewMemory(), Dir: dir, Identity: "bench",
 			Vars: map[string]string{"inputs_dir": inputs}, Getenv: func(string) string { return "" },
 		})
 		if err != nil || res.Status != engine.StatusCompleted {

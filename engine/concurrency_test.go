@@ -14,6 +14,8 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // fleetProtocol deploys nothing (no environment locks), so many runs of it
@@ -113,11 +115,11 @@ func TestConcurrentRuns(t *testing.T) {
 	require.NoError(t, err)
 	pipeline := rtPipeline(t, rtDefaults())
 	root := t.TempDir()
-	store := engine.NewFileStore(filepath.Join(root, ".protorun"))
+	s := filestore.New(filepath.Join(root, ".protorun"))
 	prompt := &rtPrompter{answer: "yes"}
 	events := &rtEvents{}
 	opts := func(id string) engine.Options {
-		return engine.Options{Adapters: set, Store: store, Dir: filepath.Join(root, id), Identity: "tester",
+		return engine.Options{Adapters: set, Store: s, Dir: filepath.Join(root, id), Identity: "tester",
 			RunID: id, Prompter: prompt, Observers: []engine.Observer{events.observer()},
 			Getenv: func(string) string { return "" }, WaitLock: 2 * time.Minute}
 	}
@@ -131,7 +133,7 @@ func TestConcurrentRuns(t *testing.T) {
 		res, err := engine.Start(ctx, p, opts(id))
 		require.NoError(t, err)
 		require.Equal(t, wantStatus[p], res.Status, id)
-		want[p] = journalKinds(t, store, id)
+		want[p] = journalKinds(t, s, id)
 	}
 	callsAlone := len(fakes.callsOf("health"))
 
@@ -165,17 +167,17 @@ func TestConcurrentRuns(t *testing.T) {
 	for _, r := range runs {
 		require.NoError(t, r.err, r.id)
 		assert.Equal(t, wantStatus[r.p], r.res.Status, r.id)
-		kinds := journalKinds(t, store, r.id)
+		kinds := journalKinds(t, s, r.id)
 		assert.Equal(t, len(want[r.p]), len(kinds), "%s: journal entries", r.id)
 		assert.Equal(t, want[r.p], kinds, "%s: journal entry kinds, in order", r.id)
 
-		_, entries, err := store.Load(ctx, r.id)
+		_, entries, err := s.Load(ctx, r.id)
 		require.NoError(t, err)
 		st, err := engine.Replay(r.id, entries)
 		require.NoError(t, err, r.id)
 		assert.Equal(t, r.res.Status, st.Status, r.id)
 
-		rep, err := engine.Verify(ctx, store, r.id)
+		rep, err := engine.Verify(ctx, s, r.id)
 		require.NoError(t, err)
 		assert.True(t, rep.Intact, "%s: %+v", r.id, rep)
 		assert.Equal(t, len(entries), rep.Entries)
@@ -203,21 +205,21 @@ func TestConcurrentRuns(t *testing.T) {
 	for _, r := range runs {
 		assert.Equal(t, 1, ends[r.id], r.id)
 	}
-	infos, err := store.List(ctx)
+	infos, err := s.List(ctx)
 	require.NoError(t, err)
 	assert.Len(t, infos, fleetRuns+pipelineRuns+2)
 }
 
 // journalKinds returns the kinds of a run's journal entries, checking that
 // their sequence numbers run 1, 2, 3, … with none lost or repeated.
-func journalKinds(t *testing.T, store engine.Store, id string) []string {
+func journalKinds(t *testing.T, s store.Store, id string) []string {
 	t.Helper()
-	_, entries, err := store.Load(context.Background(), id)
+	_, entries, err := s.Load(context.Background(), id)
 	require.NoError(t, err)
 	kinds := make([]string, len(entries))
 	for i, e := range entries {
 		require.Equal(t, i+1, e.Seq, "%s: entry %d", id, i+1)
-		kinds[i] = e.Kind
+		kinds[i] = string(e.Kind)
 	}
 	return kinds
 }

@@ -21,9 +21,9 @@
 //     names the adapters steps may use; by default every adapter registered
 //     with adapters.Register.
 //   - Start a run with Options: the adapters to call (an adapters.Set handed
-//     in directly, or the registry), a Store that keeps the run's journal
-//     (NewFileStore for runs that outlive the process, NewMemoryStore
-//     otherwise), Observers that receive every Event (ConsoleObserver,
+//     in directly, or the registry), a store.Store that keeps the run's
+//     journal (filestore.New for runs that outlive the process, store.Open
+//     for one named by URL, store.NewMemory otherwise), Observers that receive every Event (ConsoleObserver,
 //     JSONObserver, or an ObserverFunc of your own), vars, and a Prompter
 //     (PrompterFunc) when someone can answer halts on the spot; one that
 //     finds nobody there returns an error wrapping ErrNoAnswer, and the run
@@ -43,7 +43,7 @@
 //   - In another process, LoadRun reopens a run's protocol from the store
 //     (the exact bytes the run started with) so it can be decided and
 //     resumed; Replay rebuilds a run's state from its journal for a status
-//     display; Store.List lists the runs.
+//     display; store.Store's List lists the runs.
 //   - Result.ExitCode maps how a run ended to the CLI's exit codes: 0
 //     completed, 1 failed (rollback completed, rejected, aborted,
 //     interrupted), 3 halted for an approval or a confirmation, 4 rollback
@@ -62,17 +62,26 @@
 //	if err != nil {
 //		return err // every problem at file:line:col
 //	}
-//	store := engine.NewFileStore(".protorun")
-//	opts := engine.Options{Adapters: set, Store: store, Observers: []engine.Observer{obs}}
+//	runs := filestore.New(".protorun")
+//	opts := engine.Options{Adapters: set, Store: runs, Observers: []engine.Observer{obs}}
 //	res, err := engine.Start(ctx, p, opts)
 //	var halt *engine.HaltError
 //	if errors.As(err, &halt) {
 //		d := engine.Decision{Approve: true, By: "alice", Reason: "CAB-123"}
-//		if err := engine.Decide(ctx, store, p, halt.Run, d); err != nil {
+//		if err := engine.Decide(ctx, runs, p, halt.Run, d); err != nil {
 //			return err
 //		}
 //		res, err = engine.Resume(ctx, p, halt.Run, opts)
 //	}
+//
+// # Packages
+//
+// Runs are kept by a store: package engine/store holds the contract
+// (store.Store, its optional abilities, store.Register and store.Open by
+// URL) and store.Memory; engine/store/filestore keeps runs in a directory
+// (the "file" scheme, and plain paths); engine/store/storetest is the
+// conformance kit every store passes. The store packages never import
+// engine.
 //
 // # Guarantees
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // PrompterFunc adapts a function to Prompter, for embedders that answer
@@ -28,8 +29,8 @@ func (f PrompterFunc) Ask(ctx context.Context, prompt string) (string, error) { 
 // not hold, refuses a run whose kept bytes are missing or do not match
 // the digest recorded when it started, and one whose journal does not
 // check out (a *JournalError, see VerifyJournal).
-func LoadRun(ctx context.Context, store Store, runID string, opts *protocol.LoadOptions) (*RunInfo, *protocol.Protocol, error) {
-	info, entries, err := store.Load(ctx, runID)
+func LoadRun(ctx context.Context, s store.Store, runID string, opts *protocol.LoadOptions) (*store.RunInfo, *protocol.Protocol, error) {
+	info, entries, err := s.Load(ctx, runID)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,8 +13,6 @@ var (
 	ErrInterrupted = errors.New("run interrupted")
 	// ErrNotHalted is returned by Decide when the run is not waiting.
 	ErrNotHalted = errors.New("run is not awaiting a decision")
-	// ErrUnknownRun is returned by a Store for a run id it does not hold.
-	ErrUnknownRun = errors.New("unknown run")
 	// ErrNoAnswer is what a Prompter returns (wrapped) when nobody can
 	// answer, e.g. its stdin ended: the run then waits at the halt for a
 	// decision recorded with Decide, as without a Prompter (at a gate's

@@ -14,6 +14,8 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // releaseProtocol is a small protocol: check, approve, deploy to a
@@ -100,7 +102,7 @@ func Example_embedding() {
 		fmt.Println(err) // every problem at file:line:col
 		return
 	}
-	store := engine.NewMemoryStore() // engine.NewFileStore(dir) keeps runs across processes
+	s := store.NewMemory() // engine.NewFileStore(dir) keeps runs across processes
 	observer := engine.ObserverFunc(func(e engine.Event) {
 		switch e.Kind {
 		case engine.EventStepEnd, engine.EventGate:
@@ -109,7 +111,7 @@ func Example_embedding() {
 			fmt.Println(e.Message)
 		}
 	})
-	opts := engine.Options{Adapters: set, Store: store, Observers: []engine.Observer{observer},
+	opts := engine.Options{Adapters: set, Store: s, Observers: []engine.Observer{observer},
 		RunID: "release-1", Identity: "ci", NoEvidence: true}
 
 	res, err := engine.Start(ctx, p, opts)
@@ -121,13 +123,13 @@ func Example_embedding() {
 	fmt.Printf("%s waits at %s: %s\n", res.Status, halt.Step, halt.Prompt)
 
 	// Later, possibly in another process: reopen the run, decide, resume.
-	_, p, err = engine.LoadRun(ctx, store, halt.Run, &protocol.LoadOptions{Adapters: set})
+	_, p, err = engine.LoadRun(ctx, s, halt.Run, &protocol.LoadOptions{Adapters: set})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	d := engine.Decision{Approve: true, By: "alice", Reason: "CHG-42"}
-	if err := engine.Decide(ctx, store, p, halt.Run, d); err != nil {
+	if err := engine.Decide(ctx, s, p, halt.Run, d); err != nil {
 		fmt.Println(err) // not halted, already decided, or a decider the halt's policy excludes
 		return
 	}
@@ -176,32 +178,32 @@ func TestEmbeddingDeciderPolicyAndLoadRun(t *testing.T) {
 	src := strings.Replace(releaseProtocol, "prompt: approve}", "prompt: approve, allow_starter: false}", 1)
 	p, err := protocol.Parse("release.yaml", []byte(src), &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
-	store := engine.NewFileStore(t.TempDir())
-	opts := engine.Options{Adapters: set, Store: store, RunID: "r1", Identity: "ci", Dir: t.TempDir()}
+	s := filestore.New(t.TempDir())
+	opts := engine.Options{Adapters: set, Store: s, RunID: "r1", Identity: "ci", Dir: t.TempDir()}
 	res, err := engine.Start(ctx, p, opts)
 	require.ErrorIs(t, err, engine.ErrHalted)
 	assert.Equal(t, engine.StatusHalted, res.Status)
 	assert.Equal(t, 3, res.ExitCode())
 
 	t.Run("LoadRun parses the kept protocol", func(t *testing.T) {
-		info, lp, err := engine.LoadRun(ctx, store, "r1", &protocol.LoadOptions{Adapters: set})
+		info, lp, err := engine.LoadRun(ctx, s, "r1", &protocol.LoadOptions{Adapters: set})
 		require.NoError(t, err)
 		assert.Equal(t, "ci", info.StartedBy)
 		assert.Equal(t, p.Digest, lp.Digest)
 		assert.Equal(t, "release.yaml", lp.File)
 	})
 	t.Run("LoadRun of an unknown run", func(t *testing.T) {
-		_, _, err := engine.LoadRun(ctx, store, "nope", nil)
-		assert.ErrorIs(t, err, engine.ErrUnknownRun)
+		_, _, err := engine.LoadRun(ctx, s, "nope", nil)
+		assert.ErrorIs(t, err, store.ErrUnknownRun)
 	})
 	t.Run("LoadRun without the run's adapters", func(t *testing.T) {
-		_, _, err := engine.LoadRun(ctx, store, "r1", &protocol.LoadOptions{Adapters: adapters.Set{}})
+		_, _, err := engine.LoadRun(ctx, s, "r1", &protocol.LoadOptions{Adapters: adapters.Set{}})
 		require.ErrorIs(t, err, protocol.ErrInvalid)
 		assert.Contains(t, err.Error(), `unknown adapter "switch"`)
 	})
 	t.Run("LoadRun refuses kept bytes that do not match the digest", func(t *testing.T) {
-		ms := engine.NewMemoryStore()
-		require.NoError(t, ms.Create(ctx, &engine.RunInfo{ID: "x", File: "release.yaml", Digest: p.Digest,
+		ms := store.NewMemory()
+		require.NoError(t, ms.Create(ctx, &store.RunInfo{ID: "x", File: "release.yaml", Digest: p.Digest,
 			Source: []byte(strings.Replace(src, "1.0.0", "6.6.6", 1))}))
 		_, _, err := engine.LoadRun(ctx, ms, "x", &protocol.LoadOptions{Adapters: set})
 		require.Error(t, err)
@@ -209,21 +211,21 @@ func TestEmbeddingDeciderPolicyAndLoadRun(t *testing.T) {
 	})
 
 	// allow_starter: false — the one who started the run may not approve.
-	err = engine.Decide(ctx, store, p, "r1", engine.Decision{Approve: true, By: "ci"})
+	err = engine.Decide(ctx, s, p, "r1", engine.Decision{Approve: true, By: "ci"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "started the run")
 
 	// A rejection of the approval ends the run: nothing was deployed, so
 	// there is nothing to roll back.
-	require.NoError(t, engine.Decide(ctx, store, p, "r1", engine.Decision{Approve: false, By: "alice", Reason: "not today"}))
-	err = engine.Decide(ctx, store, p, "r1", engine.Decision{Approve: true, By: "bob"})
+	require.NoError(t, engine.Decide(ctx, s, p, "r1", engine.Decision{Approve: false, By: "alice", Reason: "not today"}))
+	err = engine.Decide(ctx, s, p, "r1", engine.Decision{Approve: true, By: "bob"})
 	require.ErrorIs(t, err, engine.ErrNotHalted, "a halt is decided once")
 	res, err = engine.Resume(ctx, p, "r1", opts)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRejected, res.Status)
 	assert.Equal(t, 1, res.ExitCode())
 
-	_, entries, err := store.Load(ctx, "r1")
+	_, entries, err := s.Load(ctx, "r1")
 	require.NoError(t, err)
 	st, err := engine.Replay("r1", entries)
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // halt asks for a decision: a recorded one (Decide) is used; else the
@@ -23,7 +24,7 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 			r.announceText(r.fill(s.Say, nil), nil)
 		}
 		r.st.Halt = &HaltRecord{Step: s.ID, Kind: string(h.Kind), Prompt: text, Since: r.now(), decisions: len(r.st.Decisions)}
-		r.journal(EntryHalt, r.st.Halt)
+		r.journal(store.KindHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(s.ID)
 	if d != nil {
@@ -112,7 +113,7 @@ func (r *Runner) recordDecision(d *Decision) {
 	}
 	d.Reason = r.redactText(d.Reason) // a person's words
 	r.st.Decisions = append(r.st.Decisions, *d)
-	r.journal(EntryDecision, d)
+	r.journal(store.KindDecision, d)
 	if r.durable() != nil {
 		return // not announced; the run stops on the journal's error
 	}
@@ -232,7 +233,7 @@ func (r *Runner) gate(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 		return "", err
 	}
 	r.st.Gates[s.ID] = rec
-	r.journal(EntryGate, rec)
+	r.journal(store.KindGate, rec)
 	var failed []string
 	for _, c := range rec.Criteria {
 		if !c.Passed {
@@ -332,7 +333,7 @@ func (r *Runner) notify(ctx context.Context, s *protocol.PlanStep, a *protocol.A
 func (r *Runner) blocked(_ context.Context, gate string) (protocol.Event, error) {
 	if r.st.Halt == nil || r.st.Halt.Step != gate {
 		r.st.Halt = &HaltRecord{Step: gate, Kind: HaltGate, Prompt: r.st.Failure, Since: r.now(), decisions: len(r.st.Decisions)}
-		r.journal(EntryHalt, r.st.Halt)
+		r.journal(store.KindHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(gate)
 	if d == nil {
@@ -397,7 +398,7 @@ func (r *Runner) rollback(ctx context.Context) (protocol.Event, error) {
 		if !again {
 			ok = false
 			r.st.Rollbacks = append(r.st.Rollbacks, skipped)
-			r.journal(EntryRollback, skipped)
+			r.journal(store.KindRollback, skipped)
 			if err := r.durable(); err != nil {
 				return "", err
 			}
@@ -405,7 +406,7 @@ func (r *Runner) rollback(ctx context.Context) (protocol.Event, error) {
 			continue
 		}
 		start := r.now()
-		r.journal(EntryStepStart, stepStart{Step: tmp.ID, Time: start})
+		r.journal(store.KindStepStart, stepStart{Step: tmp.ID, Time: start})
 		if err := r.durable(); err != nil {
 			return "", err
 		}
@@ -428,7 +429,7 @@ func (r *Runner) rollback(ctx context.Context) (protocol.Event, error) {
 		}
 		r.st.Rollbacks = append(r.st.Rollbacks, rec)
 		r.st.RolledBack = true
-		r.journal(EntryRollback, rec)
+		r.journal(store.KindRollback, rec)
 		if err := r.durable(); err != nil {
 			return "", err // not announced as done: the journal does not hold it
 		}
@@ -526,7 +527,7 @@ func (r *Runner) finish(ctx context.Context) (*Result, error) {
 	if len(r.st.LeftInPlace) > 0 {
 		end["left_in_place"] = r.st.LeftInPlace
 	}
-	r.journal(EntryEnd, end)
+	r.journal(store.KindEnd, end)
 	// The end is durable before it is announced: whoever reads the message
 	// (or the status) may act on it at once.
 	if err := r.durable(); err != nil {
@@ -590,13 +591,13 @@ func (r *Runner) dryRunAssumes(prog *protocol.Program, env map[string]any) bool 
 // Decide records a decision on a halted run in store. It refuses a run
 // that is not halted, a decider the halt's policy excludes, and a decision
 // made against a protocol whose digest differs from the run's.
-func Decide(ctx context.Context, store Store, p *protocol.Protocol, runID string, d Decision) error {
+func Decide(ctx context.Context, s store.Store, p *protocol.Protocol, runID string, d Decision) error {
 	// The decision is appended only if nothing was appended since the
 	// journal was read (the check and the write are one step in the store):
 	// two decisions racing for one halt, or a decision racing a resume,
 	// cannot both land. The loser reads the journal again and decides
 	// against what is there now.
-	return retryOnConflict(func() error { return decideOnce(ctx, store, p, runID, d) })
+	return retryOnConflict(func() error { return decideOnce(ctx, s, p, runID, d) })
 }
 
 // retryOnConflict runs appendOnce, which reads the journal and appends to
@@ -606,7 +607,7 @@ func Decide(ctx context.Context, store Store, p *protocol.Protocol, runID string
 func retryOnConflict(appendOnce func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := appendOnce()
-		if !errors.Is(err, ErrConflict) || attempt == 10 {
+		if !errors.Is(err, store.ErrConflict) || attempt == 10 {
 			return err
 		}
 	}
@@ -614,8 +615,8 @@ func retryOnConflict(appendOnce func() error) error {
 
 // loadTrusted reads a run to act on: its journal checked before it is
 // trusted (VerifyJournal), then replayed.
-func loadTrusted(ctx context.Context, store Store, p *protocol.Protocol, runID string) (*RunInfo, []Entry, *RunState, error) {
-	info, entries, err := store.Load(ctx, runID)
+func loadTrusted(ctx context.Context, s store.Store, p *protocol.Protocol, runID string) (*store.RunInfo, []store.Entry, *RunState, error) {
+	info, entries, err := s.Load(ctx, runID)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -629,13 +630,13 @@ func loadTrusted(ctx context.Context, store Store, p *protocol.Protocol, runID s
 	return info, entries, st, nil
 }
 
-func decideOnce(ctx context.Context, store Store, p *protocol.Protocol, runID string, d Decision) error {
-	info, entries, st, err := loadTrusted(ctx, store, p, runID)
+func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID string, d Decision) error {
+	info, entries, st, err := loadTrusted(ctx, s, p, runID)
 	if err != nil {
 		return err
 	}
 	if protocol.State(st.State).Terminal() {
-		if len(entries) == 0 || entries[len(entries)-1].Kind != EntryEnd {
+		if len(entries) == 0 || entries[len(entries)-1].Kind != store.KindEnd {
 			return fmt.Errorf("run %s reached its end (%s) but stopped before recording it, nothing to decide (protorun resume %s records it): %w",
 				runID, st.State, runID, ErrNotHalted)
 		}
@@ -705,7 +706,7 @@ func decideOnce(ctx context.Context, store Store, p *protocol.Protocol, runID st
 	if err != nil {
 		return err
 	}
-	e := Entry{Seq: len(entries) + 1, Time: d.Time, Kind: EntryDecision, Data: b}
-	sealEntry(chainHead(info, entries), &e)
-	return store.Append(ctx, runID, e)
+	e := store.Entry{Seq: len(entries) + 1, Time: d.Time, Kind: store.KindDecision, Data: b}
+	store.Seal(store.LastHash(info, entries), &e)
+	return s.Append(ctx, runID, e)
 }

@@ -24,11 +24,9 @@ import (
 
 	"github.com/protorun/protorun/engine/internal/suggest"
 	"github.com/protorun/protorun/engine/protocol"
-)
 
-// EntryContext is the kind of the journal entry that holds a run's frozen
-// context (RunContext). It is the first entry of every run's journal.
-const EntryContext = "context"
+	"github.com/protorun/protorun/engine/store"
+)
 
 // ErrChangedRun is wrapped by the error Resume returns when it is given
 // values that differ from the ones the run was frozen with (a var, a
@@ -379,8 +377,8 @@ func fromJSONNumber(v any) any {
 
 // runContext returns the frozen context a run's journal holds: its first
 // entry. A run started before contexts were frozen has none (nil, nil).
-func runContext(run string, entries []Entry) (*RunContext, error) {
-	if len(entries) == 0 || entries[0].Kind != EntryContext {
+func runContext(run string, entries []store.Entry) (*RunContext, error) {
+	if len(entries) == 0 || entries[0].Kind != store.KindContext {
 		return nil, nil
 	}
 	return decodeContext(run, entries[0].Data)
@@ -449,7 +447,7 @@ func (r *Runner) checkNoChanges(c *RunContext) error {
 // ContextOf returns the frozen context a run's journal holds (its first
 // entry), checked against its digest; nil for a run started before
 // contexts were frozen.
-func ContextOf(run string, entries []Entry) (*RunContext, error) {
+func ContextOf(run string, entries []store.Entry) (*RunContext, error) {
 	return runContext(run, entries)
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 const frozenProtocol = `protorun: v1
@@ -63,7 +65,7 @@ func frozenStart(t *testing.T, env map[string]string) (*rtHarness, *protocol.Pro
 	p, err := protocol.Parse("frozen.yaml", []byte(frozenProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 	require.NoError(t, err)
 	h := newHarness(t, p)
-	h.opts.Store = engine.NewFileStore(filepath.Join(h.dir, ".protorun"))
+	h.opts.Store = filestore.New(filepath.Join(h.dir, ".protorun"))
 	h.store = nil
 	require.NoError(t, os.MkdirAll(h.path("b.example"), 0o755))
 	require.NoError(t, os.WriteFile(h.path("b.example/audit.json"), []byte(`{"score": 91}`), 0o644))
@@ -112,7 +114,7 @@ func TestFrozenContextJournaled(t *testing.T) {
 	h, _ := frozenStart(t, map[string]string{"VERSION": "3.1.0", "TARGET": "b.example", "TOKEN": "s3cret"})
 	_, entries, err := h.opts.Store.Load(context.Background(), "run-1")
 	require.NoError(t, err)
-	require.Equal(t, engine.EntryContext, entries[0].Kind)
+	require.Equal(t, store.KindContext, entries[0].Kind)
 	assert.NotContains(t, string(entries[0].Data), "s3cret")
 	c, err := engine.ContextOf("run-1", entries)
 	require.NoError(t, err)
@@ -189,8 +191,8 @@ func TestResumeRefusesChanges(t *testing.T) {
 // (TestForgedApprovalRefused).
 func TestApprovalBindsToContext(t *testing.T) {
 	h, p := frozenStart(t, map[string]string{"VERSION": "3.1.0", "TARGET": "b.example", "TOKEN": "s3cret"})
-	store := h.opts.Store
-	info, entries, err := store.Load(context.Background(), "run-1")
+	s := h.opts.Store
+	info, entries, err := s.Load(context.Background(), "run-1")
 	require.NoError(t, err)
 	_ = info
 	st, err := engine.Replay("run-1", entries)
@@ -198,7 +200,7 @@ func TestApprovalBindsToContext(t *testing.T) {
 	require.NotEmpty(t, st.Context)
 	// Decide records the context it decided on.
 	h.approve(p)
-	_, entries, err = store.Load(context.Background(), "run-1")
+	_, entries, err = s.Load(context.Background(), "run-1")
 	require.NoError(t, err)
 	st, err = engine.Replay("run-1", entries)
 	require.NoError(t, err)
@@ -219,18 +221,18 @@ func TestForgedApprovalRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _ := frozenStart(t, map[string]string{"VERSION": "3.1.0", "TARGET": "b.example", "TOKEN": "s3cret"})
-			store := h.opts.Store
-			_, entries, err := store.Load(context.Background(), "run-1")
+			s := h.opts.Store
+			_, entries, err := s.Load(context.Background(), "run-1")
 			require.NoError(t, err)
 			tc.d.Time = time.Now()
 			b, err := json.Marshal(tc.d)
 			require.NoError(t, err)
-			e := engine.Entry{Seq: len(entries) + 1, Time: tc.d.Time, Kind: engine.EntryDecision, Data: b}
+			e := store.Entry{Seq: len(entries) + 1, Time: tc.d.Time, Kind: store.KindDecision, Data: b}
 			engine.SealEntry(entries[len(entries)-1].Hash, &e)
-			require.NoError(t, store.Append(context.Background(), "run-1", e))
+			require.NoError(t, s.Append(context.Background(), "run-1", e))
 			_, err = h.resume()
 			// The journal check refuses it before the run acts on anything.
-			require.ErrorIs(t, err, engine.ErrJournalDamaged)
+			require.ErrorIs(t, err, store.ErrJournalDamaged)
 			assert.ErrorContains(t, err, "does not name this run's frozen context")
 			assert.Zero(t, h.f.count("deploy"))
 		})
@@ -276,7 +278,7 @@ func TestFreezeBoundsItsSize(t *testing.T) {
 	p, err := protocol.Parse("frozen.yaml", []byte(frozenProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 	require.NoError(t, err)
 	h := newHarness(t, p)
-	h.opts.Store = engine.NewFileStore(filepath.Join(h.dir, ".protorun"))
+	h.opts.Store = filestore.New(filepath.Join(h.dir, ".protorun"))
 	require.NoError(t, os.MkdirAll(h.path("a.example"), 0o755))
 	big := append([]byte(`{"score": 91, "pad": "`), bytes.Repeat([]byte("x"), 9<<20)...)
 	require.NoError(t, os.WriteFile(h.path("a.example/audit.json"), append(big, '"', '}'), 0o644))
@@ -286,7 +288,7 @@ func TestFreezeBoundsItsSize(t *testing.T) {
 	_, entries, err := h.opts.Store.Load(context.Background(), "run-1")
 	require.NoError(t, err, "the failed run reads back")
 	require.NotEmpty(t, entries)
-	assert.Equal(t, engine.EntryEnd, entries[len(entries)-1].Kind)
+	assert.Equal(t, store.KindEnd, entries[len(entries)-1].Kind)
 }
 
 // TestAbortNeedsTheSecretFirst: an abort that cannot go on (the run's

@@ -23,6 +23,8 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // Hostile inputs (issue #9). Each test feeds protorun something built to
@@ -366,7 +368,7 @@ func hostileWithin(t *testing.T, fifo string, d time.Duration, fn func() error) 
 func TestHostileJournal(t *testing.T) {
 	p := hostileRunProtocol(t, "")
 	dir := t.TempDir()
-	store := engine.NewFileStore(filepath.Join(dir, "state"))
+	s := filestore.New(filepath.Join(dir, "state"))
 	join := func(ls ...[]byte) []byte { return bytes.Join(ls, nil) }
 
 	// Each case damages the journal (lines, n of them) of its own run.
@@ -407,7 +409,7 @@ func TestHostileJournal(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			id := "run-" + c.name
-			_, err := engine.Start(context.Background(), p, engine.Options{Adapters: ltAdapters(), Dir: dir, Store: store,
+			_, err := engine.Start(context.Background(), p, engine.Options{Adapters: ltAdapters(), Dir: dir, Store: s,
 				RunID: id, Identity: "test"})
 			require.NoError(t, err)
 			runDir := filepath.Join(dir, "state", "runs", id)
@@ -421,16 +423,16 @@ func TestHostileJournal(t *testing.T) {
 			entry := c.entry(n, mid)
 			want := fmt.Sprintf(c.want, entry)
 			if strings.Contains(c.want, "(%s)") {
-				var e engine.Entry
+				var e store.Entry
 				require.NoError(t, json.Unmarshal(bytes.Split(journal, []byte("\n"))[entry-1], &e))
 				want = fmt.Sprintf(c.want, entry, e.Kind)
 			}
 
-			_, err = engine.Resume(context.Background(), p, id, engine.Options{Adapters: ltAdapters(), Dir: dir, Store: store, Identity: "test"})
+			_, err = engine.Resume(context.Background(), p, id, engine.Options{Adapters: ltAdapters(), Dir: dir, Store: s, Identity: "test"})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), want)
 			assert.Contains(t, err.Error(), "run "+id)
-			var je *engine.JournalError
+			var je *store.JournalError
 			require.ErrorAs(t, err, &je)
 			assert.Equal(t, entry, je.Entry)
 			// Refusing wrote nothing: the journal is as it was.
@@ -444,7 +446,7 @@ func TestHostileJournal(t *testing.T) {
 		runDir := filepath.Join(dir, "state", "runs", "bad-info")
 		require.NoError(t, os.MkdirAll(runDir, 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(runDir, "info.json"), []byte(`{"id": "bad-in`), 0o644))
-		_, _, err := store.Load(context.Background(), "bad-info")
+		_, _, err := s.Load(context.Background(), "bad-info")
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "run bad-info: info.json is damaged")
 	})
@@ -489,7 +491,7 @@ func TestHostileStateDirNotADirectory(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
 	p := hostileRunProtocol(t, "")
 	res, err := engine.Start(context.Background(), p, engine.Options{Adapters: ltAdapters(), Dir: dir, Identity: "test",
-		Store: engine.NewFileStore(filepath.Join(file, "state"))})
+		Store: filestore.New(filepath.Join(file, "state"))})
 	assert.Nil(t, res)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "state directory")
@@ -539,11 +541,11 @@ func TestHostileFullDisk(t *testing.T) {
 				assert.Equal(t, "ok", runErr)
 			}
 			// A run that was recorded can be read back: nothing torn.
-			store := engine.NewFileStore(filepath.Join(dir, "state"))
-			runs, err := store.List(context.Background())
+			s := filestore.New(filepath.Join(dir, "state"))
+			runs, err := s.List(context.Background())
 			require.NoError(t, err)
 			for _, info := range runs {
-				_, entries, err := store.Load(context.Background(), info.ID)
+				_, entries, err := s.Load(context.Background(), info.ID)
 				require.NoError(t, err)
 				_, err = engine.Replay(info.ID, entries)
 				require.NoError(t, err)
@@ -587,7 +589,7 @@ func hostileFullDiskChild(t *testing.T, spec string) {
 	signal.Ignore(syscall.SIGXFSZ)
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}))
 	_, err = engine.Start(context.Background(), p, engine.Options{Adapters: ltAdapters(), Dir: dir, Identity: "test",
-		Store: engine.NewFileStore(filepath.Join(dir, "state")), RunID: "full"})
+		Store: filestore.New(filepath.Join(dir, "state")), RunID: "full"})
 	msg := "ok"
 	if err != nil {
 		msg = strings.ReplaceAll(err.Error(), "\n", " ")

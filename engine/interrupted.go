@@ -7,6 +7,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // interruptedStep handles an action step whose start the journal holds and
@@ -56,7 +57,7 @@ func (r *Runner) interruptedStep(ctx context.Context, s *protocol.PlanStep) (eve
 	}
 	if r.st.Halt == nil || r.st.Halt.Step != s.ID {
 		r.st.Halt = &HaltRecord{Step: s.ID, Kind: HaltInterrupted, Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
-		r.journal(EntryHalt, r.st.Halt)
+		r.journal(store.KindHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(s.ID)
 	if d == nil && r.opts.Prompter != nil {
@@ -94,7 +95,7 @@ func (r *Runner) interruptedStep(ctx context.Context, s *protocol.PlanStep) (eve
 	rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy,
 		Message: why + "; not run again, rollback chosen by " + d.By}
 	r.st.recordStep(rec)
-	r.journal(EntryStepEnd, rec)
+	r.journal(store.KindStepEnd, rec)
 	r.emit(Event{Kind: EventStepEnd, Phase: s.Phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
 	r.st.Failure = rec.Message
 	if s.IsMust() {
@@ -155,7 +156,7 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *protocol.PlanStep
 		d = r.st.Abort
 	case !halted:
 		r.st.Halt = &HaltRecord{Step: tmp.ID, Kind: HaltInterrupted, Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
-		r.journal(EntryHalt, r.st.Halt)
+		r.journal(store.KindHalt, r.st.Halt)
 	default:
 		d = r.st.pendingDecision(tmp.ID) // an abort recorded at this halt included
 	}

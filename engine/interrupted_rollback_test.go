@@ -9,12 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // crashedInRollback runs the pipeline to a rollback, then makes a store
 // holding the journal as a process killed in the middle of the production
 // rollback's call would have left it: its start, and nothing after.
-func crashedInRollback(t *testing.T, h *rtHarness) *engine.MemoryStore {
+func crashedInRollback(t *testing.T, h *rtHarness) *store.Memory {
 	t.Helper()
 	ctx := context.Background()
 	h.f.on("probe-2", rtUnhealthyUntil(1))
@@ -27,13 +28,13 @@ func crashedInRollback(t *testing.T, h *rtHarness) *engine.MemoryStore {
 	require.NoError(t, err)
 	cut := -1
 	for i, e := range entries {
-		if e.Kind == engine.EntryStepStart && bytes.Contains(e.Data, []byte(`"deploy-production.rollback"`)) {
+		if e.Kind == store.KindStepStart && bytes.Contains(e.Data, []byte(`"deploy-production.rollback"`)) {
 			cut = i
 			break
 		}
 	}
 	require.GreaterOrEqual(t, cut, 0, "the journal holds the rollback's start")
-	crashed := engine.NewMemoryStore()
+	crashed := store.NewMemory()
 	require.NoError(t, crashed.Create(ctx, info))
 	require.NoError(t, crashed.Append(ctx, h.opts.RunID, entries[:cut+1]...))
 	return crashed

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,47 +14,15 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // conflictStores are the stores whose Append must be conditional.
-func conflictStores(t *testing.T) map[string]func() engine.Store {
-	return map[string]func() engine.Store{
-		"memory": func() engine.Store { return engine.NewMemoryStore() },
-		"file":   func() engine.Store { return engine.NewFileStore(filepath.Join(t.TempDir(), ".protorun")) },
-	}
-}
-
-// An Append whose first entry does not follow the journal's last one
-// writes nothing and fails with ErrConflict; an entry without a sequence
-// number is appended as it is.
-func TestAppendConflict(t *testing.T) {
-	for name, newStore := range conflictStores(t) {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			st := newStore()
-			require.NoError(t, st.Create(ctx, &engine.RunInfo{ID: "r"}))
-			entry := func(seq int, data string) engine.Entry {
-				return engine.Entry{Seq: seq, Kind: engine.EntryPhase, Data: []byte(`{"id":"` + data + `"}`)}
-			}
-			require.NoError(t, st.Append(ctx, "r", entry(1, "a"), entry(2, "b")))
-			for _, seq := range []int{1, 2, 4} {
-				err := st.Append(ctx, "r", entry(seq, "x"))
-				require.ErrorIs(t, err, engine.ErrConflict, "seq %d", seq)
-				assert.Contains(t, err.Error(), "after entry 2")
-			}
-			// A long last entry: the file store reads it back from the
-			// journal's end across several of its reads.
-			long := strings.Repeat("y", 20000)
-			require.NoError(t, st.Append(ctx, "r", entry(3, long)))
-			require.ErrorIs(t, st.Append(ctx, "r", entry(3, "x")), engine.ErrConflict)
-			require.NoError(t, st.Append(ctx, "r", entry(4, "c")))
-			_, es, err := st.Load(ctx, "r")
-			require.NoError(t, err)
-			require.Len(t, es, 4)
-			for i, e := range es {
-				assert.Equal(t, i+1, e.Seq)
-			}
-		})
+func conflictStores(t *testing.T) map[string]func() store.Store {
+	return map[string]func() store.Store{
+		"memory": func() store.Store { return store.NewMemory() },
+		"file":   func() store.Store { return filestore.New(filepath.Join(t.TempDir(), ".protorun")) },
 	}
 }
 
@@ -85,14 +52,14 @@ phases:
 // until release is closed: so two processes read the same journal before
 // either writes. It is not a Locker: only the journal keeps them apart.
 type heldStore struct {
-	engine.Store
+	store.Store
 	mu      sync.Mutex
 	holds   int
 	loaded  chan struct{}
 	release chan struct{}
 }
 
-func (s *heldStore) Load(ctx context.Context, run string) (*engine.RunInfo, []engine.Entry, error) {
+func (s *heldStore) Load(ctx context.Context, run string) (*store.RunInfo, []store.Entry, error) {
 	info, es, err := s.Store.Load(ctx, run)
 	s.mu.Lock()
 	hold := s.holds > 0
@@ -105,7 +72,7 @@ func (s *heldStore) Load(ctx context.Context, run string) (*engine.RunInfo, []en
 	return info, es, err
 }
 
-func conflictRun(t *testing.T, st engine.Store) (*protocol.Protocol, engine.Options, *atomic.Int32) {
+func conflictRun(t *testing.T, st store.Store) (*protocol.Protocol, engine.Options, *atomic.Int32) {
 	var deploys atomic.Int32
 	fakes := newFakes().on("deploy", func(context.Context, *adapters.Request, int) (*adapters.Result, error) {
 		deploys.Add(1)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // jfSecret is the value of the protocol's secret var; the failing store's
@@ -27,14 +28,14 @@ var errJournalFull = errors.New("no space left on device")
 // every later one write nothing and return errJournalFull, quoting the
 // secret.
 type failingStore struct {
-	engine.Store
-	fail func(engine.Entry) bool
+	store.Store
+	fail func(store.Entry) bool
 
 	mu     sync.Mutex
 	failed bool
 }
 
-func (s *failingStore) Append(ctx context.Context, run string, entries ...engine.Entry) error {
+func (s *failingStore) Append(ctx context.Context, run string, entries ...store.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range entries {
@@ -47,15 +48,15 @@ func (s *failingStore) Append(ctx context.Context, run string, entries ...engine
 }
 
 // transitionTo matches the transition entry into state.
-func transitionTo(state string) func(engine.Entry) bool {
-	return func(e engine.Entry) bool {
+func transitionTo(state string) func(store.Entry) bool {
+	return func(e store.Entry) bool {
 		var t struct{ To string }
-		return e.Kind == engine.EntryTransition && json.Unmarshal(e.Data, &t) == nil && t.To == state
+		return e.Kind == store.KindTransition && json.Unmarshal(e.Data, &t) == nil && t.To == state
 	}
 }
 
-func entryKind(kind string) func(engine.Entry) bool {
-	return func(e engine.Entry) bool { return e.Kind == kind }
+func entryKind(kind store.Kind) func(store.Entry) bool {
+	return func(e store.Entry) bool { return e.Kind == kind }
 }
 
 // jfProtocol: a probe, a gate that notifies when it fails, an approval,
@@ -115,28 +116,28 @@ phases:
 func TestNoSideEffectAfterJournalFailure(t *testing.T) {
 	cases := []struct {
 		name string
-		fail func(engine.Entry) bool
+		fail func(store.Entry) bool
 		// fails are the steps whose adapter calls fail.
 		fails []string
 		// check says what must not have happened.
 		check func(t *testing.T, h *rtHarness)
 	}{
-		{"adapter call", entryKind(engine.EntryStepStart), nil, func(t *testing.T, h *rtHarness) {
+		{"adapter call", entryKind(store.KindStepStart), nil, func(t *testing.T, h *rtHarness) {
 			assert.Zero(t, h.f.count("probe"))
 		}},
 		{"gate evidence", transitionTo("notify-gate"), nil, func(t *testing.T, h *rtHarness) {
 			assert.False(t, h.exists(".artifacts/jf/notify-gate.json"), "gate evidence written after the journal failed")
 		}},
-		{"notify", entryKind(engine.EntryGate), []string{"probe"}, func(t *testing.T, h *rtHarness) {
+		{"notify", entryKind(store.KindGate), []string{"probe"}, func(t *testing.T, h *rtHarness) {
 			assert.True(t, h.exists(".artifacts/jf/notify-gate.json"))
 			assert.Zero(t, h.f.count("notify-gate.notify"), "notified after the journal failed")
 		}},
-		{"halt prompt", entryKind(engine.EntryHalt), nil, func(t *testing.T, h *rtHarness) {
+		{"halt prompt", entryKind(store.KindHalt), nil, func(t *testing.T, h *rtHarness) {
 			assert.Empty(t, h.prompt.questions(), "asked after the journal failed")
 		}},
-		{"rollback prompt", func(e engine.Entry) bool {
+		{"rollback prompt", func(e store.Entry) bool {
 			var g struct{ ID string }
-			return e.Kind == engine.EntryGate && json.Unmarshal(e.Data, &g) == nil && g.ID == "confirm-gate"
+			return e.Kind == store.KindGate && json.Unmarshal(e.Data, &g) == nil && g.ID == "confirm-gate"
 		}, []string{"check"}, func(t *testing.T, h *rtHarness) {
 			assert.Len(t, h.prompt.questions(), 1, "only the approval was asked: %q", h.prompt.questions())
 		}},

@@ -16,6 +16,8 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // Fuzzing the journal reader (issue #9): FileStore.Load, Replay and
@@ -39,7 +41,7 @@ func fuzzJournalSeeds(tb testing.TB, p *protocol.Protocol) [][]byte {
 		dir := filepath.Join(tb.TempDir(), "state")
 		id := "seed-" + strconv.Itoa(i)
 		_, err := engine.Start(context.Background(), p, engine.Options{DryRun: true, Simulate: sim, Dir: "..",
-			ArtifactsDir: tb.TempDir(), Store: engine.NewFileStore(dir), RunID: id, Identity: "fuzz",
+			ArtifactsDir: tb.TempDir(), Store: filestore.New(dir), RunID: id, Identity: "fuzz",
 			Getenv: func(string) string { return "" }})
 		if err != nil && !errors.Is(err, engine.ErrHalted) {
 			tb.Logf("seed run %d: %v", i, err)
@@ -85,10 +87,10 @@ func FuzzJournal(f *testing.F) {
 
 	// One store per fuzz worker: each input overwrites the run's journal.
 	dir := filepath.Join(f.TempDir(), "state")
-	store := engine.NewFileStore(dir)
-	info := &engine.RunInfo{ID: fuzzRunID, Protocol: p.ID, File: p.File, Digest: p.Digest, Source: p.Source,
+	s := filestore.New(dir)
+	info := &store.RunInfo{ID: fuzzRunID, Protocol: p.ID, File: p.File, Digest: p.Digest, Source: p.Source,
 		StartedBy: "fuzz", Started: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	if err := store.Create(context.Background(), info); err != nil {
+	if err := s.Create(context.Background(), info); err != nil {
 		f.Fatal(err)
 	}
 	journal := filepath.Join(dir, "runs", fuzzRunID, "journal.jsonl")
@@ -97,7 +99,7 @@ func FuzzJournal(f *testing.F) {
 		if err := os.WriteFile(journal, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		gotInfo, entries, err := store.Load(context.Background(), fuzzRunID)
+		gotInfo, entries, err := s.Load(context.Background(), fuzzRunID)
 		lines := bytes.Count(data, []byte("\n"))
 		if len(data) > 0 && data[len(data)-1] != '\n' {
 			lines++

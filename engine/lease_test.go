@@ -18,6 +18,8 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // leaseProtocol deploys to staging, halts for an approval, then deploys to
@@ -61,16 +63,16 @@ type leaseWorld struct {
 	t     *testing.T
 	p     *protocol.Protocol
 	f     *rtFakes
-	store engine.Store
+	store store.Store
 	dir   string
 }
 
-func newLeaseWorld(t *testing.T, store engine.Store) *leaseWorld {
+func newLeaseWorld(t *testing.T, s store.Store) *leaseWorld {
 	f := newFakes()
 	set := f.set("deployer")
 	p, err := protocol.Parse("lease.yaml", []byte(leaseProtocol), &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
-	return &leaseWorld{t: t, p: p, f: f, store: store, dir: t.TempDir()}
+	return &leaseWorld{t: t, p: p, f: f, store: s, dir: t.TempDir()}
 }
 
 func (w *leaseWorld) opts(run string) engine.Options {
@@ -89,7 +91,7 @@ func (w *leaseWorld) halted(run string) {
 // holds returns the environments each run holds, as the store lists them.
 func (w *leaseWorld) holds() map[string][]string {
 	w.t.Helper()
-	leases, err := w.store.(engine.EnvLeaser).EnvLeases(context.Background())
+	leases, err := w.store.(store.EnvLeaser).EnvLeases(context.Background())
 	require.NoError(w.t, err)
 	out := map[string][]string{}
 	for _, l := range leases {
@@ -98,7 +100,7 @@ func (w *leaseWorld) holds() map[string][]string {
 	return out
 }
 
-func (w *leaseWorld) journal(run string) []engine.Entry {
+func (w *leaseWorld) journal(run string) []store.Entry {
 	w.t.Helper()
 	_, es, err := w.store.Load(context.Background(), run)
 	require.NoError(w.t, err)
@@ -106,10 +108,10 @@ func (w *leaseWorld) journal(run string) []engine.Entry {
 }
 
 // leaseStores are the stores that lease runs and environments.
-func leaseStores(t *testing.T) map[string]func() engine.Store {
-	return map[string]func() engine.Store{
-		"memory": func() engine.Store { return engine.NewMemoryStore() },
-		"file":   func() engine.Store { return engine.NewFileStore(filepath.Join(t.TempDir(), ".protorun")) },
+func leaseStores(t *testing.T) map[string]func() store.Store {
+	return map[string]func() store.Store{
+		"memory": func() store.Store { return store.NewMemory() },
+		"file":   func() store.Store { return filestore.New(filepath.Join(t.TempDir(), ".protorun")) },
 	}
 }
 
@@ -127,17 +129,17 @@ func TestEnvLeasesHeldUntilRunEnds(t *testing.T) {
 				assert.Equal(t, map[string][]string{"a": {"production", "staging"}}, w.holds())
 
 				_, err := engine.Start(ctx, w.p, w.opts("b"))
-				var le *engine.EnvLeasedError
+				var le *store.EnvLeasedError
 				require.ErrorAs(t, err, &le)
-				assert.ErrorIs(t, err, engine.ErrLocked)
-				assert.ErrorIs(t, err, engine.ErrEnvLeased)
+				assert.ErrorIs(t, err, store.ErrLocked)
+				assert.ErrorIs(t, err, store.ErrEnvLeased)
 				assert.Equal(t, "a", le.Run)
 				assert.Equal(t, engine.StatusHalted, le.Status)
 				assert.Equal(t, "approval", le.State)
 				assert.False(t, le.Since.IsZero())
 				assert.Contains(t, err.Error(), "is held by run a (halted at approval), since ")
 				_, _, err = w.store.Load(ctx, "b")
-				assert.ErrorIs(t, err, engine.ErrUnknownRun, "a run refused its environments leaves nothing behind")
+				assert.ErrorIs(t, err, store.ErrUnknownRun, "a run refused its environments leaves nothing behind")
 				assert.Equal(t, 1, w.f.count("deploy-staging"), "b deployed to staging under a's approval")
 
 				if end == "completed" {
@@ -165,14 +167,14 @@ func TestEnvLeasesHeldUntilRunEnds(t *testing.T) {
 func TestResumeRetakesItsEnvironments(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), ".protorun")
-	w := newLeaseWorld(t, engine.NewFileStore(dir))
+	w := newLeaseWorld(t, filestore.New(dir))
 	w.halted("a")
-	require.NoError(t, w.store.(engine.EnvLeaser).ReleaseEnvs(ctx, "a"))
+	require.NoError(t, w.store.(store.EnvLeaser).ReleaseEnvs(ctx, "a"))
 	w.halted("b") // production and staging were free
 	require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice"}))
 	before := len(w.journal("a"))
 	_, err := engine.Resume(ctx, w.p, "a", w.opts("a"))
-	var le *engine.EnvLeasedError
+	var le *store.EnvLeasedError
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, "b", le.Run)
 	assert.Len(t, w.journal("a"), before, "a refused resume wrote to the journal")
@@ -213,12 +215,12 @@ func TestEnvLeasesFreedByEarlyFailureAndNotTakenByDryRun(t *testing.T) {
 // waitStore counts LeaseEnvs and LeaseRun refusals, so a test knows a
 // run is waiting.
 type waitStore struct {
-	*engine.FileStore
+	*filestore.Store
 	refused chan struct{}
 }
 
-func (s *waitStore) LeaseEnvs(ctx context.Context, h engine.Holder, envs []string, create func() error) error {
-	err := s.FileStore.LeaseEnvs(ctx, h, envs, create)
+func (s *waitStore) LeaseEnvs(ctx context.Context, h store.Holder, envs []string, create func() error) error {
+	err := s.Store.LeaseEnvs(ctx, h, envs, create)
 	if err != nil {
 		select {
 		case s.refused <- struct{}{}:
@@ -228,8 +230,8 @@ func (s *waitStore) LeaseEnvs(ctx context.Context, h engine.Holder, envs []strin
 	return err
 }
 
-func (s *waitStore) LeaseRun(ctx context.Context, run string, h engine.Holder) (func(), *engine.Holder, error) {
-	release, stale, err := s.FileStore.LeaseRun(ctx, run, h)
+func (s *waitStore) LeaseRun(ctx context.Context, run string, h store.Holder) (func(), *store.Holder, error) {
+	release, stale, err := s.Store.LeaseRun(ctx, run, h)
 	if err != nil {
 		select {
 		case s.refused <- struct{}{}:
@@ -244,7 +246,7 @@ func (s *waitStore) LeaseRun(ctx context.Context, run string, h engine.Holder) (
 // ends.
 func TestEnvLeaseWaitLock(t *testing.T) {
 	ctx := context.Background()
-	st := &waitStore{FileStore: engine.NewFileStore(filepath.Join(t.TempDir(), ".protorun")), refused: make(chan struct{})}
+	st := &waitStore{Store: filestore.New(filepath.Join(t.TempDir(), ".protorun")), refused: make(chan struct{})}
 	w := newLeaseWorld(t, st)
 	w.halted("a")
 	opts := w.opts("b")
@@ -257,7 +259,7 @@ func TestEnvLeaseWaitLock(t *testing.T) {
 	<-st.refused
 	<-st.refused // refused twice: it waits and asks again
 	_, _, err := st.Load(ctx, "b")
-	require.ErrorIs(t, err, engine.ErrUnknownRun, "a waiting run exists before it holds its environments")
+	require.ErrorIs(t, err, store.ErrUnknownRun, "a waiting run exists before it holds its environments")
 	_, err = engine.Abort(ctx, w.p, "a", engine.Decision{By: "alice"}, w.opts("a"))
 	require.NoError(t, err)
 	require.ErrorIs(t, <-done, engine.ErrHalted, "b ran to its own approval")
@@ -287,7 +289,7 @@ func TestRunLeaseOneDriver(t *testing.T) {
 				first <- err
 			}()
 			<-deploying
-			driver, err := w.store.(engine.RunLeaser).RunDriver(ctx, "a")
+			driver, err := w.store.(store.RunLeaser).RunDriver(ctx, "a")
 			require.NoError(t, err)
 			require.NotNil(t, driver)
 			assert.Equal(t, os.Getpid(), driver.Pid)
@@ -301,9 +303,9 @@ func TestRunLeaseOneDriver(t *testing.T) {
 				},
 			} {
 				err := second()
-				var re *engine.RunLeasedError
+				var re *store.RunLeasedError
 				require.ErrorAs(t, err, &re)
-				assert.ErrorIs(t, err, engine.ErrRunLeased)
+				assert.ErrorIs(t, err, store.ErrRunLeased)
 				assert.Equal(t, "a", re.Run)
 				require.NotNil(t, re.Holder)
 				assert.Equal(t, os.Getpid(), re.Holder.Pid)
@@ -324,11 +326,11 @@ func TestRunLeaseOneDriver(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "run a already ended (completed)", "the waiting resume acted on the run as it found it")
 			assert.Equal(t, 1, w.f.count("deploy-production"))
-			driver, err = w.store.(engine.RunLeaser).RunDriver(ctx, "a")
+			driver, err = w.store.(store.RunLeaser).RunDriver(ctx, "a")
 			require.NoError(t, err)
 			assert.Nil(t, driver, "the lease outlived its driver")
 			for _, e := range w.journal("a") {
-				assert.NotEqual(t, engine.EntryInterrupt, e.Kind)
+				assert.NotEqual(t, store.KindInterrupt, e.Kind)
 			}
 		})
 	}
@@ -341,16 +343,16 @@ func TestRunLeaseOneDriver(t *testing.T) {
 func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), ".protorun")
-	w := newLeaseWorld(t, engine.NewFileStore(dir))
+	w := newLeaseWorld(t, filestore.New(dir))
 	w.halted("a")
 	dead := exec.Command("true")
 	require.NoError(t, dead.Run())
 	host, _ := os.Hostname()
-	ghost := engine.Holder{Run: "a", Host: host, Pid: dead.Process.Pid, Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	ghost := store.Holder{Run: "a", Host: host, Pid: dead.Process.Pid, Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	b, err := json.Marshal(ghost)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "runs", "a", "driver.json"), b, 0o644))
-	driver, err := w.store.(engine.RunLeaser).RunDriver(ctx, "a")
+	driver, err := w.store.(store.RunLeaser).RunDriver(ctx, "a")
 	require.NoError(t, err)
 	assert.Nil(t, driver, "a dead driver drives nothing")
 	before, err := engine.Replay("a", w.journal("a"))
@@ -365,14 +367,14 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	assert.Contains(t, said, "run a: its driver (pid "+strconv.Itoa(ghost.Pid)+" on host "+host+
 		" since 2026-01-02T03:04:05Z) died without releasing it; taken over")
 	es := w.journal("a")
-	var takeovers []engine.Entry
+	var takeovers []store.Entry
 	for _, e := range es {
-		if e.Kind == engine.EntryLease {
+		if e.Kind == store.KindLease {
 			takeovers = append(takeovers, e)
 		}
 	}
 	require.Len(t, takeovers, 1)
-	var data struct{ Previous, Holder engine.Holder }
+	var data struct{ Previous, Holder store.Holder }
 	require.NoError(t, json.Unmarshal(takeovers[0].Data, &data))
 	assert.Equal(t, ghost.Pid, data.Previous.Pid)
 	assert.True(t, ghost.Since.Equal(data.Previous.Since))
@@ -399,7 +401,7 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	assert.Equal(t, engine.StatusCompleted, final.Status)
 	n := 0
 	for _, e := range w.journal("a") {
-		if e.Kind == engine.EntryLease {
+		if e.Kind == store.KindLease {
 			n++
 		}
 	}
@@ -411,7 +413,7 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	_, err = engine.Resume(ctx, w.p, "a", w.opts("a"))
 	require.ErrorContains(t, err, "run a already ended (completed)")
 	es = w.journal("a")
-	assert.Equal(t, engine.EntryEnd, es[len(es)-1].Kind)
+	assert.Equal(t, store.KindEnd, es[len(es)-1].Kind)
 }
 
 // Many resumes of one approved run at once, in one process: exactly one
@@ -446,7 +448,7 @@ func TestRunLeaseConcurrentResumes(t *testing.T) {
 			assert.EqualValues(t, 4, refused.Load())
 			assert.Equal(t, 1, w.f.count("deploy-production"))
 			for _, e := range w.journal("a") {
-				assert.NotEqual(t, engine.EntryInterrupt, e.Kind)
+				assert.NotEqual(t, store.KindInterrupt, e.Kind)
 			}
 		})
 	}

@@ -34,7 +34,7 @@ package engine
 //
 // The head. Cutting entries off the end of a chain leaves a shorter chain
 // that is still whole, so the store also records the chain's head beside
-// the journal (ChainHead, store.go): the entry count and the last hash, 0
+// the journal (store.ChainHead): the entry count and the last hash, 0
 // and the genesis hash for an empty journal, updated with every Append once
 // the entries are durable. The engine checks the journal against the chain,
 // the head and the halts' policies before it acts on a run (VerifyJournal,
@@ -55,7 +55,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -63,9 +62,10 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
+
+	"github.com/protorun/protorun/engine/internal/atomicfile"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // What an evidence entry records (its "what").
@@ -94,65 +94,6 @@ type ManifestRecord struct {
 	Kept bool `json:"kept,omitempty"`
 }
 
-const (
-	chainPrefix   = "protorun journal v1\n"
-	genesisPrefix = "protorun run v1\n"
-)
-
-// genesisHash is the hash the first journal entry chains to: the run's
-// record as the store keeps it.
-func genesisHash(info *RunInfo) string {
-	b, err := json.Marshal(struct {
-		ID        string            `json:"id"`
-		Protocol  string            `json:"protocol"`
-		File      string            `json:"file"`
-		Digest    string            `json:"digest"`
-		StartedBy string            `json:"started_by"`
-		Started   time.Time         `json:"started"`
-		Vars      map[string]string `json:"vars,omitempty"`
-	}{info.ID, info.Protocol, info.File, info.Digest, info.StartedBy, info.Started, info.Vars})
-	if err != nil {
-		// Only a time outside years 0-9999 fails to encode; hash its text.
-		b = fmt.Appendf(nil, "%s %s %s %s %s %v", info.ID, info.Protocol, info.Digest, info.StartedBy, info.Started, info.Vars)
-	}
-	sum := sha256.Sum256(append([]byte(genesisPrefix), b...))
-	return hex.EncodeToString(sum[:])
-}
-
-// entryHash is the hash of e chained to prev; e.Hash is ignored. It hashes
-// the fields, not json.Marshal(e): encoding an entry compacts its data
-// again, and that was a third of the engine's cost per step.
-func entryHash(prev string, e Entry) string {
-	h := sha256.New()
-	var buf [64]byte
-	h.Write([]byte(chainPrefix))
-	h.Write([]byte(prev))
-	h.Write([]byte{'\n'})
-	h.Write(strconv.AppendInt(buf[:0], int64(e.Seq), 10))
-	h.Write([]byte{'\n'})
-	h.Write(e.Time.UTC().AppendFormat(buf[:0], time.RFC3339Nano))
-	h.Write([]byte{'\n'})
-	h.Write([]byte(e.Kind))
-	h.Write([]byte{'\n'})
-	h.Write(e.Data)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// chainHead is the hash a new entry of the run chains to: the last
-// entry's, or the genesis hash of an empty journal.
-func chainHead(info *RunInfo, entries []Entry) string {
-	if len(entries) == 0 {
-		return genesisHash(info)
-	}
-	return entries[len(entries)-1].Hash
-}
-
-// sealEntry sets e.Hash, chaining it to prev, and returns it.
-func sealEntry(prev string, e *Entry) string {
-	e.Hash = entryHash(prev, *e)
-	return e.Hash
-}
-
 // writeArtifact writes data at rel (resolved against the artifacts
 // directory) atomically, and journals it in the run's manifest.
 func (r *Runner) writeArtifact(rel, what string, data []byte) error {
@@ -175,7 +116,7 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 	if err := r.noLinkBelowArtifacts(rel); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(file, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(file, data, 0o644); err != nil {
 		return err
 	}
 	sum := sha256.Sum256(data)
@@ -186,7 +127,7 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 	}
 	// The run's own copy, before the entry that records it: the file at
 	// rel is written again by the protocol's next run (keep.go).
-	if k, ok := r.store.(FileKeeper); ok {
+	if k, ok := r.store.(store.FileKeeper); ok {
 		if err := k.KeepFile(context.Background(), r.st.ID, rel, data); err != nil {
 			return fmt.Errorf("keep %s in the run's store: %w", rel, err)
 		}
@@ -195,7 +136,7 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 	// The record names where the files are, exactly: Verify must find them
 	// there, even where a secret's value occurs in the working directory's
 	// path.
-	r.journal(EntryEvidence, rec)
+	r.journal(store.KindEvidence, rec)
 	if !slices.Contains(r.st.Files, rec.Path) {
 		r.st.Files = append(r.st.Files, rec.Path)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // TestVerifySecretInWorkingDirPath: a secret's value that also occurs in
@@ -23,8 +24,8 @@ func TestVerifySecretInWorkingDirPath(t *testing.T) {
 	h := newHarness(t, rtPipeline(t, rtDefaults())).withPrompter("yes")
 	h.dir = filepath.Join(h.dir, "work-"+secret)
 	require.NoError(t, os.Mkdir(h.dir, 0o755))
-	store := engine.NewFileStore(filepath.Join(h.dir, ".protorun"))
-	h.opts.Store, h.opts.Dir = store, h.dir
+	s := filestore.New(filepath.Join(h.dir, ".protorun"))
+	h.opts.Store, h.opts.Dir = s, h.dir
 	h.opts.Vars = map[string]string{"token": secret}
 	h.f.on("connectivity", func(_ context.Context, req *adapters.Request, _ int) (*adapters.Result, error) {
 		return &adapters.Result{Status: adapters.Passed, Message: "sent " + req.Secrets["token"],
@@ -34,7 +35,7 @@ func TestVerifySecretInWorkingDirPath(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, engine.StatusCompleted, res.Status)
 
-	rep := verifyRun(t, store, "run-1")
+	rep := verifyRun(t, s, "run-1")
 	assert.True(t, rep.Intact, "%+v", byStatus(rep))
 	assert.Empty(t, byStatus(rep)[engine.FileRemoved])
 	for _, f := range rep.Files {

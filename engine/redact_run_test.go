@@ -19,6 +19,8 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // jsonEscapes are the secret as JSON text may spell it, other than raw:
@@ -162,8 +164,8 @@ func TestRedactionKeepsStructure(t *testing.T) {
 			clock := &rtClock{}
 			clock.Set(time.Date(2026, 12, 5, 22, 12, 20, 261_200_000, time.UTC))
 			h := newHarness(t, rtPipeline(t, rtDefaults()))
-			store := engine.NewFileStore(filepath.Join(h.dir, ".protorun"))
-			h.opts.Store = store
+			sto := filestore.New(filepath.Join(h.dir, ".protorun"))
+			h.opts.Store = sto
 			h.opts.Now = clock.Now
 			h.opts.RunID = engine.NewRunID(clock.Now())
 			h.opts.Vars = map[string]string{"token": secret}
@@ -200,7 +202,7 @@ func TestRedactionKeepsStructure(t *testing.T) {
 			require.Len(t, halts, 1)
 			assert.Contains(t, halts[0].Message, "protorun approve "+runID+" --as NAME", "the hint names the run as it is")
 			clock.Set(clock.Now().Add(time.Minute))
-			require.NoError(t, engine.Decide(context.Background(), store, h.p, runID,
+			require.NoError(t, engine.Decide(context.Background(), sto, h.p, runID,
 				engine.Decision{Approve: true, By: "alice", Reason: "CAB approved", Time: clock.Now()}))
 			res, err := h.resume()
 			require.NoError(t, err)
@@ -211,7 +213,7 @@ func TestRedactionKeepsStructure(t *testing.T) {
 			assert.Equal(t, secret, h.f.callsOf("connectivity")[0].Secrets["token"])
 
 			// The journal replays, its chain verifies, its times parse.
-			_, entries, err := store.Load(context.Background(), runID)
+			_, entries, err := sto.Load(context.Background(), runID)
 			require.NoError(t, err)
 			st, err := engine.Replay(runID, entries)
 			require.NoError(t, err)
@@ -226,12 +228,12 @@ func TestRedactionKeepsStructure(t *testing.T) {
 				times += timeFields(t, fmt.Sprintf("entry %d (%s)", e.Seq, e.Kind), e.Data)
 			}
 			assert.Greater(t, times, 20)
-			rep := verifyRun(t, store, runID)
+			rep := verifyRun(t, sto, runID)
 			assert.True(t, rep.Intact, "%+v", rep)
 			assert.Empty(t, rep.Journal)
 			assert.Empty(t, byStatus(rep)[engine.FileRemoved])
 			assert.Contains(t, byStatus(rep)[engine.FileIntact], ".artifacts/test/connectivity.json")
-			info, _, err := store.Load(context.Background(), runID)
+			info, _, err := sto.Load(context.Background(), runID)
 			require.NoError(t, err)
 			assert.Equal(t, runID, info.ID)
 
@@ -272,7 +274,7 @@ func TestRedactionKeepsStructure(t *testing.T) {
 				switch {
 				case strings.HasSuffix(f, ".jsonl"):
 					for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-						var e engine.Entry
+						var e store.Entry
 						require.NoError(t, json.Unmarshal(l, &e), "%s: %s", f, l)
 						docs = append(docs, e.Data)
 					}

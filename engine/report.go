@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // RunReport is the report a run leaves for the protocol that follows.
@@ -205,7 +206,7 @@ func (r *Runner) Report(status string) *RunReport {
 // returns. The report's status is the journal's; a run that is neither
 // ended nor halted reads "running". Secrets were redacted when the journal
 // was written.
-func ReplayReport(p *protocol.Protocol, info *RunInfo, entries []Entry) (*RunReport, error) {
+func ReplayReport(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) (*RunReport, error) {
 	if p == nil || p.Plan() == nil {
 		return nil, fmt.Errorf("report: protocol not loaded: use Load or Parse")
 	}

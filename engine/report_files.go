@@ -1,6 +1,10 @@
 package engine
 
-import "os"
+import (
+	"os"
+
+	"github.com/protorun/protorun/engine/internal/atomicfile"
+)
 
 // WriteFileAtomic writes data to path so that readers see the old file or
 // the new one, never half of either (temp file in the same directory,
@@ -8,5 +12,5 @@ import "os"
 // and reports. Embedders and the CLI use it for rendered reports and
 // JUnit files.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeFileAtomic(path, data, perm)
+	return atomicfile.WriteFile(path, data, perm)
 }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // PathStep is one transition a run took, as its journal records it.
@@ -21,10 +22,10 @@ type PathStep struct {
 }
 
 // RunPath lists the transitions a run's journal records, in order.
-func RunPath(entries []Entry) ([]PathStep, error) {
+func RunPath(entries []store.Entry) ([]PathStep, error) {
 	var out []PathStep
 	for _, e := range entries {
-		if e.Kind != EntryTransition {
+		if e.Kind != store.KindTransition {
 			continue
 		}
 		var t transition

@@ -17,6 +17,7 @@ import (
 	_ "github.com/protorun/protorun/adapters/fake"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // Golden reports. Each testdata/report/NAME.txtar runs
@@ -80,7 +81,7 @@ func (c *goldenCase) format() []byte {
 }
 
 // goldenRun runs outcomes.yaml as run.yaml says, with run id id.
-func goldenRun(t *testing.T, id string, spec []byte) (*engine.Result, *engine.MemoryStore, string) {
+func goldenRun(t *testing.T, id string, spec []byte) (*engine.Result, *store.Memory, string) {
 	t.Helper()
 	var run struct {
 		Vars   map[string]string `yaml:"vars"`
@@ -90,13 +91,13 @@ func goldenRun(t *testing.T, id string, spec []byte) (*engine.Result, *engine.Me
 	p, err := protocol.Load(filepath.Join("testdata", "report", "outcomes.yaml"), nil)
 	require.NoError(t, err)
 	clock := &rtClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-	store := engine.NewMemoryStore()
+	s := store.NewMemory()
 	dir := t.TempDir()
-	res, err := engine.Start(context.Background(), p, engine.Options{Store: store, Vars: run.Vars, Dir: dir,
+	res, err := engine.Start(context.Background(), p, engine.Options{Store: s, Vars: run.Vars, Dir: dir,
 		Identity: "tester", RunID: id, Now: clock.Now, Prompter: &rtPrompter{answer: run.Answer},
 		Getenv: func(string) string { return "" }})
 	require.NoError(t, err)
-	return res, store, dir
+	return res, s, dir
 }
 
 // trimChart keeps, of the view's Mermaid chart, only what says the path
@@ -136,12 +137,12 @@ func TestReportGolden(t *testing.T) {
 			for _, s := range []string{"run.yaml", "status", "report.md", "view.md"} {
 				require.Contains(t, c.sections, s, "%s has no -- %s -- section", file, s)
 			}
-			res, store, dir := goldenRun(t, name, c.sections["run.yaml"])
+			res, sto, dir := goldenRun(t, name, c.sections["run.yaml"])
 			assert.Equal(t, strings.TrimSpace(string(c.sections["status"])), res.Status)
 
 			written, err := os.ReadFile(filepath.Join(dir, ".artifacts", "out", "report.md"))
 			require.NoError(t, err)
-			v, err := engine.LoadRunView(context.Background(), store, name)
+			v, err := engine.LoadRunView(context.Background(), sto, name)
 			require.NoError(t, err)
 			view, err := v.Markdown()
 			require.NoError(t, err)

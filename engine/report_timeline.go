@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // Kinds of a TimelineEntry.
@@ -52,7 +53,7 @@ func (e *TimelineEntry) Duration(until time.Time) time.Duration {
 // rollback actions in the order its journal records them, each with its
 // start and end. p is the protocol the run started with; it gives titles
 // and the phase of each step.
-func Timeline(p *protocol.Protocol, entries []Entry) ([]TimelineEntry, error) {
+func Timeline(p *protocol.Protocol, entries []store.Entry) ([]TimelineEntry, error) {
 	var out []TimelineEntry
 	open := map[string]int{} // key → index in out of an entry not yet ended
 	phaseOf := func(id string) string {
@@ -98,7 +99,7 @@ func Timeline(p *protocol.Protocol, entries []Entry) ([]TimelineEntry, error) {
 			return nil
 		}
 		switch en.Kind {
-		case EntryPhase:
+		case store.KindPhase:
 			var ph PhaseRecord
 			if err := dec(&ph); err != nil {
 				return nil, err
@@ -122,7 +123,7 @@ func Timeline(p *protocol.Protocol, entries []Entry) ([]TimelineEntry, error) {
 			} else {
 				add(key, e)
 			}
-		case EntryStepStart:
+		case store.KindStepStart:
 			var s stepStart
 			if err := dec(&s); err != nil {
 				return nil, err
@@ -132,7 +133,7 @@ func Timeline(p *protocol.Protocol, entries []Entry) ([]TimelineEntry, error) {
 				continue
 			}
 			add("step\x00"+s.Step, TimelineEntry{Kind: TimelineAction, ID: s.Step, Phase: phaseOf(s.Step), Title: titleOf(s.Step), Status: "running", Start: s.Time})
-		case EntryStepEnd:
+		case store.KindStepEnd:
 			var rec StepRecord
 			if err := dec(&rec); err != nil {
 				return nil, err
@@ -143,7 +144,7 @@ func Timeline(p *protocol.Protocol, entries []Entry) ([]TimelineEntry, error) {
 				e = &out[len(out)-1]
 			}
 			e.Start, e.End, e.Status, e.Detail = rec.Started, rec.Ended, rec.Status, rec.Message
-		case EntryRollback:
+		case store.KindRollback:
 			var rec StepRecord
 			if err := dec(&rec); err != nil {
 				return nil, err
@@ -155,7 +156,7 @@ func Timeline(p *protocol.Protocol, entries []Entry) ([]TimelineEntry, error) {
 				e = &out[len(out)-1]
 			}
 			e.Start, e.End, e.Status, e.Detail = rec.Started, rec.Ended, rec.Status, rec.Message
-		case EntryGate:
+		case store.KindGate:
 			var g GateRecord
 			if err := dec(&g); err != nil {
 				return nil, err
@@ -172,7 +173,7 @@ func Timeline(p *protocol.Protocol, entries []Entry) ([]TimelineEntry, error) {
 				e.Detail = fmt.Sprintf("%s: %s", g.Policy, strings.Join(failed, "; "))
 			}
 			add("", e)
-		case EntryHalt:
+		case store.KindHalt:
 			var h HaltRecord
 			if err := dec(&h); err != nil {
 				return nil, err
@@ -183,7 +184,7 @@ func Timeline(p *protocol.Protocol, entries []Entry) ([]TimelineEntry, error) {
 			}
 			add(key, TimelineEntry{Kind: TimelineHalt, ID: h.Step, Phase: phaseOf(h.Step), Title: titleOf(h.Step),
 				Status: "awaiting decision", Start: h.Since, Detail: h.Kind + ": " + h.Prompt})
-		case EntryDecision:
+		case store.KindDecision:
 			var d Decision
 			if err := dec(&d); err != nil {
 				return nil, err
@@ -199,7 +200,7 @@ func Timeline(p *protocol.Protocol, entries []Entry) ([]TimelineEntry, error) {
 			}
 			add("", TimelineEntry{Kind: TimelineDecision, ID: d.Step, Phase: phaseOf(d.Step), Title: titleOf(d.Step),
 				Status: verdict, Start: d.Time, End: d.Time, Detail: who})
-		case EntryEnd:
+		case store.KindEnd:
 			var end struct {
 				Ended time.Time `json:"ended"`
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // RunView is everything the after-the-fact renderers of a run draw: its
@@ -26,7 +27,7 @@ type RunView struct {
 
 // NewRunView builds the view of a run from the protocol it started with
 // and what Store.Load returns for it.
-func NewRunView(p *protocol.Protocol, info *RunInfo, entries []Entry) (*RunView, error) {
+func NewRunView(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) (*RunView, error) {
 	rep, err := ReplayReport(p, info, entries)
 	if err != nil {
 		return nil, err
@@ -52,8 +53,8 @@ func NewRunView(p *protocol.Protocol, info *RunInfo, entries []Entry) (*RunView,
 // protocol the run started with from the copy the store keeps (so the
 // protocol file may have changed or gone since). A journal that does not
 // check out (VerifyJournal) is refused: no report is drawn from it.
-func LoadRunView(ctx context.Context, store Store, id string) (*RunView, error) {
-	info, entries, err := store.Load(ctx, id)
+func LoadRunView(ctx context.Context, s store.Store, id string) (*RunView, error) {
+	info, entries, err := s.Load(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -13,16 +13,17 @@ import (
 	_ "github.com/protorun/protorun/adapters/fake"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // runView runs p to its end (no prompter: a halt stops it) in a memory
 // store and builds the run's view.
 func runView(t *testing.T, p *protocol.Protocol, vars map[string]string) *engine.RunView {
 	t.Helper()
-	store := engine.NewMemoryStore()
-	res, err := engine.Start(context.Background(), p, engine.Options{Store: store, Vars: vars, Dir: t.TempDir(), Identity: "tester", RunID: "view-1"})
+	s := store.NewMemory()
+	res, err := engine.Start(context.Background(), p, engine.Options{Store: s, Vars: vars, Dir: t.TempDir(), Identity: "tester", RunID: "view-1"})
 	require.NotNil(t, res, "%v", err)
-	v, err := engine.LoadRunView(context.Background(), store, res.RunID)
+	v, err := engine.LoadRunView(context.Background(), s, res.RunID)
 	require.NoError(t, err)
 	return v
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // lockHookStore is a store that leases environments and whose LeaseEnvs,
@@ -18,11 +19,11 @@ import (
 // (--wait-lock). It leases runs to no one: only its environment leases
 // are hooked.
 type lockHookStore struct {
-	engine.Store
+	store.Store
 	whileWaiting func()
 }
 
-func (s *lockHookStore) LeaseEnvs(_ context.Context, _ engine.Holder, _ []string, create func() error) error {
+func (s *lockHookStore) LeaseEnvs(_ context.Context, _ store.Holder, _ []string, create func() error) error {
 	if f := s.whileWaiting; f != nil {
 		s.whileWaiting = nil
 		f()
@@ -35,9 +36,9 @@ func (s *lockHookStore) LeaseEnvs(_ context.Context, _ engine.Holder, _ []string
 
 func (s *lockHookStore) ReleaseEnvs(context.Context, string) error { return nil }
 
-func (s *lockHookStore) EnvLeases(context.Context) ([]engine.EnvLease, error) { return nil, nil }
+func (s *lockHookStore) EnvLeases(context.Context) ([]store.EnvLease, error) { return nil, nil }
 
-var _ engine.EnvLeaser = (*lockHookStore)(nil)
+var _ store.EnvLeaser = (*lockHookStore)(nil)
 
 // TestResumeReadsJournalUnderLock: a resume acts on the journal as it is
 // once its run holds its environments, not as it was when it first read
@@ -46,7 +47,7 @@ func TestResumeReadsJournalUnderLock(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("decision recorded meanwhile", func(t *testing.T) {
-		st := &lockHookStore{Store: engine.NewMemoryStore()}
+		st := &lockHookStore{Store: store.NewMemory()}
 		p, opts, deploys := conflictRun(t, st)
 		st.whileWaiting = func() {
 			require.NoError(t, engine.Decide(ctx, st.Store, p, "r", engine.Decision{Approve: true, By: "alice"}))
@@ -58,7 +59,7 @@ func TestResumeReadsJournalUnderLock(t *testing.T) {
 	})
 
 	t.Run("run finished meanwhile", func(t *testing.T) {
-		st := &lockHookStore{Store: engine.NewMemoryStore()}
+		st := &lockHookStore{Store: store.NewMemory()}
 		p, opts, deploys := conflictRun(t, st)
 		require.NoError(t, engine.Decide(ctx, st, p, "r", engine.Decision{Approve: true, By: "alice"}))
 		st.whileWaiting = otherResume(t, p, opts, st.Store)
@@ -71,9 +72,9 @@ func TestResumeReadsJournalUnderLock(t *testing.T) {
 
 // otherResume returns what another process does: resume run r through
 // store (not through the hooks) to its end.
-func otherResume(t *testing.T, p *protocol.Protocol, opts engine.Options, store engine.Store) func() {
+func otherResume(t *testing.T, p *protocol.Protocol, opts engine.Options, s store.Store) func() {
 	return func() {
-		opts.Store = store
+		opts.Store = s
 		res, err := engine.Resume(context.Background(), p, "r", opts)
 		require.NoError(t, err)
 		require.Equal(t, engine.StatusCompleted, res.Status)
@@ -84,13 +85,13 @@ func otherResume(t *testing.T, p *protocol.Protocol, opts engine.Options, store 
 // journal and before it returns: the read a resume makes under its locks
 // goes stale before the resume acts (a store without locks).
 type loadHookStore struct {
-	engine.Store
+	store.Store
 	mu        sync.Mutex
 	loads     int
 	afterLoad func()
 }
 
-func (s *loadHookStore) Load(ctx context.Context, run string) (*engine.RunInfo, []engine.Entry, error) {
+func (s *loadHookStore) Load(ctx context.Context, run string) (*store.RunInfo, []store.Entry, error) {
 	info, es, err := s.Store.Load(ctx, run)
 	s.mu.Lock()
 	s.loads++
@@ -106,7 +107,7 @@ func (s *loadHookStore) Load(ctx context.Context, run string) (*engine.RunInfo, 
 // first append then fails on the conflict, before any adapter call.
 func TestResumeStaleWithoutLocksConflicts(t *testing.T) {
 	ctx := context.Background()
-	st := &loadHookStore{Store: engine.NewMemoryStore()}
+	st := &loadHookStore{Store: store.NewMemory()}
 	p, opts, deploys := conflictRun(t, st)
 	require.NoError(t, engine.Decide(ctx, st, p, "r", engine.Decision{Approve: true, By: "alice"}))
 	st.mu.Lock()
@@ -114,6 +115,6 @@ func TestResumeStaleWithoutLocksConflicts(t *testing.T) {
 	st.afterLoad = otherResume(t, p, opts, st.Store)
 	st.mu.Unlock()
 	_, err := engine.Resume(ctx, p, "r", opts)
-	require.ErrorIs(t, err, engine.ErrConflict)
+	require.ErrorIs(t, err, store.ErrConflict)
 	assert.EqualValues(t, 1, deploys.Load(), "the stale resume deployed again")
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // Run statuses, as RunState.Status reports them.
@@ -48,8 +49,8 @@ type Options struct {
 	// caller: the run never closes it, so connection pools and other state
 	// live on across runs; close it when you are done with it.
 	Adapters adapters.Set
-	// Store keeps the run. Default is a new MemoryStore.
-	Store Store
+	// Store keeps the run. Default is a new store.Memory.
+	Store store.Store
 	// Vars override the protocol's vars (like --var NAME=VALUE).
 	Vars map[string]string
 	// Getenv reads environment variables for vars with env:. Default is
@@ -136,7 +137,7 @@ func (r *Result) ExitCode() int {
 type Runner struct {
 	p      *protocol.Protocol
 	opts   Options
-	store  Store
+	store  store.Store
 	set    adapters.Set
 	ownSet bool // set was made for this run, and is closed with it
 	st     *RunState
@@ -157,7 +158,7 @@ type Runner struct {
 	ctx *RunContext
 	mu  sync.Mutex // guards observers from fan-out goroutines
 	// pending are journal entries not yet appended to the store: see flush.
-	pending []Entry
+	pending []store.Entry
 	// takeover is the lease this process took over from a driver that
 	// died, announced once the run is prepared (lease.go).
 	takeover *leaseTakeover
@@ -196,7 +197,7 @@ func Start(ctx context.Context, p *protocol.Protocol, opts Options) (*Result, er
 	// and deriving the secrets' digests takes a moment), and journaled the
 	// moment it does: a run is never without its context.
 	frozen, secrets, ferr := r.freeze()
-	info := &RunInfo{ID: id, Protocol: p.ID, File: p.File, Digest: p.Digest, Source: p.Source,
+	info := &store.RunInfo{ID: id, Protocol: p.ID, File: p.File, Digest: p.Digest, Source: p.Source,
 		Vars: r.publicVars(), StartedBy: r.opts.Identity, Started: r.now(), Pid: os.Getpid()}
 	// The run takes its environments before it exists (lease.go), and its
 	// driver's lease right after it is created.
@@ -213,7 +214,7 @@ func Start(ctx context.Context, p *protocol.Protocol, opts Options) (*Result, er
 		return nil, err // refused an environment: no run is created, nothing to resume or clean up
 	}
 	defer release()
-	r.head = genesisHash(info)
+	r.head = store.GenesisHash(info)
 	r.st.StartedBy = info.StartedBy
 	r.st.Started = info.Started
 	if err := r.prepare(frozen, secrets, ferr); err != nil {
@@ -222,7 +223,7 @@ func Start(ctx context.Context, p *protocol.Protocol, opts Options) (*Result, er
 		}
 		r.st.Status = StatusFailed
 		r.st.State = string(protocol.StateFailed)
-		r.journal(EntryEnd, map[string]any{"state": protocol.StateFailed, "status": StatusFailed, "error": r.redactText(err.Error())})
+		r.journal(store.KindEnd, map[string]any{"state": protocol.StateFailed, "status": StatusFailed, "error": r.redactText(err.Error())})
 		// The end is recorded (the run is failed, not left running) before
 		// it is announced; if it cannot be, both errors are returned.
 		if jerr := r.durable(); jerr != nil {
@@ -283,7 +284,7 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 	r.st.Status = StatusRunning
 	r.st.StartedBy, r.st.Started = info.StartedBy, info.Started
 	r.seq = len(entries)
-	r.head = chainHead(info, entries)
+	r.head = store.LastHash(info, entries)
 	c, err := runContext(runID, entries)
 	if err != nil {
 		return nil, err
@@ -311,7 +312,7 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 // loadRun reads a run to resume, checks its journal (VerifyJournal) and
 // replays it. It refuses a run started with another protocol, a journal
 // that does not check out, and a run that already ended.
-func (r *Runner) loadRun(ctx context.Context, runID string) (*RunInfo, []Entry, *RunState, error) {
+func (r *Runner) loadRun(ctx context.Context, runID string) (*store.RunInfo, []store.Entry, *RunState, error) {
 	info, entries, err := r.store.Load(ctx, runID)
 	if err != nil {
 		return nil, nil, nil, err
@@ -329,7 +330,7 @@ func (r *Runner) loadRun(ctx context.Context, runID string) (*RunInfo, []Entry, 
 	}
 	// A run whose last transition reached its end state but that died
 	// before it recorded the end (report, end entry) resumes to finish.
-	if protocol.State(st.State).Terminal() && len(entries) > 0 && entries[len(entries)-1].Kind == EntryEnd {
+	if protocol.State(st.State).Terminal() && len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd {
 		return nil, nil, nil, fmt.Errorf("run %s already ended (%s)", runID, st.Status)
 	}
 	return info, entries, st, nil
@@ -340,7 +341,7 @@ func newRunner(p *protocol.Protocol, opts Options) (*Runner, error) {
 		return nil, errors.New("protocol not loaded: use Load or Parse")
 	}
 	if opts.Store == nil {
-		opts.Store = NewMemoryStore()
+		opts.Store = store.NewMemory()
 	}
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
@@ -386,7 +387,7 @@ func (r *Runner) prepare(c *RunContext, secrets map[string]string, ferr error) e
 	if ferr != nil {
 		return ferr
 	}
-	r.journal(EntryContext, c)
+	r.journal(store.KindContext, c)
 	if err := r.durable(); err != nil {
 		return err
 	}
@@ -530,7 +531,7 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 		r.st.Halt = nil // as Replay does: a halt ends with its transition
 		next := r.m.Current()
 		r.path = append(r.path, state)
-		r.journal(EntryTransition, transition{From: state, Event: string(event), To: next})
+		r.journal(store.KindTransition, transition{From: state, Event: string(event), To: next})
 		r.phaseBoundary(state, event, next)
 	}
 }
@@ -562,7 +563,7 @@ func (r *Runner) execute(ctx context.Context, state string) (protocol.Event, err
 		if !ok {
 			rec := &StepRecord{ID: s.ID, Status: "skipped", Started: r.now(), Ended: r.now()}
 			r.st.Steps[s.ID] = rec
-			r.journal(EntryStepEnd, rec)
+			r.journal(store.KindStepEnd, rec)
 			r.emit(Event{Kind: EventStepEnd, Step: s.ID, Status: "skipped", Message: "skipped: when is false"})
 			return protocol.EvSkip, nil
 		}
@@ -588,7 +589,7 @@ func (r *Runner) phaseBegin(ph *protocol.Phase) {
 	pr := &PhaseRecord{ID: ph.ID, Title: ph.Title, Number: ph.Number, Started: r.now()}
 	r.st.Phases[ph.ID] = pr
 	r.st.PhaseOrder = append(r.st.PhaseOrder, ph.ID)
-	r.journal(EntryPhase, pr)
+	r.journal(store.KindPhase, pr)
 	if r.p.Announce.PhaseBegin != "" {
 		r.announce(r.p.Announce.PhaseBegin, r.phaseScope(ph))
 	}
@@ -624,7 +625,7 @@ func (r *Runner) phaseBoundary(from string, event protocol.Event, to string) {
 	if len(warnings) > 0 {
 		pr.Status = PhaseWithWarnings
 	}
-	r.journal(EntryPhase, pr)
+	r.journal(store.KindPhase, pr)
 	switch {
 	case r.p.Announce.PhaseComplete == "":
 	case len(warnings) > 0:
@@ -640,7 +641,7 @@ func (r *Runner) phaseScope(ph *protocol.Phase) map[string]any {
 
 func (r *Runner) interrupted() (*Result, error) {
 	r.st.Status = StatusInterrupted
-	r.journal(EntryInterrupt, map[string]any{"state": r.st.State})
+	r.journal(store.KindInterrupt, map[string]any{"state": r.st.State})
 	if err := r.durable(); err != nil {
 		return r.result(), err // not announced: the journal does not hold it
 	}
@@ -660,11 +661,11 @@ func (r *Runner) result() *Result {
 // entry is journaled as data encodes: its outside values were redacted
 // where they entered the run's records, and its own fields (times, ids,
 // digests) are never redacted (redact.go).
-func (r *Runner) journal(kind string, data any) {
+func (r *Runner) journal(kind store.Kind, data any) {
 	r.journalData(kind, journalJSON(kind, data))
 }
 
-func journalJSON(kind string, data any) []byte {
+func journalJSON(kind store.Kind, data any) []byte {
 	b, err := json.Marshal(data)
 	if err != nil {
 		panic(fmt.Sprintf("journal %s: %v", kind, err))
@@ -672,15 +673,15 @@ func journalJSON(kind string, data any) []byte {
 	return b
 }
 
-func (r *Runner) journalData(kind string, b []byte) {
+func (r *Runner) journalData(kind store.Kind, b []byte) {
 	r.seq++
-	e := Entry{Seq: r.seq, Time: r.now(), Kind: kind, Data: b}
-	r.head = sealEntry(r.head, &e)
+	e := store.Entry{Seq: r.seq, Time: r.now(), Kind: kind, Data: b}
+	r.head = store.Seal(r.head, &e)
 	r.pending = append(r.pending, e)
 }
 
 // flush appends the journal entries made since the last flush to the
-// store in one Append: one write and one fsync with a FileStore. The
+// store in one Append: one write and one fsync with the file store. The
 // runner flushes before every side effect — an adapter call, a file it
 // writes, a question to a person — before it announces a halt or the end,
 // and before it returns, so every transition and decision is durable

@@ -23,6 +23,7 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/schemas"
 )
 
@@ -316,14 +317,14 @@ type rtHarness struct {
 	p      *protocol.Protocol
 	f      *rtFakes
 	ev     *rtEvents
-	store  *engine.MemoryStore
+	store  *store.Memory
 	dir    string
 	prompt *rtPrompter
 	opts   engine.Options
 }
 
 func newHarness(t *testing.T, p *protocol.Protocol, names ...string) *rtHarness {
-	h := &rtHarness{t: t, p: p, f: newFakes(), ev: &rtEvents{}, store: engine.NewMemoryStore(), dir: t.TempDir()}
+	h := &rtHarness{t: t, p: p, f: newFakes(), ev: &rtEvents{}, store: store.NewMemory(), dir: t.TempDir()}
 	if len(names) == 0 {
 		names = []string{"check", "deployer"}
 	}
@@ -378,7 +379,7 @@ func (h *rtHarness) exists(rel string) bool {
 }
 
 // journal returns the run's journal entries.
-func (h *rtHarness) journal() []engine.Entry {
+func (h *rtHarness) journal() []store.Entry {
 	h.t.Helper()
 	_, entries, err := h.store.Load(context.Background(), h.opts.RunID)
 	require.NoError(h.t, err)
@@ -1209,7 +1210,7 @@ func TestRunApprovalHalt(t *testing.T) {
 		require.NoError(t, err)
 		assert.ErrorIs(t, h.decide(true, "alice"), engine.ErrNotHalted)
 		err = engine.Decide(context.Background(), h.store, h.p, "no-such-run", engine.Decision{Approve: true, By: "alice"})
-		assert.ErrorIs(t, err, engine.ErrUnknownRun)
+		assert.ErrorIs(t, err, store.ErrUnknownRun)
 	})
 }
 
@@ -1791,31 +1792,31 @@ func TestReplayDamagedJournal(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		damage  func([]engine.Entry) []engine.Entry
+		damage  func([]store.Entry) []store.Entry
 		wantErr string
 		// rehashed is what refuses the journal rehashed, when it is not
 		// wantErr: a sequence out of order is in the chain the hashes
 		// check.
 		rehashed string
 	}{
-		{"gap in sequence", func(es []engine.Entry) []engine.Entry { return slices.Delete(es, 3, 4) },
+		{"gap in sequence", func(es []store.Entry) []store.Entry { return slices.Delete(es, 3, 4) },
 			"journal entry 4 has sequence 5: journal damaged", "journal entry 4 (step-end) has sequence number 5"},
-		{"duplicated entry", func(es []engine.Entry) []engine.Entry { return slices.Insert(es, 2, es[2]) },
+		{"duplicated entry", func(es []store.Entry) []store.Entry { return slices.Insert(es, 2, es[2]) },
 			"journal entry 4 has sequence 3: journal damaged", "journal entry 4 (step-start) has sequence number 3"},
-		{"bad JSON", func(es []engine.Entry) []engine.Entry {
+		{"bad JSON", func(es []store.Entry) []store.Entry {
 			for i := range es {
-				if es[i].Kind == engine.EntryTransition {
+				if es[i].Kind == store.KindTransition {
 					es[i].Data = json.RawMessage(`{"from": "connectivity", "to": `)
 					break
 				}
 			}
 			return es
 		}, "(transition)", ""},
-		{"wrong type", func(es []engine.Entry) []engine.Entry {
+		{"wrong type", func(es []store.Entry) []store.Entry {
 			es[len(es)-1].Data = json.RawMessage(`[1, 2]`)
 			return es
 		}, fmt.Sprintf("journal entry %d", len(good)), ""},
-		{"unknown kind", func(es []engine.Entry) []engine.Entry {
+		{"unknown kind", func(es []store.Entry) []store.Entry {
 			es[1].Kind = "mystery"
 			return es
 		}, `unknown entry kind "mystery"`, ""},
@@ -1831,21 +1832,21 @@ func TestReplayDamagedJournal(t *testing.T) {
 			// Resume and Decide refuse it too: as it is, its hash chain
 			// broken; and rehashed (someone recomputed the chain), as
 			// Replay refuses it.
-			store := engine.NewMemoryStore()
-			require.NoError(t, store.Create(context.Background(), info))
-			require.NoError(t, store.Append(context.Background(), "run-1", entries...))
+			s := store.NewMemory()
+			require.NoError(t, s.Create(context.Background(), info))
+			require.NoError(t, s.Append(context.Background(), "run-1", entries...))
 			opts := h.opts
-			opts.Store = store
+			opts.Store = s
 			_, err = engine.Resume(context.Background(), h.p, "run-1", opts)
-			require.ErrorIs(t, err, engine.ErrJournalDamaged)
-			err = engine.Decide(context.Background(), store, h.p, "run-1", engine.Decision{Approve: true, By: "alice"})
-			require.ErrorIs(t, err, engine.ErrJournalDamaged)
+			require.ErrorIs(t, err, store.ErrJournalDamaged)
+			err = engine.Decide(context.Background(), s, h.p, "run-1", engine.Decision{Approve: true, By: "alice"})
+			require.ErrorIs(t, err, store.ErrJournalDamaged)
 
 			rehashed, _ := engine.Reseal(info, slices.Clone(entries))
-			store = engine.NewMemoryStore()
-			require.NoError(t, store.Create(context.Background(), info))
-			require.NoError(t, store.Append(context.Background(), "run-1", rehashed...))
-			opts.Store = store
+			s = store.NewMemory()
+			require.NoError(t, s.Create(context.Background(), info))
+			require.NoError(t, s.Append(context.Background(), "run-1", rehashed...))
+			opts.Store = s
 			want := tt.wantErr
 			if tt.rehashed != "" {
 				want = tt.rehashed
@@ -1853,7 +1854,7 @@ func TestReplayDamagedJournal(t *testing.T) {
 			_, err = engine.Resume(context.Background(), h.p, "run-1", opts)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), want)
-			err = engine.Decide(context.Background(), store, h.p, "run-1", engine.Decision{Approve: true, By: "alice"})
+			err = engine.Decide(context.Background(), s, h.p, "run-1", engine.Decision{Approve: true, By: "alice"})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), want)
 		})
@@ -1885,7 +1886,7 @@ func TestResumeAfterCrash(t *testing.T) {
 	info, entries, err := h.store.Load(context.Background(), "run-1")
 	require.NoError(t, err)
 
-	index := func(pred func(e engine.Entry) bool) int {
+	index := func(pred func(e store.Entry) bool) int {
 		for i, e := range entries {
 			if pred(e) {
 				return i
@@ -1894,9 +1895,9 @@ func TestResumeAfterCrash(t *testing.T) {
 		t.Fatal("no such entry")
 		return -1
 	}
-	stepStart := func(step string) func(e engine.Entry) bool {
-		return func(e engine.Entry) bool {
-			return e.Kind == engine.EntryStepStart && strings.Contains(string(e.Data), `"step":"`+step+`"`)
+	stepStart := func(step string) func(e store.Entry) bool {
+		return func(e store.Entry) bool {
+			return e.Kind == store.KindStepStart && strings.Contains(string(e.Data), `"step":"`+step+`"`)
 		}
 	}
 	tests := []struct {
@@ -1909,8 +1910,8 @@ func TestResumeAfterCrash(t *testing.T) {
 	}{
 		{"during the production rollback", index(stepStart("deploy-production.rollback")) + 1, string(protocol.StateRollback), 2, 2},
 		{"during the staging rollback", index(stepStart("deploy-staging.rollback")) + 1, string(protocol.StateRollback), 0, 2},
-		{"before gate-2 was recorded", index(func(e engine.Entry) bool {
-			return e.Kind == engine.EntryGate && strings.Contains(string(e.Data), `"id":"gate-2"`)
+		{"before gate-2 was recorded", index(func(e store.Entry) bool {
+			return e.Kind == store.KindGate && strings.Contains(string(e.Data), `"id":"gate-2"`)
 		}), "gate-2", 2, 2},
 	}
 	for _, tt := range tests {

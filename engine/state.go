@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // RunState is what a run's journal says about it; Replay rebuilds it.
@@ -166,7 +167,7 @@ type ChecklistResult struct {
 
 // Replay rebuilds a run's state from its journal. A journal that does not
 // decode is refused, never guessed at.
-func Replay(run string, entries []Entry) (*RunState, error) {
+func Replay(run string, entries []store.Entry) (*RunState, error) {
 	st := newRunState(run)
 	for i, e := range entries {
 		if e.Seq != i+1 {
@@ -182,10 +183,10 @@ func Replay(run string, entries []Entry) (*RunState, error) {
 	return st, nil
 }
 
-func (st *RunState) apply(e Entry) error {
+func (st *RunState) apply(e store.Entry) error {
 	dec := func(v any) error { return json.Unmarshal(e.Data, v) }
 	switch e.Kind {
-	case EntryTransition:
+	case store.KindTransition:
 		var t struct{ From, Event, To string }
 		if err := dec(&t); err != nil {
 			return err
@@ -199,7 +200,7 @@ func (st *RunState) apply(e Entry) error {
 		if st.Status == StatusHalted || st.Status == StatusInterrupted {
 			st.Status = StatusRunning
 		}
-	case EntryStepStart:
+	case store.KindStepStart:
 		var s struct {
 			Step string    `json:"step"`
 			Time time.Time `json:"time"`
@@ -214,7 +215,7 @@ func (st *RunState) apply(e Entry) error {
 		if st.State == "" {
 			st.State = s.Step
 		}
-	case EntryStepEnd:
+	case store.KindStepEnd:
 		var rec StepRecord
 		if err := dec(&rec); err != nil {
 			return err
@@ -225,7 +226,7 @@ func (st *RunState) apply(e Entry) error {
 		delete(st.InFlight, rec.ID)
 		st.recordStep(&rec)
 		st.unfired = rec.ID
-	case EntryRollback:
+	case store.KindRollback:
 		var rec StepRecord
 		if err := dec(&rec); err != nil {
 			return err
@@ -236,7 +237,7 @@ func (st *RunState) apply(e Entry) error {
 		delete(st.InFlight, rec.ID) // ended, whether passed or failed
 		st.Rollbacks = append(st.Rollbacks, &rec)
 		st.RolledBack = true
-	case EntryGate:
+	case store.KindGate:
 		var g GateRecord
 		if err := dec(&g); err != nil {
 			return err
@@ -251,7 +252,7 @@ func (st *RunState) apply(e Entry) error {
 			}
 			st.Failure = fmt.Sprintf("%s failed: %s", g.Title, strings.Join(failed, "; "))
 		}
-	case EntryPhase:
+	case store.KindPhase:
 		var p PhaseRecord
 		if err := dec(&p); err != nil {
 			return err
@@ -260,7 +261,7 @@ func (st *RunState) apply(e Entry) error {
 			st.PhaseOrder = append(st.PhaseOrder, p.ID)
 		}
 		st.Phases[p.ID] = &p
-	case EntryHalt:
+	case store.KindHalt:
 		var h HaltRecord
 		if err := dec(&h); err != nil {
 			return err
@@ -274,7 +275,7 @@ func (st *RunState) apply(e Entry) error {
 		if h.Kind == "gate" {
 			st.Failure = h.Prompt
 		}
-	case EntryDecision:
+	case store.KindDecision:
 		var d Decision
 		if err := dec(&d); err != nil {
 			return err
@@ -284,9 +285,9 @@ func (st *RunState) apply(e Entry) error {
 			st.Abort = &d
 			st.Failure = abortFailure(st.Failure, &d)
 		}
-	case EntryInterrupt:
+	case store.KindInterrupt:
 		st.Status = StatusInterrupted
-	case EntryContext:
+	case store.KindContext:
 		if e.Seq != 1 {
 			return fmt.Errorf("a run's context is its first entry, not entry %d", e.Seq)
 		}
@@ -297,10 +298,10 @@ func (st *RunState) apply(e Entry) error {
 			return err
 		}
 		st.Context = c.Digest
-	case EntryLease:
+	case store.KindLease:
 		// A driver took over a dead one's lease: who drives, not where
 		// the run stands.
-	case EntryEvidence:
+	case store.KindEvidence:
 		var ev ManifestRecord
 		if err := dec(&ev); err != nil {
 			return err
@@ -311,7 +312,7 @@ func (st *RunState) apply(e Entry) error {
 		if !slices.Contains(st.Files, ev.Path) {
 			st.Files = append(st.Files, ev.Path)
 		}
-	case EntryEnd:
+	case store.KindEnd:
 		var end struct {
 			State, Status string
 			RollbackOK    bool `json:"rollback_ok"`

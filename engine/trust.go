@@ -3,13 +3,13 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // The journal is checked before it is trusted. Before the engine acts on a
@@ -31,38 +31,6 @@ import (
 // A journal that fails is refused with a *JournalError naming its first bad
 // entry; Verify reports every problem.
 
-// ErrJournalDamaged is wrapped by every *JournalError: the run's journal
-// does not check out, and nothing acts on it.
-var ErrJournalDamaged = errors.New("the run's journal is damaged")
-
-// JournalError is why a run's journal was refused: its first bad entry.
-type JournalError struct {
-	Run string
-	// Entry is the entry's position in the journal (its line in a file
-	// store), from 1; 0 means the run's record or the journal as a whole
-	// (its head record, the protocol copy kept with it).
-	Entry int
-	// Kind is the entry's kind, when it decodes.
-	Kind string
-	// Problem says what is wrong, as Verify says it.
-	Problem string
-}
-
-// Error names the run, the entry and what is wrong with it.
-func (e *JournalError) Error() string {
-	switch {
-	case e.Entry == 0:
-		return fmt.Sprintf("run %s: %s; refusing to act on it", e.Run, e.Problem)
-	case e.Kind != "":
-		return fmt.Sprintf("run %s: journal entry %d (%s) %s; refusing to act on it", e.Run, e.Entry, e.Kind, e.Problem)
-	default:
-		return fmt.Sprintf("run %s: journal entry %d %s; refusing to act on it", e.Run, e.Entry, e.Problem)
-	}
-}
-
-// Unwrap lets errors.Is(err, ErrJournalDamaged) hold.
-func (e *JournalError) Unwrap() error { return ErrJournalDamaged }
-
 // VerifyJournal checks a run's journal as Store.Load returned it (info with
 // its Head, and the entries) before anyone acts on it: its hash chain, its
 // head, and its decisions against the halts of p, the protocol the run
@@ -70,7 +38,7 @@ func (e *JournalError) Unwrap() error { return ErrJournalDamaged }
 // (info.Source) is parsed with the registered adapters, and the decisions
 // are not checked when that fails. It returns nil or a *JournalError naming
 // the first bad entry. Verify reports every problem, and the files too.
-func VerifyJournal(p *protocol.Protocol, info *RunInfo, entries []Entry) error {
+func VerifyJournal(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) error {
 	lines := make([]journalLine, len(entries))
 	for i, e := range entries {
 		lines[i] = journalLine{e: e}
@@ -93,7 +61,7 @@ func VerifyJournal(p *protocol.Protocol, info *RunInfo, entries []Entry) error {
 
 // firstProblem is the error naming the first bad entry; problems with the
 // journal as a whole (entry 0) come after those with an entry.
-func firstProblem(run string, problems []JournalProblem) *JournalError {
+func firstProblem(run string, problems []JournalProblem) *store.JournalError {
 	sort.SliceStable(problems, func(i, j int) bool {
 		a, b := problems[i].Entry, problems[j].Entry
 		if a == 0 || b == 0 {
@@ -102,12 +70,12 @@ func firstProblem(run string, problems []JournalProblem) *JournalError {
 		return a < b
 	})
 	p := problems[0]
-	return &JournalError{Run: run, Entry: p.Entry, Kind: p.Kind, Problem: p.Problem}
+	return &store.JournalError{Run: run, Entry: p.Entry, Kind: p.Kind, Problem: p.Problem}
 }
 
 // runProtocol is the protocol the run started with: p when its digest is
 // the run's, else the copy the store kept, parsed; nil when there is none.
-func runProtocol(p *protocol.Protocol, info *RunInfo) *protocol.Protocol {
+func runProtocol(p *protocol.Protocol, info *store.RunInfo) *protocol.Protocol {
 	if p != nil && p.Plan() != nil && p.Digest == info.Digest {
 		return p
 	}
@@ -121,12 +89,16 @@ func runProtocol(p *protocol.Protocol, info *RunInfo) *protocol.Protocol {
 	return kept
 }
 
+// headFile is where the file store keeps a run's chain head, named in the
+// problem of a run without one.
+const headFile = "head.json"
+
 // headProblems compares the journal with the head its store recorded. A
 // head behind the journal is what a crash between an append and the
 // head's update leaves: accepted (with a note for Verify) when the entry
 // at the head's position is the one it records; the chain vouches for the
 // entries after it.
-func headProblems(info *RunInfo, lines []journalLine) (problem *JournalProblem, note string) {
+func headProblems(info *store.RunInfo, lines []journalLine) (problem *JournalProblem, note string) {
 	h, n := info.Head, len(lines)
 	switch {
 	case h == nil:
@@ -139,7 +111,7 @@ func headProblems(info *RunInfo, lines []journalLine) (problem *JournalProblem, 
 		return &JournalProblem{Entry: n + 1, Problem: fmt.Sprintf(
 			"is missing: the journal has %d entries; its head says %d: entries were cut off its end", n, h.Entries)}, ""
 	case h.Entries == 0:
-		if h.Hash != genesisHash(info) {
+		if h.Hash != store.GenesisHash(info) {
 			return &JournalProblem{Problem: "the journal's head record does not match the run's record (info.json): one of them was altered"}, ""
 		}
 	default:
@@ -163,12 +135,12 @@ func headProblems(info *RunInfo, lines []journalLine) (problem *JournalProblem, 
 // every approval of a halt by someone its policy allows, before it
 // expired, and every transition that approves a halt preceded by such an
 // approval since the run halted there.
-func decisionProblems(p *protocol.Protocol, info *RunInfo, lines []journalLine) []JournalProblem {
+func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journalLine) []JournalProblem {
 	var out []JournalProblem
 	var halt *HaltRecord
 	approved := map[string]bool{} // halt step → its latest decision since it halted approves
 	context := ""                 // the frozen context's digest, approvals bind to it
-	if len(lines) > 0 && lines[0].bad == "" && lines[0].e.Kind == EntryContext {
+	if len(lines) > 0 && lines[0].bad == "" && lines[0].e.Kind == store.KindContext {
 		var c struct {
 			Digest string `json:"digest"`
 		}
@@ -194,19 +166,19 @@ func decisionProblems(p *protocol.Protocol, info *RunInfo, lines []journalLine) 
 		}
 		e, n := l.e, i+1
 		switch e.Kind {
-		case EntryStepEnd:
+		case store.KindStepEnd:
 			var rec StepRecord
 			if json.Unmarshal(e.Data, &rec) == nil && rec.Status == "skipped" {
 				skipped[rec.ID] = true
 			}
-		case EntryHalt:
+		case store.KindHalt:
 			var h HaltRecord
 			if json.Unmarshal(e.Data, &h) != nil {
 				continue // Replay refuses it
 			}
 			halt = &h
 			delete(approved, h.Step)
-		case EntryDecision:
+		case store.KindDecision:
 			var d Decision
 			if json.Unmarshal(e.Data, &d) != nil {
 				continue
@@ -228,7 +200,7 @@ func decisionProblems(p *protocol.Protocol, info *RunInfo, lines []journalLine) 
 				approved[d.Step] = false
 				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: why})
 			}
-		case EntryTransition:
+		case store.KindTransition:
 			var t transition
 			if json.Unmarshal(e.Data, &t) != nil {
 				continue
@@ -323,7 +295,7 @@ func (r *Runner) checkPendingDecision(s *protocol.PlanStep, d *Decision) error {
 	if why == "" {
 		return nil
 	}
-	return &JournalError{Run: r.st.ID, Entry: r.decisionEntry(d), Kind: EntryDecision, Problem: why}
+	return &store.JournalError{Run: r.st.ID, Entry: r.decisionEntry(d), Kind: store.KindDecision, Problem: why}
 }
 
 // decisionEntry is the position of the decision d in the run's journal, 0
@@ -335,7 +307,7 @@ func (r *Runner) decisionEntry(d *Decision) int {
 	}
 	for i := len(entries) - 1; i >= 0; i-- {
 		var rec Decision
-		if entries[i].Kind == EntryDecision && json.Unmarshal(entries[i].Data, &rec) == nil &&
+		if entries[i].Kind == store.KindDecision && json.Unmarshal(entries[i].Data, &rec) == nil &&
 			rec.Step == d.Step && rec.By == d.By && rec.Time.Equal(d.Time) && rec.Approve == d.Approve {
 			return i + 1
 		}

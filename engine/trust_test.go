@@ -17,6 +17,8 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // The journal is checked before it is trusted (trust.go): Resume, Decide
@@ -27,29 +29,29 @@ import (
 // trustRun is one run's journal and head as its store keeps them, which a
 // test changes as someone with access to the store could.
 type trustRun interface {
-	get(t *testing.T) ([]engine.Entry, *engine.ChainHead)
+	get(t *testing.T) ([]store.Entry, *store.ChainHead)
 	// set replaces the journal's entries (nil: empty) and its head (nil:
 	// none).
-	set(t *testing.T, entries []engine.Entry, head *engine.ChainHead)
+	set(t *testing.T, entries []store.Entry, head *store.ChainHead)
 	// deleteJournal removes the journal itself.
 	deleteJournal(t *testing.T)
 }
 
 type memRun struct {
-	s  *engine.MemoryStore
+	s  *store.Memory
 	id string
 }
 
-func (m memRun) get(*testing.T) (es []engine.Entry, h *engine.ChainHead) {
-	m.s.TamperMemory(m.id, func(entries []engine.Entry, head *engine.ChainHead) ([]engine.Entry, *engine.ChainHead) {
+func (m memRun) get(*testing.T) (es []store.Entry, h *store.ChainHead) {
+	m.s.Tamper(m.id, func(entries []store.Entry, head *store.ChainHead) ([]store.Entry, *store.ChainHead) {
 		es, h = slices.Clone(entries), head
 		return entries, head
 	})
 	return es, h
 }
 
-func (m memRun) set(_ *testing.T, entries []engine.Entry, head *engine.ChainHead) {
-	m.s.TamperMemory(m.id, func([]engine.Entry, *engine.ChainHead) ([]engine.Entry, *engine.ChainHead) {
+func (m memRun) set(_ *testing.T, entries []store.Entry, head *store.ChainHead) {
+	m.s.Tamper(m.id, func([]store.Entry, *store.ChainHead) ([]store.Entry, *store.ChainHead) {
 		return entries, head
 	})
 }
@@ -61,8 +63,8 @@ func (m memRun) deleteJournal(t *testing.T) {
 
 type fileRun struct{ dir string } // the run's directory
 
-func (f fileRun) get(t *testing.T) ([]engine.Entry, *engine.ChainHead) {
-	var es []engine.Entry
+func (f fileRun) get(t *testing.T) ([]store.Entry, *store.ChainHead) {
+	var es []store.Entry
 	b, err := os.ReadFile(filepath.Join(f.dir, "journal.jsonl"))
 	if !errors.Is(err, os.ErrNotExist) {
 		require.NoError(t, err)
@@ -70,7 +72,7 @@ func (f fileRun) get(t *testing.T) ([]engine.Entry, *engine.ChainHead) {
 			if l == "" {
 				continue
 			}
-			var e engine.Entry
+			var e store.Entry
 			require.NoError(t, json.Unmarshal([]byte(l), &e))
 			es = append(es, e)
 		}
@@ -80,12 +82,12 @@ func (f fileRun) get(t *testing.T) ([]engine.Entry, *engine.ChainHead) {
 		return es, nil
 	}
 	require.NoError(t, err)
-	var h engine.ChainHead
+	var h store.ChainHead
 	require.NoError(t, json.Unmarshal(b, &h))
 	return es, &h
 }
 
-func (f fileRun) set(t *testing.T, entries []engine.Entry, head *engine.ChainHead) {
+func (f fileRun) set(t *testing.T, entries []store.Entry, head *store.ChainHead) {
 	var b []byte
 	for _, e := range entries {
 		l, err := json.Marshal(e) // as FileStore.Append encodes it
@@ -113,7 +115,7 @@ var trustStores = []struct {
 }{
 	{"memory", func(h *rtHarness) trustRun { return memRun{h.store, h.opts.RunID} }},
 	{"file", func(h *rtHarness) trustRun {
-		h.opts.Store = engine.NewFileStore(filepath.Join(h.dir, ".protorun"))
+		h.opts.Store = filestore.New(filepath.Join(h.dir, ".protorun"))
 		return fileRun{filepath.Join(h.dir, ".protorun", "runs", h.opts.RunID)}
 	}},
 }
@@ -136,10 +138,10 @@ func trustHalted(t *testing.T, extra string, use func(h *rtHarness) trustRun) (*
 // forgedDecision is a decision entry as someone would write it by hand:
 // an approval by who, a minute after the halt, chained to prev (its hash
 // correct when prev is the journal's head).
-func forgedDecision(t *testing.T, h *rtHarness, entries []engine.Entry, who string) engine.Entry {
+func forgedDecision(t *testing.T, h *rtHarness, entries []store.Entry, who string) store.Entry {
 	t.Helper()
 	halt := entries[len(entries)-1]
-	require.Equal(t, engine.EntryHalt, halt.Kind)
+	require.Equal(t, store.KindHalt, halt.Kind)
 	st, err := engine.Replay(h.opts.RunID, entries)
 	require.NoError(t, err)
 	// A forger who knows the format names the run's frozen context too.
@@ -147,7 +149,7 @@ func forgedDecision(t *testing.T, h *rtHarness, entries []engine.Entry, who stri
 		Time: halt.Time.Add(time.Minute), Digest: h.p.Digest, Context: st.Context}
 	b, err := json.Marshal(d)
 	require.NoError(t, err)
-	return engine.Entry{Seq: len(entries) + 1, Time: d.Time, Kind: engine.EntryDecision, Data: b}
+	return store.Entry{Seq: len(entries) + 1, Time: d.Time, Kind: store.KindDecision, Data: b}
 }
 
 // forgeTransition appends to the run (n entries, the last its halt) a
@@ -158,14 +160,14 @@ func forgeTransition(t *testing.T, h *rtHarness, run trustRun, n int, from, even
 	es, _ := run.get(t)
 	b, err := json.Marshal(map[string]string{"from": from, "event": event, "to": to})
 	require.NoError(t, err)
-	es = append(es, engine.Entry{Seq: n + 1, Time: es[n-1].Time, Kind: engine.EntryTransition, Data: b})
+	es = append(es, store.Entry{Seq: n + 1, Time: es[n-1].Time, Kind: store.KindTransition, Data: b})
 	es, head := rehash(t, h, es)
 	run.set(t, es, head)
 }
 
 // rehash is entries with their chain recomputed, and its head: what
 // someone who knows how the chain is computed writes.
-func rehash(t *testing.T, h *rtHarness, entries []engine.Entry) ([]engine.Entry, *engine.ChainHead) {
+func rehash(t *testing.T, h *rtHarness, entries []store.Entry) ([]store.Entry, *store.ChainHead) {
 	t.Helper()
 	info, _, err := h.opts.Store.Load(context.Background(), h.opts.RunID)
 	require.NoError(t, err)
@@ -265,16 +267,16 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 			t.Run(kind.name+"/"+c.name, func(t *testing.T) {
 				ctx := context.Background()
 				h, run := trustHalted(t, "", kind.use)
-				store, id := h.opts.Store, h.opts.RunID
+				s, id := h.opts.Store, h.opts.RunID
 				before, _ := run.get(t)
 				entry, says := c.tamper(t, h, run, len(before))
 				tampered, tamperedHead := run.get(t)
 
 				refused := func(what string, err error) {
 					t.Helper()
-					var je *engine.JournalError
+					var je *store.JournalError
 					require.ErrorAs(t, err, &je, what)
-					require.ErrorIs(t, err, engine.ErrJournalDamaged, what)
+					require.ErrorIs(t, err, store.ErrJournalDamaged, what)
 					assert.Equal(t, id, je.Run, what)
 					assert.Equal(t, entry, je.Entry, "%s: %v", what, err)
 					assert.Contains(t, err.Error(), says, what)
@@ -283,13 +285,13 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 				res, err := engine.Resume(ctx, h.p, id, h.opts)
 				refused("resume", err)
 				assert.Nil(t, res)
-				refused("approve", engine.Decide(ctx, store, h.p, id, engine.Decision{Approve: true, By: "bob"}))
-				refused("reject", engine.Decide(ctx, store, h.p, id, engine.Decision{Approve: false, By: "bob"}))
-				refused("abort", engine.Decide(ctx, store, h.p, id, engine.Decision{Approve: false, By: "bob", Via: "abort"}))
-				_, _, err = engine.LoadRun(ctx, store, id, &protocol.LoadOptions{Adapters: h.opts.Adapters})
+				refused("approve", engine.Decide(ctx, s, h.p, id, engine.Decision{Approve: true, By: "bob"}))
+				refused("reject", engine.Decide(ctx, s, h.p, id, engine.Decision{Approve: false, By: "bob"}))
+				refused("abort", engine.Decide(ctx, s, h.p, id, engine.Decision{Approve: false, By: "bob", Via: "abort"}))
+				_, _, err = engine.LoadRun(ctx, s, id, &protocol.LoadOptions{Adapters: h.opts.Adapters})
 				refused("LoadRun", err)
 
-				rep, err := engine.VerifyWith(ctx, store, id, engine.VerifyOptions{Protocol: h.p})
+				rep, err := engine.VerifyWith(ctx, s, id, engine.VerifyOptions{Protocol: h.p})
 				require.NoError(t, err)
 				assert.False(t, rep.Intact)
 				assert.True(t, slices.ContainsFunc(rep.Journal, func(p engine.JournalProblem) bool {
@@ -333,10 +335,10 @@ func TestJournalHeadRecorded(t *testing.T) {
 			ctx := context.Background()
 			h := newHarness(t, rtPipeline(t, rtDefaults())).withPrompter("yes")
 			kind.use(h)
-			store := h.opts.Store
-			info := &engine.RunInfo{ID: "fresh", Protocol: "p", Digest: h.p.Digest, StartedBy: "tester", Started: time.Now().UTC()}
-			require.NoError(t, store.Create(ctx, info))
-			got, es, err := store.Load(ctx, "fresh")
+			s := h.opts.Store
+			info := &store.RunInfo{ID: "fresh", Protocol: "p", Digest: h.p.Digest, StartedBy: "tester", Started: time.Now().UTC()}
+			require.NoError(t, s.Create(ctx, info))
+			got, es, err := s.Load(ctx, "fresh")
 			require.NoError(t, err)
 			require.Empty(t, es)
 			require.NotNil(t, got.Head)
@@ -345,10 +347,10 @@ func TestJournalHeadRecorded(t *testing.T) {
 
 			_, err = h.start()
 			require.NoError(t, err)
-			got, es, err = store.Load(ctx, h.opts.RunID)
+			got, es, err = s.Load(ctx, h.opts.RunID)
 			require.NoError(t, err)
 			require.NotNil(t, got.Head)
-			assert.Equal(t, engine.ChainHead{Entries: len(es), Hash: es[len(es)-1].Hash}, *got.Head)
+			assert.Equal(t, store.ChainHead{Entries: len(es), Hash: es[len(es)-1].Hash}, *got.Head)
 		})
 	}
 }
@@ -370,17 +372,17 @@ func TestSimulatedApprovalNotActedOn(t *testing.T) {
 			e.Data, _ = json.Marshal(d)
 			es, head := rehash(t, h, append(es, e))
 			run.set(t, es, head)
-			require.NoError(t, engine.VerifyJournal(h.p, func() *engine.RunInfo {
+			require.NoError(t, engine.VerifyJournal(h.p, func() *store.RunInfo {
 				info, _, err := h.opts.Store.Load(context.Background(), h.opts.RunID)
 				require.NoError(t, err)
 				return info
 			}(), es))
 
 			res, err := h.resume()
-			var je *engine.JournalError
+			var je *store.JournalError
 			require.ErrorAs(t, err, &je)
 			assert.Equal(t, len(es), je.Entry)
-			assert.Equal(t, engine.EntryDecision, je.Kind)
+			assert.Equal(t, store.KindDecision, je.Kind)
 			assert.Contains(t, err.Error(), "simulated approval")
 			require.NotNil(t, res)
 			assert.Zero(t, h.f.count("deploy-production"))
@@ -413,7 +415,7 @@ func TestExpiredApprovalRefused(t *testing.T) {
 				assert.Equal(t, engine.StatusCompleted, res.Status)
 				return
 			}
-			var je *engine.JournalError
+			var je *store.JournalError
 			require.ErrorAs(t, err, &je)
 			assert.Equal(t, len(es), je.Entry)
 			assert.Contains(t, err.Error(), "the halt at approve-production expired")
@@ -438,7 +440,7 @@ func TestHeadNeverAheadOfJournal(t *testing.T) {
 	ctx := context.Background()
 	h, run := trustHalted(t, "", trustStores[1].use)
 	before, headBefore := run.get(t)
-	require.Equal(t, engine.ChainHead{Entries: len(before), Hash: before[len(before)-1].Hash}, *headBefore)
+	require.Equal(t, store.ChainHead{Entries: len(before), Hash: before[len(before)-1].Hash}, *headBefore)
 
 	unblock := headBlocker(t, run.(fileRun).dir)
 	err := engine.Decide(ctx, h.opts.Store, h.p, h.opts.RunID, engine.Decision{Approve: true, By: "bob"})
@@ -462,20 +464,20 @@ func TestHeadNeverAheadOfJournal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 	es, head = run.get(t)
-	assert.Equal(t, engine.ChainHead{Entries: len(es), Hash: es[len(es)-1].Hash}, *head, "the next append recorded the head")
+	assert.Equal(t, store.ChainHead{Entries: len(es), Hash: es[len(es)-1].Hash}, *head, "the next append recorded the head")
 }
 
 // stopAfter is a store whose appends fail from the k-th one on, after the
 // store took the entries: a process that died right after its journal
 // write.
 type stopAfter struct {
-	engine.Store
+	store.Store
 	k, n int
 }
 
 var errStopped = errors.New("the process died here")
 
-func (s *stopAfter) Append(ctx context.Context, run string, entries ...engine.Entry) error {
+func (s *stopAfter) Append(ctx context.Context, run string, entries ...store.Entry) error {
 	if s.n++; s.n > s.k {
 		return errStopped
 	}
@@ -509,19 +511,19 @@ func TestStoppedAfterJournalWrite(t *testing.T) {
 				h := newHarness(t, rtPipeline(t, rtDefaults())).withPrompter("yes")
 				h.opts.RunID = fmt.Sprintf("run-%d", k)
 				kind.use(h)
-				store := h.opts.Store
-				h.opts.Store = &stopAfter{Store: store, k: k}
+				s := h.opts.Store
+				h.opts.Store = &stopAfter{Store: s, k: k}
 				_, err := h.start()
 				require.ErrorIs(t, err, errStopped, "append %d", k)
 
-				info, es, err := store.Load(ctx, h.opts.RunID)
+				info, es, err := s.Load(ctx, h.opts.RunID)
 				require.NoError(t, err)
 				require.NotNil(t, info.Head)
 				require.LessOrEqual(t, info.Head.Entries, len(es), "append %d: the head is ahead of the journal", k)
 				require.NoError(t, engine.VerifyJournal(h.p, info, es), "append %d", k)
-				h.opts.Store = store
+				h.opts.Store = s
 				_, err = h.resume()
-				require.NotErrorIs(t, err, engine.ErrJournalDamaged, "append %d", k)
+				require.NotErrorIs(t, err, store.ErrJournalDamaged, "append %d", k)
 			}
 		})
 	}
@@ -580,13 +582,13 @@ func TestDamagedHeadRecord(t *testing.T) {
 	h, run := trustHalted(t, "", trustStores[1].use)
 	require.NoError(t, os.WriteFile(filepath.Join(run.(fileRun).dir, "head.json"), []byte(`{"entries": 7, "hash": "nope`), 0o644))
 	_, _, err := h.opts.Store.Load(ctx, h.opts.RunID)
-	var je *engine.JournalError
+	var je *store.JournalError
 	require.ErrorAs(t, err, &je)
 	assert.Zero(t, je.Entry)
 	assert.Contains(t, err.Error(), "the journal's head record (head.json) is damaged")
 	_, err = h.resume()
-	require.ErrorIs(t, err, engine.ErrJournalDamaged)
-	require.ErrorIs(t, engine.Decide(ctx, h.opts.Store, h.p, h.opts.RunID, engine.Decision{Approve: true, By: "bob"}), engine.ErrJournalDamaged)
+	require.ErrorIs(t, err, store.ErrJournalDamaged)
+	require.ErrorIs(t, engine.Decide(ctx, h.opts.Store, h.p, h.opts.RunID, engine.Decision{Approve: true, By: "bob"}), store.ErrJournalDamaged)
 	rep, err := engine.VerifyWith(ctx, h.opts.Store, h.opts.RunID, engine.VerifyOptions{Protocol: h.p})
 	require.NoError(t, err)
 	assert.False(t, rep.Intact)

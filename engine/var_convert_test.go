@@ -11,6 +11,7 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 func TestVarConvert(t *testing.T) {
@@ -92,9 +93,9 @@ messages:
 `), &protocol.LoadOptions{Adapters: rtLoadSet("check")})
 	require.NoError(t, err)
 	dir := t.TempDir()
-	store := engine.NewFileStore(filepath.Join(dir, ".protorun"))
+	s := filestore.New(filepath.Join(dir, ".protorun"))
 	h := newHarness(t, p)
-	h.store, h.opts.Store = nil, store
+	h.store, h.opts.Store = nil, s
 	h.opts.Vars = map[string]string{"requests": "50"}
 	_, err = h.start()
 	var he *engine.HaltError
@@ -102,16 +103,16 @@ messages:
 
 	// The run as an older protorun recorded it: started with 1.5, its
 	// journal chained to that record.
-	info, entries, err := store.Load(context.Background(), "run-1")
+	info, entries, err := s.Load(context.Background(), "run-1")
 	require.NoError(t, err)
 	info.Vars = map[string]string{"requests": "1.5"}
 	entries, _ = engine.Reseal(info, entries)
-	store = engine.NewFileStore(filepath.Join(dir, ".protorun-old"))
-	h.opts.Store = store
-	require.NoError(t, store.Create(context.Background(), info))
-	require.NoError(t, store.Append(context.Background(), "run-1", entries...))
+	s = filestore.New(filepath.Join(dir, ".protorun-old"))
+	h.opts.Store = s
+	require.NoError(t, s.Create(context.Background(), info))
+	require.NoError(t, s.Append(context.Background(), "run-1", entries...))
 
-	require.NoError(t, engine.Decide(context.Background(), store, p, "run-1", engine.Decision{Approve: true, By: "alice"}))
+	require.NoError(t, engine.Decide(context.Background(), s, p, "run-1", engine.Decision{Approve: true, By: "alice"}))
 	h.opts.Vars = nil
 	res, err := engine.Resume(context.Background(), p, "run-1", h.opts)
 	require.NoError(t, err)

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,7 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/protorun/protorun/engine/internal/atomicfile"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // What Verify found of a file (FileCheck.Status).
@@ -91,9 +92,9 @@ func (f FileCheck) Tampered() bool {
 type JournalProblem struct {
 	// Entry is the entry's position in the journal (its line in a file
 	// store), from 1; 0 means the run record (info.json, protocol.yaml).
-	Entry   int    `json:"entry"`
-	Kind    string `json:"kind,omitempty"`
-	Problem string `json:"problem"`
+	Entry   int        `json:"entry"`
+	Kind    store.Kind `json:"kind,omitempty"`
+	Problem string     `json:"problem"`
 }
 
 // VerifyOptions tune Verify.
@@ -116,13 +117,13 @@ type VerifyOptions struct {
 // run's artifacts directories. An unknown run is an error
 // wrapping ErrUnknownRun; tampering is not an error but a report with
 // Intact false.
-func Verify(ctx context.Context, store Store, runID string) (*VerifyReport, error) {
-	return VerifyWith(ctx, store, runID, VerifyOptions{})
+func Verify(ctx context.Context, s store.Store, runID string) (*VerifyReport, error) {
+	return VerifyWith(ctx, s, runID, VerifyOptions{})
 }
 
 // VerifyWith is Verify with options.
-func VerifyWith(ctx context.Context, store Store, runID string, opts VerifyOptions) (*VerifyReport, error) {
-	info, lines, infoProblem, headProblem, err := loadForVerify(ctx, store, runID)
+func VerifyWith(ctx context.Context, s store.Store, runID string, opts VerifyOptions) (*VerifyReport, error) {
+	info, lines, infoProblem, headProblem, err := loadForVerify(ctx, s, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +157,7 @@ func VerifyWith(ctx context.Context, store Store, runID string, opts VerifyOptio
 			"no entry has the anchor hash %s: the journal was cut short or rewritten", opts.Anchor)})
 	}
 
-	v := &verifier{ctx: ctx, store: store, run: runID}
+	v := &verifier{ctx: ctx, store: s, run: runID}
 	seen := map[string]bool{}
 	for _, m := range chain.manifest {
 		seen[m.rec.File] = true
@@ -176,19 +177,28 @@ func VerifyWith(ctx context.Context, store Store, runID string, opts VerifyOptio
 
 // journalLine is one journal entry as read, or the reason it could not be.
 type journalLine struct {
-	e   Entry
+	e   store.Entry
 	bad string // the line does not decode
 }
 
-// loadForVerify reads a run's record, its head and its journal. A
-// FileStore's journal is read line by line, so that a line that no longer
-// decodes is named instead of failing the whole load; what is wrong with
-// its record or its head record is returned too.
-func loadForVerify(ctx context.Context, store Store, runID string) (info *RunInfo, lines []journalLine, infoProblem, headProblem string, err error) {
-	if fs, ok := store.(*FileStore); ok {
-		return fs.rawJournal(runID)
+// loadForVerify reads a run's record, its head and its journal. A store
+// that is a store.RawLoader shows its journal as it holds it, so that a
+// line that no longer decodes is named instead of failing the whole load,
+// with what is wrong with its record or its head record; any other store
+// is read with Load, and verified entry by entry.
+func loadForVerify(ctx context.Context, s store.Store, runID string) (info *store.RunInfo, lines []journalLine, infoProblem, headProblem string, err error) {
+	if rl, ok := s.(store.RawLoader); ok {
+		raw, err := rl.LoadRaw(ctx, runID)
+		if err != nil {
+			return nil, nil, "", "", err
+		}
+		lines = make([]journalLine, len(raw.Entries))
+		for i, e := range raw.Entries {
+			lines[i] = journalLine{e: e.Entry, bad: e.Bad}
+		}
+		return raw.Info, lines, raw.InfoProblem, raw.HeadProblem, nil
 	}
-	info, entries, err := store.Load(ctx, runID)
+	info, entries, err := s.Load(ctx, runID)
 	if err != nil {
 		return nil, nil, "", "", err
 	}
@@ -197,69 +207,6 @@ func loadForVerify(ctx context.Context, store Store, runID string) (info *RunInf
 		lines[i] = journalLine{e: e}
 	}
 	return info, lines, "", "", nil
-}
-
-// rawJournal also returns what is wrong with the run's record and with its
-// head record, if anything.
-func (s *FileStore) rawJournal(runID string) (*RunInfo, []journalLine, string, string, error) {
-	info, problem, err := s.loadInfo(runID)
-	if err != nil {
-		return nil, nil, "", "", err
-	}
-	dir, _ := s.runDir(runID)
-	defer readLock(dir)()
-	head, headProblem, err := readHead(dir) // before the journal, as Load reads it
-	if err != nil {
-		return nil, nil, "", "", fmt.Errorf("run %s: %w", runID, err)
-	}
-	info.Head = head
-	f, err := os.Open(filepath.Join(dir, "journal.jsonl"))
-	if errors.Is(err, os.ErrNotExist) {
-		return info, nil, problem, headProblem, nil
-	}
-	if err != nil {
-		return nil, nil, "", "", err
-	}
-	defer f.Close()
-	var lines []journalLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for sc.Scan() {
-		var l journalLine
-		if err := json.Unmarshal(sc.Bytes(), &l.e); err != nil {
-			l.bad = err.Error()
-		}
-		lines = append(lines, l)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, "", "", fmt.Errorf("run %s: read journal: %w", runID, err)
-	}
-	return info, lines, problem, headProblem, nil
-}
-
-// loadInfo reads a run's record; an unknown run wraps ErrUnknownRun.
-func (s *FileStore) loadInfo(runID string) (*RunInfo, string, error) {
-	dir, err := s.runDir(runID)
-	if err != nil {
-		return nil, "", err
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "info.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, "", fmt.Errorf("%w %q (state directory %s)", ErrUnknownRun, runID, s.Dir)
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	var info RunInfo
-	if err := json.Unmarshal(b, &info); err != nil {
-		// Still a run: its record was damaged. Verify reports it.
-		info = RunInfo{ID: runID}
-		return &info, fmt.Sprintf("info.json does not decode (%v)", err), nil
-	}
-	if src, err := os.ReadFile(filepath.Join(dir, "protocol.yaml")); err == nil {
-		info.Source = src
-	}
-	return &info, "", nil
 }
 
 // manifestEntry is a file the run recorded, with the time it did.
@@ -284,14 +231,14 @@ type artifactsRoot struct{ abs, dir string }
 // run's manifest. Each entry is checked against the hash stored in the
 // entry before it, so an altered entry is named alone; an entry whose own
 // hash was recomputed after an edit breaks the link of the next one.
-func checkChain(info *RunInfo, lines []journalLine) chainResult {
+func checkChain(info *store.RunInfo, lines []journalLine) chainResult {
 	res := chainResult{hashes: map[string]bool{}}
 	if len(info.Source) > 0 {
 		if sum := sha256.Sum256(info.Source); hex.EncodeToString(sum[:]) != info.Digest {
 			res.problems = append(res.problems, JournalProblem{Problem: "protocol.yaml in the run's state directory does not match the protocol digest recorded when the run started"})
 		}
 	}
-	prev, known := genesisHash(info), true
+	prev, known := store.GenesisHash(info), true
 	byFile := map[string]int{}
 	rootSeen := map[string]bool{}
 	for i, l := range lines {
@@ -308,7 +255,7 @@ func checkChain(info *RunInfo, lines []journalLine) chainResult {
 			res.problems = append(res.problems, JournalProblem{Entry: n, Kind: e.Kind, Problem: "has no hash: it was not written by the runner, or was altered"})
 		case !known:
 			// The entry before did not decode: this link cannot be checked.
-		case entryHash(prev, e) != e.Hash:
+		case store.EntryHash(prev, e) != e.Hash:
 			what := "does not match its hash chained to the entry before: this entry was altered, or the one before it was (and its hash recomputed), or entries before it were removed or inserted"
 			if n == 1 {
 				what = "does not match its hash chained to the run's record: this entry or the run's info.json was altered"
@@ -319,7 +266,7 @@ func checkChain(info *RunInfo, lines []journalLine) chainResult {
 			res.problems = append(res.problems, JournalProblem{Entry: n, Kind: e.Kind, Problem: fmt.Sprintf("has sequence number %d: entries were removed, inserted or reordered", e.Seq)})
 		}
 		prev, known = e.Hash, true
-		if e.Kind != EntryEvidence {
+		if e.Kind != store.KindEvidence {
 			continue
 		}
 		var m ManifestRecord
@@ -365,7 +312,7 @@ func within(p, dir string) bool {
 // to tell a file a later run wrote from a tampered one.
 type verifier struct {
 	ctx    context.Context
-	store  Store
+	store  store.Store
 	run    string
 	others map[string][]otherWrite // file → writes by other runs
 }
@@ -425,7 +372,7 @@ func (v *verifier) checkRecorded(m manifestEntry) FileCheck {
 // checkKept checks the copy of m the store keeps for the run; it returns
 // the file's check and true when the copy was changed or removed.
 func (v *verifier) checkKept(m manifestEntry, fc *FileCheck) (FileCheck, bool) {
-	k, ok := v.store.(FileKeeper)
+	k, ok := v.store.(store.FileKeeper)
 	if !ok {
 		c := *fc
 		c.Status, c.Detail = FileRemoved, "the run kept a copy in its store, and this store keeps none"
@@ -468,7 +415,7 @@ func (v *verifier) walk(root artifactsRoot, recorded map[string]bool, out *[]Fil
 			*out = append(*out, fc)
 			return nil
 		}
-		if isTempName(d.Name()) {
+		if atomicfile.IsTempName(d.Name()) {
 			fc.Status, fc.Detail = FileStray, "temporary file of an atomic write that never completed (a killed process)"
 			*out = append(*out, fc)
 			return nil
@@ -603,9 +550,4 @@ func modeKind(m fs.FileMode) string {
 		return "irregular file"
 	}
 	return "not a regular file"
-}
-
-// isTempName matches writeFileAtomic's temporary files: .NAME.tmp-RANDOM.
-func isTempName(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
 }

@@ -15,12 +15,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // verifyWithin runs Verify and fails the test when it has not returned
 // after a generous timeout: a verify that opens a FIFO blocks for ever,
 // and the hang is the failure (not slowness).
-func verifyWithin(t *testing.T, store engine.Store, id string) *engine.VerifyReport {
+func verifyWithin(t *testing.T, s store.Store, id string) *engine.VerifyReport {
 	t.Helper()
 	type result struct {
 		rep *engine.VerifyReport
@@ -28,7 +29,7 @@ func verifyWithin(t *testing.T, store engine.Store, id string) *engine.VerifyRep
 	}
 	done := make(chan result, 1)
 	go func() {
-		rep, err := engine.Verify(context.Background(), store, id)
+		rep, err := engine.Verify(context.Background(), s, id)
 		done <- result{rep, err}
 	}()
 	select {
@@ -47,7 +48,7 @@ func verifyWithin(t *testing.T, store engine.Store, id string) *engine.VerifyRep
 // for reading blocks until someone writes to it): the added ones as
 // added, the replaced one as changed, all of it tampering.
 func TestVerifyNonRegularFiles(t *testing.T) {
-	h, store := verifyHarness(t)
+	h, s := verifyHarness(t)
 	art := h.path(".artifacts/test")
 	require.NoError(t, syscall.Mkfifo(filepath.Join(art, "pipe.json"), 0o644))
 	require.NoError(t, syscall.Mkfifo(filepath.Join(art, ".pipe.json.tmp-123"), 0o644))
@@ -63,7 +64,7 @@ func TestVerifyNonRegularFiles(t *testing.T) {
 	require.NoError(t, os.Remove(rec))
 	require.NoError(t, syscall.Mkfifo(rec, 0o644))
 
-	rep := verifyWithin(t, store, "run-1")
+	rep := verifyWithin(t, s, "run-1")
 	assert.False(t, rep.Intact)
 	got := map[string]engine.FileCheck{}
 	for _, f := range rep.Files {
@@ -99,7 +100,7 @@ func TestVerifyNonRegularFiles(t *testing.T) {
 // and intact (the run may write through a link: the rename replaces it);
 // one replaced by a link to a FIFO is changed, and not opened.
 func TestVerifyRecordedFileBecomesSymlink(t *testing.T) {
-	h, store := verifyHarness(t)
+	h, s := verifyHarness(t)
 	art := h.path(".artifacts/test")
 	same := filepath.Join(h.dir, "copy.json")
 	b, err := os.ReadFile(filepath.Join(art, "probe-1.json"))
@@ -112,7 +113,7 @@ func TestVerifyRecordedFileBecomesSymlink(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(art, "probe-2.json")))
 	require.NoError(t, os.Symlink(fifo, filepath.Join(art, "probe-2.json")))
 
-	rep := verifyWithin(t, store, "run-1")
+	rep := verifyWithin(t, s, "run-1")
 	st := byStatus(rep)
 	assert.Contains(t, st[engine.FileIntact], ".artifacts/test/probe-1.json")
 	assert.Equal(t, []string{".artifacts/test/probe-2.json"}, st[engine.FileChanged])

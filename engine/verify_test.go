@@ -17,24 +17,26 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // verifyHarness runs the pipeline to completion with a FileStore under the
 // harness's directory and returns the harness and the store.
-func verifyHarness(t *testing.T) (*rtHarness, *engine.FileStore) {
+func verifyHarness(t *testing.T) (*rtHarness, *filestore.Store) {
 	t.Helper()
 	h := newHarness(t, rtPipeline(t, rtDefaults())).withPrompter("yes")
-	store := engine.NewFileStore(filepath.Join(h.dir, ".protorun"))
-	h.opts.Store = store
+	s := filestore.New(filepath.Join(h.dir, ".protorun"))
+	h.opts.Store = s
 	res, err := h.start()
 	require.NoError(t, err)
 	require.Equal(t, engine.StatusCompleted, res.Status)
-	return h, store
+	return h, s
 }
 
-func verifyRun(t *testing.T, store engine.Store, id string) *engine.VerifyReport {
+func verifyRun(t *testing.T, s store.Store, id string) *engine.VerifyReport {
 	t.Helper()
-	rep, err := engine.Verify(context.Background(), store, id)
+	rep, err := engine.Verify(context.Background(), s, id)
 	require.NoError(t, err)
 	return rep
 }
@@ -81,11 +83,11 @@ func lineOf(t *testing.T, lines []string, subs ...string) int {
 }
 
 func TestVerifyIntactRun(t *testing.T) {
-	h, store := verifyHarness(t)
-	rep := verifyRun(t, store, "run-1")
+	h, s := verifyHarness(t)
+	rep := verifyRun(t, s, "run-1")
 	assert.True(t, rep.Intact, "%+v", rep)
 	assert.Empty(t, rep.Journal)
-	_, entries, err := store.Load(context.Background(), "run-1")
+	_, entries, err := s.Load(context.Background(), "run-1")
 	require.NoError(t, err)
 	assert.Equal(t, len(entries), rep.Entries)
 	assert.Equal(t, entries[len(entries)-1].Hash, rep.Head)
@@ -126,7 +128,7 @@ func keys(m map[string][]string) []string {
 // TestVerifyNamesTampering changes a file, removes one, adds two and edits
 // a journal line: each is named, and nothing else.
 func TestVerifyNamesTampering(t *testing.T) {
-	h, store := verifyHarness(t)
+	h, s := verifyHarness(t)
 	require.NoError(t, os.WriteFile(h.path(".artifacts/test/connectivity.json"), []byte(`{"status":"passed"}`), 0o644))
 	require.NoError(t, os.Remove(h.path(".artifacts/test/gates/gate-1.json")))
 	require.NoError(t, os.WriteFile(h.path(".artifacts/test/extra.json"), []byte(`{}`), 0o644))
@@ -139,7 +141,7 @@ func TestVerifyNamesTampering(t *testing.T) {
 	lines[n-1] = strings.Replace(lines[n-1], `"passed":true`, `"passed":false`, 1)
 	writeLines(t, jf, lines)
 
-	rep := verifyRun(t, store, "run-1")
+	rep := verifyRun(t, s, "run-1")
 	assert.False(t, rep.Intact)
 	st := byStatus(rep)
 	assert.Equal(t, []string{".artifacts/test/connectivity.json"}, st[engine.FileChanged])
@@ -147,7 +149,7 @@ func TestVerifyNamesTampering(t *testing.T) {
 	assert.Equal(t, []string{".artifacts/test/extra.json", ".artifacts/test/sub/note.txt"}, st[engine.FileAdded])
 	require.Len(t, rep.Journal, 1, "%+v", rep.Journal)
 	assert.Equal(t, n, rep.Journal[0].Entry)
-	assert.Equal(t, engine.EntryGate, rep.Journal[0].Kind)
+	assert.Equal(t, store.KindGate, rep.Journal[0].Kind)
 	assert.Contains(t, rep.Journal[0].Problem, "altered")
 	for _, f := range rep.Files {
 		assert.Equal(t, f.Tampered(), f.Status != engine.FileIntact, f.Path)
@@ -171,7 +173,7 @@ func TestVerifyJournalDamage(t *testing.T) {
 		}, "sequence"},
 		{"entry altered and its hash recomputed", func(t *testing.T, l []string) ([]string, int) {
 			n := lineOf(t, l, `"kind":"decision"`)
-			var e engine.Entry
+			var e store.Entry
 			require.NoError(t, json.Unmarshal([]byte(l[n-1]), &e))
 			e.Data = bytes.Replace(e.Data, []byte(`"by":"tester"`), []byte(`"by":"mallory"`), 1)
 			e.Hash = recompute(t, l[n-2], e)
@@ -182,7 +184,7 @@ func TestVerifyJournalDamage(t *testing.T) {
 		}, "altered"},
 		{"entry without a hash", func(t *testing.T, l []string) ([]string, int) {
 			n := lineOf(t, l, `"kind":"decision"`)
-			var e engine.Entry
+			var e store.Entry
 			require.NoError(t, json.Unmarshal([]byte(l[n-1]), &e))
 			e.Hash = ""
 			b, _ := json.Marshal(e)
@@ -192,11 +194,11 @@ func TestVerifyJournalDamage(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h, store := verifyHarness(t)
+			h, s := verifyHarness(t)
 			jf := journalFile(h, "run-1")
 			lines, n := c.edit(t, readLines(t, jf))
 			writeLines(t, jf, lines)
-			rep := verifyRun(t, store, "run-1")
+			rep := verifyRun(t, s, "run-1")
 			assert.False(t, rep.Intact)
 			require.NotEmpty(t, rep.Journal)
 			var named []int
@@ -211,9 +213,9 @@ func TestVerifyJournalDamage(t *testing.T) {
 
 // recompute is what a forger does: the entry's hash chained to the line
 // before, as manifest.go defines it (re-derived here, not imported).
-func recompute(t *testing.T, prevLine string, e engine.Entry) string {
+func recompute(t *testing.T, prevLine string, e store.Entry) string {
 	t.Helper()
-	var prev engine.Entry
+	var prev store.Entry
 	require.NoError(t, json.Unmarshal([]byte(prevLine), &prev))
 	// Seal through a MemoryStore round: Decide computes hashes the runner's
 	// way; here we mirror the documented formula.
@@ -224,21 +226,21 @@ func recompute(t *testing.T, prevLine string, e engine.Entry) string {
 }
 
 func TestVerifyRunRecordAndProtocolCopy(t *testing.T) {
-	h, store := verifyHarness(t)
+	h, s := verifyHarness(t)
 	info := h.path(".protorun/runs/run-1/info.json")
 	b, err := os.ReadFile(info)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(info, bytes.Replace(b, []byte(`"started_by": "tester"`), []byte(`"started_by": "mallory"`), 1), 0o644))
-	rep := verifyRun(t, store, "run-1")
+	rep := verifyRun(t, s, "run-1")
 	assert.False(t, rep.Intact)
 	require.NotEmpty(t, rep.Journal)
 	assert.Equal(t, 1, rep.Journal[0].Entry, "%+v", rep.Journal)
 
 	require.NoError(t, os.WriteFile(info, b, 0o644))
-	assert.True(t, verifyRun(t, store, "run-1").Intact)
+	assert.True(t, verifyRun(t, s, "run-1").Intact)
 	proto := h.path(".protorun/runs/run-1/protocol.yaml")
 	require.NoError(t, os.WriteFile(proto, []byte("protorun: v1\n"), 0o644))
-	rep = verifyRun(t, store, "run-1")
+	rep = verifyRun(t, s, "run-1")
 	assert.False(t, rep.Intact)
 	assert.Contains(t, fmt.Sprint(rep.Journal), "protocol.yaml")
 }
@@ -247,27 +249,27 @@ func TestVerifyRunRecordAndProtocolCopy(t *testing.T) {
 // record tells, and when that was rewritten to match (the chain has no
 // key), the head kept elsewhere tells.
 func TestVerifyAnchor(t *testing.T) {
-	h, store := verifyHarness(t)
-	head := verifyRun(t, store, "run-1").Head
-	rep, err := engine.VerifyWith(context.Background(), store, "run-1", engine.VerifyOptions{Anchor: head})
+	h, s := verifyHarness(t)
+	head := verifyRun(t, s, "run-1").Head
+	rep, err := engine.VerifyWith(context.Background(), s, "run-1", engine.VerifyOptions{Anchor: head})
 	require.NoError(t, err)
 	assert.True(t, rep.Intact)
 
 	jf := journalFile(h, "run-1")
 	lines := readLines(t, jf)
 	writeLines(t, jf, lines[:len(lines)-1]) // the end entry: no file goes with it
-	rep = verifyRun(t, store, "run-1")
+	rep = verifyRun(t, s, "run-1")
 	assert.False(t, rep.Intact, "cut at the end: the head says more")
 	assert.Contains(t, fmt.Sprint(rep.Journal), fmt.Sprintf("the journal has %d entries; its head says %d: entries were cut off its end", len(lines)-1, len(lines)))
 
 	// The head rewritten to match the cut journal.
-	var last engine.Entry
+	var last store.Entry
 	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-2]), &last))
-	b, err := json.Marshal(engine.ChainHead{Entries: len(lines) - 1, Hash: last.Hash})
+	b, err := json.Marshal(store.ChainHead{Entries: len(lines) - 1, Hash: last.Hash})
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(jf), "head.json"), b, 0o644))
-	assert.True(t, verifyRun(t, store, "run-1").Intact, "cut at the end, its head rewritten, without the anchor")
-	rep, err = engine.VerifyWith(context.Background(), store, "run-1", engine.VerifyOptions{Anchor: head})
+	assert.True(t, verifyRun(t, s, "run-1").Intact, "cut at the end, its head rewritten, without the anchor")
+	rep, err = engine.VerifyWith(context.Background(), s, "run-1", engine.VerifyOptions{Anchor: head})
 	require.NoError(t, err)
 	assert.False(t, rep.Intact)
 	assert.Contains(t, fmt.Sprint(rep.Journal), "anchor")
@@ -277,7 +279,7 @@ func TestVerifyAnchor(t *testing.T) {
 // directory rewrites the evidence; the first run's files are superseded,
 // not tampered, and the second run is intact.
 func TestVerifyLaterRunRewrites(t *testing.T) {
-	h, store := verifyHarness(t)
+	h, s := verifyHarness(t)
 	h.opts.RunID = "run-2"
 	h.f.on("connectivity", func(context.Context, *adapters.Request, int) (*adapters.Result, error) {
 		return &adapters.Result{Status: adapters.Passed, Message: "second run", Measurements: map[string]any{"healthy": true}}, nil
@@ -286,7 +288,7 @@ func TestVerifyLaterRunRewrites(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, engine.StatusCompleted, res.Status)
 
-	first := verifyRun(t, store, "run-1")
+	first := verifyRun(t, s, "run-1")
 	assert.True(t, first.Intact, "%+v", first)
 	st := byStatus(first)
 	assert.Contains(t, st[engine.FileSuperseded], ".artifacts/test/connectivity.json")
@@ -295,28 +297,28 @@ func TestVerifyLaterRunRewrites(t *testing.T) {
 			assert.Equal(t, "run-2", f.Run)
 		}
 	}
-	second := verifyRun(t, store, "run-2")
+	second := verifyRun(t, s, "run-2")
 	assert.True(t, second.Intact, "%+v", second)
 
 	// A file changed by hand after both is changed for both.
 	require.NoError(t, os.WriteFile(h.path(".artifacts/test/connectivity.json"), []byte(`{}`), 0o644))
-	assert.Contains(t, byStatus(verifyRun(t, store, "run-1"))[engine.FileChanged], ".artifacts/test/connectivity.json")
-	assert.Contains(t, byStatus(verifyRun(t, store, "run-2"))[engine.FileChanged], ".artifacts/test/connectivity.json")
+	assert.Contains(t, byStatus(verifyRun(t, s, "run-1"))[engine.FileChanged], ".artifacts/test/connectivity.json")
+	assert.Contains(t, byStatus(verifyRun(t, s, "run-2"))[engine.FileChanged], ".artifacts/test/connectivity.json")
 }
 
 func TestVerifyStrayTempFileIsNotTampering(t *testing.T) {
-	h, store := verifyHarness(t)
+	h, s := verifyHarness(t)
 	require.NoError(t, os.WriteFile(h.path(".artifacts/test/.lint.json.tmp-123"), []byte("{"), 0o644))
-	rep := verifyRun(t, store, "run-1")
+	rep := verifyRun(t, s, "run-1")
 	assert.True(t, rep.Intact)
 	assert.Equal(t, []string{".artifacts/test/.lint.json.tmp-123"}, byStatus(rep)[engine.FileStray])
 }
 
 func TestVerifyUnknownRun(t *testing.T) {
-	_, err := engine.Verify(context.Background(), engine.NewFileStore(t.TempDir()), "nope")
-	assert.ErrorIs(t, err, engine.ErrUnknownRun)
-	_, err = engine.Verify(context.Background(), engine.NewMemoryStore(), "nope")
-	assert.ErrorIs(t, err, engine.ErrUnknownRun)
+	_, err := engine.Verify(context.Background(), filestore.New(t.TempDir()), "nope")
+	assert.ErrorIs(t, err, store.ErrUnknownRun)
+	_, err = engine.Verify(context.Background(), store.NewMemory(), "nope")
+	assert.ErrorIs(t, err, store.ErrUnknownRun)
 }
 
 // TestVerifyMemoryStoreAndDecide: the chain does not depend on the store;
@@ -342,8 +344,8 @@ func TestVerifyMemoryStoreAndDecide(t *testing.T) {
 func TestSecretsRedactedAsJSON(t *testing.T) {
 	const secret = `p<a"ss&w0rd`
 	h := newHarness(t, rtPipeline(t, rtDefaults())).withPrompter("yes")
-	store := engine.NewFileStore(filepath.Join(h.dir, ".protorun"))
-	h.opts.Store = store
+	s := filestore.New(filepath.Join(h.dir, ".protorun"))
+	h.opts.Store = s
 	h.opts.Vars = map[string]string{"token": secret}
 	h.f.on("connectivity", func(_ context.Context, req *adapters.Request, _ int) (*adapters.Result, error) {
 		return &adapters.Result{Status: adapters.Passed, Message: "sent " + req.Secrets["token"],
@@ -372,7 +374,7 @@ func TestSecretsRedactedAsJSON(t *testing.T) {
 	conn := h.evidence(".artifacts/test/connectivity.json")
 	assert.Contains(t, conn.Items[0].Message, "[REDACTED]")
 	validateEvidence(t, h.path(".artifacts/test/connectivity.json"))
-	assert.True(t, verifyRun(t, store, "run-1").Intact)
+	assert.True(t, verifyRun(t, s, "run-1").Intact)
 }
 
 func sha256hex(s string) string {

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // codesProtocol halts once for an approval, then runs a harmless command.
@@ -198,9 +198,9 @@ func cutJournalAfter(t *testing.T, path, marker string) {
 	cut := b[:i+end+1]
 	require.NoError(t, os.WriteFile(path, cut, 0o644))
 	lines := bytes.Split(bytes.TrimSuffix(cut, []byte("\n")), []byte("\n"))
-	var last engine.Entry
+	var last store.Entry
 	require.NoError(t, json.Unmarshal(lines[len(lines)-1], &last))
-	head, err := json.Marshal(engine.ChainHead{Entries: len(lines), Hash: last.Hash})
+	head, err := json.Marshal(store.ChainHead{Entries: len(lines), Hash: last.Hash})
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(path), "head.json"), head, 0o644))
 }

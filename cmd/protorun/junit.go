@@ -11,6 +11,7 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // JUnit XML, as CI systems (Jenkins, GitLab, GitHub test reporters) read
@@ -227,8 +228,8 @@ func gateCase(st engine.ReportStep, g *engine.GateRecord) junitCase {
 
 // writeJUnit writes the JUnit XML of run id, replayed from store, to path
 // atomically.
-func writeJUnit(ctx context.Context, store engine.Store, p *protocol.Protocol, id, path string) error {
-	info, entries, err := store.Load(ctx, id)
+func writeJUnit(ctx context.Context, s store.Store, p *protocol.Protocol, id, path string) error {
+	info, entries, err := s.Load(ctx, id)
 	if err != nil {
 		return fmt.Errorf("junit: %w", err)
 	}
@@ -256,11 +257,11 @@ func (c *common) junitFlag(cmd *cobra.Command) {
 // covers the whole run, resumed or not), then returns runErr, what
 // finishRun made of the run. A JUnit file that cannot be written fails an
 // otherwise successful command.
-func (c *common) afterRun(cmd *cobra.Command, store engine.Store, p *protocol.Protocol, res *engine.Result, runErr error) error {
+func (c *common) afterRun(cmd *cobra.Command, s store.Store, p *protocol.Protocol, res *engine.Result, runErr error) error {
 	if c.junit == "" || res == nil || res.RunID == "" {
 		return runErr
 	}
-	err := writeJUnit(context.Background(), store, p, res.RunID, c.junit)
+	err := writeJUnit(context.Background(), s, p, res.RunID, c.junit)
 	if err == nil {
 		return runErr
 	}

@@ -7,16 +7,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // leaseHint adds to an error refusing a lease what the user can do.
 func leaseHint(err error) error {
-	var le *engine.EnvLeasedError
+	var le *store.EnvLeasedError
 	switch {
 	case errors.As(err, &le):
 		return fmt.Errorf("%w: protorun abort %s, or wait for it with --wait-lock DURATION", err, le.Run)
-	case errors.Is(err, engine.ErrRunLeased):
+	case errors.Is(err, store.ErrRunLeased):
 		return fmt.Errorf("%w; wait for it with --wait-lock DURATION", err)
 	}
 	return err
@@ -24,11 +24,11 @@ func leaseHint(err error) error {
 
 // holdings are the environments each run holds, by run, as the store
 // leases them (none for a store without environment leases).
-type holdings map[string][]engine.EnvLease
+type holdings map[string][]store.EnvLease
 
-func readHoldings(ctx context.Context, st engine.Store) holdings {
+func readHoldings(ctx context.Context, st store.Store) holdings {
 	h := holdings{}
-	l, ok := st.(engine.EnvLeaser)
+	l, ok := st.(store.EnvLeaser)
 	if !ok {
 		return h
 	}
@@ -43,14 +43,14 @@ func readHoldings(ctx context.Context, st engine.Store) holdings {
 }
 
 // fill sets what the run holds and who drives it now.
-func (h holdings) fill(ctx context.Context, st engine.Store, s *runSummary) {
+func (h holdings) fill(ctx context.Context, st store.Store, s *runSummary) {
 	for _, l := range h[s.ID] {
 		s.Holds = append(s.Holds, l.Env)
 		if s.HoldsSince.IsZero() || l.Since.Before(s.HoldsSince) {
 			s.HoldsSince = l.Since
 		}
 	}
-	if l, ok := st.(engine.RunLeaser); ok {
+	if l, ok := st.(store.RunLeaser); ok {
 		s.Driver, _ = l.RunDriver(ctx, s.ID)
 	}
 }

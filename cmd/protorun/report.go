@@ -12,7 +12,7 @@ import (
 )
 
 func newReportCmd() *cobra.Command {
-	var stateDir, format, output string
+	var stateDir, storeURL, format, output string
 	cmd := &cobra.Command{
 		Use:   "report RUN",
 		Short: "Render a run as Markdown or a self-contained HTML page",
@@ -31,8 +31,12 @@ protocol is the copy kept when the run started.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c := common{stateDir: stateDir}
-			v, err := engine.LoadRunView(context.Background(), c.store(), args[0])
+			c := common{stateDir: stateDir, storeURL: storeURL}
+			st, err := c.store()
+			if err != nil {
+				return err
+			}
+			v, err := engine.LoadRunView(context.Background(), st, args[0])
 			if err != nil {
 				return exitCode(exitUsage, journalRefused(err))
 			}
@@ -68,7 +72,7 @@ protocol is the copy kept when the run started.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", "", "run store directory (default $PROTORUN_STATE_DIR or .protorun)")
+	storeFlags(cmd, &storeURL, &stateDir)
 	cmd.Flags().StringVar(&format, "format", "md", "md, html or json")
 	cmd.Flags().StringVar(&output, "output", "", "write to FILE (atomically) instead of stdout")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"md", "html", "json"}, cobra.ShellCompDirectiveNoFileComp))

@@ -19,11 +19,14 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // common holds the flags shared by the commands that drive runs.
 type common struct {
 	stateDir string
+	storeURL string // --store
 	as       string
 	output   string
 	noColor  bool
@@ -35,8 +38,16 @@ type common struct {
 
 // Each command registers only the flags it uses: cobra refuses the others.
 
+// stateDirFlag registers --store and --state-dir, where runs are kept.
 func (c *common) stateDirFlag(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&c.stateDir, "state-dir", "", "run store directory (default $PROTORUN_STATE_DIR or .protorun)")
+	storeFlags(cmd, &c.storeURL, &c.stateDir)
+}
+
+// storeFlags registers --store URL and --state-dir DIR on a command that
+// reads or writes runs.
+func storeFlags(cmd *cobra.Command, url, dir *string) {
+	cmd.Flags().StringVar(url, "store", "", "where runs are kept: a directory or file:DIR (first of --store, --state-dir, $PROTORUN_STORE, $PROTORUN_STATE_DIR, else .protorun)")
+	cmd.Flags().StringVar(dir, "state-dir", "", "run store directory, as --store DIR (default $PROTORUN_STATE_DIR or .protorun)")
 }
 
 func (c *common) asFlag(cmd *cobra.Command) {
@@ -59,15 +70,34 @@ func (c *common) driveFlags(cmd *cobra.Command) {
 	c.notifyFlag(cmd)
 }
 
-func (c *common) store() *engine.FileStore {
-	dir := c.stateDir
-	if dir == "" {
-		dir = os.Getenv("PROTORUN_STATE_DIR")
+// store opens where runs are kept: --store, else --state-dir, else
+// $PROTORUN_STORE, else $PROTORUN_STATE_DIR, else .protorun. A directory
+// (--state-dir, $PROTORUN_STATE_DIR) is always a file store, whatever its
+// name; a URL is opened by the store registered for its scheme. A URL
+// that opens no store is a usage error.
+func (c *common) store() (store.Store, error) {
+	if c.storeURL != "" && c.stateDir != "" {
+		return nil, exitCode(exitUsage, errors.New("--store and --state-dir both say where runs are kept: give one"))
 	}
-	if dir == "" {
-		dir = engine.DefaultStateDir
+	url := c.storeURL
+	if url == "" && c.stateDir != "" {
+		return filestore.New(c.stateDir), nil
 	}
-	return engine.NewFileStore(dir)
+	if url == "" {
+		url = os.Getenv("PROTORUN_STORE")
+	}
+	if url == "" {
+		dir := os.Getenv("PROTORUN_STATE_DIR")
+		if dir == "" {
+			dir = filestore.DefaultDir
+		}
+		return filestore.New(dir), nil
+	}
+	st, err := store.Open(context.Background(), url)
+	if err != nil {
+		return nil, exitCode(exitUsage, err)
+	}
+	return st, nil
 }
 
 func (c *common) identity() string {
@@ -212,7 +242,11 @@ halt, and writes evidence to a temporary directory it removes at the end;
 			if err != nil {
 				return err
 			}
-			opts := engine.Options{Store: c.store(), Identity: c.identity(), Observers: []engine.Observer{obs},
+			st, err := c.store()
+			if err != nil {
+				return err
+			}
+			opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs},
 				Vars: map[string]string{}, DryRun: dryRun, Simulate: map[string]string{}, RunID: runID, WaitLock: c.waitLock,
 				Notifier: c.notifier(cmd.ErrOrStderr())}
 			if err := parsePairs(vars, opts.Vars, "--var"); err != nil {
@@ -243,7 +277,7 @@ halt, and writes evidence to a temporary directory it removes at the end;
 				}
 				defer os.RemoveAll(tmp)
 				opts.ArtifactsDir = tmp // inputs still come from the working directory
-				opts.Store = engine.NewMemoryStore()
+				opts.Store = store.NewMemory()
 				fmt.Fprintf(cmd.ErrOrStderr(), "dry run: simulated adapters, evidence under %s (removed when the run ends)\n", tmp)
 			}
 			if !dryRun {
@@ -311,9 +345,9 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 		return exitCode(exitHaltedFailure, nil)
 	case errors.As(err, &he):
 		return exitCode(exitHalted, nil)
-	case errors.Is(err, engine.ErrJournalDamaged):
+	case errors.Is(err, store.ErrJournalDamaged):
 		return exitCode(exitUsage, journalRefused(err)) // refused before acting: nothing ran
-	case errors.Is(err, engine.ErrLocked), errors.Is(err, engine.ErrRunLeased):
+	case errors.Is(err, store.ErrLocked), errors.Is(err, store.ErrRunLeased):
 		return exitCode(exitUsage, leaseHint(err)) // nothing was written
 	case errors.Is(err, engine.ErrInterrupted):
 		return exitCode(exitFailed, err)

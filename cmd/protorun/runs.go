@@ -12,12 +12,13 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // loadRun opens a run and the protocol it was started with, from the
 // bytes the store kept when it started (the file it was read from may have
 // changed or moved since, and the current directory is not the run's).
-func loadRun(ctx context.Context, st engine.Store, id string) (*engine.RunInfo, *protocol.Protocol, error) {
+func loadRun(ctx context.Context, st store.Store, id string) (*store.RunInfo, *protocol.Protocol, error) {
 	info, p, err := engine.LoadRun(ctx, st, id, nil)
 	if err != nil {
 		return nil, nil, exitCode(exitUsage, journalRefused(err))
@@ -39,7 +40,10 @@ func newDecideCmd(approve bool) *cobra.Command {
 		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := context.Background()
-			st := c.store()
+			st, err := c.store()
+			if err != nil {
+				return err
+			}
 			_, p, err := loadRun(ctx, st, args[0])
 			if err != nil {
 				return err
@@ -75,7 +79,10 @@ func newResumeCmd() *cobra.Command {
 			if len(vars) > 0 {
 				return exitCode(exitUsage, fmt.Errorf("--var %s: a run keeps the values it started with, and a changed run is a new run: start one with protorun run FILE --var NAME=VALUE", vars[0]))
 			}
-			st := c.store()
+			st, err := c.store()
+			if err != nil {
+				return err
+			}
 			_, p, err := loadRun(context.Background(), st, args[0])
 			if err != nil {
 				return err
@@ -92,7 +99,7 @@ func newResumeCmd() *cobra.Command {
 }
 
 // resume continues a run, printing its events, and maps its end to an exit code.
-func (c *common) resume(cmd *cobra.Command, st engine.Store, p *protocol.Protocol, id string, prompter engine.Prompter) error {
+func (c *common) resume(cmd *cobra.Command, st store.Store, p *protocol.Protocol, id string, prompter engine.Prompter) error {
 	return c.drive(cmd, st, p, id, prompter, func(ctx context.Context, opts engine.Options) (*engine.Result, error) {
 		return engine.Resume(ctx, p, id, opts)
 	})
@@ -100,7 +107,7 @@ func (c *common) resume(cmd *cobra.Command, st engine.Store, p *protocol.Protoco
 
 // drive runs resume or abort, printing the run's events, and maps its end
 // to an exit code.
-func (c *common) drive(cmd *cobra.Command, st engine.Store, p *protocol.Protocol, id string, prompter engine.Prompter,
+func (c *common) drive(cmd *cobra.Command, st store.Store, p *protocol.Protocol, id string, prompter engine.Prompter,
 	run func(context.Context, engine.Options) (*engine.Result, error)) error {
 	obs, stopObs, err := c.observer(cmd.OutOrStdout())
 	if err != nil {
@@ -144,7 +151,10 @@ they were frozen when it started) and calls only the rollbacks' adapters.`,
 		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := context.Background()
-			st := c.store()
+			st, err := c.store()
+			if err != nil {
+				return err
+			}
 			_, p, err := loadRun(ctx, st, args[0])
 			if err != nil {
 				return err
@@ -179,9 +189,9 @@ type runSummary struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Holds are the environments the run holds (leases.go), the earliest
 	// since HoldsSince; Driver is the process driving it now, if any.
-	Holds      []string       `json:"holds,omitempty"`
-	HoldsSince time.Time      `json:"holds_since,omitzero"`
-	Driver     *engine.Holder `json:"driver,omitempty"`
+	Holds      []string      `json:"holds,omitempty"`
+	HoldsSince time.Time     `json:"holds_since,omitzero"`
+	Driver     *store.Holder `json:"driver,omitempty"`
 	// Awaiting is what a halted run waits for: "approval" (an approval or
 	// a confirmation, exit 3) or "failure" (a decision on a failure, exit
 	// 5). ExitCode is the exit code of a run that halted or ended, as the
@@ -195,7 +205,7 @@ type runSummary struct {
 
 // summarize refuses, as the engine does before it acts on a run, a journal
 // that does not check out (engine.VerifyJournal).
-func summarize(ctx context.Context, st engine.Store, id string) (*runSummary, *engine.RunState, []engine.Entry, error) {
+func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *engine.RunState, []store.Entry, error) {
 	info, entries, err := st.Load(ctx, id)
 	if err != nil {
 		return nil, nil, nil, err
@@ -214,7 +224,7 @@ func summarize(ctx context.Context, st engine.Store, id string) (*runSummary, *e
 	s := &runSummary{ID: id, Protocol: info.Protocol, Status: status, State: rs.State, StartedBy: info.StartedBy,
 		Started: info.Started, Ended: rs.Ended, Halt: rs.Halt, LeftInPlace: rs.LeftInPlace, Warnings: rs.Warnings}
 	res := rs.Result()
-	if ended := len(entries) > 0 && entries[len(entries)-1].Kind == engine.EntryEnd; ended || rs.Status == engine.StatusHalted {
+	if ended := len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd; ended || rs.Status == engine.StatusHalted {
 		code := res.ExitCode()
 		s.ExitCode, s.Awaiting = &code, res.Awaiting()
 	}
@@ -232,7 +242,10 @@ func newRunsCmd() *cobra.Command {
 				return err
 			}
 			ctx := context.Background()
-			st := c.store()
+			st, err := c.store()
+			if err != nil {
+				return err
+			}
 			infos, err := st.List(ctx)
 			if err != nil {
 				return exitCode(exitUsage, err)
@@ -277,7 +290,11 @@ func newStatusCmd() *cobra.Command {
 			if err := c.checkOutput(); err != nil {
 				return err
 			}
-			ctx, st := context.Background(), c.store()
+			ctx := context.Background()
+			st, err := c.store()
+			if err != nil {
+				return err
+			}
 			s, rs, _, err := summarize(ctx, st, args[0])
 			if err != nil {
 				return exitCode(exitUsage, journalRefused(err))
@@ -337,7 +354,11 @@ func newLogsCmd() *cobra.Command {
 			if err := c.checkOutput(); err != nil {
 				return err
 			}
-			info, entries, err := c.store().Load(context.Background(), args[0])
+			st, err := c.store()
+			if err != nil {
+				return err
+			}
+			info, entries, err := st.Load(context.Background(), args[0])
 			if err != nil {
 				return exitCode(exitUsage, journalRefused(err))
 			}
@@ -385,7 +406,7 @@ func completeUnfinishedRuns(cmd *cobra.Command, args []string, _ string) ([]stri
 
 // unfinished reports whether a run has not recorded its end. A run that
 // cannot be read is left out.
-func unfinished(ctx context.Context, st engine.Store, id string) bool {
+func unfinished(ctx context.Context, st store.Store, id string) bool {
 	_, entries, err := st.Load(ctx, id)
 	if err != nil {
 		return false
@@ -396,18 +417,23 @@ func unfinished(ctx context.Context, st engine.Store, id string) bool {
 	}
 	// A run that reached its end but stopped before recording it is
 	// unfinished: resume records its end.
-	return !protocol.State(rs.State).Terminal() || len(entries) == 0 || entries[len(entries)-1].Kind != engine.EntryEnd
+	return !protocol.State(rs.State).Terminal() || len(entries) == 0 || entries[len(entries)-1].Kind != store.KindEnd
 }
 
 // completeRunIDs offers the runs in the state directory that keep accepts
 // (all of them when keep is nil), each with its protocol.
-func completeRunIDs(cmd *cobra.Command, args []string, keep func(context.Context, engine.Store, string) bool) ([]string, cobra.ShellCompDirective) {
+func completeRunIDs(cmd *cobra.Command, args []string, keep func(context.Context, store.Store, string) bool) ([]string, cobra.ShellCompDirective) {
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	dir, _ := cmd.Flags().GetString("state-dir")
-	c := common{stateDir: dir}
-	ctx, st := context.Background(), c.store()
+	var c common
+	c.stateDir, _ = cmd.Flags().GetString("state-dir")
+	c.storeURL, _ = cmd.Flags().GetString("store")
+	st, err := c.store()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	ctx := context.Background()
 	infos, err := st.List(ctx)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 )
 
 func newVerifyCmd() *cobra.Command {
@@ -50,8 +51,12 @@ Exit codes: 0 intact; 1 tampered; 2 unknown run or usage.`,
 			if err := checkAnchor(anchor); err != nil {
 				return err
 			}
-			rep, err := engine.VerifyWith(context.Background(), c.store(), args[0], engine.VerifyOptions{Anchor: anchor})
-			if errors.Is(err, engine.ErrUnknownRun) {
+			st, err := c.store()
+			if err != nil {
+				return err
+			}
+			rep, err := engine.VerifyWith(context.Background(), st, args[0], engine.VerifyOptions{Anchor: anchor})
+			if errors.Is(err, store.ErrUnknownRun) {
 				return exitCode(exitUsage, err)
 			}
 			if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 //go:embed protocol.yaml
@@ -84,11 +85,11 @@ func rollout(ctx context.Context, dir, approver string, approve bool, out io.Wri
 
 	// 3. Run it, with the run kept in a file store (as the CLI does), our
 	// own observer, and no Prompter: a halt stops the run.
-	store := engine.NewFileStore(filepath.Join(dir, engine.DefaultStateDir))
+	s := filestore.New(filepath.Join(dir, filestore.DefaultDir))
 	obs := &printer{w: out}
 	opts := engine.Options{
 		Adapters:  set,
-		Store:     store,
+		Store:     s,
 		Observers: []engine.Observer{obs},
 		Identity:  "embed-example", // who started the run
 		Dir:       dir,             // evidence and the report go under dir
@@ -108,12 +109,12 @@ func rollout(ctx context.Context, dir, approver string, approve bool, out io.Wri
 	// (a chat bot, a ticket hook): LoadRun reopens the exact protocol the
 	// run started with. The halt has allow_starter: false, so the approver
 	// must be someone other than "embed-example".
-	_, p, err = engine.LoadRun(ctx, store, halt.Run, loadOpts)
+	_, p, err = engine.LoadRun(ctx, s, halt.Run, loadOpts)
 	if err != nil {
 		return 2, err
 	}
 	d := engine.Decision{Approve: approve, By: approver, Reason: "decided by the embedding example"}
-	if err := engine.Decide(ctx, store, p, halt.Run, d); err != nil {
+	if err := engine.Decide(ctx, s, p, halt.Run, d); err != nil {
 		return 2, err
 	}
 	fmt.Fprintf(out, "embed: %s by %s\n", map[bool]string{true: "approved", false: "rejected"}[approve], approver)

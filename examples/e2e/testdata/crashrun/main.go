@@ -27,12 +27,14 @@ import (
 	_ "github.com/protorun/protorun/adapters/all"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
+	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // killStore is a FileStore (its environment locks included) that dies
 // after the journal holds entry dieAfter.
 type killStore struct {
-	*engine.FileStore
+	*filestore.Store
 	dieAfter int
 	// split appends the entries of one Append one at a time, so that the
 	// process can die between any two of them: the journal a runner that
@@ -40,7 +42,7 @@ type killStore struct {
 	split bool
 }
 
-func (s *killStore) Append(ctx context.Context, run string, entries ...engine.Entry) error {
+func (s *killStore) Append(ctx context.Context, run string, entries ...store.Entry) error {
 	if s.split && len(entries) > 1 {
 		for _, e := range entries {
 			if err := s.Append(ctx, run, e); err != nil {
@@ -49,7 +51,7 @@ func (s *killStore) Append(ctx context.Context, run string, entries ...engine.En
 		}
 		return nil
 	}
-	if err := s.FileStore.Append(ctx, run, entries...); err != nil {
+	if err := s.Store.Append(ctx, run, entries...); err != nil {
 		return err
 	}
 	if s.dieAfter > 0 && len(entries) > 0 && entries[len(entries)-1].Seq >= s.dieAfter {
@@ -62,11 +64,11 @@ func (s *killStore) Append(ctx context.Context, run string, entries ...engine.En
 
 func main() {
 	dieAfter := flag.Int("die-after", 0, "SIGKILL this process right after journal entry N is appended")
-	stateDir := flag.String("state-dir", engine.DefaultStateDir, "run store directory")
+	stateDir := flag.String("state-dir", filestore.DefaultDir, "run store directory")
 	as := flag.String("as", "crashrun", "identity")
 	split := flag.Bool("split", false, "append entries one at a time (die between any two)")
 	flag.Parse()
-	os.Exit(run(flag.Args(), &killStore{FileStore: engine.NewFileStore(*stateDir), dieAfter: *dieAfter, split: *split}, *as))
+	os.Exit(run(flag.Args(), &killStore{Store: filestore.New(*stateDir), dieAfter: *dieAfter, split: *split}, *as))
 }
 
 func run(args []string, st *killStore, as string) int {

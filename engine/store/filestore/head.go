@@ -1,4 +1,4 @@
-package engine
+package filestore
 
 import (
 	"encoding/hex"
@@ -7,18 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-)
 
-// ChainHead is the head of a run's hash chain as its store recorded it
-// with the run's last Append: how many entries the journal holds and the
-// hash of the last one (for an empty journal: 0 and the run's genesis
-// hash, manifest.go). The chain alone cannot tell a journal cut short
-// from a whole one (cutting entries off its end leaves a shorter chain
-// that is still whole); compared with the head, it can.
-type ChainHead struct {
-	Entries int    `json:"entries"`
-	Hash    string `json:"hash"`
-}
+	"github.com/protorun/protorun/engine/internal/atomicfile"
+	"github.com/protorun/protorun/engine/store"
+)
 
 // headFile is where a FileStore keeps a run's chain head, beside its
 // journal.
@@ -36,7 +28,7 @@ const headFile = "head.json"
 // which readers accept when those entries chain to the head (see
 // headProblems), and which the next Append repairs. The directory's fsync
 // would only shorten that window, at the cost of a second fsync per Append.
-func writeHead(dir string, h ChainHead) error {
+func writeHead(dir string, h store.ChainHead) error {
 	b, err := json.Marshal(h)
 	if err != nil {
 		return err
@@ -50,7 +42,7 @@ func writeHead(dir string, h ChainHead) error {
 		f.Close()
 		return err
 	}
-	if err := fsync(f); err != nil {
+	if err := atomicfile.Fsync(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -62,7 +54,7 @@ func writeHead(dir string, h ChainHead) error {
 
 // readHead reads the run's head in dir: nil when there is none, and a
 // problem (not an error) when the record does not decode.
-func readHead(dir string) (h *ChainHead, problem string, err error) {
+func readHead(dir string) (h *store.ChainHead, problem string, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, headFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, "", nil
@@ -70,7 +62,7 @@ func readHead(dir string) (h *ChainHead, problem string, err error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("read the journal's head: %w", err)
 	}
-	var v ChainHead
+	var v store.ChainHead
 	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Sprintf("the journal's head record (%s) is damaged: it does not decode (%v)", headFile, err), nil
 	}
@@ -83,7 +75,7 @@ func readHead(dir string) (h *ChainHead, problem string, err error) {
 // validHead reports whether h could have been written by a store: a
 // count that is not negative and a whole sha256 in hex (or no hash, when
 // the last entry appended had none: the chain check names that entry).
-func validHead(h ChainHead) bool {
+func validHead(h store.ChainHead) bool {
 	if h.Entries < 0 || (h.Hash != "" && len(h.Hash) != 64) {
 		return false
 	}

@@ -1,4 +1,4 @@
-package engine
+package filestore
 
 import (
 	"context"
@@ -9,12 +9,17 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/protorun/protorun/engine/internal/atomicfile"
+	"github.com/protorun/protorun/engine/store"
 )
 
-// FileStore leases (lease.go):
+// The file store's leases:
 //
 //	runs/RUN/driver.lock   the run lease: a flock its driver holds (the
 //	                       kernel releases it when the driver dies)
@@ -27,14 +32,14 @@ import (
 // next driver takes the lease over and says whom it took it from. An
 // ENV.lease.json naming a run that ended (or no longer exists) is free.
 
-// LeaseRun implements RunLeaser.
-func (s *FileStore) LeaseRun(ctx context.Context, run string, h Holder) (func(), *Holder, error) {
+// LeaseRun implements [store.RunLeaser].
+func (s *Store) LeaseRun(ctx context.Context, run string, h store.Holder) (func(), *store.Holder, error) {
 	dir, err := s.runDir(run)
 	if err != nil {
 		return nil, nil, err
 	}
 	if _, err := os.Stat(filepath.Join(dir, "info.json")); err != nil {
-		return nil, nil, fmt.Errorf("%w %q (state directory %s)", ErrUnknownRun, run, s.Dir)
+		return nil, nil, fmt.Errorf("%w %q (state directory %s)", store.ErrUnknownRun, run, s.Dir)
 	}
 	fl := flock.New(filepath.Join(dir, "driver.lock"))
 	rec := filepath.Join(dir, "driver.json")
@@ -52,11 +57,11 @@ func (s *FileStore) LeaseRun(ctx context.Context, run string, h Holder) (func(),
 		}
 		cur, known := readHolder(rec)
 		if known && !(cur.Host == hostname() && !alive(cur.Pid)) || !time.Now().Before(grace) {
-			var who *Holder
+			var who *store.Holder
 			if known {
 				who = &cur
 			}
-			return nil, nil, &RunLeasedError{Run: run, Holder: who}
+			return nil, nil, &store.RunLeasedError{Run: run, Holder: who}
 		}
 		select {
 		case <-ctx.Done():
@@ -64,7 +69,7 @@ func (s *FileStore) LeaseRun(ctx context.Context, run string, h Holder) (func(),
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	var stale *Holder
+	var stale *store.Holder
 	if prev, ok := readHolder(rec); ok {
 		stale = &prev // its driver died holding it: the flock was free
 	}
@@ -78,10 +83,10 @@ func (s *FileStore) LeaseRun(ctx context.Context, run string, h Holder) (func(),
 	}, stale, nil
 }
 
-// RunDriver implements RunLeaser. It only reads the driver's record (taking
+// RunDriver implements [store.RunLeaser]. It only reads the driver's record (taking
 // the flock to look would refuse a driver starting at that moment): a
 // record of a process of this machine that is gone names nobody.
-func (s *FileStore) RunDriver(_ context.Context, run string) (*Holder, error) {
+func (s *Store) RunDriver(_ context.Context, run string) (*store.Holder, error) {
 	dir, err := s.runDir(run)
 	if err != nil {
 		return nil, err
@@ -93,9 +98,9 @@ func (s *FileStore) RunDriver(_ context.Context, run string) (*Holder, error) {
 	return &h, nil
 }
 
-func (s *FileStore) locksDir() string { return filepath.Join(s.Dir, "locks") }
+func (s *Store) locksDir() string { return filepath.Join(s.Dir, "locks") }
 
-func (s *FileStore) envLeasePath(env string) (string, error) {
+func (s *Store) envLeasePath(env string) (string, error) {
 	if !runIDRE.MatchString(env) {
 		return "", fmt.Errorf("environment %q: not a name a lease can be kept under", env)
 	}
@@ -103,7 +108,7 @@ func (s *FileStore) envLeasePath(env string) (string, error) {
 }
 
 // leaseLock takes locks/leases.lock and returns its release.
-func (s *FileStore) leaseLock(ctx context.Context) (func(), error) {
+func (s *Store) leaseLock(ctx context.Context) (func(), error) {
 	if err := os.MkdirAll(s.locksDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("environment leases: %w", err)
 	}
@@ -115,8 +120,8 @@ func (s *FileStore) leaseLock(ctx context.Context) (func(), error) {
 	return func() { fl.Unlock() }, nil
 }
 
-// LeaseEnvs implements EnvLeaser.
-func (s *FileStore) LeaseEnvs(ctx context.Context, h Holder, envs []string, create func() error) error {
+// LeaseEnvs implements [store.EnvLeaser].
+func (s *Store) LeaseEnvs(ctx context.Context, h store.Holder, envs []string, create func() error) error {
 	unlock, err := s.leaseLock(ctx)
 	if err != nil {
 		return err
@@ -133,8 +138,12 @@ func (s *FileStore) LeaseEnvs(ctx context.Context, h Holder, envs []string, crea
 			continue // the run's own
 		}
 		if ok && cur.Run != "" {
-			if held, status, state := leaseHolderState(ctx, s, cur.Run); held {
-				return &EnvLeasedError{Env: env, Run: cur.Run, Status: status, State: state, Since: cur.Since}
+			if held, err := store.Holding(ctx, s, cur.Run); held {
+				le := &store.EnvLeasedError{Env: env, Run: cur.Run, Since: cur.Since}
+				if err != nil {
+					le.Status = store.Unreadable(err)
+				}
+				return le
 			}
 		}
 		take = append(take, env)
@@ -147,7 +156,7 @@ func (s *FileStore) LeaseEnvs(ctx context.Context, h Holder, envs []string, crea
 	for i, env := range take {
 		path, _ := s.envLeasePath(env)
 		// Durable: a lease lost to a power loss would let another run in.
-		if err := WriteJSONAtomic(path, h); err != nil {
+		if err := atomicfile.WriteJSON(path, h); err != nil {
 			for _, e := range take[:i] {
 				p, _ := s.envLeasePath(e)
 				os.Remove(p)
@@ -158,8 +167,8 @@ func (s *FileStore) LeaseEnvs(ctx context.Context, h Holder, envs []string, crea
 	return nil
 }
 
-// ReleaseEnvs implements EnvLeaser.
-func (s *FileStore) ReleaseEnvs(ctx context.Context, run string) error {
+// ReleaseEnvs implements [store.EnvLeaser].
+func (s *Store) ReleaseEnvs(ctx context.Context, run string) error {
 	unlock, err := s.leaseLock(ctx)
 	if err != nil {
 		return err
@@ -182,8 +191,8 @@ func (s *FileStore) ReleaseEnvs(ctx context.Context, run string) error {
 	return errors.Join(errs...)
 }
 
-// EnvLeases implements EnvLeaser.
-func (s *FileStore) EnvLeases(ctx context.Context) ([]EnvLease, error) {
+// EnvLeases implements [store.EnvLeaser].
+func (s *Store) EnvLeases(ctx context.Context) ([]store.EnvLease, error) {
 	leases, err := s.readEnvLeases()
 	if err != nil {
 		return nil, err
@@ -193,7 +202,7 @@ func (s *FileStore) EnvLeases(ctx context.Context) ([]EnvLease, error) {
 	for _, l := range leases {
 		h, seen := held[l.Run]
 		if !seen {
-			h, _, _ = leaseHolderState(ctx, s, l.Run)
+			h, _ = store.Holding(ctx, s, l.Run)
 			held[l.Run] = h
 		}
 		if h {
@@ -205,7 +214,7 @@ func (s *FileStore) EnvLeases(ctx context.Context) ([]EnvLease, error) {
 
 // readEnvLeases reads every lease record under locks/, in name order,
 // whether or not its run has ended.
-func (s *FileStore) readEnvLeases() ([]EnvLease, error) {
+func (s *Store) readEnvLeases() ([]store.EnvLease, error) {
 	des, err := os.ReadDir(s.locksDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -213,7 +222,7 @@ func (s *FileStore) readEnvLeases() ([]EnvLease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("environment leases: %w", err)
 	}
-	var out []EnvLease
+	var out []store.EnvLease
 	for _, de := range des {
 		env, ok := strings.CutSuffix(de.Name(), ".lease.json")
 		if !ok || de.IsDir() {
@@ -226,17 +235,60 @@ func (s *FileStore) readEnvLeases() ([]EnvLease, error) {
 		if err != nil {
 			return nil, fmt.Errorf("environment leases: %w", err)
 		}
-		var h Holder
+		var h store.Holder
 		if json.Unmarshal(b, &h) != nil || h.Run == "" {
 			continue // not a lease (a torn record is written again by the next lease)
 		}
-		out = append(out, EnvLease{Env: env, Holder: h})
+		out = append(out, store.EnvLease{Env: env, Holder: h})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Env < out[j].Env })
 	return out, nil
 }
 
 var (
-	_ RunLeaser = (*FileStore)(nil)
-	_ EnvLeaser = (*FileStore)(nil)
+	_ store.RunLeaser = (*Store)(nil)
+	_ store.EnvLeaser = (*Store)(nil)
 )
+
+// writeHolder records who holds a lease, replacing the record atomically
+// (by a rename). Only the lease's holder writes it, so a temporary name by
+// pid is its own. It is not fsynced: a driver's record only names the
+// driver (its flock is the lease), and after a power loss a missing record
+// reads as a driver that left none.
+func writeHolder(path string, h store.Holder) error {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// readHolder reads a lease's holder record; ok is false when there is none
+// (yet) or it does not decode.
+func readHolder(path string) (h store.Holder, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &h) != nil {
+		return store.Holder{}, false
+	}
+	return h, true
+}
+
+// alive reports whether a process of this machine runs as pid.
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+var hostname = sync.OnceValue(func() string {
+	h, _ := os.Hostname()
+	return h
+})

@@ -1,4 +1,8 @@
-package engine
+// Package filestore keeps protorun runs in a directory: the file store.
+//
+// Open a directory with [New], or by URL with [store.Open] ("file:DIR" or a
+// plain path), which this package registers in its init function.
+package filestore
 
 import (
 	"bufio"
@@ -11,39 +15,57 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/gofrs/flock"
+
+	"github.com/protorun/protorun/engine/internal/atomicfile"
+	"github.com/protorun/protorun/engine/store"
 )
 
-// DefaultStateDir is where the file store keeps runs, relative to the
-// working directory.
-const DefaultStateDir = ".protorun"
+// DefaultDir is where the file store keeps runs, relative to the working
+// directory, unless told otherwise.
+const DefaultDir = ".protorun"
 
-// FileStore keeps runs in a directory: runs/ID/info.json (written
+func init() {
+	store.Register("file", func(_ context.Context, url string) (store.Store, error) {
+		dir, ok := strings.CutPrefix(url, "file://")
+		if !ok {
+			dir = strings.TrimPrefix(url, "file:")
+		}
+		if dir == "" {
+			return nil, fmt.Errorf("store %q: no directory", url)
+		}
+		return New(dir), nil
+	})
+}
+
+// Store keeps runs in a directory: runs/ID/info.json (written
 // atomically), runs/ID/protocol.yaml (the protocol's bytes as started),
 // runs/ID/journal.jsonl (one entry per line, appended under a file lock and
 // fsync'd before Append returns) and runs/ID/head.json, the journal's chain
-// head (Store), replaced atomically under the same lock once the journal is
-// fsync'd (head.go).
-type FileStore struct {
+// head (store.ChainHead), replaced atomically under the same lock once the
+// journal is fsync'd. It is a [store.RunLeaser], a [store.EnvLeaser], a
+// [store.FileKeeper] and a [store.RawLoader].
+type Store struct {
 	Dir string
 }
 
-// NewFileStore returns a FileStore rooted at dir.
-func NewFileStore(dir string) *FileStore { return &FileStore{Dir: dir} }
+// New returns a Store rooted at dir.
+func New(dir string) *Store { return &Store{Dir: dir} }
 
 var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-func (s *FileStore) runDir(id string) (string, error) {
+func (s *Store) runDir(id string) (string, error) {
 	if !runIDRE.MatchString(id) {
-		return "", fmt.Errorf("%w %q: not a run id", ErrUnknownRun, id)
+		return "", fmt.Errorf("%w %q: not a run id", store.ErrUnknownRun, id)
 	}
 	return filepath.Join(s.Dir, "runs", id), nil
 }
 
-// Create implements Store. A run it cannot record whole (a full disk) is
+// Create implements [store.Store]. A run it cannot record whole (a full disk) is
 // removed again: no run directory without its info.json is left behind.
-func (s *FileStore) Create(_ context.Context, info *RunInfo) (err error) {
+func (s *Store) Create(_ context.Context, info *store.RunInfo) (err error) {
 	dir, err := s.runDir(info.ID)
 	if err != nil {
 		return err
@@ -64,26 +86,26 @@ func (s *FileStore) Create(_ context.Context, info *RunInfo) (err error) {
 	}()
 	// The head first: protocol.yaml's directory fsync makes its name
 	// durable, before info.json makes the run exist.
-	if err := writeHead(dir, ChainHead{Hash: genesisHash(info)}); err != nil {
+	if err := writeHead(dir, store.ChainHead{Hash: store.GenesisHash(info)}); err != nil {
 		return fmt.Errorf("record the journal's head: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "protocol.yaml"), info.Source, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "protocol.yaml"), info.Source, 0o644); err != nil {
 		return err
 	}
-	if err := WriteJSONAtomic(filepath.Join(dir, "info.json"), info); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, "info.json"), info); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
+	return atomicfile.SyncDir(filepath.Dir(dir))
 }
 
-// Append implements Store.
-func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) error {
+// Append implements [store.Store].
+func (s *Store) Append(_ context.Context, run string, entries ...store.Entry) error {
 	dir, err := s.runDir(run)
 	if err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(dir, "info.json")); err != nil {
-		return fmt.Errorf("%w %q", ErrUnknownRun, run)
+		return fmt.Errorf("%w %q", store.ErrUnknownRun, run)
 	}
 	lock := flock.New(filepath.Join(dir, "journal.lock"))
 	if err := lock.Lock(); err != nil {
@@ -97,7 +119,7 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 	if err != nil {
 		return fmt.Errorf("run %s: %w", run, err)
 	}
-	if err := checkNext(run, last, entries); err != nil {
+	if err := store.CheckNext(run, last, entries); err != nil {
 		return err
 	}
 	var buf bytes.Buffer
@@ -127,7 +149,7 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 		f.Close()
 		return fmt.Errorf("append journal: %w", err)
 	}
-	if err := fsync(f); err != nil {
+	if err := atomicfile.Fsync(f); err != nil {
 		f.Close()
 		return fmt.Errorf("sync journal: %w", err)
 	}
@@ -135,12 +157,12 @@ func (s *FileStore) Append(_ context.Context, run string, entries ...Entry) erro
 		return err
 	}
 	if statErr != nil {
-		if err := syncDir(dir); err != nil { // the journal file is new: make its name durable too
+		if err := atomicfile.SyncDir(dir); err != nil { // the journal file is new: make its name durable too
 			return err
 		}
 	}
 	// The entries are durable: now the head may say so (never before).
-	head := ChainHead{Entries: last + len(entries), Hash: entries[len(entries)-1].Hash}
+	head := store.ChainHead{Entries: last + len(entries), Hash: entries[len(entries)-1].Hash}
 	if err := writeHead(dir, head); err != nil {
 		return fmt.Errorf("run %s: the journal holds the entries, but its head could not be recorded: %w", run, err)
 	}
@@ -188,11 +210,11 @@ func lastSeq(path string) (int, error) {
 	return e.Seq, nil
 }
 
-// Load implements Store. A journal line that does not decode (a torn or
+// Load implements [store.Store]. A journal line that does not decode (a torn or
 // edited file), or a head record that does not, is a *JournalError naming
 // the line; nothing is guessed. A run without head.json loads with a nil
-// Head (VerifyJournal refuses it).
-func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, error) {
+// Head (the engine refuses it).
+func (s *Store) Load(_ context.Context, run string) (*store.RunInfo, []store.Entry, error) {
 	dir, err := s.runDir(run)
 	if err != nil {
 		return nil, nil, err
@@ -200,11 +222,11 @@ func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, erro
 	b, err := os.ReadFile(filepath.Join(dir, "info.json"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil, fmt.Errorf("%w %q (state directory %s)", ErrUnknownRun, run, s.Dir)
+			return nil, nil, fmt.Errorf("%w %q (state directory %s)", store.ErrUnknownRun, run, s.Dir)
 		}
 		return nil, nil, err
 	}
-	var info RunInfo
+	var info store.RunInfo
 	if err := json.Unmarshal(b, &info); err != nil {
 		return nil, nil, fmt.Errorf("run %s: info.json is damaged: %v", run, err)
 	}
@@ -220,7 +242,7 @@ func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, erro
 		return nil, nil, fmt.Errorf("run %s: %w", run, err)
 	}
 	if problem != "" {
-		return nil, nil, &JournalError{Run: run, Problem: problem}
+		return nil, nil, &store.JournalError{Run: run, Problem: problem}
 	}
 	info.Head = head
 	f, err := os.Open(filepath.Join(dir, "journal.jsonl"))
@@ -231,13 +253,13 @@ func (s *FileStore) Load(_ context.Context, run string) (*RunInfo, []Entry, erro
 		return nil, nil, err
 	}
 	defer f.Close()
-	var entries []Entry
+	var entries []store.Entry
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for line := 1; sc.Scan(); line++ {
-		var e Entry
+		var e store.Entry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, nil, &JournalError{Run: run, Entry: line,
+			return nil, nil, &store.JournalError{Run: run, Entry: line,
 				Problem: fmt.Sprintf("does not decode: journal.jsonl line %d is damaged (%v): the line was torn or altered", line, err)}
 		}
 		entries = append(entries, e)
@@ -261,8 +283,8 @@ func readLock(dir string) (unlock func()) {
 	return func() { _ = lock.Unlock() }
 }
 
-// List implements Store.
-func (s *FileStore) List(ctx context.Context) ([]*RunInfo, error) {
+// List implements [store.Store].
+func (s *Store) List(ctx context.Context) ([]*store.RunInfo, error) {
 	des, err := os.ReadDir(filepath.Join(s.Dir, "runs"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -270,7 +292,7 @@ func (s *FileStore) List(ctx context.Context) ([]*RunInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*RunInfo
+	var out []*store.RunInfo
 	for _, de := range des {
 		if !de.IsDir() {
 			continue
@@ -279,7 +301,7 @@ func (s *FileStore) List(ctx context.Context) ([]*RunInfo, error) {
 		if err != nil {
 			continue
 		}
-		var info RunInfo
+		var info store.RunInfo
 		if json.Unmarshal(b, &info) == nil {
 			out = append(out, &info)
 		}
@@ -288,4 +310,4 @@ func (s *FileStore) List(ctx context.Context) ([]*RunInfo, error) {
 	return out, nil
 }
 
-var _ Store = (*FileStore)(nil)
+var _ store.Store = (*Store)(nil)
