@@ -76,6 +76,13 @@
 //
 // # Packages
 //
+// Protocols are read by package engine/protocol: the model, Load and Parse
+// with every problem at file:line:col, expressions, and the compiled plan
+// (protocol.Plan: the steps as protocol.PlanStep, the transitions between
+// protocol.State values as plain data). The engine alone turns the
+// transitions into a looplab/fsm machine; package protocol never imports
+// engine, a store or looplab/fsm.
+//
 // Runs are kept by a store: package engine/store holds the contract
 // (store.Store, its optional abilities, store.Register and store.Open by
 // URL) and store.Memory; engine/store/filestore keeps runs in a directory

@@ -236,7 +236,7 @@ func (r *Runner) finalChecklist() error {
 		return err
 	}
 	// The run is ending: its verdicts are for the report, each expression
-	// bounded in time by its budget (exprbound.go), not by a signal.
+	// bounded in time by its budget (protocol.Program.EvalContext), not by a signal.
 	r.evalChecklist(context.Background())
 	return nil
 }
