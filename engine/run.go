@@ -772,36 +772,7 @@ func (r *Runner) announceText(text string, recovery []string) {
 
 // fill expands a message's placeholders from scope, the run and vars.
 func (r *Runner) fill(text string, scope map[string]any) string {
-	return protocol.Expand(text, func(name string) (any, bool) {
-		if v, ok := scope[name]; ok {
-			return v, true
-		}
-		switch name {
-		case "run.id":
-			return r.st.ID, true
-		case "protocol", "protocol.title":
-			return r.p.Title, true
-		case "protocol.id":
-			return r.p.ID, true
-		case "next":
-			return r.p.Next, true
-		case "approver", "reason":
-			// The latest decision's, once a halt has been decided.
-			if n := len(r.st.Decisions); n > 0 {
-				d := r.st.Decisions[n-1]
-				if name == "approver" {
-					return d.By, true
-				}
-				return d.Reason, true
-			}
-		}
-		if k, ok := strings.CutPrefix(name, "vars."); ok {
-			if pv := r.p.Vars[k]; pv != nil && !pv.Secret {
-				return r.red.String(fmt.Sprint(r.vars[k])), true // a value from outside
-			}
-		}
-		return "", true // a placeholder the moment does not fill reads empty
-	})
+	return fillText(r.p, r.st, r.vars, r.red, text, scope)
 }
 
 // redactErr keeps secrets out of an error the run returns (an expression
