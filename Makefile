@@ -3,7 +3,7 @@ GO          ?= go
 BIN         := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
-.PHONY: all build test lint bench demo install fuzz clean
+.PHONY: all build test lint bench demo demo-prometheus install fuzz clean
 
 all: build
 
@@ -32,6 +32,9 @@ bench: # see BENCHMARKS.md: each figure, its reference and its target
 
 demo: build
 	./scripts/demo.sh
+
+demo-prometheus: build # make demo with a real Prometheus (the `prometheus` binary) scraping the sandbox
+	./scripts/demo-prometheus.sh
 
 fuzz: # every fuzz target for FUZZTIME (default 60s) each; see scripts/fuzz.sh
 	GO=$(GO) scripts/fuzz.sh $(or $(FUZZTIME),60s)

@@ -18,7 +18,7 @@ import (
 // ArtifactsDir (what a dry run does with its temporary directory).
 func TestArtifactsDirSeparateFromInputs(t *testing.T) {
 	set := adapters.Set{}
-	for _, n := range []string{"tcp", "http", "exec", "notify"} {
+	for _, n := range []string{"tcp", "http", "exec", "notify", "prometheus"} {
 		set[n] = nopAdapter{}
 	}
 	p, err := protocol.Load("../protocols/deployment.yaml", &protocol.LoadOptions{Adapters: set})

@@ -33,7 +33,7 @@ type p6Yes struct{}
 func (p6Yes) Ask(context.Context, string) (string, error) { return "yes", nil }
 
 func p6Set() adapters.Set {
-	return adapters.Set{"tcp": p6Fake{}, "http": p6Fake{}, "exec": p6Fake{}, "notify": p6Fake{}}
+	return adapters.Set{"tcp": p6Fake{}, "http": p6Fake{}, "exec": p6Fake{}, "notify": p6Fake{}, "prometheus": p6Fake{}}
 }
 
 // p6Setup loads protocols/deployment.yaml and copies the Protocol 4 inputs

@@ -107,7 +107,7 @@ func BenchmarkRawFSMEvent(b *testing.B) {
 // in-process, without evidence.
 func BenchmarkDryRunDeployment(b *testing.B) {
 	p, err := protocol.Load(filepath.Join("..", "protocols", "deployment.yaml"),
-		&protocol.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify")})
+		&protocol.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify", "prometheus")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func (ltValidated) ValidateParams(params map[string]any) []*adapters.ParamError 
 }
 
 // ltAdapters is the adapter set of the load, graph and benchmark tests:
-// tcp, http, exec, notify and fake, never the global registry.
+// tcp, http, exec, notify, prometheus and fake, never the global registry.
 func ltAdapters() adapters.Set {
 	return adapters.Set{
 		"tcp": ltSchemed{name: "tcp", schema: []byte(`{
@@ -70,6 +70,10 @@ func ltAdapters() adapters.Set {
 		"notify": ltSchemed{name: "notify", schema: []byte(`{
 			"type": "object", "additionalProperties": false, "required": ["url", "text"],
 			"properties": {"url": {"type": "string"}, "text": {"type": "string"}}}`)},
+		"prometheus": ltSchemed{name: "prometheus", schema: []byte(`{
+			"type": "object", "additionalProperties": false, "required": ["url"],
+			"properties": {"url": {"type": "string"}, "query": {"type": "string"}, "alerts": {"type": "object"},
+				"range": {"type": "object"}, "timeout": {"type": "string"}}}`)},
 		"fake": ltAdapter{},
 	}
 }

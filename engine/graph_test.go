@@ -208,7 +208,7 @@ func TestGraphDeploymentContent(t *testing.T) {
 		`    s_production_approval --> t_rejected : reject`,
 		`    s_deploy_production --> s_deployment_success : fail`,
 		`    c_deployment_success --> x_rollback : rollback`,
-		`    s_performance_baseline --> s_post_deployment_validation : pass / fail`,
+		`    s_production_p95 --> s_post_deployment_validation : pass / fail / skip`,
 		`    x_checklist --> t_completed : pass`,
 		`    note left of s_connectivity : Phase 1 · Environment Validation`,
 	} {

@@ -59,7 +59,7 @@ var fuzzLineRE = regexp.MustCompile(`journal\.jsonl line ([0-9]+) is damaged`)
 
 func FuzzJournal(f *testing.F) {
 	set := adapters.Set{}
-	for _, n := range []string{"tcp", "http", "exec", "notify", "file"} {
+	for _, n := range []string{"tcp", "http", "exec", "notify", "file", "prometheus"} {
 		set[n] = nopAdapter{}
 	}
 	p, err := protocol.Load("../protocols/deployment.yaml", &protocol.LoadOptions{Adapters: set})

@@ -35,7 +35,7 @@ func (p6Step) Effect(map[string]any) adapters.Effect { return adapters.ReadOnly 
 // p6StepSet is Protocol 6's adapters, answering for step with res.
 func p6StepSet(step string, res *adapters.Result) adapters.Set {
 	a := p6Step{step: step, res: res}
-	return adapters.Set{"tcp": a, "http": a, "exec": a, "notify": a}
+	return adapters.Set{"tcp": a, "http": a, "exec": a, "notify": a, "prometheus": a}
 }
 
 // p6Criterion runs protocols/deployment.yaml in dir, every adapter

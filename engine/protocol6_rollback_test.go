@@ -48,7 +48,7 @@ func (a *p6Script) Run(ctx context.Context, req *adapters.Request) (*adapters.Re
 func (*p6Script) Effect(map[string]any) adapters.Effect { return adapters.ReadOnly }
 
 func (a *p6Script) set() adapters.Set {
-	return adapters.Set{"tcp": a, "http": a, "exec": a, "notify": a}
+	return adapters.Set{"tcp": a, "http": a, "exec": a, "notify": a, "prometheus": a}
 }
 
 // ran lists the calls made, in order.

@@ -1671,7 +1671,7 @@ func TestRunSecretsRedacted(t *testing.T) {
 // anything: every adapter is simulated.
 func TestRunDryRunDeployment(t *testing.T) {
 	p, err := protocol.Load(filepath.Join("..", "protocols", "deployment.yaml"),
-		&protocol.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify")})
+		&protocol.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify", "prometheus")})
 	require.NoError(t, err)
 
 	setup := func(t *testing.T, sim map[string]string) (*rtHarness, engine.Options) {

@@ -14,5 +14,6 @@ import (
 	_ "github.com/protorun/protorun/adapters/file"
 	_ "github.com/protorun/protorun/adapters/http"
 	_ "github.com/protorun/protorun/adapters/notify"
+	_ "github.com/protorun/protorun/adapters/prometheus"
 	_ "github.com/protorun/protorun/adapters/tcp"
 )

@@ -12,7 +12,7 @@ import (
 )
 
 func TestAllRegistered(t *testing.T) {
-	assert.Subset(t, adapters.Names(), []string{"exec", "fake", "file", "http", "notify", "tcp"})
+	assert.Subset(t, adapters.Names(), []string{"exec", "fake", "file", "http", "notify", "prometheus", "tcp"})
 	set := adapters.FromRegistry()
 	t.Cleanup(func() { assert.NoError(t, set.Close()) })
 	for _, name := range set.Names() {

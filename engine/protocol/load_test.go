@@ -66,7 +66,7 @@ func (ltValidated) ValidateParams(params map[string]any) []*adapters.ParamError 
 }
 
 // ltAdapters is the adapter set of the load, graph and benchmark tests:
-// tcp, http, exec, notify and fake, never the global registry.
+// tcp, http, exec, notify, prometheus and fake, never the global registry.
 func ltAdapters() adapters.Set {
 	return adapters.Set{
 		"tcp": ltSchemed{name: "tcp", schema: []byte(`{
@@ -84,6 +84,10 @@ func ltAdapters() adapters.Set {
 		"notify": ltSchemed{name: "notify", schema: []byte(`{
 			"type": "object", "additionalProperties": false, "required": ["url", "text"],
 			"properties": {"url": {"type": "string"}, "text": {"type": "string"}}}`)},
+		"prometheus": ltSchemed{name: "prometheus", schema: []byte(`{
+			"type": "object", "additionalProperties": false, "required": ["url"],
+			"properties": {"url": {"type": "string"}, "query": {"type": "string"}, "alerts": {"type": "object"},
+				"range": {"type": "object"}, "timeout": {"type": "string"}}}`)},
 		"fake": ltAdapter{},
 	}
 }
@@ -341,16 +345,17 @@ func TestValidDeploymentShape(t *testing.T) {
 		kinds = append(kinds, string(s.Kind()))
 	}
 	assert.Equal(t, []string{
-		"connectivity", "confirm-production-validation", "health-checks", "alerts", "deployment-validator", "environment-readiness",
+		"connectivity", "confirm-production-validation", "health-checks", "alerts", "prometheus-alerts", "deployment-validator", "environment-readiness",
 		"staging-rollback-prepare", "deploy-staging", "staging-validation", "staging-smoke-tests", "quality-thresholds",
 		"production-approval", "rollback-prepare", "deploy-production", "production-health", "deployment-success",
-		"smoke-tests", "post-deployment-alerts", "performance-baseline", "post-deployment-validation",
+		"smoke-tests", "post-deployment-alerts", "performance-baseline", "prometheus-post-deployment-alerts", "production-p95",
+		"post-deployment-validation",
 	}, ids)
 	assert.Equal(t, []string{
-		"action", "halt", "action", "action", "action", "gate",
+		"action", "halt", "action", "action", "action", "action", "gate",
 		"action", "action", "action", "action", "gate",
 		"halt", "action", "action", "action", "gate",
-		"action", "action", "action", "gate",
+		"action", "action", "action", "action", "action", "gate",
 	}, kinds)
 	// Both deploys can be rolled back: a run that does not complete
 	// leaves neither environment on the version it tried.

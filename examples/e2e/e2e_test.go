@@ -64,6 +64,7 @@ type world struct {
 	dir      string
 	ports    map[string]string // staging_proxy, staging_admin, production_proxy, production_admin
 	versions map[string]string
+	env      []string // added to protorun's environment (PROMETHEUS_URL=…)
 }
 
 var (
@@ -145,7 +146,7 @@ func (w *world) sandbox(args ...string) (string, error) {
 func (w *world) protorun(args ...string) (string, int) {
 	cmd := exec.Command(protorunBin, args...)
 	cmd.Dir = w.dir
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Env = append(append(os.Environ(), "NO_COLOR=1"), w.env...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err := cmd.Run()

@@ -281,7 +281,8 @@ func runForeground(cfg *Config) error {
 			return listenError(name, "admin", ec.Admin, err)
 		}
 		lns[name] = l
-		sup.envs[name] = &environment{name: name, cfg: *ec, sup: sup, instances: map[int]*instance{}, idem: newIdempotencyStore()}
+		sup.envs[name] = &environment{name: name, cfg: *ec, sup: sup, instances: map[int]*instance{}, idem: newIdempotencyStore(),
+			metrics: newEnvMetrics(name)}
 	}
 
 	shutdownEnvs := func() {

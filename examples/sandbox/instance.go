@@ -23,7 +23,7 @@ const (
 	suffixUnhealthy = "-unhealthy" // /healthz answers 503
 	markerBroken    = "-broken"    // /api/* answer 500
 	markerSlow      = "-slow"      // +150ms on everything but /healthz
-	markerAlerting  = "-alerting"  // the admin API reports a critical alert
+	markerAlerting  = "-alerting"  // the admin API reports a critical alert; its dependency calls fail (metrics)
 )
 
 func isUnhealthy(v string) bool { return strings.HasSuffix(v, suffixUnhealthy) }
@@ -128,6 +128,14 @@ func newServiceHandler(version string, faults []string) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Service-Version", version)
+		// Every request calls the service's dependency; an alerting
+		// instance's calls fail and it answers from a fallback, so only
+		// its metrics show it (see metrics.go).
+		if b.alerting {
+			w.Header().Set(dependencyHeader, "error")
+		} else {
+			w.Header().Set(dependencyHeader, "ok")
+		}
 		if r.URL.Path != "/healthz" && b.slow {
 			select {
 			case <-time.After(slowDelay):

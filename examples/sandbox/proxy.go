@@ -62,6 +62,10 @@ func newBackend(e *environment, inst *instance) *backend {
 
 // ServeHTTP is the environment's front proxy.
 func (e *environment) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/metrics" && e.metrics != nil {
+		e.metrics.handler.ServeHTTP(w, r)
+		return
+	}
 	// A request that picks a backend just as it is retired retries on the
 	// new pool; the drainer only stops a backend once inflight is 0 after
 	// retirement, so no request is ever sent to a stopping instance.
@@ -76,15 +80,28 @@ func (e *environment) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			b.inflight.Add(-1)
 			continue
 		}
-		serveVia(b, w, r)
+		serveVia(e.metrics, p.version, b, w, r)
 		return
 	}
 	writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "no instance available", "environment": e.name})
 }
 
-func serveVia(b *backend, w http.ResponseWriter, r *http.Request) {
+func serveVia(m *envMetrics, version string, b *backend, w http.ResponseWriter, r *http.Request) {
 	defer b.inflight.Add(-1) // also on http.ErrAbortHandler panics
-	b.proxy.ServeHTTP(w, r)
+	if m == nil {
+		b.proxy.ServeHTTP(w, r)
+		return
+	}
+	began := time.Now()
+	rec := &codeRecorder{ResponseWriter: w}
+	defer func() {
+		code := rec.code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		m.observe(version, r.URL.Path, code, time.Since(began), w.Header().Get(dependencyHeader))
+	}()
+	b.proxy.ServeHTTP(rec, r)
 }
 
 // drain waits until no request is in flight to b (after it was retired),

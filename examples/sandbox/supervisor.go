@@ -77,6 +77,8 @@ type environment struct {
 	currentFaults []string
 
 	idem *idempotencyStore
+	// metrics are what the proxy serves on /metrics.
+	metrics *envMetrics
 }
 
 // supervisor owns all environments of one running sandbox.
@@ -269,6 +271,7 @@ func (e *environment) start() error {
 		inst.state.Store(stateActive)
 		p.backends = append(p.backends, newBackend(e, inst))
 	}
+	e.metrics.goLive(e.cfg.Version, "")
 	e.pool.Store(p)
 	e.mu.Lock()
 	e.current, e.since, e.currentFaults = e.cfg.Version, time.Now(), insts[0].faults
@@ -334,6 +337,7 @@ func (e *environment) deploy(version, what string) (deployResult, bool) {
 	for _, inst := range insts {
 		inst.state.Store(stateActive)
 	}
+	e.metrics.goLive(version, old)
 	prev := e.pool.Swap(next)
 	e.previous, e.current, e.since, e.currentFaults = old, version, time.Now(), insts[0].faults
 	e.mu.Unlock()
@@ -351,6 +355,11 @@ func (e *environment) deploy(version, what string) (deployResult, bool) {
 			})
 		}
 		dwg.Wait()
+		e.mu.Lock()
+		if prev.version != e.current {
+			e.metrics.forget(prev.version)
+		}
+		e.mu.Unlock()
 	}
 	res.Status = "deployed"
 	res.DurationMS = time.Since(began).Milliseconds()
