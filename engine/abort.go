@@ -146,6 +146,9 @@ func abortOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID s
 	if d.By == "" {
 		d.By = CurrentUser()
 	}
+	if d.StoreIdentity, err = storeIdentity(ctx, s); err != nil {
+		return fmt.Errorf("run %s: %w", runID, err)
+	}
 	b, err := jsonMarshal(d)
 	if err != nil {
 		return err

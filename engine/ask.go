@@ -47,15 +47,16 @@ func (r *Runner) askYesNo(ctx context.Context, question string) (yes bool, err e
 // whichever way it comes (the prompt, Decide, a decision read from the
 // journal on resume): who may decide (approvers, allow_starter), until
 // when (expires, against the decision's time), and what it approved (the
-// run's frozen context, when the run has one).
-func checkDecision(s *protocol.PlanStep, since time.Time, startedBy, context string, d *Decision) error {
+// run's frozen context, when the run has one). roles says whether the
+// store vouches for the decision's StoreIdentity (role.go).
+func checkDecision(s *protocol.PlanStep, since time.Time, startedBy, context string, d *Decision, roles bool) error {
 	if !d.Approve || s == nil || s.Halt == nil {
 		return nil
 	}
 	// A dry run's simulated approvals are not held to the approvers (a
 	// real run refuses to act on one: checkPendingDecision).
 	if d.Via != "simulation" {
-		if err := checkApprover(s, startedBy, d.By); err != nil {
+		if err := checkApprover(s, startedBy, d, roles); err != nil {
 			return err
 		}
 	}

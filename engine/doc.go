@@ -35,7 +35,13 @@
 //     Pass Decide the run's protocol: it then enforces the halt's approvers,
 //     allow_starter and expires. HaltError.OnFailure (and Result.Awaiting)
 //     tell a halt on a failure (a gate that halts, an interrupted call)
-//     from one for an approval or a confirmation.
+//     from one for an approval or a confirmation. With
+//     Options.WaitDecision the run waits at the halt instead, for up to
+//     that long, for a Decide from any process sharing the store (a Watcher
+//     store wakes it; any other is polled), then goes on; EventWait reports
+//     the wait. A halt's approvers may name role:NAME, matched against the
+//     identity a store that authenticates its writers (an Identifier)
+//     records with the decision (Decision.StoreIdentity).
 //   - Abort ends a run in any state that has not ended — halted, interrupted
 //     or crashed mid-step — rolling back every deploy it made, newest first
 //     (Decision.NoRollback leaves them in place, named in

@@ -46,7 +46,7 @@ func LoadRun(ctx context.Context, s store.Store, runID string, opts *protocol.Lo
 	if err != nil {
 		return nil, nil, fmt.Errorf("run %s: %w", runID, err)
 	}
-	if err := VerifyJournal(p, info, entries); err != nil {
+	if err := verifyJournalIn(s, p, info, entries); err != nil {
 		return nil, nil, err
 	}
 	return info, p, nil

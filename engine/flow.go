@@ -56,7 +56,10 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 			verb := map[bool]string{true: "yes", false: "no"}[yes]
 			d = &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Time: r.now(),
 				Reason: "answered " + verb + " at the prompt", Via: "prompt", Context: r.contextDigest()}
-			err := checkDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d)
+			if d.StoreIdentity, err = storeIdentity(ctx, r.store); err != nil {
+				return "", err // nothing recorded: the run stops at the halt's entry
+			}
+			err := checkDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d, authenticatesRoles(r.store))
 			switch {
 			case errors.Is(err, ErrExpired):
 				r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
@@ -141,14 +144,16 @@ func (r *Runner) contextDigest() string {
 	return r.ctx.Digest
 }
 
-// checkApprover applies a halt's approval policy to who.
-func checkApprover(s *protocol.PlanStep, startedBy, who string) error {
+// checkApprover applies a halt's approval policy to the decider of d (a
+// name, or a role the store vouches for when roles is set: role.go).
+func checkApprover(s *protocol.PlanStep, startedBy string, d *Decision, roles bool) error {
 	h := s.Halt
 	if h == nil {
 		return nil
 	}
-	if len(h.Approvers) > 0 && !slices.Contains(h.Approvers, who) {
-		return fmt.Errorf("%s may not decide %s (approvers: %s)", who, s.ID, strings.Join(h.Approvers, ", "))
+	who := d.By
+	if len(h.Approvers) > 0 && !slices.ContainsFunc(h.Approvers, func(a string) bool { return approverMatches(a, d, roles) }) {
+		return fmt.Errorf("%s may not decide %s (approvers: %s)%s", who, s.ID, strings.Join(h.Approvers, ", "), roleRefusal(h.Approvers, d, roles))
 	}
 	if h.AllowStarter != nil && !*h.AllowStarter && who == startedBy {
 		return fmt.Errorf("%s started the run and may not decide %s", who, s.ID)
@@ -620,7 +625,7 @@ func loadTrusted(ctx context.Context, s store.Store, p *protocol.Protocol, runID
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := VerifyJournal(p, info, entries); err != nil {
+	if err := verifyJournalIn(s, p, info, entries); err != nil {
 		return nil, nil, nil, err
 	}
 	st, err := Replay(runID, entries)
@@ -675,6 +680,12 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	if d.By == "" {
 		d.By = CurrentUser() // before the policy is applied to who decides
 	}
+	// Who wrote the decision, as the store authenticates it (a database
+	// role), before the policy is applied: only the store says it.
+	roles := authenticatesRoles(s)
+	if d.StoreIdentity, err = storeIdentity(ctx, s); err != nil {
+		return fmt.Errorf("run %s: %w", runID, err)
+	}
 	switch d.Via {
 	case "simulation", "expiry", "prompt":
 		// The engine's own: only a run records these.
@@ -692,7 +703,7 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	now := d
 	now.Time = time.Now() // a decision dated back does not escape the expiry
 	for _, dd := range []*Decision{&d, &now} {
-		if err := checkDecision(p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd); err != nil {
+		if err := checkDecision(p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
 			if errors.Is(err, ErrExpired) {
 				return fmt.Errorf("run %s: %w; an expired approval rejects itself (resume to record it)", runID, err)
 			}

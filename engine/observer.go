@@ -105,7 +105,7 @@ func (c *ConsoleObserver) Observe(e Event) {
 		if e.Status != "sent" { // a sent one is the notifier's to show
 			fmt.Fprintln(c.W, c.paint(e, "  ⚠ "+e.Message))
 		}
-	case EventDecision, EventRollback, EventHalt, EventEnd:
+	case EventDecision, EventRollback, EventHalt, EventEnd, EventWait:
 		if e.Message != "" {
 			fmt.Fprintln(c.W, c.paint(e, e.Message))
 		}

@@ -65,7 +65,7 @@ func LoadRunView(ctx context.Context, s store.Store, id string) (*RunView, error
 	if err != nil {
 		return nil, fmt.Errorf("run %s: its protocol: %w", id, err)
 	}
-	if err := VerifyJournal(p, info, entries); err != nil {
+	if err := verifyJournalIn(s, p, info, entries); err != nil {
 		return nil, err
 	}
 	return NewRunView(p, info, entries)

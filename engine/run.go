@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -85,6 +84,15 @@ type Options struct {
 	// or for the process driving the run to let go of it (lease.go).
 	// Optional. Default is 0: fail at once, naming the holder.
 	WaitLock time.Duration
+	// WaitDecision is how long a run that stops at a halt awaiting a
+	// decision (an approval, a confirmation, a gate that halted, a call
+	// interrupted mid-way) waits for one to land in its journal, written
+	// by any process sharing the store (Decide), before it returns halted.
+	// It keeps driving the run (its lease) meanwhile, then acts on the
+	// decision as Resume would. A store that is a Watcher wakes it; any
+	// other is read every half second. Optional. Default is 0: return
+	// halted at once. A dry run never waits.
+	WaitDecision time.Duration
 	// Now is the clock. Default is time.Now.
 	Now func() time.Time
 	// Notifier is told of every failure the protocol does not route to
@@ -179,6 +187,11 @@ type Decision struct {
 	// NoRollback, on an abort (Via "abort"), ends the run without rolling
 	// back its deploys (Abort).
 	NoRollback bool `json:"no_rollback,omitempty"`
+	// StoreIdentity is who wrote the decision as its store authenticates
+	// them (an Identifier: a database role), recorded by Decide, Abort and
+	// a run's prompt; nil on a store that does not. A halt's role:NAME
+	// approvers match it.
+	StoreIdentity *store.Identity `json:"store_identity,omitempty"`
 }
 
 // Start begins a new run of p and drives it until it ends, halts or ctx is
@@ -278,13 +291,7 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 	if err != nil {
 		return nil, err
 	}
-	r.st = st
-	r.resumedInFlight = maps.Clone(st.InFlight)
-	r.resumedFailure()
-	r.st.Status = StatusRunning
-	r.st.StartedBy, r.st.Started = info.StartedBy, info.Started
-	r.seq = len(entries)
-	r.head = store.LastHash(info, entries)
+	r.continueFrom(info, entries, st)
 	c, err := runContext(runID, entries)
 	if err != nil {
 		return nil, err
@@ -321,7 +328,7 @@ func (r *Runner) loadRun(ctx context.Context, runID string) (*store.RunInfo, []s
 		return nil, nil, nil, fmt.Errorf("run %s started with protocol %s (sha256 %.12s); %s now has sha256 %.12s: refusing to resume with a changed protocol",
 			runID, info.File, info.Digest, r.p.File, r.p.Digest)
 	}
-	if err := VerifyJournal(r.p, info, entries); err != nil {
+	if err := verifyJournalIn(r.store, r.p, info, entries); err != nil {
 		return nil, nil, nil, err
 	}
 	st, err := Replay(runID, entries)
@@ -515,6 +522,16 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 		if err != nil {
 			var he *HaltError
 			if errors.As(err, &he) {
+				// With WaitDecision the run waits here for a decision
+				// from anywhere, then acts on it as a resume would.
+				decided, werr := r.waitDecision(ctx, he)
+				if werr != nil {
+					r.st.Status = StatusHalted // the journal read since is refused: it stays as it was
+					return r.result(), werr
+				}
+				if decided {
+					continue
+				}
 				r.st.Status = StatusHalted
 				return r.result(), err
 			}

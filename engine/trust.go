@@ -38,7 +38,22 @@ import (
 // (info.Source) is parsed with the registered adapters, and the decisions
 // are not checked when that fails. It returns nil or a *JournalError naming
 // the first bad entry. Verify reports every problem, and the files too.
+//
+// VerifyJournal does not know the store the journal came from: it takes
+// the identities decisions record (Decision.StoreIdentity) as their store
+// vouches for them. The engine's own checks, which know the store, match a
+// halt's role:NAME approvers only on a store that authenticates roles (a
+// store.Identifier).
 func VerifyJournal(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) error {
+	return verifyJournal(p, info, entries, true)
+}
+
+// verifyJournalIn is VerifyJournal for a journal read from st.
+func verifyJournalIn(st store.Store, p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) error {
+	return verifyJournal(p, info, entries, authenticatesRoles(st))
+}
+
+func verifyJournal(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry, roles bool) error {
 	lines := make([]journalLine, len(entries))
 	for i, e := range entries {
 		lines[i] = journalLine{e: e}
@@ -50,7 +65,7 @@ func VerifyJournal(p *protocol.Protocol, info *store.RunInfo, entries []store.En
 	}
 	if len(problems) == 0 { // the policy check reads entries the chain vouches for
 		if p = runProtocol(p, info); p != nil {
-			problems = decisionProblems(p, info, lines)
+			problems = decisionProblems(p, info, lines, roles)
 		}
 	}
 	if len(problems) == 0 {
@@ -135,7 +150,7 @@ func headProblems(info *store.RunInfo, lines []journalLine) (problem *JournalPro
 // every approval of a halt by someone its policy allows, before it
 // expired, and every transition that approves a halt preceded by such an
 // approval since the run halted there.
-func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journalLine) []JournalProblem {
+func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journalLine, roles bool) []JournalProblem {
 	var out []JournalProblem
 	var halt *HaltRecord
 	approved := map[string]bool{} // halt step → its latest decision since it halted approves
@@ -196,7 +211,7 @@ func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journal
 			if halt != nil && halt.Step == d.Step {
 				since = halt.Since
 			}
-			if why := decisionProblem(s, info.StartedBy, since, context, &d); why != "" {
+			if why := decisionProblem(s, info.StartedBy, since, context, &d, roles); why != "" {
 				approved[d.Step] = false
 				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: why})
 			}
@@ -266,9 +281,10 @@ func transitionProblem(p *protocol.Protocol, next map[[2]string]string, state st
 
 // decisionProblem applies the policy of the halt s (checkDecision) to the
 // recorded approval d, made at d.Time of a halt reached at since (zero:
-// unknown) in a run frozen as context: what is wrong with it, or "".
-func decisionProblem(s *protocol.PlanStep, startedBy string, since time.Time, context string, d *Decision) string {
-	if err := checkDecision(s, since, startedBy, context, d); err != nil {
+// unknown) in a run frozen as context: what is wrong with it, or "". roles
+// says whether the journal's store vouches for the identities it records.
+func decisionProblem(s *protocol.PlanStep, startedBy string, since time.Time, context string, d *Decision, roles bool) string {
+	if err := checkDecision(s, since, startedBy, context, d, roles); err != nil {
 		return fmt.Sprintf("records an approval the halt's policy refuses (%v): it was not written by protorun", err)
 	}
 	return ""
@@ -290,7 +306,7 @@ func (r *Runner) checkPendingDecision(s *protocol.PlanStep, d *Decision) error {
 		if r.st.Halt != nil && r.st.Halt.Step == s.ID {
 			since = r.st.Halt.Since
 		}
-		why = decisionProblem(s, r.st.StartedBy, since, r.contextDigest(), d)
+		why = decisionProblem(s, r.st.StartedBy, since, r.contextDigest(), d, authenticatesRoles(r.store))
 	}
 	if why == "" {
 		return nil

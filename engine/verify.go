@@ -147,7 +147,7 @@ func VerifyWith(ctx context.Context, s store.Store, runID string, opts VerifyOpt
 	}
 	if infoProblem == "" {
 		if p := runProtocol(opts.Protocol, info); p != nil {
-			rep.Journal = append(rep.Journal, decisionProblems(p, info, lines)...)
+			rep.Journal = append(rep.Journal, decisionProblems(p, info, lines, authenticatesRoles(s))...)
 		} else {
 			rep.Notes = append(rep.Notes, "the recorded decisions were not checked against the halts' policies: the protocol the run started with could not be parsed from the copy the store kept")
 		}

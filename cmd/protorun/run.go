@@ -31,7 +31,9 @@ type common struct {
 	output   string
 	noColor  bool
 	waitLock time.Duration
-	junit    string // --junit FILE, on the commands that drive a run
+	// waitDecision is --wait, on run and resume (wait.go).
+	waitDecision time.Duration
+	junit        string // --junit FILE, on the commands that drive a run
 	// notifyURL is --notify-url, the default notifier's webhook (notify.go).
 	notifyURL string
 }
@@ -225,6 +227,9 @@ On a terminal, halts ask their prompt and only an exact "yes" approves.
 Without a terminal (CI), the run stops at a halt with exit code 3 and prints
 how to approve it: protorun approve RUN, then protorun resume RUN. A halt on
 a failure (a gate with on_fail: halt, a step interrupted mid-call) exits 5.
+With --wait DURATION the run waits at a halt instead, for up to DURATION,
+until someone decides it with protorun approve or reject from any machine
+that shares the run store, then goes on.
 
 A dry run replaces every adapter by a simulated one that passes, grants every
 halt, and writes evidence to a temporary directory it removes at the end;
@@ -248,7 +253,10 @@ halt, and writes evidence to a temporary directory it removes at the end;
 			}
 			opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs},
 				Vars: map[string]string{}, DryRun: dryRun, Simulate: map[string]string{}, RunID: runID, WaitLock: c.waitLock,
-				Notifier: c.notifier(cmd.ErrOrStderr())}
+				Notifier: c.notifier(cmd.ErrOrStderr()), WaitDecision: c.waitDecision}
+			if err := c.checkWait(dryRun); err != nil {
+				return err
+			}
 			if err := parsePairs(vars, opts.Vars, "--var"); err != nil {
 				return err
 			}
@@ -291,6 +299,7 @@ halt, and writes evidence to a temporary directory it removes at the end;
 		},
 	}
 	c.driveFlags(cmd)
+	c.waitFlag(cmd)
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a protocol var: NAME=VALUE (repeatable)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "simulate every adapter; evidence to a temporary directory, removed at the end")
 	cmd.Flags().StringArrayVar(&simulate, "simulate", nil, "in a dry run: STEP=fail|error or HALT=reject (repeatable)")

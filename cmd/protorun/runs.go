@@ -79,6 +79,9 @@ func newResumeCmd() *cobra.Command {
 			if len(vars) > 0 {
 				return exitCode(exitUsage, fmt.Errorf("--var %s: a run keeps the values it started with, and a changed run is a new run: start one with protorun run FILE --var NAME=VALUE", vars[0]))
 			}
+			if err := c.checkWait(false); err != nil {
+				return err
+			}
 			st, err := c.store()
 			if err != nil {
 				return err
@@ -91,6 +94,7 @@ func newResumeCmd() *cobra.Command {
 		},
 	}
 	c.driveFlags(cmd)
+	c.waitFlag(cmd)
 	prompt.register(cmd)
 	// Refused with an explanation rather than cobra's "unknown flag".
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "refused: a resumed run keeps the values it started with")
@@ -114,7 +118,7 @@ func (c *common) drive(cmd *cobra.Command, st store.Store, p *protocol.Protocol,
 		return err
 	}
 	opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}, WaitLock: c.waitLock, Prompter: prompter,
-		Notifier: c.notifier(cmd.ErrOrStderr())}
+		Notifier: c.notifier(cmd.ErrOrStderr()), WaitDecision: c.waitDecision}
 	secrets, err := askSecrets(cmd, st, p, id, prompter != nil)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/xeipuuv/gojsonschema"
 	"gopkg.in/yaml.v3"
@@ -520,6 +521,11 @@ func (c *checker) step(s *PlanStep, evidence map[string][]any) {
 		}
 		if s.Level == Guideline {
 			c.add(sub(base, "level"), "halt %q cannot be a guideline", s.ID)
+		}
+		for i, a := range s.Halt.Approvers {
+			if name, ok := strings.CutPrefix(a, RoleApprover); ok && (name == "" || strings.ContainsFunc(name, unicode.IsSpace)) {
+				c.add(sub(base, "halt", "approvers", i), "halt %q: approver %q names no role (write role:NAME, e.g. role:release-managers)", s.ID, a)
+			}
 		}
 	case s.Gate != nil:
 		g := s.Gate

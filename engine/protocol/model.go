@@ -291,6 +291,14 @@ const (
 	HaltConfirmation HaltKind = "confirmation"
 )
 
+// RoleApprover prefixes a halt's approvers entry that names a role of the
+// store rather than a person: role:release-managers matches a decision
+// whose store identity (the engine's Decision.StoreIdentity) is that role
+// or a member of it. Only a store that authenticates its writers (an
+// Identifier, such as a database) records an identity it vouches for; on
+// any other store a role approver matches nobody.
+const RoleApprover = "role:"
+
 // Halt stops the run for a human decision.
 type Halt struct {
 	Kind   HaltKind `yaml:"kind" json:"kind"`

@@ -7,7 +7,8 @@
 //	}
 //
 // The optional abilities (store.RunLeaser, store.EnvLeaser,
-// store.FileKeeper, store.RawLoader) are checked when the store has them.
+// store.FileKeeper, store.RawLoader, store.Watcher, store.Identifier) are
+// checked when the store has them.
 // A wrapper that embeds a store.Store hides those abilities unless it
 // implements them too: test the store itself, not a wrapper.
 package storetest
@@ -51,6 +52,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"EnvLeaser", testEnvLeaser},
 		{"FileKeeper", testFileKeeper},
 		{"RawLoader", testRawLoader},
+		{"Watcher", testWatcher},       // wait.go
+		{"Identifier", testIdentifier}, // wait.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
