@@ -20,7 +20,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	_ "github.com/protorun/protorun/adapters/all"
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/schemas"
 )
 
@@ -59,7 +59,7 @@ func TestProtocolSnippets(t *testing.T) {
 			continue
 		}
 		full++
-		_, err := engine.Parse("writing-protocols.md#"+firstLine(src), []byte(src), &engine.LoadOptions{Adapters: adapters.FromRegistry()})
+		_, err := protocol.Parse("writing-protocols.md#"+firstLine(src), []byte(src), &protocol.LoadOptions{Adapters: adapters.FromRegistry()})
 		assert.NoError(t, err, "protocol block %d:\n%s", i, src)
 	}
 	assert.NotZero(t, full, "writing-protocols.md shows at least one complete protocol")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -33,7 +34,7 @@ const (
 // the engine makes) rather than for an approval or a confirmation the
 // protocol asks for on its success path. The empty kind is not a failure.
 func HaltOnFailure(kind string) bool {
-	return kind != "" && kind != HaltApproval && kind != HaltConfirmation
+	return kind != "" && kind != string(protocol.HaltApproval) && kind != string(protocol.HaltConfirmation)
 }
 
 // OnFailure reports whether the run halted on a failure (HaltOnFailure).
@@ -85,7 +86,7 @@ func (st *RunState) Result() *Result {
 // is refused (ErrNotHalted), as is a second abort that contradicts one
 // already recorded (with and without rollback); the same abort again
 // continues it.
-func Abort(ctx context.Context, p *Protocol, runID string, d Decision, opts Options) (*Result, error) {
+func Abort(ctx context.Context, p *protocol.Protocol, runID string, d Decision, opts Options) (*Result, error) {
 	r, err := newRunner(p, opts)
 	if err != nil {
 		return nil, err
@@ -110,7 +111,7 @@ func Abort(ctx context.Context, p *Protocol, runID string, d Decision, opts Opti
 	return r.resume(ctx, runID)
 }
 
-func abortOnce(ctx context.Context, s store.Store, p *Protocol, runID string, d Decision) error {
+func abortOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID string, d Decision) error {
 	info, entries, st, err := loadTrusted(ctx, s, p, runID)
 	if err != nil {
 		return err
@@ -118,7 +119,7 @@ func abortOnce(ctx context.Context, s store.Store, p *Protocol, runID string, d 
 	switch {
 	case store.Ended(entries):
 		return fmt.Errorf("run %s already ended (%s): %w", runID, st.Status, ErrNotHalted)
-	case Terminal(st.State):
+	case protocol.State(st.State).Terminal():
 		return nil // it reached its end and died before recording it: resuming records it
 	case p != nil && p.Digest != info.Digest:
 		return fmt.Errorf("the protocol changed since run %s started (sha256 %.12s then, %.12s in %s now): refusing to abort it with a protocol it did not run",
@@ -135,8 +136,8 @@ func abortOnce(ctx context.Context, s store.Store, p *Protocol, runID string, d 
 		d.Step = st.Halt.Step
 	case st.State != "":
 		d.Step = st.State
-	case p != nil && len(p.plan.Steps) > 0:
-		d.Step = p.plan.Steps[0].ID
+	case p != nil && len(p.Plan().Steps) > 0:
+		d.Step = p.Plan().Steps[0].ID
 	}
 	d.Digest, d.Context = info.Digest, st.Context
 	if d.Time.IsZero() {
@@ -184,9 +185,9 @@ func abortFailure(prev string, d *Decision) string {
 // from state to its end: the rollback state, or aborted. It reports false
 // when there is no abort, or when the rollback state is where the abort
 // goes on (a rollback under way).
-func (r *Runner) aborting(state string) (string, bool) {
+func (r *Runner) aborting(state string) (protocol.Event, bool) {
 	d := r.st.Abort
-	if d == nil || (state == StateRollback && !d.NoRollback) {
+	if d == nil || (state == string(protocol.StateRollback) && !d.NoRollback) {
 		return "", false
 	}
 	if _, ok := r.resumedInFlight[state]; ok {
@@ -194,7 +195,7 @@ func (r *Runner) aborting(state string) (string, bool) {
 		// Its deploy counts as done, so it is rolled back (or named as
 		// left in place) with the others.
 		delete(r.resumedInFlight, state)
-		if s := r.p.plan.Step(state); s != nil && s.Halt == nil && s.Gate == nil {
+		if s := r.p.Plan().Step(state); s != nil && s.Halt == nil && s.Gate == nil {
 			now := r.now()
 			msg := fmt.Sprintf("interrupted in the middle of its %s call, then the run was aborted", s.Adapter)
 			if s.Deploy {
@@ -203,16 +204,16 @@ func (r *Runner) aborting(state string) (string, bool) {
 			rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy, Message: msg}
 			r.st.recordStep(rec)
 			r.journal(store.KindStepEnd, rec)
-			r.emit(Event{Kind: EventStepEnd, Phase: s.phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
+			r.emit(Event{Kind: EventStepEnd, Phase: s.Phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
 		}
 	}
 	r.emit(Event{Kind: EventDecision, Step: d.Step, Status: "aborted",
 		Message: fmt.Sprintf("run %s aborted by %s (%s) at %s", r.st.ID, d.By, withRollback(d), state)})
 	if !d.NoRollback && r.rollbackable() {
-		return EvAbortRollback, true
+		return protocol.EvAbortRollback, true
 	}
 	r.st.Status = StatusAborted
-	return EvAbort, true
+	return protocol.EvAbort, true
 }
 
 // notRolledBack lists the deploys of the run, newest first, whose rollback
@@ -248,7 +249,7 @@ func (r *Runner) leftInPlace(extra ...string) {
 	var names []string
 	for _, id := range left {
 		name := id
-		if s := r.p.plan.Step(id); s != nil && len(s.Targets) > 0 {
+		if s := r.p.Plan().Step(id); s != nil && len(s.Targets) > 0 {
 			name += " (" + strings.Join(s.Targets, ", ") + ")"
 		}
 		names = append(names, name)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -78,7 +79,7 @@ func TestApprovalHaltExit3(t *testing.T) {
 	res, err := h.start()
 	var he *engine.HaltError
 	require.ErrorAs(t, err, &he)
-	assert.Equal(t, engine.HaltApproval, he.Kind)
+	assert.Equal(t, string(protocol.HaltApproval), he.Kind)
 	assert.False(t, he.OnFailure())
 	assert.Equal(t, 3, res.ExitCode())
 	assert.Equal(t, engine.AwaitingApproval, res.Awaiting())
@@ -107,7 +108,7 @@ func TestGateHaltExit5(t *testing.T) {
 
 func TestHaltOnFailureKinds(t *testing.T) {
 	for kind, want := range map[string]bool{
-		engine.HaltApproval: false, engine.HaltConfirmation: false, "": false,
+		string(protocol.HaltApproval): false, string(protocol.HaltConfirmation): false, "": false,
 		engine.HaltGate: true, engine.HaltInterrupted: true, "some-new-kind": true,
 	} {
 		assert.Equal(t, want, engine.HaltOnFailure(kind), kind)
@@ -170,7 +171,7 @@ func TestAbortInterruptedRunRollsBackNewestFirst(t *testing.T) {
 	assert.Zero(t, h.f.count("smoke"), "nothing after the abort runs")
 	assert.Equal(t, "probe-2", h.abortDecision().Step)
 	st := h.replayed()
-	assert.Equal(t, engine.StateRolledBack, st.State)
+	assert.Equal(t, string(protocol.StateRolledBack), st.State)
 	assert.Equal(t, "failed", st.Steps["probe-2"].Status, "the interrupted step is recorded")
 	assert.Empty(t, st.InFlight)
 	assert.Equal(t, 1, st.Result().ExitCode())
@@ -234,7 +235,7 @@ func TestAbortNoRollback(t *testing.T) {
 	res, err := h.abort(true)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusAborted, res.Status)
-	assert.Equal(t, engine.StateAborted, res.State)
+	assert.Equal(t, string(protocol.StateAborted), res.State)
 	assert.Empty(t, h.rollbacks(), "nothing rolled back")
 	assert.Equal(t, []string{"deploy-production", "deploy-staging"}, res.LeftInPlace, "newest first")
 	assert.Equal(t, 4, res.ExitCode())
@@ -326,7 +327,7 @@ func TestAbortMidRollback(t *testing.T) {
 // the abort's conditional append fails, and it reads the journal again.
 type raceStore struct {
 	*store.Memory
-	p     *engine.Protocol
+	p     *protocol.Protocol
 	raced bool
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -31,7 +32,7 @@ type target struct {
 	item    string
 }
 
-func (r *Runner) targets(s *Step) []target {
+func (r *Runner) targets(s *protocol.PlanStep) []target {
 	if len(s.Targets) == 0 {
 		return []target{{}}
 	}
@@ -50,7 +51,7 @@ func (r *Runner) targets(s *Step) []target {
 }
 
 // scope resolves the placeholders of a with: block for one item.
-func (r *Runner) scope(s *Step, t target) Scope {
+func (r *Runner) scope(s *protocol.PlanStep, t target) protocol.Scope {
 	var binding map[string]any
 	if t.env != "" {
 		binding = r.envBinding(t.env)
@@ -88,12 +89,12 @@ func (r *Runner) envBinding(name string) map[string]any {
 	if e == nil {
 		return nil
 	}
-	b, _ := expandValue(e.With, r.varScope).(map[string]any)
+	b, _ := protocol.ExpandValue(e.With, r.varScope).(map[string]any)
 	return b
 }
 
 // action runs an action step: every item, bounded fan-out, then evidence.
-func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
+func (r *Runner) action(ctx context.Context, s *protocol.PlanStep) (protocol.Event, error) {
 	a, err := r.set.Open(s.Adapter)
 	if err != nil {
 		return "", fmt.Errorf("step %q: %w", s.ID, err)
@@ -106,7 +107,7 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 	if err := r.durable(); err != nil { // the step's start is durable before its adapter is called
 		return "", err
 	}
-	r.emit(Event{Kind: EventStepStart, Phase: s.phase.ID, Step: s.ID, Message: s.Title})
+	r.emit(Event{Kind: EventStepStart, Phase: s.Phase.ID, Step: s.ID, Message: s.Title})
 
 	ts := r.targets(s)
 	items := make([]*ItemResult, len(ts))
@@ -136,7 +137,7 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 
 	rec := &StepRecord{ID: s.ID, Status: "passed", Started: start, Ended: r.now(), Items: items, Evidence: s.Evidence, Deploy: s.Deploy}
 	if !s.IsMust() {
-		rec.Level = Guideline // so the journal alone tells a warning
+		rec.Level = string(protocol.Guideline) // so the journal alone tells a warning
 	}
 	var failed []string
 	for _, it := range items {
@@ -155,15 +156,15 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 			return "", ctx.Err()
 		}
 	}
-	if err := r.writeEvidence(s.Evidence, &Evidence{Kind: "step", ID: s.ID, Title: s.Title, Phase: s.phase.ID,
-		Adapter: s.Adapter, Level: levelOf(s), Status: rec.Status, Started: rec.Started, Ended: rec.Ended,
+	if err := r.writeEvidence(s.Evidence, &Evidence{Kind: "step", ID: s.ID, Title: s.Title, Phase: s.Phase.ID,
+		Adapter: s.Adapter, Level: levelOf(s.Step), Status: rec.Status, Started: rec.Started, Ended: rec.Ended,
 		Message: rec.Message, Items: items}); err != nil {
 		return "", err
 	}
 	r.st.recordStep(rec)
 	r.journal(store.KindStepEnd, rec)
-	r.emit(Event{Kind: EventStepEnd, Phase: s.phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message,
-		Data: map[string]any{"duration_ms": ms(rec.Ended.Sub(rec.Started)), "level": levelOf(s)}})
+	r.emit(Event{Kind: EventStepEnd, Phase: s.Phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message,
+		Data: map[string]any{"duration_ms": ms(rec.Ended.Sub(rec.Started)), "level": levelOf(s.Step)}})
 	for i, it := range items {
 		if it.Status != "passed" && s.Error != "" {
 			r.announce(s.Error, map[string]any{"environment": ts[i].env, "service": ts[i].item, "item": ts[i].item,
@@ -180,7 +181,7 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 		}
 	}
 	if rec.Status == "passed" {
-		return EvPass, nil
+		return protocol.EvPass, nil
 	}
 	if s.IsMust() {
 		r.st.pendingFail = s.ID
@@ -189,16 +190,16 @@ func (r *Runner) action(ctx context.Context, s *Step) (string, error) {
 		// The run goes on: loudly, and someone is told.
 		text := stepWarning(s.ID, rec)
 		r.warn(s, text)
-		r.notifyDefault(ctx, Notification{Kind: NotifyWarning, Phase: s.phase.ID, Step: s.ID, Message: text})
+		r.notifyDefault(ctx, Notification{Kind: NotifyWarning, Phase: s.Phase.ID, Step: s.ID, Message: text})
 	}
-	return EvFail, nil
+	return protocol.EvFail, nil
 }
 
-func levelOf(s *Step) string {
+func levelOf(s *protocol.Step) string {
 	if s.Level == "" {
-		return Must
+		return string(protocol.Must)
 	}
-	return s.Level
+	return string(s.Level)
 }
 
 func (it *ItemResult) label() string {
@@ -215,7 +216,7 @@ func (it *ItemResult) label() string {
 
 // call runs one item: retries, until-polling and the step timeout around
 // the adapter, and turns a panic into an error outcome.
-func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target) *ItemResult {
+func (r *Runner) call(ctx context.Context, s *protocol.PlanStep, a adapters.Adapter, t target) *ItemResult {
 	it := &ItemResult{Environment: t.env, Item: t.item, Started: r.now()}
 	if t.item == t.env {
 		it.Item = ""
@@ -226,7 +227,7 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 		it.Ended, it.Status, it.Message = it.Started, string(adapters.Errored), "not called: "+r.redactText(err.Error())
 		return it
 	}
-	params, _ := expandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
+	params, _ := protocol.ExpandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
 	if why := r.effectRefusal(s, a, t, params); why != "" {
 		// Not called: a call that may change a protected environment is a
 		// deploy's (or its rollback's) only, with the values in force.
@@ -262,9 +263,9 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 		it.Attempts = n
 		res = r.invoke(ctx, a, req, timeout)
 		ok := res.Status == adapters.Passed
-		if s.until != nil {
+		if s.UntilProgram != nil {
 			env["result"] = resultView(res)
-			held, err := s.until.EvalContext(ctx, env)
+			held, err := s.UntilProgram.EvalContext(ctx, env)
 			if err != nil {
 				res = &adapters.Result{Status: adapters.Errored, Message: "until: " + err.Error()}
 				held = false
@@ -272,7 +273,7 @@ func (r *Runner) call(ctx context.Context, s *Step, a adapters.Adapter, t target
 			ok = held
 			if !ok && res.Status == adapters.Passed {
 				res.Status = adapters.Failed
-				res.Message = "condition not met: " + s.Until.expr()
+				res.Message = "condition not met: " + s.Until.Source()
 			}
 		}
 		if ok || ctx.Err() != nil {
@@ -315,13 +316,6 @@ done:
 	it.Output = truncate(r.red.String(res.Output), maxOutput) // redact first: a cut secret would survive
 	r.emit(Event{Kind: EventItem, Step: s.ID, Status: it.Status, Message: it.label() + ": " + it.Message})
 	return it
-}
-
-func (u *Until) expr() string {
-	if u.Expr == "" {
-		return `result.status == "passed"`
-	}
-	return u.Expr
 }
 
 // invoke calls the adapter once with its timeout, recovering a panic.
@@ -479,7 +473,7 @@ func (r *Runner) writeEvidence(path string, ev *Evidence) error {
 // exprEnv is what gate criteria, when: and handoff expressions see.
 func (r *Runner) exprEnv() map[string]any {
 	steps := map[string]any{}
-	for _, s := range r.p.plan.Steps {
+	for _, s := range r.p.Plan().Steps {
 		if s.Kind() != "action" {
 			continue
 		}
@@ -490,7 +484,7 @@ func (r *Runner) exprEnv() map[string]any {
 		}
 	}
 	gates := map[string]any{}
-	for _, s := range r.p.plan.Steps {
+	for _, s := range r.p.Plan().Steps {
 		if s.Gate == nil {
 			continue
 		}
@@ -505,7 +499,7 @@ func (r *Runner) exprEnv() map[string]any {
 		baseline[k] = v
 	}
 	missing := []any{}
-	for _, s := range r.p.plan.Steps {
+	for _, s := range r.p.Plan().Steps {
 		if rec := r.st.Steps[s.ID]; rec != nil && s.Evidence != "" && rec.Status != "skipped" && !r.opts.NoEvidence {
 			if !r.hasFile(s.Evidence) {
 				missing = append(missing, s.Evidence)

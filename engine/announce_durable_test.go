@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -50,7 +51,7 @@ phases:
 
 func adHarness(t *testing.T) *rtHarness {
 	t.Helper()
-	p, err := engine.Parse("ad.yaml", []byte(adProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+	p, err := protocol.Parse("ad.yaml", []byte(adProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 	require.NoError(t, err)
 	h := newHarness(t, p, "check", "deployer").withPrompter("yes")
 	h.f.on("probe", rtFail("down"))
@@ -148,9 +149,9 @@ func TestAbortNeverApproves(t *testing.T) {
 }
 
 // haltThenWork is a protocol of an approval halt, then one step.
-func haltThenWork(t *testing.T) *engine.Protocol {
+func haltThenWork(t *testing.T) *protocol.Protocol {
 	t.Helper()
-	p, err := engine.Parse("halt.yaml", []byte(`protorun: v1
+	p, err := protocol.Parse("halt.yaml", []byte(`protorun: v1
 id: halt
 title: Halt
 messages:
@@ -163,7 +164,7 @@ phases:
         halt: {kind: approval, prompt: approve}
       - id: work
         adapter: check
-`), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+`), &protocol.LoadOptions{Adapters: rtLoadSet("check")})
 	require.NoError(t, err)
 	return p
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // Inputs resolve against Dir; evidence, reports and baselines go under
@@ -20,7 +21,7 @@ func TestArtifactsDirSeparateFromInputs(t *testing.T) {
 	for _, n := range []string{"tcp", "http", "exec", "notify", "prometheus"} {
 		set[n] = nopAdapter{}
 	}
-	p, err := engine.Load("../protocols/deployment.yaml", &engine.LoadOptions{Adapters: set})
+	p, err := protocol.Load("../protocols/deployment.yaml", &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
 	out := t.TempDir()
 	res, err := engine.Start(context.Background(), p, engine.Options{DryRun: true, Dir: "..", ArtifactsDir: out,

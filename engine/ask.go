@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // maxAsks is how many times askYesNo asks before it takes the answers
@@ -47,7 +49,7 @@ func (r *Runner) askYesNo(ctx context.Context, question string) (yes bool, err e
 // when (expires, against the decision's time), and what it approved (the
 // run's frozen context, when the run has one). roles says whether the
 // store vouches for the decision's StoreIdentity (role.go).
-func checkDecision(s *Step, since time.Time, startedBy, context string, d *Decision, roles bool) error {
+func checkDecision(s *protocol.PlanStep, since time.Time, startedBy, context string, d *Decision, roles bool) error {
 	if !d.Approve || s == nil || s.Halt == nil {
 		return nil
 	}

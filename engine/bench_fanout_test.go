@@ -12,6 +12,7 @@ import (
 	"github.com/protorun/protorun/adapters"
 	httpadapter "github.com/protorun/protorun/adapters/http"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // fanoutProtocol checks n environments with one http step at concurrency c.
@@ -57,7 +58,7 @@ func BenchmarkFanout200(b *testing.B) {
 			b.Run(fmt.Sprintf("concurrency=%d/pool=%s", c, pool), func(b *testing.B) {
 				set := adapters.Set{"http": httpadapter.New()}
 				defer set.Close()
-				p, err := engine.Parse("fanout.yaml", []byte(fanoutProtocol(urls, c)), &engine.LoadOptions{Adapters: set})
+				p, err := protocol.Parse("fanout.yaml", []byte(fanoutProtocol(urls, c)), &protocol.LoadOptions{Adapters: set})
 				if err != nil {
 					b.Fatal(err)
 				}

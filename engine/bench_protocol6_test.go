@@ -8,6 +8,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -37,9 +38,9 @@ func p6Set() adapters.Set {
 
 // p6Setup loads protocols/deployment.yaml and copies the Protocol 4 inputs
 // into a directory the run reads them from.
-func p6Setup(tb testing.TB) (*engine.Protocol, string) {
+func p6Setup(tb testing.TB) (*protocol.Protocol, string) {
 	tb.Helper()
-	p, err := engine.Load(filepath.Join("..", "protocols", "deployment.yaml"), &engine.LoadOptions{Adapters: p6Set()})
+	p, err := protocol.Load(filepath.Join("..", "protocols", "deployment.yaml"), &protocol.LoadOptions{Adapters: p6Set()})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -27,7 +28,7 @@ func (noopAdapter) Run(context.Context, *adapters.Request) (*adapters.Result, er
 }
 
 // benchProtocol generates a protocol of n action steps in phases of ten.
-func benchProtocol(b testing.TB, n int) *engine.Protocol {
+func benchProtocol(b testing.TB, n int) *protocol.Protocol {
 	b.Helper()
 	var sb strings.Builder
 	sb.WriteString("protorun: v1\nid: bench\ntitle: Bench\nartifacts: .artifacts/bench\nphases:\n")
@@ -37,7 +38,7 @@ func benchProtocol(b testing.TB, n int) *engine.Protocol {
 		}
 		fmt.Fprintf(&sb, "      - id: step-%d\n        adapter: noop\n        with: {n: %d}\n        evidence: .artifacts/bench/step-%d.json\n", i, i, i)
 	}
-	p, err := engine.Parse("bench.yaml", []byte(sb.String()), &engine.LoadOptions{Adapters: adapters.Set{"noop": noopAdapter{}}})
+	p, err := protocol.Parse("bench.yaml", []byte(sb.String()), &protocol.LoadOptions{Adapters: adapters.Set{"noop": noopAdapter{}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,8 +106,8 @@ func BenchmarkRawFSMEvent(b *testing.B) {
 // BenchmarkDryRunDeployment runs protocols/deployment.yaml as a dry run,
 // in-process, without evidence.
 func BenchmarkDryRunDeployment(b *testing.B) {
-	p, err := engine.Load(filepath.Join("..", "protocols", "deployment.yaml"),
-		&engine.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify", "prometheus")})
+	p, err := protocol.Load(filepath.Join("..", "protocols", "deployment.yaml"),
+		&protocol.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify", "prometheus")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -110,7 +111,7 @@ func TestConcurrentRuns(t *testing.T) {
 			Measurements: map[string]any{"healthy": true}, Details: map[string]any{"run": req.Params["run"]}}, nil
 	})
 
-	fleet, err := engine.Parse("fleet.yaml", []byte(fleetProtocol), &engine.LoadOptions{Adapters: set})
+	fleet, err := protocol.Parse("fleet.yaml", []byte(fleetProtocol), &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
 	pipeline := rtPipeline(t, rtDefaults())
 	root := t.TempDir()
@@ -125,10 +126,10 @@ func TestConcurrentRuns(t *testing.T) {
 
 	// One run of each alone: what a run's journal holds.
 	ctx := context.Background()
-	want := map[*engine.Protocol][]string{}
+	want := map[*protocol.Protocol][]string{}
 	// Both protocols' lint, a guideline, fails: every run completes with a warning.
-	wantStatus := map[*engine.Protocol]string{fleet: engine.StatusCompletedWithWarnings, pipeline: engine.StatusCompletedWithWarnings}
-	for p, id := range map[*engine.Protocol]string{fleet: "ref-fleet", pipeline: "ref-pipeline"} {
+	wantStatus := map[*protocol.Protocol]string{fleet: engine.StatusCompletedWithWarnings, pipeline: engine.StatusCompletedWithWarnings}
+	for p, id := range map[*protocol.Protocol]string{fleet: "ref-fleet", pipeline: "ref-pipeline"} {
 		res, err := engine.Start(ctx, p, opts(id))
 		require.NoError(t, err)
 		require.Equal(t, wantStatus[p], res.Status, id)
@@ -139,7 +140,7 @@ func TestConcurrentRuns(t *testing.T) {
 	const fleetRuns, pipelineRuns = 100, 10
 	type started struct {
 		id  string
-		p   *engine.Protocol
+		p   *protocol.Protocol
 		res *engine.Result
 		err error
 	}

@@ -1,7 +1,9 @@
-// Package engine loads, validates and runs protorun protocols: multi-phase
-// operational procedures written in YAML (phases of steps, quality gates,
-// halts for a human decision, evidence files and rollback), executed as a
-// state machine on github.com/looplab/fsm.
+// Package engine runs protorun protocols: multi-phase operational
+// procedures written in YAML (phases of steps, quality gates, halts for a
+// human decision, evidence files and rollback), executed as a state machine
+// on github.com/looplab/fsm. The format itself (loading, validation, the
+// model and the compiled plan) is package
+// [github.com/protorun/protorun/engine/protocol].
 //
 // The engine knows nothing about any particular protocol, environment or
 // system: everything a protocol touches goes through an adapter (package
@@ -13,12 +15,13 @@
 // The protorun CLI is a thin layer over this package; a Go program can do
 // everything it does:
 //
-//   - Load or Parse a protocol file. A bad file yields an ErrorList with
-//     every problem at its file:line:col (errors.Is(err, ErrInvalid) holds).
-//     LoadOptions.Adapters names the adapters steps may use, and the
-//     protocol keeps it: its runs call that set. Give the adapters once,
-//     there (Options.Adapters overrides it for one run). By default every
-//     adapter registered with adapters.Register: import _
+//   - Load or Parse a protocol file with package protocol. A bad file
+//     yields a protocol.ErrorList with every problem at its file:line:col
+//     (errors.Is(err, protocol.ErrInvalid) holds). LoadOptions.Adapters
+//     names the adapters steps may use, and the protocol keeps it: its runs
+//     call that set. Give the adapters once, there (Options.Adapters
+//     overrides it for one run). By default every adapter registered with
+//     adapters.Register: import _
 //     "github.com/protorun/protorun/adapters/all" registers the standard
 //     ones, and an unknown adapter's error says so.
 //   - Start a run with Options: a store.Store that keeps the run's journal
@@ -72,7 +75,7 @@
 // A minimal embedding (see Example_embedding and examples/embed in the
 // repository for a complete program):
 //
-//	p, err := engine.Load("protocol.yaml", &engine.LoadOptions{Adapters: set})
+//	p, err := protocol.Load("protocol.yaml", &protocol.LoadOptions{Adapters: set})
 //	if err != nil {
 //		return err // every problem at file:line:col
 //	}
@@ -90,6 +93,13 @@
 //
 // # Packages
 //
+// Protocols are read by package engine/protocol: the model, Load and Parse
+// with every problem at file:line:col, expressions, and the compiled plan
+// (protocol.Plan: the steps as protocol.PlanStep, the transitions between
+// protocol.State values as plain data). The engine alone turns the
+// transitions into a looplab/fsm machine; package protocol never imports
+// engine, a store or looplab/fsm.
+//
 // Runs are kept by a store: package engine/store holds the contract
 // (store.Store, its optional abilities, store.Register and store.Open by
 // URL) and store.Memory; engine/store/filestore keeps runs in a directory
@@ -100,7 +110,7 @@
 //
 // # Guarantees
 //
-// Whatever the YAML says, Load refuses a protocol in which a step that
+// Whatever the YAML says, protocol.Load refuses a protocol in which a step that
 // deploys to a protected environment can be reached without passing an
 // approval halt and every gate before it, or has no rollback, and one in
 // which a call that may change a protected environment (by its adapter's

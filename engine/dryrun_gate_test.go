@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // TestDryRunGatesOnMeasurements: simulated adapters pass without
@@ -19,8 +20,8 @@ import (
 // simulated to fail still fails its gate, and the halt does not tell anyone
 // to approve a run nobody kept.
 func TestDryRunGatesOnMeasurements(t *testing.T) {
-	p, err := engine.Load(filepath.Join("..", "examples", "protocols", "db-migration.yaml"),
-		&engine.LoadOptions{Adapters: rtLoadSet("exec", "file", "http", "tcp")})
+	p, err := protocol.Load(filepath.Join("..", "examples", "protocols", "db-migration.yaml"),
+		&protocol.LoadOptions{Adapters: rtLoadSet("exec", "file", "http", "tcp")})
 	require.NoError(t, err)
 	run := func(t *testing.T, sim map[string]string) (*rtHarness, *engine.Result, error) {
 		h := newHarness(t, p)
@@ -86,7 +87,7 @@ func TestDryRunGatesOnMeasurements(t *testing.T) {
 	})
 
 	t.Run("judged without a missing measurement", func(t *testing.T) {
-		p, err := engine.Parse("vars.yaml", []byte(`protorun: v1
+		p, err := protocol.Parse("vars.yaml", []byte(`protorun: v1
 id: dry
 title: Dry
 vars:
@@ -111,7 +112,7 @@ phases:
             - name: fast or waived
               expr: steps.a.measurements.p95_ms < 100 || !(vars.region == "us")
           on_fail: halt
-`), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+`), &protocol.LoadOptions{Adapters: rtLoadSet("check")})
 		require.NoError(t, err)
 		h := newHarness(t, p)
 		opts := h.opts

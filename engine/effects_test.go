@@ -10,6 +10,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // fxEffect is what the standard adapter named name says of a call with
@@ -198,7 +199,7 @@ func TestEffectsReach(t *testing.T) {
 			step("notify", `{url: "https://chat.example/hooks/1", text: hi}`), ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := engine.Parse("fx.yaml", []byte(fxProtocol(c.env, c.steps)), ltOptions())
+			_, err := protocol.Parse("fx.yaml", []byte(fxProtocol(c.env, c.steps)), ltOptions())
 			if c.want == "" {
 				require.NoError(t, err)
 				return
@@ -248,7 +249,7 @@ var fxRunProtocol = fxProtocol(fxEnvs, `      - id: approval
 // admin fails the step before its adapter is called, though the protocol
 // was valid by the defaults; a deploy of production still runs.
 func TestEffectsRuntime(t *testing.T) {
-	p, err := engine.Parse("fx.yaml", []byte(fxRunProtocol), &engine.LoadOptions{Adapters: rtLoadSet("deployer")})
+	p, err := protocol.Parse("fx.yaml", []byte(fxRunProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("deployer")})
 	require.NoError(t, err)
 	for _, c := range []struct {
 		name   string
@@ -317,7 +318,7 @@ func TestEffectsRuntimeRollback(t *testing.T) {
               expr: steps.verify.passed
           on_fail: rollback
 `)
-	p, err := engine.Parse("fx.yaml", []byte(src), &engine.LoadOptions{Adapters: rtLoadSet("deployer")})
+	p, err := protocol.Parse("fx.yaml", []byte(src), &protocol.LoadOptions{Adapters: rtLoadSet("deployer")})
 	require.NoError(t, err)
 	failVerify := func(context.Context, *adapters.Request, int) (*adapters.Result, error) {
 		return &adapters.Result{Status: adapters.Failed, Message: "not ready"}, nil
@@ -353,7 +354,7 @@ func TestEffectsTooLargeToJudge(t *testing.T) {
         adapter: exec
         with: {argv: [tool, `+argv+`end]}
 `)
-	_, err := engine.Parse("fx.yaml", []byte(src), ltOptions())
+	_, err := protocol.Parse("fx.yaml", []byte(src), ltOptions())
 	require.Error(t, err)
 	assert.ErrorContains(t, err, `step "s": with: is too large to judge once its placeholders are filled in`)
 
@@ -362,16 +363,16 @@ func TestEffectsTooLargeToJudge(t *testing.T) {
         adapter: exec
         with: {argv: [tool]}
 `), "vars:\n", "vars:\n  big:\n    default: "+big+"\n", 1)
-	_, err = engine.Parse("fx.yaml", []byte(src), ltOptions())
+	_, err = protocol.Parse("fx.yaml", []byte(src), ltOptions())
 	require.Error(t, err)
 	assert.ErrorContains(t, err, `environment "production": with: is too large to judge once its placeholders are filled in`)
 
 	// Valid by its defaults, too large with the run's value.
-	p, err := engine.Parse("fx.yaml", []byte(fxProtocol(fxEnvs, `      - id: s
+	p, err := protocol.Parse("fx.yaml", []byte(fxProtocol(fxEnvs, `      - id: s
         adapter: deployer
         with: {argv: [tool, "{vars.hook}"]}
         evidence: .artifacts/s.json
-`)), &engine.LoadOptions{Adapters: rtLoadSet("deployer")})
+`)), &protocol.LoadOptions{Adapters: rtLoadSet("deployer")})
 	require.NoError(t, err)
 	h := newHarness(t, p, "deployer")
 	h.opts.Vars = map[string]string{"hook": strings.Repeat("b", 5<<20)}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -28,7 +29,7 @@ func (f PrompterFunc) Ask(ctx context.Context, prompt string) (string, error) { 
 // not hold, refuses a run whose kept bytes are missing or do not match
 // the digest recorded when it started, and one whose journal does not
 // check out (a *JournalError, see VerifyJournal).
-func LoadRun(ctx context.Context, s store.Store, runID string, opts *LoadOptions) (*store.RunInfo, *Protocol, error) {
+func LoadRun(ctx context.Context, s store.Store, runID string, opts *protocol.LoadOptions) (*store.RunInfo, *protocol.Protocol, error) {
 	info, entries, err := s.Load(ctx, runID)
 	if err != nil {
 		return nil, nil, err
@@ -41,7 +42,7 @@ func LoadRun(ctx context.Context, s store.Store, runID string, opts *LoadOptions
 		return nil, nil, fmt.Errorf("run %s: the kept protocol has sha256 %.12s, the run started with %.12s: refusing a changed protocol",
 			runID, got, info.Digest)
 	}
-	p, err := Parse(info.File, info.Source, opts)
+	p, err := protocol.Parse(info.File, info.Source, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("run %s: %w", runID, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -96,7 +97,7 @@ func Example_embedding() {
 	sw := &switchAdapter{}
 	set := adapters.Set{"switch": sw} // handed in directly: no global registry
 
-	p, err := engine.Parse("release.yaml", []byte(releaseProtocol), &engine.LoadOptions{Adapters: set})
+	p, err := protocol.Parse("release.yaml", []byte(releaseProtocol), &protocol.LoadOptions{Adapters: set})
 	if err != nil {
 		fmt.Println(err) // every problem at file:line:col
 		return
@@ -123,7 +124,7 @@ func Example_embedding() {
 	fmt.Printf("%s waits at %s: %s\n", res.Status, halt.Step, halt.Prompt)
 
 	// Later, possibly in another process: reopen the run, decide, resume.
-	_, p, err = engine.LoadRun(ctx, s, halt.Run, &engine.LoadOptions{Adapters: set})
+	_, p, err = engine.LoadRun(ctx, s, halt.Run, &protocol.LoadOptions{Adapters: set})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -155,7 +156,7 @@ func Example_embedding() {
 func ExamplePrompterFunc() {
 	sw := &switchAdapter{}
 	set := adapters.Set{"switch": sw}
-	p, err := engine.Parse("release.yaml", []byte(releaseProtocol), &engine.LoadOptions{Adapters: set})
+	p, err := protocol.Parse("release.yaml", []byte(releaseProtocol), &protocol.LoadOptions{Adapters: set})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -176,7 +177,7 @@ func TestEmbeddingDeciderPolicyAndLoadRun(t *testing.T) {
 	ctx := context.Background()
 	set := adapters.Set{"switch": &switchAdapter{}}
 	src := strings.Replace(releaseProtocol, "prompt: approve}", "prompt: approve, allow_starter: false}", 1)
-	p, err := engine.Parse("release.yaml", []byte(src), &engine.LoadOptions{Adapters: set})
+	p, err := protocol.Parse("release.yaml", []byte(src), &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
 	s := filestore.New(t.TempDir())
 	opts := engine.Options{Adapters: set, Store: s, RunID: "r1", Identity: "ci", Dir: t.TempDir()}
@@ -186,7 +187,7 @@ func TestEmbeddingDeciderPolicyAndLoadRun(t *testing.T) {
 	assert.Equal(t, 3, res.ExitCode())
 
 	t.Run("LoadRun parses the kept protocol", func(t *testing.T) {
-		info, lp, err := engine.LoadRun(ctx, s, "r1", &engine.LoadOptions{Adapters: set})
+		info, lp, err := engine.LoadRun(ctx, s, "r1", &protocol.LoadOptions{Adapters: set})
 		require.NoError(t, err)
 		assert.Equal(t, "ci", info.StartedBy)
 		assert.Equal(t, p.Digest, lp.Digest)
@@ -197,15 +198,15 @@ func TestEmbeddingDeciderPolicyAndLoadRun(t *testing.T) {
 		assert.ErrorIs(t, err, store.ErrUnknownRun)
 	})
 	t.Run("LoadRun without the run's adapters", func(t *testing.T) {
-		_, _, err := engine.LoadRun(ctx, s, "r1", &engine.LoadOptions{Adapters: adapters.Set{}})
-		require.ErrorIs(t, err, engine.ErrInvalid)
+		_, _, err := engine.LoadRun(ctx, s, "r1", &protocol.LoadOptions{Adapters: adapters.Set{}})
+		require.ErrorIs(t, err, protocol.ErrInvalid)
 		assert.Contains(t, err.Error(), `unknown adapter "switch"`)
 	})
 	t.Run("LoadRun refuses kept bytes that do not match the digest", func(t *testing.T) {
 		ms := store.NewMemory()
 		require.NoError(t, ms.Create(ctx, &store.RunInfo{ID: "x", File: "release.yaml", Digest: p.Digest,
 			Source: []byte(strings.Replace(src, "1.0.0", "6.6.6", 1))}))
-		_, _, err := engine.LoadRun(ctx, ms, "x", &engine.LoadOptions{Adapters: set})
+		_, _, err := engine.LoadRun(ctx, ms, "x", &protocol.LoadOptions{Adapters: set})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "refusing a changed protocol")
 	})

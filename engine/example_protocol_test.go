@@ -14,6 +14,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // The second protocol, examples/protocols/db-migration.yaml, is data only:
@@ -62,7 +63,7 @@ func TestExampleDBMigrationValidates(t *testing.T) {
 		{"adapter parameter schemas", withParamSchemas(t, rtLoadSet(names...))},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := engine.Load(dbMigrationFile, &engine.LoadOptions{Adapters: tt.set})
+			p, err := protocol.Load(dbMigrationFile, &protocol.LoadOptions{Adapters: tt.set})
 			require.NoError(t, err)
 			assert.Equal(t, "db-schema-migration", p.ID)
 			require.Len(t, p.Phases, 4)
@@ -111,7 +112,7 @@ func startDBMigration(t *testing.T, h *rtHarness) *engine.Result {
 }
 
 func newDBHarness(t *testing.T) *rtHarness {
-	p, err := engine.Load(dbMigrationFile, &engine.LoadOptions{Adapters: rtLoadSet("exec", "tcp", "http", "file")})
+	p, err := protocol.Load(dbMigrationFile, &protocol.LoadOptions{Adapters: rtLoadSet("exec", "tcp", "http", "file")})
 	require.NoError(t, err)
 	h := newHarness(t, p, "exec", "tcp", "http", "file")
 	h.opts.Identity = "alice"
@@ -205,7 +206,7 @@ func TestExampleDBMigrationRuns(t *testing.T) {
 
 		gate := h.evidence(dbArt("gates/verify.json"))
 		assert.Equal(t, "failed", gate.Status)
-		assert.Equal(t, engine.PolicyRollback, gate.Policy)
+		assert.Equal(t, string(protocol.PolicyRollback), gate.Policy)
 		require.True(t, h.exists(dbArt("restore.json")))
 		validateEvidence(t, h.path(dbArt("restore.json")))
 		assert.Equal(t, "rollback", h.evidence(dbArt("restore.json")).Kind)
@@ -236,7 +237,7 @@ func TestExampleDBMigrationRuns(t *testing.T) {
 		assert.Contains(t, res.Warnings[0], "lag_s = 120")
 		gate := h.evidence(dbArt("gates/verify.json"))
 		assert.Equal(t, "failed", gate.Status)
-		assert.Equal(t, engine.PolicyNotify, gate.Policy)
+		assert.Equal(t, string(protocol.PolicyNotify), gate.Policy)
 		assert.Zero(t, h.f.count("migrate.rollback"))
 	})
 

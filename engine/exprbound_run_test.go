@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // hostileGate is a protocol whose gate has a criterion that goes over its
@@ -43,9 +44,9 @@ phases:
         expr: steps.probe.passed
 `
 
-func hostileProtocol(t *testing.T) *engine.Protocol {
+func hostileProtocol(t *testing.T) *protocol.Protocol {
 	t.Helper()
-	p, err := engine.Parse("hostile.yaml", []byte(hostileGate), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+	p, err := protocol.Parse("hostile.yaml", []byte(hostileGate), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 	require.NoError(t, err)
 	return p
 }
@@ -105,7 +106,7 @@ func TestGateEvaluationStopsOnCancel(t *testing.T) {
 // protocol loads, at the criterion.
 func TestCriterionOverBudgetRefusedAtLoad(t *testing.T) {
 	src := strings.Replace(hostileGate, `"let r = 1..999; all(r, all(r, all(r, # > 0)))"`, `len(repeat("ab", 600000)) > 0`, 1)
-	_, err := engine.Parse("hostile.yaml", []byte(src), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+	_, err := protocol.Parse("hostile.yaml", []byte(src), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 	require.Error(t, err)
 	assert.Equal(t, `hostile.yaml:24:15: gate "ready": repeat makes 1200000 bytes, over the expression memory budget of 1000000 (1:5)  | len(repeat("ab", 600000)) > 0  | ....^`, err.Error())
 }

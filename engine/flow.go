@@ -9,12 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
 // halt asks for a decision: a recorded one (Decide) is used; else the
 // Prompter asks at a terminal; else the run stops, awaiting a decision.
-func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
+func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event, error) {
 	h := s.Halt
 	prompt := r.p.Messages[h.Prompt]
 	text := r.fill(prompt.Text, nil)
@@ -22,7 +23,7 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 		if s.Say != "" {
 			r.announceText(r.fill(s.Say, nil), nil)
 		}
-		r.st.Halt = &HaltRecord{Step: s.ID, Kind: h.Kind, Prompt: text, Since: r.now(), decisions: len(r.st.Decisions)}
+		r.st.Halt = &HaltRecord{Step: s.ID, Kind: string(h.Kind), Prompt: text, Since: r.now(), decisions: len(r.st.Decisions)}
 		r.journal(store.KindHalt, r.st.Halt)
 	}
 	d := r.st.pendingDecision(s.ID)
@@ -75,19 +76,19 @@ func (r *Runner) halt(ctx context.Context, s *Step) (string, error) {
 	}
 	if d == nil {
 		// A prompter was asked and got no answer: the prompt is not repeated.
-		return "", r.awaitDecision(s.ID, h.Kind, text, r.opts.Prompter == nil, fmt.Sprintf(
+		return "", r.awaitDecision(s.ID, string(h.Kind), text, r.opts.Prompter == nil, fmt.Sprintf(
 			"Run %s is waiting for a decision at %s (%s).\n  approve: protorun approve %s --as NAME%s\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s",
 			r.st.ID, s.ID, h.Kind, r.st.ID, map[bool]string{true: " --reason TEXT"}[r.p.ReasonRequired(s.ID)], r.st.ID, r.st.ID))
 	}
 	if d.Approve {
-		return EvApprove, nil
+		return protocol.EvApprove, nil
 	}
 	r.st.Failure = fmt.Sprintf("%s rejected by %s", s.ID, d.By)
 	if r.rollbackable() {
-		return EvRejectRollback, nil
+		return protocol.EvRejectRollback, nil
 	}
 	r.st.Status = StatusRejected
-	return EvReject, nil
+	return protocol.EvReject, nil
 }
 
 // awaitDecision stops the run at a halt the journal holds: once the journal
@@ -128,7 +129,7 @@ func (r *Runner) recordDecision(d *Decision) {
 }
 
 // expired records the rejection of a halt that expired undecided.
-func (r *Runner) expired(s *Step) *Decision {
+func (r *Runner) expired(s *protocol.PlanStep) *Decision {
 	d := &Decision{Step: s.ID, Approve: false, By: "protorun", Reason: fmt.Sprintf("no decision within %s", time.Duration(s.Halt.Expires)), Via: "expiry"}
 	r.recordDecision(d)
 	return d
@@ -145,7 +146,7 @@ func (r *Runner) contextDigest() string {
 
 // checkApprover applies a halt's approval policy to the decider of d (a
 // name, or a role the store vouches for when roles is set: role.go).
-func checkApprover(s *Step, startedBy string, d *Decision, roles bool) error {
+func checkApprover(s *protocol.PlanStep, startedBy string, d *Decision, roles bool) error {
 	h := s.Halt
 	if h == nil {
 		return nil
@@ -163,7 +164,7 @@ func checkApprover(s *Step, startedBy string, d *Decision, roles bool) error {
 // rollbackable reports whether a completed deploy has a rollback action.
 func (r *Runner) rollbackable() bool {
 	for _, id := range r.st.Deployed {
-		if s := r.p.plan.Step(id); s != nil && s.Rollback != nil {
+		if s := r.p.Plan().Step(id); s != nil && s.Rollback != nil {
 			return true
 		}
 	}
@@ -171,13 +172,13 @@ func (r *Runner) rollbackable() bool {
 }
 
 // gate evaluates a gate's criteria and applies its failure policy.
-func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
+func (r *Runner) gate(ctx context.Context, s *protocol.PlanStep) (protocol.Event, error) {
 	g := s.Gate
 	env := r.exprEnv()
 	rec := &GateRecord{ID: s.ID, Title: g.Title, Passed: true, Time: r.now(), Evidence: g.Evidence}
 	policy := ""
 	stronger := func(p string) {
-		rank := map[string]int{"": 0, PolicyNotify: 1, PolicyHalt: 2, PolicyRollback: 3}
+		rank := map[string]int{"": 0, string(protocol.PolicyNotify): 1, string(protocol.PolicyHalt): 2, string(protocol.PolicyRollback): 3}
 		if rank[p] > rank[policy] {
 			policy = p
 		}
@@ -191,21 +192,22 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 			values[fmt.Sprintf("steps[%q].message", r.st.pendingFail)] = rec.Message
 		}
 		rec.Criteria = append(rec.Criteria, CriterionResult{Name: "Every must step before the gate passed",
-			Expr: fmt.Sprintf("steps[%q].passed", r.st.pendingFail), Value: false, Passed: false, OnFail: g.OnFail, Values: values})
-		stronger(g.OnFail)
+			Expr: fmt.Sprintf("steps[%q].passed", r.st.pendingFail), Value: false, Passed: false, OnFail: string(g.OnFail), Values: values})
+		stronger(string(g.OnFail))
 	}
-	for _, cr := range g.Criteria {
-		res := CriterionResult{Name: cr.Name, Expr: cr.Expr, OnFail: cr.OnFail}
+	for i, cr := range g.Criteria {
+		prog := s.Criteria[i]
+		res := CriterionResult{Name: cr.Name, Expr: cr.Expr, OnFail: string(cr.OnFail)}
 		if res.OnFail == "" {
-			res.OnFail = g.OnFail
+			res.OnFail = string(g.OnFail)
 		}
-		ok, err := cr.program.EvalContext(ctx, env)
+		ok, err := prog.EvalContext(ctx, env)
 		res.Value, res.Passed = ok, ok
-		res.Values = r.redactOperands(cr.program.operandValues(env))
+		res.Values = r.redactOperands(prog.Operands(env))
 		if err != nil {
 			res.Error, res.Value, res.Passed = r.redactText(err.Error()), nil, false
 		}
-		if !res.Passed && r.dryRunAssumes(cr.program, env) {
+		if !res.Passed && r.dryRunAssumes(prog, env) {
 			res.Note = dryRunNote
 			if res.Error != "" {
 				first, _, _ := strings.Cut(res.Error, "\n")
@@ -231,7 +233,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		rec.Policy = policy
 	}
 	now := r.now()
-	if err := r.writeEvidence(g.Evidence, &Evidence{Kind: "gate", ID: s.ID, Title: g.Title, Phase: s.phase.ID,
+	if err := r.writeEvidence(g.Evidence, &Evidence{Kind: "gate", ID: s.ID, Title: g.Title, Phase: s.Phase.ID,
 		Status: status, Started: rec.Time, Ended: now, Criteria: rec.Criteria, Policy: rec.Policy}); err != nil {
 		return "", err
 	}
@@ -250,17 +252,17 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 			return "", err // a failure nobody can find in the journal is not announced
 		}
 	}
-	r.emit(Event{Kind: EventGate, Phase: s.phase.ID, Step: s.ID, Status: status, Message: msg,
+	r.emit(Event{Kind: EventGate, Phase: s.Phase.ID, Step: s.ID, Status: status, Message: msg,
 		Data: map[string]any{"criteria": rec.Criteria, "policy": rec.Policy, "title": g.Title}})
 	if rec.Passed {
-		return EvPass, nil
+		return protocol.EvPass, nil
 	}
 	details := strings.Join(failed, "; ")
 	r.st.Failure = fmt.Sprintf("%s failed: %s", g.Title, details)
 	if g.Message != "" {
 		r.announce(g.Message, map[string]any{"gate": g.Title, "gate.title": g.Title, "details": details, "error": r.st.Failure})
 	}
-	if policy == PolicyNotify { // the run goes on past each failed criterion
+	if policy == string(protocol.PolicyNotify) { // the run goes on past each failed criterion
 		for _, c := range rec.Criteria {
 			if !c.Passed {
 				r.warn(s, criterionWarning(g.Title, c))
@@ -268,14 +270,14 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 		}
 	}
 	if g.Notify == nil || !r.notify(ctx, s, g.Notify) {
-		r.notifyDefault(ctx, Notification{Kind: NotifyGateFailed, Phase: s.phase.ID, Step: s.ID, Policy: policy,
+		r.notifyDefault(ctx, Notification{Kind: NotifyGateFailed, Phase: s.Phase.ID, Step: s.ID, Policy: policy,
 			Message: gateNotice(g.Title, policy, rec.Criteria)})
 	}
 	switch policy {
-	case PolicyNotify:
-		return EvNotify, nil
-	case PolicyHalt:
-		return EvHalt, nil
+	case string(protocol.PolicyNotify):
+		return protocol.EvNotify, nil
+	case string(protocol.PolicyHalt):
+		return protocol.EvHalt, nil
 	}
 	// Rollback, optionally confirmed at a terminal.
 	if g.Confirm && r.opts.Prompter != nil && !r.opts.DryRun {
@@ -288,7 +290,7 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 			// Nobody can answer (stdin ended): as without a terminal, the
 			// rollback is automatic.
 			r.announceText(fmt.Sprintf("%v → automatic rollback", err), nil)
-			return EvRollback, nil
+			return protocol.EvRollback, nil
 		}
 		if err != nil {
 			return "", err
@@ -297,21 +299,21 @@ func (r *Runner) gate(ctx context.Context, s *Step) (string, error) {
 			Reason: "rollback decision: answered " + map[bool]string{true: "yes", false: "no"}[yes]}
 		r.recordDecision(d)
 		if !d.Approve {
-			return EvHalt, nil
+			return protocol.EvHalt, nil
 		}
 	} else if g.Confirm && r.p.Announce.RollbackDecision != "" {
 		r.announceText(r.fill(r.p.Messages[r.p.Announce.RollbackDecision].Text, map[string]any{"error": r.st.Failure})+" → no terminal: automatic rollback", nil)
 	}
-	return EvRollback, nil
+	return protocol.EvRollback, nil
 }
 
 // notify runs a gate's notification action; its failure is recorded,
 // never fatal. It reports whether the action delivered the notification:
 // false when its when: is false or its call failed (the run's Notifier is
 // told instead).
-func (r *Runner) notify(ctx context.Context, s *Step, a *Action) bool {
-	if a.when != nil {
-		ok, err := a.when.EvalContext(ctx, r.exprEnv())
+func (r *Runner) notify(ctx context.Context, s *protocol.PlanStep, a *protocol.Action) bool {
+	if s.NotifyWhen != nil {
+		ok, err := s.NotifyWhen.EvalContext(ctx, r.exprEnv())
 		if err != nil || !ok {
 			return false
 		}
@@ -320,8 +322,8 @@ func (r *Runner) notify(ctx context.Context, s *Step, a *Action) bool {
 	if err != nil {
 		return false
 	}
-	tmp := &Step{ID: s.ID + ".notify", Adapter: a.Adapter, With: a.With, Timeout: a.Timeout, phase: s.phase,
-		Effect: a.Effect, EffectReason: a.EffectReason, actionOf: s}
+	tmp := &protocol.PlanStep{Step: &protocol.Step{ID: s.ID + ".notify", Adapter: a.Adapter, With: a.With, Timeout: a.Timeout,
+		Effect: a.Effect, EffectReason: a.EffectReason}, Phase: s.Phase, ActionOf: s}
 	if r.durable() != nil {
 		return true // the run stops on the journal error: nobody is notified of what it does not hold
 	}
@@ -333,7 +335,7 @@ func (r *Runner) notify(ctx context.Context, s *Step, a *Action) bool {
 
 // blocked is a gate that halted the run. A recorded approval retries the
 // gate's phase; a rejection aborts, rolling back completed deploys.
-func (r *Runner) blocked(_ context.Context, gate string) (string, error) {
+func (r *Runner) blocked(_ context.Context, gate string) (protocol.Event, error) {
 	if r.st.Halt == nil || r.st.Halt.Step != gate {
 		r.st.Halt = &HaltRecord{Step: gate, Kind: HaltGate, Prompt: r.st.Failure, Since: r.now(), decisions: len(r.st.Decisions)}
 		r.journal(store.KindHalt, r.st.Halt)
@@ -351,29 +353,29 @@ func (r *Runner) blocked(_ context.Context, gate string) (string, error) {
 	}
 	if d.Approve {
 		// A retry runs the phase again from its first step.
-		s := r.p.plan.Step(gate)
-		delete(r.st.Phases, s.phase.ID)
-		r.st.PhaseOrder = slices.DeleteFunc(r.st.PhaseOrder, func(id string) bool { return id == s.phase.ID })
-		return EvRetry, nil
+		s := r.p.Plan().Step(gate)
+		delete(r.st.Phases, s.Phase.ID)
+		r.st.PhaseOrder = slices.DeleteFunc(r.st.PhaseOrder, func(id string) bool { return id == s.Phase.ID })
+		return protocol.EvRetry, nil
 	}
 	if r.rollbackable() {
-		return EvAbortRollback, nil
+		return protocol.EvAbortRollback, nil
 	}
 	r.st.Status = StatusAborted
-	return EvAbort, nil
+	return protocol.EvAbort, nil
 }
 
 // rollback runs the rollback actions of completed deploys, newest first.
-func (r *Runner) rollback(ctx context.Context) (string, error) {
-	var todo []*Step
+func (r *Runner) rollback(ctx context.Context) (protocol.Event, error) {
+	var todo []*protocol.PlanStep
 	for i := len(r.st.Deployed) - 1; i >= 0; i-- {
-		if s := r.p.plan.Step(r.st.Deployed[i]); s != nil && s.Rollback != nil {
+		if s := r.p.Plan().Step(r.st.Deployed[i]); s != nil && s.Rollback != nil {
 			todo = append(todo, s)
 		}
 	}
 	if len(todo) == 0 {
 		r.st.Status = StatusFailed
-		return EvNothing, nil
+		return protocol.EvNothing, nil
 	}
 	// A rollback runs to its end even when the run is being interrupted:
 	// stopping half way would leave production in neither version.
@@ -392,8 +394,8 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		tmp := &Step{ID: s.ID + ".rollback", Title: "Rollback of " + s.ID, Adapter: a.Adapter, With: a.With, Timeout: a.Timeout,
-			Targets: s.Targets, Foreach: s.Foreach, phase: s.phase, Effect: a.Effect, EffectReason: a.EffectReason, actionOf: s}
+		tmp := &protocol.PlanStep{Step: &protocol.Step{ID: s.ID + ".rollback", Title: "Rollback of " + s.ID, Adapter: a.Adapter, With: a.With, Timeout: a.Timeout,
+			Targets: s.Targets, Foreach: s.Foreach, Effect: a.Effect, EffectReason: a.EffectReason}, Phase: s.Phase, ActionOf: s}
 		again, skipped, err := r.interruptedRollback(ctx, tmp, ad)
 		if err != nil {
 			return "", err
@@ -426,7 +428,7 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 				ok = false
 			}
 		}
-		if err := r.writeEvidence(a.Evidence, &Evidence{Kind: "rollback", ID: tmp.ID, Title: tmp.Title, Phase: s.phase.ID,
+		if err := r.writeEvidence(a.Evidence, &Evidence{Kind: "rollback", ID: tmp.ID, Title: tmp.Title, Phase: s.Phase.ID,
 			Adapter: a.Adapter, Status: rec.Status, Started: rec.Started, Ended: rec.Ended, Message: rec.Message, Items: items}); err != nil {
 			return "", err
 		}
@@ -442,14 +444,14 @@ func (r *Runner) rollback(ctx context.Context) (string, error) {
 	r.st.RollbackOK = ok
 	if ok {
 		r.st.Status = StatusRolledBack
-		return EvDone, nil
+		return protocol.EvDone, nil
 	}
 	r.st.Status = StatusRollbackFailed
-	return EvError, nil
+	return protocol.EvError, nil
 }
 
 // checklist writes the report, then checks the handoff checklist.
-func (r *Runner) checklist(ctx context.Context) (string, error) {
+func (r *Runner) checklist(ctx context.Context) (protocol.Event, error) {
 	if err := r.durable(); err != nil {
 		return "", err
 	}
@@ -461,10 +463,10 @@ func (r *Runner) checklist(ctx context.Context) (string, error) {
 		return "", err // stopped while evaluating: checked again on resume
 	}
 	if ok {
-		return EvPass, nil
+		return protocol.EvPass, nil
 	}
 	r.st.Failure = "handoff checklist incomplete"
-	return EvFail, nil
+	return protocol.EvFail, nil
 }
 
 // finish records the terminal state, keeps baselines of a completed run,
@@ -476,19 +478,19 @@ func (r *Runner) finish(ctx context.Context) (*Result, error) {
 	state := r.m.Current()
 	r.st.Warnings = r.st.warningTexts()
 	switch state {
-	case StateCompleted:
+	case string(protocol.StateCompleted):
 		r.st.Status = StatusCompleted
 		if len(r.st.Warnings) > 0 {
 			r.st.Status = StatusCompletedWithWarnings
 		}
-	case StateRolledBack:
+	case string(protocol.StateRolledBack):
 		r.st.Status = StatusRolledBack
 		r.st.RollbackOK = true // only a rollback that passed leads here (also when resumed after it)
-	case StateRollbackFailed:
+	case string(protocol.StateRollbackFailed):
 		r.st.Status = StatusRollbackFailed
-	case StateRejected:
+	case string(protocol.StateRejected):
 		r.st.Status = StatusRejected
-	case StateAborted:
+	case string(protocol.StateAborted):
 		r.st.Status = StatusAborted
 	default:
 		r.st.Status = StatusFailed
@@ -496,7 +498,7 @@ func (r *Runner) finish(ctx context.Context) (*Result, error) {
 	r.st.State = state
 	r.st.Ended = r.now()
 	r.st.Halt = nil
-	if r.st.Abort != nil && state != StateCompleted {
+	if r.st.Abort != nil && state != string(protocol.StateCompleted) {
 		r.leftInPlace()
 	}
 	allGates := true
@@ -505,8 +507,8 @@ func (r *Runner) finish(ctx context.Context) (*Result, error) {
 	}
 	// A baseline is only kept from a run whose every gate passed: a release
 	// flagged as slow must not become the yardstick of the next one.
-	if state == StateCompleted && allGates && !r.opts.NoEvidence {
-		for _, s := range r.p.plan.Steps {
+	if state == string(protocol.StateCompleted) && allGates && !r.opts.NoEvidence {
+		for _, s := range r.p.Plan().Steps {
 			if s.Baseline == "" || r.st.Steps[s.ID] == nil || r.st.Steps[s.ID].Status != "passed" {
 				continue
 			}
@@ -537,13 +539,13 @@ func (r *Runner) finish(ctx context.Context) (*Result, error) {
 		return r.result(), err
 	}
 	r.releaseEnvs() // the run ended: its environments are free
-	if state == StateRollbackFailed {
+	if state == string(protocol.StateRollbackFailed) {
 		r.notifyDefault(ctx, Notification{Kind: NotifyRollbackFailed, Message: r.endMessage()})
 	}
 	switch {
-	case state == StateCompleted && r.p.Announce.Complete != "":
+	case state == string(protocol.StateCompleted) && r.p.Announce.Complete != "":
 		r.announce(r.p.Announce.Complete, nil)
-	case state != StateCompleted && r.p.Announce.Failed != "":
+	case state != string(protocol.StateCompleted) && r.p.Announce.Failed != "":
 		r.announce(r.p.Announce.Failed, map[string]any{"error": r.st.Failure})
 	}
 	r.emit(Event{Kind: EventEnd, Status: r.st.Status, Message: r.endMessage()})
@@ -578,8 +580,8 @@ const dryRunNote = "dry run: assumed, simulated steps measure nothing"
 // false whatever the step measures), and every step it reads passed its
 // simulation. One simulated to fail (--simulate step=fail) makes it judged
 // as usual.
-func (r *Runner) dryRunAssumes(prog *Program, env map[string]any) bool {
-	if !r.opts.DryRun || prog == nil || len(prog.Refs["steps"]) == 0 || !prog.hangsOnMissing(env) {
+func (r *Runner) dryRunAssumes(prog *protocol.Program, env map[string]any) bool {
+	if !r.opts.DryRun || prog == nil || len(prog.Refs["steps"]) == 0 || !prog.HangsOnMissing(env) {
 		return false
 	}
 	for _, id := range prog.Refs["steps"] {
@@ -594,7 +596,7 @@ func (r *Runner) dryRunAssumes(prog *Program, env map[string]any) bool {
 // Decide records a decision on a halted run in store. It refuses a run
 // that is not halted, a decider the halt's policy excludes, and a decision
 // made against a protocol whose digest differs from the run's.
-func Decide(ctx context.Context, s store.Store, p *Protocol, runID string, d Decision) error {
+func Decide(ctx context.Context, s store.Store, p *protocol.Protocol, runID string, d Decision) error {
 	// The decision is appended only if nothing was appended since the
 	// journal was read (the check and the write are one step in the store):
 	// two decisions racing for one halt, or a decision racing a resume,
@@ -618,7 +620,7 @@ func retryOnConflict(appendOnce func() error) error {
 
 // loadTrusted reads a run to act on: its journal checked before it is
 // trusted (VerifyJournal), then replayed.
-func loadTrusted(ctx context.Context, s store.Store, p *Protocol, runID string) (*store.RunInfo, []store.Entry, *RunState, error) {
+func loadTrusted(ctx context.Context, s store.Store, p *protocol.Protocol, runID string) (*store.RunInfo, []store.Entry, *RunState, error) {
 	info, entries, err := s.Load(ctx, runID)
 	if err != nil {
 		return nil, nil, nil, err
@@ -633,12 +635,12 @@ func loadTrusted(ctx context.Context, s store.Store, p *Protocol, runID string) 
 	return info, entries, st, nil
 }
 
-func decideOnce(ctx context.Context, s store.Store, p *Protocol, runID string, d Decision) error {
+func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID string, d Decision) error {
 	info, entries, st, err := loadTrusted(ctx, s, p, runID)
 	if err != nil {
 		return err
 	}
-	if Terminal(st.State) {
+	if protocol.State(st.State).Terminal() {
 		if len(entries) == 0 || entries[len(entries)-1].Kind != store.KindEnd {
 			return fmt.Errorf("run %s reached its end (%s) but stopped before recording it, nothing to decide (protorun resume %s records it): %w",
 				runID, st.State, runID, ErrNotHalted)
@@ -701,7 +703,7 @@ func decideOnce(ctx context.Context, s store.Store, p *Protocol, runID string, d
 	now := d
 	now.Time = time.Now() // a decision dated back does not escape the expiry
 	for _, dd := range []*Decision{&d, &now} {
-		if err := checkDecision(p.plan.Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
+		if err := checkDecision(p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
 			if errors.Is(err, ErrExpired) {
 				return fmt.Errorf("run %s: %w; an expired approval rejects itself (resume to record it)", runID, err)
 			}

@@ -22,6 +22,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/protorun/protorun/engine/internal/suggest"
+	"github.com/protorun/protorun/engine/protocol"
+
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -130,7 +133,7 @@ func (r *Runner) freeze() (*RunContext, map[string]string, error) {
 	secrets := map[string]string{}
 	for name := range r.opts.Vars {
 		if _, ok := r.p.Vars[name]; !ok {
-			return nil, nil, badVar{fmt.Errorf("var %s: the protocol declares no var %q%s", name, name, didYouMean(name, sortedKeys(r.p.Vars)))}
+			return nil, nil, badVar{fmt.Errorf("var %s: the protocol declares no var %q%s", name, name, suggest.DidYouMean(name, sortedKeys(r.p.Vars)))}
 		}
 	}
 	for _, name := range r.p.VarOrder {
@@ -177,10 +180,10 @@ func (r *Runner) freeze() (*RunContext, map[string]string, error) {
 	r.setVars(c, secrets)
 	for _, name := range r.p.InputOrder {
 		in := r.p.Inputs[name]
-		path := expand(in.Path, r.varScope)
+		path := protocol.Expand(in.Path, r.varScope)
 		c.Inputs = append(c.Inputs, readFrozen(name, path, resolveIn(c.Dir, path), maxInputSize))
 	}
-	for _, s := range r.p.plan.Steps {
+	for _, s := range r.p.Plan().Steps {
 		if s.Baseline == "" {
 			continue
 		}
@@ -259,13 +262,13 @@ func resolveIn(dir, p string) string {
 // is recorded as such, one that cannot be read with why.
 func readFrozen(name, path, file string, limit int64) FrozenFile {
 	f := FrozenFile{Name: name, Path: path, File: file}
-	b, err := ReadRegularFile(file, limit)
+	b, err := protocol.ReadRegularFile(file, limit)
 	switch {
 	case os.IsNotExist(err):
 		return f
-	case errors.Is(err, ErrTooLarge):
+	case errors.Is(err, protocol.ErrTooLarge):
 		f.Exists, f.Error = true, fmt.Sprintf("%s is over %d bytes", path, limit)
-	case errors.Is(err, ErrNotRegular):
+	case errors.Is(err, protocol.ErrNotRegular):
 		f.Exists, f.Error = true, fmt.Sprintf("%s is not a regular file", path)
 	case err != nil:
 		f.Exists, f.Error = true, err.Error()
@@ -467,13 +470,4 @@ func (r *Runner) canResume(ctx context.Context, runID string) error {
 		return fmt.Errorf("run %s: %w", runID, err)
 	}
 	return nil
-}
-
-// RootDir is the absolute directory a run of p resolves relative paths
-// from when Options.Dir does not say: Root, taken from the directory of
-// the protocol file (File), so that a run does the same from any working
-// directory. A protocol parsed from bytes named without a directory
-// resolves from the working directory, as before.
-func (p *Protocol) RootDir() string {
-	return absPath(filepath.Join(filepath.Dir(p.File), p.Root))
 }

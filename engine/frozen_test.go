@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -59,9 +60,9 @@ messages:
 
 // frozenWorld starts the protocol in dir with the given environment,
 // halting at its approval.
-func frozenStart(t *testing.T, env map[string]string) (*rtHarness, *engine.Protocol) {
+func frozenStart(t *testing.T, env map[string]string) (*rtHarness, *protocol.Protocol) {
 	t.Helper()
-	p, err := engine.Parse("frozen.yaml", []byte(frozenProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+	p, err := protocol.Parse("frozen.yaml", []byte(frozenProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 	require.NoError(t, err)
 	h := newHarness(t, p)
 	h.opts.Store = filestore.New(filepath.Join(h.dir, ".protorun"))
@@ -75,7 +76,7 @@ func frozenStart(t *testing.T, env map[string]string) (*rtHarness, *engine.Proto
 	return h, p
 }
 
-func (h *rtHarness) approve(p *engine.Protocol) {
+func (h *rtHarness) approve(p *protocol.Protocol) {
 	h.t.Helper()
 	require.NoError(h.t, engine.Decide(context.Background(), h.opts.Store, p, h.opts.RunID, engine.Decision{Approve: true, By: "alice"}))
 }
@@ -242,7 +243,7 @@ func TestForgedApprovalRefused(t *testing.T) {
 // inputs whole, so one that would journal a secret's value there is
 // refused before any step, naming the var or file, never the value.
 func TestFreezeRefusesSecretsOutsideDigests(t *testing.T) {
-	p, err := engine.Parse("frozen.yaml", []byte(frozenProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+	p, err := protocol.Parse("frozen.yaml", []byte(frozenProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name, audit string
@@ -274,7 +275,7 @@ func TestFreezeRefusesSecretsOutsideDigests(t *testing.T) {
 // TestFreezeBoundsItsSize: inputs too large to keep in one journal line
 // are refused before any step, and the run stays readable.
 func TestFreezeBoundsItsSize(t *testing.T) {
-	p, err := engine.Parse("frozen.yaml", []byte(frozenProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+	p, err := protocol.Parse("frozen.yaml", []byte(frozenProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 	require.NoError(t, err)
 	h := newHarness(t, p)
 	h.opts.Store = filestore.New(filepath.Join(h.dir, ".protorun"))

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // Graph formats.
@@ -25,8 +27,8 @@ const (
 // blocked state. The abort an action step takes when a person declines to
 // roll back after a crash mid-call is left out too. The output is the same
 // for the same protocol.
-func (p *Protocol) Graph(format string) (string, error) {
-	if p.plan == nil || len(p.plan.Steps) == 0 {
+func Graph(p *protocol.Protocol, format string) (string, error) {
+	if p.Plan() == nil || len(p.Plan().Steps) == 0 {
 		return "", errors.New("graph: the protocol has no plan; load it with Load or Parse")
 	}
 	g := newFlowGraph(p)
@@ -47,33 +49,35 @@ type flowEdge struct {
 
 // flowGraph is the plan reduced to what the chart shows.
 type flowGraph struct {
-	p      *Protocol
+	p      *protocol.Protocol
 	edges  []*flowEdge
 	states map[string]bool // every state an edge touches
 	// specials lists the engine's own states that appear, in a fixed order.
 	specials []string
 }
 
-func newFlowGraph(p *Protocol) *flowGraph {
+func newFlowGraph(p *protocol.Protocol) *flowGraph {
 	g := &flowGraph{p: p, states: map[string]bool{}}
-	pl := p.plan
+	pl := p.Plan()
 	// Keep the events a step can fire, and those of the engine's own states
 	// that something leads to.
 	var kept []*flowEdge
-	for _, e := range pl.Events {
-		for _, src := range e.Src {
-			if s := pl.byID[src]; s != nil && s.Gate != nil && !gateCanFire(s, e.Name) {
+	for _, t := range pl.Transitions {
+		name, dst := string(t.Event), string(t.Dst)
+		for _, st := range t.Src {
+			src := string(st)
+			if s := pl.Step(src); s != nil && s.Gate != nil && !gateCanFire(s.Step, name) {
 				continue
 			}
-			if (e.Name == EvAbort || e.Name == EvAbortRollback) && !strings.HasSuffix(src, ":blocked") {
+			if (name == string(protocol.EvAbort) || name == string(protocol.EvAbortRollback)) && !strings.HasSuffix(src, ":blocked") {
 				continue // an abort, possible from any state, or a crash mid-call: not the protocol's flow
 			}
 			if gate, ok := strings.CutSuffix(src, ":blocked"); ok {
-				if s := pl.byID[gate]; s != nil && !gateCanFire(s, EvHalt) {
+				if s := pl.Step(gate); s != nil && !gateCanFire(s.Step, string(protocol.EvHalt)) {
 					continue
 				}
 			}
-			kept = append(kept, &flowEdge{src: src, dst: e.Dst, events: []string{e.Name}})
+			kept = append(kept, &flowEdge{src: src, dst: dst, events: []string{name}})
 		}
 	}
 	reached := map[string]bool{}
@@ -102,10 +106,10 @@ func newFlowGraph(p *Protocol) *flowGraph {
 		g.edges = append(g.edges, e)
 		g.states[e.src], g.states[e.dst] = true, true
 	}
-	for _, st := range []string{StateRollback, StateChecklist, StateCompleted, StateRolledBack,
-		StateFailed, StateRollbackFailed, StateRejected, StateAborted} {
-		if g.states[st] {
-			g.specials = append(g.specials, st)
+	for _, st := range []protocol.State{protocol.StateRollback, protocol.StateChecklist, protocol.StateCompleted, protocol.StateRolledBack,
+		protocol.StateFailed, protocol.StateRollbackFailed, protocol.StateRejected, protocol.StateAborted} {
+		if g.states[string(st)] {
+			g.specials = append(g.specials, string(st))
 		}
 	}
 	return g
@@ -114,20 +118,20 @@ func newFlowGraph(p *Protocol) *flowGraph {
 // gateCanFire reports whether gate s can fire event: pass always; notify,
 // halt and rollback when the gate's or one of its criteria's on_fail says
 // so (a confirmed rollback that is declined halts).
-func gateCanFire(s *Step, event string) bool {
-	policies := map[string]bool{s.Gate.OnFail: true}
+func gateCanFire(s *protocol.Step, event string) bool {
+	policies := map[string]bool{string(s.Gate.OnFail): true}
 	for _, c := range s.Gate.Criteria {
 		if c.OnFail != "" {
-			policies[c.OnFail] = true
+			policies[string(c.OnFail)] = true
 		}
 	}
 	switch event {
-	case EvNotify:
-		return policies[PolicyNotify]
-	case EvRollback:
-		return policies[PolicyRollback]
-	case EvHalt:
-		return policies[PolicyHalt] || (policies[PolicyRollback] && s.Gate.Confirm)
+	case string(protocol.EvNotify):
+		return policies[string(protocol.PolicyNotify)]
+	case string(protocol.EvRollback):
+		return policies[string(protocol.PolicyRollback)]
+	case string(protocol.EvHalt):
+		return policies[string(protocol.PolicyHalt)] || (policies[string(protocol.PolicyRollback)] && s.Gate.Confirm)
 	}
 	return true
 }
@@ -136,13 +140,13 @@ func gateCanFire(s *Step, event string) bool {
 // empty for an action without a title. Mermaid
 // labels mark halts with ⏸; DOT ones leave it to the shape, as Graphviz's
 // fonts often lack the glyph.
-func stepLabel(s *Step, glyphs bool) string {
+func stepLabel(s *protocol.Step, glyphs bool) string {
 	var parts []string
 	switch {
 	case s.Halt != nil && glyphs:
-		parts = append(parts, "⏸ "+s.Halt.Kind+":")
+		parts = append(parts, "⏸ "+string(s.Halt.Kind)+":")
 	case s.Halt != nil:
-		parts = append(parts, s.Halt.Kind+":")
+		parts = append(parts, string(s.Halt.Kind)+":")
 	case s.Gate != nil:
 		return "◆ " + s.Gate.Title
 	}
@@ -152,14 +156,14 @@ func stepLabel(s *Step, glyphs bool) string {
 	if s.Deploy {
 		parts = append(parts, "⇒ deploy to "+strings.Join(s.Targets, ", "))
 	}
-	if s.Level == Guideline {
+	if s.Level == protocol.Guideline {
 		parts = append(parts, "(guideline)")
 	}
 	return strings.TrimSuffix(strings.Join(parts, " "), ":")
 }
 
 // stateLabel is the step's id and its label.
-func stateLabel(s *Step, glyphs bool, sep string) string {
+func stateLabel(s *protocol.Step, glyphs bool, sep string) string {
 	if l := stepLabel(s, glyphs); l != "" {
 		return s.ID + sep + l
 	}
@@ -169,21 +173,21 @@ func stateLabel(s *Step, glyphs bool, sep string) string {
 // specialLabel names the engine's own states for people.
 func specialLabel(state string) string {
 	switch state {
-	case StateRollback:
+	case string(protocol.StateRollback):
 		return "↩ rollback"
-	case StateChecklist:
+	case string(protocol.StateChecklist):
 		return "☑ handoff checklist"
-	case StateCompleted:
+	case string(protocol.StateCompleted):
 		return "✔ completed"
-	case StateFailed:
+	case string(protocol.StateFailed):
 		return "✘ failed"
-	case StateRolledBack:
+	case string(protocol.StateRolledBack):
 		return "↩ rolled back"
-	case StateRollbackFailed:
+	case string(protocol.StateRollbackFailed):
 		return "✘ rollback failed"
-	case StateRejected:
+	case string(protocol.StateRejected):
 		return "✘ rejected"
-	case StateAborted:
+	case string(protocol.StateAborted):
 		return "✘ aborted"
 	}
 	return state
@@ -196,7 +200,7 @@ func blockedLabel(gate string, glyphs bool) string {
 	return gate + " blocked"
 }
 
-func phaseLabel(ph *Phase) string {
+func phaseLabel(ph *protocol.Phase) string {
 	if ph.Number != 0 {
 		return fmt.Sprintf("Phase %d · %s", ph.Number, ph.Title)
 	}
@@ -236,7 +240,7 @@ var mermaidText = strings.NewReplacer(
 
 // mermaidIDs names every state of the chart for Mermaid, in a fixed order.
 func (g *flowGraph) mermaidIDs() *mermaidIDs {
-	pl := g.p.plan
+	pl := g.p.Plan()
 	ids := &mermaidIDs{ids: map[string]string{}, taken: map[string]bool{}}
 	for _, s := range pl.Steps {
 		ids.id(s.ID, "s_", s.ID)
@@ -244,14 +248,14 @@ func (g *flowGraph) mermaidIDs() *mermaidIDs {
 	for _, s := range pl.Steps {
 		if s.Gate != nil {
 			ids.id(s.ID+"\x00choice", "c_", s.ID)
-			if g.states[BlockedState(s.ID)] {
-				ids.id(BlockedState(s.ID), "b_", s.ID)
+			if g.states[string(protocol.BlockedState(s.ID))] {
+				ids.id(string(protocol.BlockedState(s.ID)), "b_", s.ID)
 			}
 		}
 	}
 	for _, st := range g.specials {
 		prefix := "x_"
-		if Terminal(st) {
+		if protocol.State(st).Terminal() {
 			prefix = "t_"
 		}
 		ids.id(st, prefix, strings.Trim(st, "()"))
@@ -260,7 +264,7 @@ func (g *flowGraph) mermaidIDs() *mermaidIDs {
 }
 
 func (g *flowGraph) mermaid() string {
-	pl := g.p.plan
+	pl := g.p.Plan()
 	ids := g.mermaidIDs()
 	var b strings.Builder
 	fmt.Fprintf(&b, "---\ntitle: %s\n---\n", strconv.Quote(g.p.Title+" ("+g.p.ID+")"))
@@ -285,7 +289,7 @@ func (g *flowGraph) mermaid() string {
 			case s.Gate != nil:
 				class("gate", id)
 				fmt.Fprintf(&b, "    state %s <<choice>>\n", ids.ids[s.ID+"\x00choice"])
-				if bid, ok := ids.ids[BlockedState(s.ID)]; ok {
+				if bid, ok := ids.ids[string(protocol.BlockedState(s.ID))]; ok {
 					fmt.Fprintf(&b, "    state \"%s\" as %s\n", mermaidText.Replace(blockedLabel(s.ID, true)), bid)
 					class("halt", bid)
 				}
@@ -300,7 +304,7 @@ func (g *flowGraph) mermaid() string {
 	b.WriteString("\n    %% engine states\n")
 	for _, st := range g.specials {
 		fmt.Fprintf(&b, "    state \"%s\" as %s\n", mermaidText.Replace(specialLabel(st)), ids.ids[st])
-		if Terminal(st) {
+		if protocol.State(st).Terminal() {
 			class("terminal", ids.ids[st])
 		} else {
 			class("engine", ids.ids[st])
@@ -316,13 +320,13 @@ func (g *flowGraph) mermaid() string {
 	}
 	for _, e := range g.edges {
 		src := ids.ids[e.src]
-		if s := pl.byID[e.src]; s != nil && s.Gate != nil {
+		if s := pl.Step(e.src); s != nil && s.Gate != nil {
 			src = ids.ids[e.src+"\x00choice"]
 		}
 		fmt.Fprintf(&b, "    %s --> %s : %s\n", src, ids.ids[e.dst], mermaidText.Replace(strings.Join(e.events, " / ")))
 	}
 	for _, st := range g.specials {
-		if Terminal(st) {
+		if protocol.State(st).Terminal() {
 			fmt.Fprintf(&b, "    %s --> [*]\n", ids.ids[st])
 		}
 	}
@@ -348,25 +352,25 @@ func dotQuote(s string) string {
 // dotEdgeStyle gives an edge its colour by its first event.
 func dotEdgeStyle(event string) string {
 	switch event {
-	case EvFail, EvReject, EvRejectRollback, EvRollback, EvAbort, EvAbortRollback, EvError, EvNothing:
+	case string(protocol.EvFail), string(protocol.EvReject), string(protocol.EvRejectRollback), string(protocol.EvRollback), string(protocol.EvAbort), string(protocol.EvAbortRollback), string(protocol.EvError), string(protocol.EvNothing):
 		return `, color="#c0392b", fontcolor="#c0392b"`
-	case EvHalt:
+	case string(protocol.EvHalt):
 		return `, color="#d35400", fontcolor="#d35400"`
-	case EvNotify:
+	case string(protocol.EvNotify):
 		return `, color="#b8860b", fontcolor="#b8860b"`
-	case EvSkip:
+	case string(protocol.EvSkip):
 		return `, style=dashed, color="#777777", fontcolor="#777777"`
-	case EvRetry:
+	case string(protocol.EvRetry):
 		return `, style=dashed, color="#4a78b0", fontcolor="#4a78b0"`
 	}
 	return ""
 }
 
-func (g *flowGraph) dotNode(b *strings.Builder, indent string, s *Step) {
+func (g *flowGraph) dotNode(b *strings.Builder, indent string, s *protocol.Step) {
 	label := stateLabel(s, false, "\n")
 	attrs := ""
 	switch {
-	case s.Halt != nil && s.Halt.Kind == HaltApproval:
+	case s.Halt != nil && s.Halt.Kind == protocol.HaltApproval:
 		attrs = `shape=octagon, style=filled, fillcolor="#fde2e1", penwidth=2`
 	case s.Halt != nil:
 		attrs = `shape=house, style=filled, fillcolor="#fde2e1"`
@@ -374,20 +378,20 @@ func (g *flowGraph) dotNode(b *strings.Builder, indent string, s *Step) {
 		attrs = `shape=diamond, style=filled, fillcolor="#fff3cd"`
 	case s.Deploy:
 		attrs = `shape=box, style="rounded,filled", fillcolor="#d6e9d5", penwidth=2`
-	case s.Level == Guideline:
+	case s.Level == protocol.Guideline:
 		attrs = `shape=box, style="rounded,dashed,filled", fillcolor="#e8f1fb"`
 	default:
 		attrs = `shape=box, style="rounded,filled", fillcolor="#e8f1fb"`
 	}
 	fmt.Fprintf(b, "%s%s [%s, label=%s];\n", indent, dotQuote(s.ID), attrs, dotQuote(label))
-	if s.Gate != nil && g.states[BlockedState(s.ID)] {
+	if s.Gate != nil && g.states[string(protocol.BlockedState(s.ID))] {
 		fmt.Fprintf(b, "%s%s [shape=octagon, style=\"dashed,filled\", fillcolor=\"#fde2e1\", label=%s];\n",
-			indent, dotQuote(BlockedState(s.ID)), dotQuote(blockedLabel(s.ID, false)))
+			indent, dotQuote(string(protocol.BlockedState(s.ID))), dotQuote(blockedLabel(s.ID, false)))
 	}
 }
 
 func (g *flowGraph) dot() string {
-	pl := g.p.plan
+	pl := g.p.Plan()
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %s {\n", dotQuote(g.p.ID))
 	fmt.Fprintf(&b, "  label=%s;\n", dotQuote(g.p.Title+" ("+g.p.ID+")"))
@@ -407,9 +411,9 @@ func (g *flowGraph) dot() string {
 	for _, st := range g.specials {
 		attrs := `shape=box, style="rounded,filled", fillcolor="#eeeeee"`
 		switch {
-		case Terminal(st):
+		case protocol.State(st).Terminal():
 			attrs = `shape=doublecircle, style=filled, fillcolor="#ffffff"`
-		case st == StateChecklist:
+		case st == string(protocol.StateChecklist):
 			attrs = `shape=note, style=filled, fillcolor="#eeeeee"`
 		}
 		fmt.Fprintf(&b, "  %s [%s, label=%s];\n", dotQuote(st), attrs, dotQuote(specialLabel(st)))

@@ -1,6 +1,10 @@
 package engine
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/protorun/protorun/engine/protocol"
+)
 
 // GraphData is a protocol's flow as data: what Graph draws (protorun
 // graph -o json).
@@ -28,24 +32,26 @@ type GraphEdge struct {
 	Events []string `json:"events"`
 }
 
-// GraphData returns the protocol's flow: its steps in file order, then the
-// engine's states the flow reaches, and the transitions between them.
-func (p *Protocol) GraphData() (*GraphData, error) {
-	if p.plan == nil || len(p.plan.Steps) == 0 {
+// FlowData returns the protocol's flow as data: its steps in file order,
+// then the engine's states the flow reaches, and the transitions between
+// them.
+func FlowData(p *protocol.Protocol) (*GraphData, error) {
+	plan := p.Plan()
+	if plan == nil || len(plan.Steps) == 0 {
 		return nil, errors.New("graph: the protocol has no plan; load it with Load or Parse")
 	}
 	g := newFlowGraph(p)
-	d := &GraphData{Protocol: p.ID, Start: p.plan.Steps[0].ID, States: []GraphState{}, Edges: []GraphEdge{}}
-	for _, s := range p.plan.Steps {
-		st := GraphState{ID: s.ID, Kind: s.Kind(), Title: s.Title}
-		if s.phase != nil {
-			st.Phase = s.phase.ID
+	d := &GraphData{Protocol: p.ID, Start: plan.Steps[0].ID, States: []GraphState{}, Edges: []GraphEdge{}}
+	for _, s := range plan.Steps {
+		st := GraphState{ID: s.ID, Kind: string(s.Kind()), Title: s.Title}
+		if s.Phase != nil {
+			st.Phase = s.Phase.ID
 		}
 		d.States = append(d.States, st)
 	}
 	for _, s := range g.specials {
 		kind := "end"
-		if !Terminal(s) {
+		if !protocol.State(s).Terminal() {
 			kind = "special"
 		}
 		d.States = append(d.States, GraphState{ID: s, Kind: kind})

@@ -11,11 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
-func gtLoad(t *testing.T, file string) *engine.Protocol {
+func gtLoad(t *testing.T, file string) *protocol.Protocol {
 	t.Helper()
-	p, err := engine.Load(file, ltOptions())
+	p, err := protocol.Load(file, ltOptions())
 	require.NoError(t, err)
 	return p
 }
@@ -26,7 +27,7 @@ func TestGraphGolden(t *testing.T) {
 	p := gtLoad(t, filepath.Join("..", "protocols", "deployment.yaml"))
 	for _, format := range []string{"mermaid", "dot"} {
 		t.Run(format, func(t *testing.T) {
-			got, err := p.Graph(format)
+			got, err := engine.Graph(p, format)
 			require.NoError(t, err)
 			golden := filepath.Join("testdata", "graph", "deployment."+format)
 			if *update {
@@ -42,14 +43,14 @@ func TestGraphGolden(t *testing.T) {
 
 func TestGraphFormats(t *testing.T) {
 	p := gtLoad(t, filepath.Join("testdata", "valid", "minimal.yaml"))
-	def, err := p.Graph("")
+	def, err := engine.Graph(p, "")
 	require.NoError(t, err)
-	mm, err := p.Graph("mermaid")
+	mm, err := engine.Graph(p, "mermaid")
 	require.NoError(t, err)
 	assert.Equal(t, mm, def, "mermaid is the default")
-	_, err = p.Graph("svg")
+	_, err = engine.Graph(p, "svg")
 	assert.EqualError(t, err, `graph: unknown format "svg" (want mermaid or dot)`)
-	_, err = (&engine.Protocol{}).Graph("")
+	_, err = engine.Graph((&protocol.Protocol{}), "")
 	assert.Error(t, err, "a protocol that was not loaded has no plan")
 }
 
@@ -60,10 +61,10 @@ func TestGraphDeterministic(t *testing.T) {
 	files = append(files, filepath.Join("..", "protocols", "deployment.yaml"))
 	for _, file := range files {
 		for _, format := range []string{"mermaid", "dot"} {
-			first, err := gtLoad(t, file).Graph(format)
+			first, err := engine.Graph(gtLoad(t, file), format)
 			require.NoError(t, err)
 			for range 5 {
-				again, err := gtLoad(t, file).Graph(format)
+				again, err := engine.Graph(gtLoad(t, file), format)
 				require.NoError(t, err)
 				require.Equal(t, first, again, "%s as %s", file, format)
 			}
@@ -90,7 +91,7 @@ func TestGraphMermaidShape(t *testing.T) {
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			p := gtLoad(t, file)
-			out, err := p.Graph("mermaid")
+			out, err := engine.Graph(p, "mermaid")
 			require.NoError(t, err)
 			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 			require.GreaterOrEqual(t, len(lines), 5)
@@ -145,24 +146,24 @@ func TestGraphMermaidShape(t *testing.T) {
 			}
 			// Every event a step fires appears on some edge; events of gates
 			// appear when their policies allow.
-			for _, e := range p.Plan().Events {
-				if strings.HasSuffix(e.Src[0], ":blocked") {
+			for _, e := range p.Plan().Transitions {
+				if _, ok := e.Src[0].BlockedGate(); ok {
 					continue
 				}
-				s := p.Plan().Step(e.Src[0])
-				if s != nil && s.Gate != nil && !gtGateCanFire(s, e.Name) {
+				s := p.Plan().Step(string(e.Src[0]))
+				if s != nil && s.Gate != nil && !gtGateCanFire(s.Step, string(e.Event)) {
 					continue
 				}
-				if e.Name == engine.EvAbort || e.Name == engine.EvAbortRollback {
-					continue // an abort from any state: drawn nowhere on purpose, see Protocol.Graph
+				if e.Event == protocol.EvAbort || e.Event == protocol.EvAbortRollback {
+					continue // an abort from any state: drawn nowhere on purpose, see Graph
 				}
 				found := false
 				for _, edge := range edges {
 					for _, ev := range strings.Split(strings.SplitN(edge, " ", 3)[2], " / ") {
-						found = found || ev == e.Name
+						found = found || ev == string(e.Event)
 					}
 				}
-				assert.True(t, found, "event %s from %s is missing", e.Name, e.Src[0])
+				assert.True(t, found, "event %s from %s is missing", e.Event, e.Src[0])
 			}
 			assert.Contains(t, edges, "[*] s_"+strings.ReplaceAll(p.Plan().Steps[0].ID, "-", "_")+" ")
 			assert.Regexp(t, `(?m)^    t_completed --> \[\*\]$`, out)
@@ -170,18 +171,18 @@ func TestGraphMermaidShape(t *testing.T) {
 	}
 }
 
-func gtGateCanFire(s *engine.Step, event string) bool {
-	policies := map[string]bool{s.Gate.OnFail: true}
+func gtGateCanFire(s *protocol.Step, event string) bool {
+	policies := map[string]bool{string(s.Gate.OnFail): true}
 	for _, c := range s.Gate.Criteria {
-		policies[c.OnFail] = true
+		policies[string(c.OnFail)] = true
 	}
 	switch event {
-	case engine.EvNotify:
-		return policies[engine.PolicyNotify]
-	case engine.EvRollback:
-		return policies[engine.PolicyRollback]
-	case engine.EvHalt:
-		return policies[engine.PolicyHalt] || policies[engine.PolicyRollback] && s.Gate.Confirm
+	case string(protocol.EvNotify):
+		return policies[string(protocol.PolicyNotify)]
+	case string(protocol.EvRollback):
+		return policies[string(protocol.PolicyRollback)]
+	case string(protocol.EvHalt):
+		return policies[string(protocol.PolicyHalt)] || policies[string(protocol.PolicyRollback)] && s.Gate.Confirm
 	}
 	return true
 }
@@ -189,7 +190,7 @@ func gtGateCanFire(s *engine.Step, event string) bool {
 // TestGraphDeploymentContent spot-checks what the charts of Protocol 6 say.
 func TestGraphDeploymentContent(t *testing.T) {
 	p := gtLoad(t, filepath.Join("..", "protocols", "deployment.yaml"))
-	mm, err := p.Graph("mermaid")
+	mm, err := engine.Graph(p, "mermaid")
 	require.NoError(t, err)
 	for _, want := range []string{
 		`    state "deploy-production · Deploy to Production ⇒ deploy to production" as s_deploy_production`,
@@ -220,7 +221,7 @@ func TestGraphDeploymentContent(t *testing.T) {
 	assert.Contains(t, mm, "    c_quality_thresholds --> x_rollback : rollback\n")
 	assert.NotContains(t, mm, "c_quality_thresholds --> s_production_approval : pass / notify")
 
-	dot, err := p.Graph("dot")
+	dot, err := engine.Graph(p, "dot")
 	require.NoError(t, err)
 	for _, want := range []string{
 		`digraph "6-deployment-automation" {`,
@@ -265,10 +266,10 @@ phases:
             - {name: ok, expr: 'steps["a-b"].passed'}
           on_fail: notify
 `
-	p, err := engine.Parse("tricky.yaml", []byte(src), ltOptions())
+	p, err := protocol.Parse("tricky.yaml", []byte(src), ltOptions())
 	require.NoError(t, err)
 
-	mm, err := p.Graph("mermaid")
+	mm, err := engine.Graph(p, "mermaid")
 	require.NoError(t, err)
 	assert.Contains(t, mm, "\ntitle: \"Tricky \\\"quotes\\\" #1; <b>{x}</b> back\\\\slash (tricky)\"\n")
 	assert.Contains(t, mm, `    state "a-b · Say #quot;hi#quot;#59; #35;2 #lt;br/#gt; #123;y#125;" as s_a_b`+"\n")
@@ -280,7 +281,7 @@ phases:
 	assert.NotContains(t, mm, "b_g", "a notify gate never blocks")
 	assert.NotContains(t, mm, "(rollback)")
 
-	dot, err := p.Graph("dot")
+	dot, err := engine.Graph(p, "dot")
 	require.NoError(t, err)
 	assert.Contains(t, dot, `label="Tricky \"quotes\" #1; <b>{x}</b> back\\slash (tricky)";`)
 	assert.Contains(t, dot, `label="a-b\nSay \"hi\"; #2 <br/> {y}"];`)

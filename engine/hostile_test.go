@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -54,7 +55,7 @@ func allocDuring(fn func()) uint64 {
 func requirePositioned(t *testing.T, err error, file, want string) {
 	t.Helper()
 	require.Error(t, err)
-	var list engine.ErrorList
+	var list protocol.ErrorList
 	require.True(t, errors.As(err, &list), "%T is not an ErrorList: %v", err, err)
 	for _, e := range list {
 		assert.Equal(t, file, e.File, "%v", e)
@@ -99,7 +100,7 @@ func TestHostileAliasBombs(t *testing.T) {
 			data := []byte(hostileHeader + c.extra)
 			var err error
 			start := time.Now()
-			alloc := allocDuring(func() { _, err = engine.Parse("bomb.yaml", data, ltOptions()) })
+			alloc := allocDuring(func() { _, err = protocol.Parse("bomb.yaml", data, ltOptions()) })
 			assert.Less(t, time.Since(start), 2*time.Second)
 			assert.Less(t, alloc, uint64(64<<20), "allocated %d bytes", alloc)
 			requirePositioned(t, err, "bomb.yaml", c.want)
@@ -136,10 +137,10 @@ func TestHostileHugeFile(t *testing.T) {
 	hostileSparse(t, path, 100<<20)
 	var err error
 	start := time.Now()
-	alloc := allocDuring(func() { _, err = engine.Load(path, ltOptions()) })
+	alloc := allocDuring(func() { _, err = protocol.Load(path, ltOptions()) })
 	assert.Less(t, time.Since(start), time.Second)
-	require.ErrorIs(t, err, engine.ErrTooLarge)
-	assert.Equal(t, fmt.Sprintf("%s: protocol file too large: over %d bytes", path, engine.MaxFileSize), err.Error())
+	require.ErrorIs(t, err, protocol.ErrTooLarge)
+	assert.Equal(t, fmt.Sprintf("%s: protocol file too large: over %d bytes", path, protocol.MaxFileSize), err.Error())
 	assert.Less(t, alloc, uint64(1<<20), "Load allocated %d bytes for a file it refuses by size", alloc)
 }
 
@@ -190,11 +191,11 @@ func TestHostileDeepNesting(t *testing.T) {
 			t.Run(fmt.Sprintf("%s-%d", name, depth), func(t *testing.T) {
 				data := []byte(hostileHeader + "        with:\n          x: " + nested + "\n")
 				start := time.Now()
-				_, err := engine.Parse("deep.yaml", data, ltOptions())
+				_, err := protocol.Parse("deep.yaml", data, ltOptions())
 				assert.Less(t, time.Since(start), 5*time.Second)
 				switch {
-				case len(data) > engine.MaxFileSize:
-					require.ErrorIs(t, err, engine.ErrTooLarge)
+				case len(data) > protocol.MaxFileSize:
+					require.ErrorIs(t, err, protocol.ErrTooLarge)
 				case depth < 10_000 && name != "unclosed":
 					require.NoError(t, err)
 				case depth == 10_000 && err == nil:
@@ -239,7 +240,7 @@ func TestHostileBytes(t *testing.T) {
 		{"unterminated-quote-first-line", []byte(`"`), "deep.yaml:1:1: found unexpected end of stream"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := engine.Parse("deep.yaml", c.data, ltOptions())
+			p, err := protocol.Parse("deep.yaml", c.data, ltOptions())
 			if c.want == "" {
 				require.NoError(t, err)
 				assert.Equal(t, "hostile", p.ID)
@@ -260,7 +261,7 @@ func TestHostileDuplicateKeys(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			data := []byte(strings.Replace(hostileHeader, "title: Hostile\n", "", 1) + "title: Hostile\n" + extra)
-			_, err := engine.Parse("dup.yaml", data, ltOptions())
+			_, err := protocol.Parse("dup.yaml", data, ltOptions())
 			requirePositioned(t, err, "dup.yaml", "duplicate key")
 		})
 	}
@@ -269,7 +270,7 @@ func TestHostileDuplicateKeys(t *testing.T) {
 // hostileRunProtocol is a protocol that reads one required input at path
 // (relative to Options.Dir), then runs two steps and a gate that write
 // evidence, and a report.
-func hostileRunProtocol(t *testing.T, input string) *engine.Protocol {
+func hostileRunProtocol(t *testing.T, input string) *protocol.Protocol {
 	t.Helper()
 	src := `protorun: v1
 id: hostile-run
@@ -300,7 +301,7 @@ phases:
           on_fail: halt
           evidence: .artifacts/g.json
 `
-	p, err := engine.Parse("hostile-run.yaml", []byte(src), ltOptions())
+	p, err := protocol.Parse("hostile-run.yaml", []byte(src), ltOptions())
 	require.NoError(t, err)
 	return p
 }
@@ -318,7 +319,7 @@ func TestHostileSpecialFiles(t *testing.T) {
 	for _, path := range []string{fifo, sub, "/dev/null", "/dev/zero"} {
 		t.Run("protocol "+filepath.Base(path), func(t *testing.T) {
 			err := hostileWithin(t, fifo, 5*time.Second, func() error {
-				_, err := engine.Load(path, ltOptions())
+				_, err := protocol.Load(path, ltOptions())
 				return err
 			})
 			require.Error(t, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -18,7 +19,7 @@ import (
 // so the failure policy rolls it back); no aborts the run as it stands,
 // naming the deploys it leaves in place. An abort (abort.go) is handled
 // before: it rolls back.
-func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, handled bool, err error) {
+func (r *Runner) interruptedStep(ctx context.Context, s *protocol.PlanStep) (event protocol.Event, handled bool, err error) {
 	if r.st.unfired == s.ID {
 		// The journal holds the step's outcome but not the transition that
 		// follows it: the process died in between. The step is not run
@@ -27,15 +28,15 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 		rec := r.st.Steps[s.ID]
 		switch rec.Status {
 		case "passed":
-			return EvPass, true, nil
+			return protocol.EvPass, true, nil
 		case "skipped":
-			return EvSkip, true, nil
+			return protocol.EvSkip, true, nil
 		}
 		if s.IsMust() {
 			r.st.pendingFail = s.ID
 			r.st.Failure = fmt.Sprintf("step %s failed: %s", s.ID, rec.Message)
 		}
-		return EvFail, true, nil
+		return protocol.EvFail, true, nil
 	}
 	if _, ok := r.resumedInFlight[s.ID]; !ok {
 		return "", false, nil
@@ -88,30 +89,30 @@ func (r *Runner) interruptedStep(ctx context.Context, s *Step) (event string, ha
 			extra = append(extra, s.ID) // it may have taken effect
 		}
 		r.leftInPlace(extra...)
-		return EvAbort, true, nil
+		return protocol.EvAbort, true, nil
 	}
 	now := r.now()
 	rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy,
 		Message: why + "; not run again, rollback chosen by " + d.By}
 	r.st.recordStep(rec)
 	r.journal(store.KindStepEnd, rec)
-	r.emit(Event{Kind: EventStepEnd, Phase: s.phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
+	r.emit(Event{Kind: EventStepEnd, Phase: s.Phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
 	r.st.Failure = rec.Message
 	if s.IsMust() {
 		r.st.pendingFail = s.ID
 	}
-	return EvFail, true, nil
+	return protocol.EvFail, true, nil
 }
 
 // idempotent asks the adapter whether running the step's call again, for
 // every item, is harmless. Adapters that cannot say are taken as not.
-func (r *Runner) idempotent(s *Step, a adapters.Adapter) bool {
+func (r *Runner) idempotent(s *protocol.PlanStep, a adapters.Adapter) bool {
 	ia, ok := a.(adapters.Idempotenter)
 	if !ok {
 		return false
 	}
 	for _, t := range r.targets(s) {
-		params, _ := expandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
+		params, _ := protocol.ExpandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
 		if !ia.Idempotent(params) {
 			return false
 		}
@@ -124,7 +125,7 @@ func (r *Runner) idempotent(s *Step, a adapters.Adapter) bool {
 // flow jumped to its gate, which must fail on it as it would have had the
 // process not died in between.
 func (r *Runner) resumedFailure() {
-	if s := r.p.plan.Step(r.st.failedInto); s != nil && s.IsMust() && s.Halt == nil && s.Gate == nil {
+	if s := r.p.Plan().Step(r.st.failedInto); s != nil && s.IsMust() && s.Halt == nil && s.Gate == nil {
 		r.st.pendingFail = s.ID
 		if rec := r.st.Steps[s.ID]; rec != nil && r.st.Failure == "" {
 			r.st.Failure = fmt.Sprintf("step %s failed: %s", s.ID, rec.Message)
@@ -139,7 +140,7 @@ func (r *Runner) resumedFailure() {
 // so, as for a step, the run asks a person first: yes runs it again; no
 // leaves it to a human, and the run ends with its rollback incomplete.
 // again is false when the rollback must not run, with rec its record.
-func (r *Runner) interruptedRollback(ctx context.Context, tmp *Step, a adapters.Adapter) (again bool, rec *StepRecord, err error) {
+func (r *Runner) interruptedRollback(ctx context.Context, tmp *protocol.PlanStep, a adapters.Adapter) (again bool, rec *StepRecord, err error) {
 	if _, ok := r.resumedInFlight[tmp.ID]; !ok || r.idempotent(tmp, a) {
 		delete(r.resumedInFlight, tmp.ID)
 		return true, nil, nil

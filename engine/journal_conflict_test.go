@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -71,14 +72,14 @@ func (s *heldStore) Load(ctx context.Context, run string) (*store.RunInfo, []sto
 	return info, es, err
 }
 
-func conflictRun(t *testing.T, st store.Store) (*engine.Protocol, engine.Options, *atomic.Int32) {
+func conflictRun(t *testing.T, st store.Store) (*protocol.Protocol, engine.Options, *atomic.Int32) {
 	var deploys atomic.Int32
 	fakes := newFakes().on("deploy", func(context.Context, *adapters.Request, int) (*adapters.Result, error) {
 		deploys.Add(1)
 		return rtHealthy(), nil
 	})
 	set := fakes.set("deployer")
-	p, err := engine.Parse("conflict.yaml", []byte(conflictProtocol), &engine.LoadOptions{Adapters: set})
+	p, err := protocol.Parse("conflict.yaml", []byte(conflictProtocol), &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
 	opts := engine.Options{Adapters: set, Store: st, Dir: t.TempDir(), RunID: "r", Identity: "tester",
 		Getenv: func(string) string { return "" }}

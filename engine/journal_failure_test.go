@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -140,10 +141,10 @@ func TestNoSideEffectAfterJournalFailure(t *testing.T) {
 		}, []string{"check"}, func(t *testing.T, h *rtHarness) {
 			assert.Len(t, h.prompt.questions(), 1, "only the approval was asked: %q", h.prompt.questions())
 		}},
-		{"report", transitionTo(engine.StateChecklist), nil, func(t *testing.T, h *rtHarness) {
+		{"report", transitionTo(string(protocol.StateChecklist)), nil, func(t *testing.T, h *rtHarness) {
 			assert.False(t, h.exists(".artifacts/jf/report.json"), "report written after the journal failed")
 		}},
-		{"end", transitionTo(engine.StateCompleted), nil, func(t *testing.T, h *rtHarness) {
+		{"end", transitionTo(string(protocol.StateCompleted)), nil, func(t *testing.T, h *rtHarness) {
 			var rep engine.RunReport
 			b, err := os.ReadFile(h.path(".artifacts/jf/report.json"))
 			require.NoError(t, err)
@@ -156,7 +157,7 @@ func TestNoSideEffectAfterJournalFailure(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := engine.Parse("jf.yaml", []byte(jfProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check", "notify")})
+			p, err := protocol.Parse("jf.yaml", []byte(jfProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("check", "notify")})
 			require.NoError(t, err)
 			h := newHarness(t, p, "check", "notify").withPrompter("yes")
 			for _, s := range c.fails {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -33,7 +34,7 @@ import (
 const fuzzRunID = "fuzz-run"
 
 // fuzzJournalSeeds returns the journals of dry runs of Protocol 6.
-func fuzzJournalSeeds(tb testing.TB, p *engine.Protocol) [][]byte {
+func fuzzJournalSeeds(tb testing.TB, p *protocol.Protocol) [][]byte {
 	tb.Helper()
 	var out [][]byte
 	for i, sim := range []map[string]string{nil, {"smoke-tests": "fail"}, {"production-approval": "reject"}} {
@@ -61,7 +62,7 @@ func FuzzJournal(f *testing.F) {
 	for _, n := range []string{"tcp", "http", "exec", "notify", "file", "prometheus"} {
 		set[n] = nopAdapter{}
 	}
-	p, err := engine.Load("../protocols/deployment.yaml", &engine.LoadOptions{Adapters: set})
+	p, err := protocol.Load("../protocols/deployment.yaml", &protocol.LoadOptions{Adapters: set})
 	if err != nil {
 		f.Fatal(err)
 	}

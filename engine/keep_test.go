@@ -13,24 +13,25 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
 
 // pipelineWith is the pipeline fixture with edit applied to its source.
-func pipelineWith(t *testing.T, edit func(string) string) *engine.Protocol {
+func pipelineWith(t *testing.T, edit func(string) string) *protocol.Protocol {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("testdata", "run", "pipeline.yaml.tmpl"))
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	require.NoError(t, template.Must(template.New("p").Parse(string(src))).Execute(&buf, rtDefaults()))
-	p, err := engine.Parse("pipeline.yaml", []byte(edit(buf.String())), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+	p, err := protocol.Parse("pipeline.yaml", []byte(edit(buf.String())), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 	require.NoError(t, err)
 	return p
 }
 
 // twoRuns runs p twice to completion in one directory with one FileStore,
 // as run-1 and run-2.
-func twoRuns(t *testing.T, p *engine.Protocol) (*rtHarness, *filestore.Store) {
+func twoRuns(t *testing.T, p *protocol.Protocol) (*rtHarness, *filestore.Store) {
 	t.Helper()
 	h := newHarness(t, p).withPrompter("yes")
 	s := filestore.New(filepath.Join(h.dir, ".protorun"))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -60,7 +61,7 @@ phases:
 // leaseWorld is one protocol, its fakes and a store runs share.
 type leaseWorld struct {
 	t     *testing.T
-	p     *engine.Protocol
+	p     *protocol.Protocol
 	f     *rtFakes
 	store store.Store
 	dir   string
@@ -69,7 +70,7 @@ type leaseWorld struct {
 func newLeaseWorld(t *testing.T, s store.Store) *leaseWorld {
 	f := newFakes()
 	set := f.set("deployer")
-	p, err := engine.Parse("lease.yaml", []byte(leaseProtocol), &engine.LoadOptions{Adapters: set})
+	p, err := protocol.Parse("lease.yaml", []byte(leaseProtocol), &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
 	return &leaseWorld{t: t, p: p, f: f, store: s, dir: t.TempDir()}
 }

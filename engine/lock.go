@@ -2,12 +2,14 @@ package engine
 
 import (
 	"sort"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // deployEnvs lists the environments the protocol's deploy steps change.
-func deployEnvs(p *Protocol) []string {
+func deployEnvs(p *protocol.Protocol) []string {
 	seen := map[string]bool{}
-	for _, s := range p.plan.Steps {
+	for _, s := range p.Plan().Steps {
 		if s.Deploy {
 			for _, t := range s.Targets {
 				seen[t] = true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -87,7 +88,7 @@ func TestGatePluralCriteria(t *testing.T) {
 // environment variable its type cannot hold, and a required var without a
 // value, are refused as ErrBadVar before any run exists.
 func TestStartRefusesBadVarValuesBeforeARun(t *testing.T) {
-	p, err := engine.Parse("vars.yaml", []byte(varsProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+	p, err := protocol.Parse("vars.yaml", []byte(varsProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("check")})
 	require.NoError(t, err)
 	h := newHarness(t, p)
 	h.opts.Getenv = func(k string) string { return map[string]string{"REQUESTS": "many"}[k] }
@@ -139,14 +140,14 @@ func TestUnknownAdapterNamesAdaptersAll(t *testing.T) {
 	hint := `the standard adapters register when the program imports them: import _ "github.com/protorun/protorun/adapters/all"`
 	for name, set := range map[string]adapters.Set{"empty": {}, "small": newFakes().set("maintenance")} {
 		t.Run(name, func(t *testing.T) {
-			_, err := engine.Parse("x.yaml", []byte(src), &engine.LoadOptions{Adapters: set})
-			require.ErrorIs(t, err, engine.ErrInvalid)
+			_, err := protocol.Parse("x.yaml", []byte(src), &protocol.LoadOptions{Adapters: set})
+			require.ErrorIs(t, err, protocol.ErrInvalid)
 			assert.Contains(t, err.Error(), `x.yaml:9:18: unknown adapter "http"`)
 			assert.Contains(t, err.Error(), hint)
 		})
 	}
 	// Loaded with http, run with a set without it.
-	p, err := engine.Parse("x.yaml", []byte(src), &engine.LoadOptions{Adapters: newFakes().set("http")})
+	p, err := protocol.Parse("x.yaml", []byte(src), &protocol.LoadOptions{Adapters: newFakes().set("http")})
 	require.NoError(t, err)
 	st := store.NewMemory()
 	res, err := engine.Start(context.Background(), p, engine.Options{Store: st, Adapters: newFakes().set("maintenance"), Dir: t.TempDir()})
@@ -163,8 +164,8 @@ func TestUnknownAdapterNamesAdaptersAll(t *testing.T) {
 // Options.Adapters still overrides it for one run.
 func TestAdaptersGivenOnce(t *testing.T) {
 	loaded := newFakes()
-	p, err := engine.Parse("mechanics.yaml", []byte(fmt.Sprintf(rtMechanics, "      - id: step\n        adapter: check")),
-		&engine.LoadOptions{Adapters: loaded.set("check")})
+	p, err := protocol.Parse("mechanics.yaml", []byte(fmt.Sprintf(rtMechanics, "      - id: step\n        adapter: check")),
+		&protocol.LoadOptions{Adapters: loaded.set("check")})
 	require.NoError(t, err)
 	opts := engine.Options{Store: store.NewMemory(), Dir: t.TempDir(), RunID: "once"}
 	res, err := engine.Start(context.Background(), p, opts)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // p6Script is Protocol 6's instant fake adapter that records every call
@@ -151,7 +152,7 @@ func TestProtocol6FailurePaths(t *testing.T) {
 			answer:    map[string]func(int) *adapters.Result{"staging-smoke-tests": failed("GET /api/items: HTTP 500")},
 			status:    engine.StatusRolledBack,
 			gate:      "quality-thresholds",
-			policy:    engine.PolicyRollback,
+			policy:    string(protocol.PolicyRollback),
 			failing:   []string{"Every must step before the gate passed", "Staging smoke tests passing"},
 			rollbacks: []string{"deploy-staging.rollback@staging"},
 		},
@@ -167,7 +168,7 @@ func TestProtocol6FailurePaths(t *testing.T) {
 			answer: map[string]func(int) *adapters.Result{"deploy-production": failed("HTTP 502")},
 			status: engine.StatusRolledBack,
 			gate:   "deployment-success",
-			policy: engine.PolicyRollback,
+			policy: string(protocol.PolicyRollback),
 			failing: []string{"Every must step before the gate passed", "All services deployed successfully",
 				"Health checks passing", "No errors"},
 			rollbacks: []string{"deploy-production.rollback@production", "deploy-staging.rollback@staging"},
@@ -179,7 +180,7 @@ func TestProtocol6FailurePaths(t *testing.T) {
 			answer:    map[string]func(int) *adapters.Result{"post-deployment-alerts": alerts("critical")},
 			status:    engine.StatusRolledBack,
 			gate:      "post-deployment-validation",
-			policy:    engine.PolicyRollback,
+			policy:    string(protocol.PolicyRollback),
 			failing:   []string{"No critical alerts"},
 			rollbacks: []string{"deploy-production.rollback@production", "deploy-staging.rollback@staging"},
 			asked:     true,
@@ -192,7 +193,7 @@ func TestProtocol6FailurePaths(t *testing.T) {
 			answer:    map[string]func(int) *adapters.Result{"smoke-tests": failed("GET /api/items: HTTP 500")},
 			status:    engine.StatusRolledBack,
 			gate:      "post-deployment-validation",
-			policy:    engine.PolicyRollback,
+			policy:    string(protocol.PolicyRollback),
 			failing:   []string{"Every must step before the gate passed", "Smoke tests passing"},
 			rollbacks: []string{"deploy-production.rollback@production", "deploy-staging.rollback@staging"},
 			asked:     true,
@@ -210,7 +211,7 @@ func TestProtocol6FailurePaths(t *testing.T) {
 			answer:    map[string]func(int) *adapters.Result{"post-deployment-alerts": failed("HTTP 503")},
 			status:    engine.StatusRolledBack,
 			gate:      "post-deployment-validation",
-			policy:    engine.PolicyRollback,
+			policy:    string(protocol.PolicyRollback),
 			failing:   []string{"Every must step before the gate passed", "No critical alerts"},
 			rollbacks: []string{"deploy-production.rollback@production", "deploy-staging.rollback@staging"},
 			asked:     true,
@@ -265,7 +266,7 @@ func TestProtocol6StagingDeployFailureHalts(t *testing.T) {
 	assert.Empty(t, fake.called(".rollback"))
 	assert.Empty(t, fake.called("staging-smoke-tests"))
 	ev := p6Gate(t, opts.Dir, "quality-thresholds")
-	assert.Equal(t, engine.PolicyHalt, ev.Policy)
+	assert.Equal(t, string(protocol.PolicyHalt), ev.Policy)
 	assert.Equal(t, []string{"Every must step before the gate passed", "Staging deployed successfully"}, failedCriteria(ev))
 }
 

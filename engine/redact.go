@@ -427,8 +427,8 @@ func (r *Runner) ownTokens() []string {
 	for _, ph := range r.p.Phases {
 		out = append(out, ph.ID)
 	}
-	if r.p.plan != nil {
-		for _, s := range r.p.plan.Steps {
+	if r.p.Plan() != nil {
+		for _, s := range r.p.Plan().Steps {
 			out = append(out, s.ID)
 		}
 	}

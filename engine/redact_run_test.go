@@ -18,6 +18,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -216,7 +217,7 @@ func TestRedactionKeepsStructure(t *testing.T) {
 			require.NoError(t, err)
 			st, err := engine.Replay(runID, entries)
 			require.NoError(t, err)
-			assert.Equal(t, engine.StateCompleted, st.State)
+			assert.Equal(t, string(protocol.StateCompleted), st.State)
 			for _, id := range []string{"connectivity", "probe-1", "lint", "deploy-staging", "deploy-production", "tag-release"} {
 				assert.Contains(t, st.Steps, id)
 			}

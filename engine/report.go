@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -81,10 +82,18 @@ type ReportStep struct {
 
 // Report builds the run's report from its state.
 func (r *Runner) Report(status string) *RunReport {
-	st := r.st
-	rep := &RunReport{Version: 1, Protocol: r.p.ID, Title: r.p.Title, Next: r.p.Next, RunID: st.ID,
+	return buildReport(r.p, r.st, status, r.now, func(text string) string { return r.fill(text, nil) })
+}
+
+// buildReport builds the report of a run of p from its state st, as it
+// stands (a live run) or as its journal left it (a replayed one): now
+// gives the time a run that has not ended has lasted until, and fill
+// expands the placeholders of the completion message.
+func buildReport(p *protocol.Protocol, st *RunState, status string, now func() time.Time, fill func(text string) string) *RunReport {
+	runPath := func(path string) string { return expandRunID(path, st.ID) }
+	rep := &RunReport{Version: 1, Protocol: p.ID, Title: p.Title, Next: p.Next, RunID: st.ID,
 		Status: status, State: st.State, StartedBy: st.StartedBy, Started: st.Started, Ended: st.Ended,
-		Digest: r.p.Digest, Failure: st.Failure, Decisions: st.Decisions, Rollbacks: st.Rollbacks,
+		Digest: p.Digest, Failure: st.Failure, Decisions: st.Decisions, Rollbacks: st.Rollbacks,
 		Checklist: st.Checklist, Evidence: st.Evidence, Metrics: map[string]any{}, Outputs: map[string]string{}}
 	rep.LeftInPlace = st.LeftInPlace
 	if status == StatusHalted {
@@ -115,10 +124,10 @@ func (r *Runner) Report(status string) *RunReport {
 	}
 	end := st.Ended
 	if end.IsZero() {
-		end = r.now()
+		end = now()
 	}
 	rep.DurationMS = ms(end.Sub(st.Started))
-	for _, ph := range r.p.Phases {
+	for _, ph := range p.Phases {
 		rp := ReportPhase{ID: ph.ID, Number: ph.Number, Title: ph.Title, Status: "not run", Steps: []ReportStep{}}
 		if pr := st.Phases[ph.ID]; pr != nil {
 			rp.Started, rp.Ended = pr.Started, pr.Ended
@@ -129,7 +138,7 @@ func (r *Runner) Report(status string) *RunReport {
 			}
 		}
 		for _, s := range ph.Steps {
-			rs := ReportStep{ID: s.ID, Title: s.Title, Kind: s.Kind(), Status: "not run"}
+			rs := ReportStep{ID: s.ID, Title: s.Title, Kind: string(s.Kind()), Status: "not run"}
 			switch {
 			case s.Gate != nil:
 				rs.Title = s.Gate.Title
@@ -179,8 +188,8 @@ func (r *Runner) Report(status string) *RunReport {
 	if rep.Gates == nil {
 		rep.Gates = []*GateRecord{}
 	}
-	names := make([]string, 0, len(r.p.Outputs))
-	for k := range r.p.Outputs {
+	names := make([]string, 0, len(p.Outputs))
+	for k := range p.Outputs {
 		names = append(names, k)
 	}
 	sort.Strings(names)
@@ -188,13 +197,13 @@ func (r *Runner) Report(status string) *RunReport {
 		// Only the files this run wrote: another run's file at an
 		// output's path is not this run's output. The reports count, as
 		// this report is one of them.
-		p := r.runPath(r.p.Outputs[k].Path)
-		if slices.Contains(st.Files, p) || p == r.runPath(r.p.Report.JSON) || p == r.runPath(r.p.Report.Markdown) {
-			rep.Outputs[k] = p
+		out := runPath(p.Outputs[k].Path)
+		if slices.Contains(st.Files, out) || out == runPath(p.Report.JSON) || out == runPath(p.Report.Markdown) {
+			rep.Outputs[k] = out
 		}
 	}
-	if Completed(status) && r.p.Announce.Complete != "" {
-		rep.Completion = r.fill(r.p.Messages[r.p.Announce.Complete].Text, nil)
+	if Completed(status) && p.Announce.Complete != "" {
+		rep.Completion = fill(p.Messages[p.Announce.Complete].Text)
 	}
 	return rep
 }
@@ -205,8 +214,8 @@ func (r *Runner) Report(status string) *RunReport {
 // returns. The report's status is the journal's; a run that is neither
 // ended nor halted reads "running". Secrets were redacted when the journal
 // was written.
-func ReplayReport(p *Protocol, info *store.RunInfo, entries []store.Entry) (*RunReport, error) {
-	if p == nil || p.plan == nil {
+func ReplayReport(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) (*RunReport, error) {
+	if p == nil || p.Plan() == nil {
 		return nil, fmt.Errorf("report: protocol not loaded: use Load or Parse")
 	}
 	st, err := Replay(info.ID, entries)
@@ -214,7 +223,7 @@ func ReplayReport(p *Protocol, info *store.RunInfo, entries []store.Entry) (*Run
 		return nil, err
 	}
 	st.StartedBy, st.Started = info.StartedBy, info.Started
-	r := &Runner{p: p, st: st, now: time.Now, red: newRedactor(nil), vars: map[string]any{}}
+	vars := map[string]any{}
 	for name, v := range p.Vars {
 		if v.Secret {
 			continue
@@ -228,10 +237,12 @@ func ReplayReport(p *Protocol, info *store.RunInfo, entries []store.Entry) (*Run
 			}
 		}
 		if val != nil {
-			r.vars[name] = val
+			vars[name] = val
 		}
 	}
-	return r.Report(st.Status), nil
+	red := newRedactor(nil) // the journal's values were redacted when written
+	fill := func(text string) string { return fillText(p, st, vars, red, text, nil) }
+	return buildReport(p, st, st.Status, time.Now, fill), nil
 }
 
 // writeReport writes the JSON and Markdown reports the protocol names.

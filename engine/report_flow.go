@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -39,7 +40,7 @@ func RunPath(entries []store.Entry) ([]PathStep, error) {
 // visitedStates is every state the path went through and the state it is in
 // (current; empty when unknown). A run that has not left its first state
 // has visited that state.
-func visitedStates(p *Protocol, path []PathStep, current string) (map[string]bool, map[[2]string]bool) {
+func visitedStates(p *protocol.Protocol, path []PathStep, current string) (map[string]bool, map[[2]string]bool) {
 	visited, taken := map[string]bool{}, map[[2]string]bool{}
 	for _, t := range path {
 		visited[t.From], visited[t.To] = true, true
@@ -48,8 +49,8 @@ func visitedStates(p *Protocol, path []PathStep, current string) (map[string]boo
 	if current != "" {
 		visited[current] = true
 	}
-	if len(visited) == 0 && p.plan != nil && len(p.plan.Steps) > 0 {
-		visited[p.plan.Steps[0].ID] = true
+	if len(visited) == 0 && p.Plan() != nil && len(p.Plan().Steps) > 0 {
+		visited[p.Plan().Steps[0].ID] = true
 	}
 	return visited, taken
 }
@@ -57,8 +58,8 @@ func visitedStates(p *Protocol, path []PathStep, current string) (map[string]boo
 // MermaidRun is the protocol's Mermaid chart (as Graph gives it) with the
 // states a run visited in class "visited" and the state it stopped in in
 // class "current".
-func (p *Protocol) MermaidRun(path []PathStep, current string) (string, error) {
-	if p.plan == nil || len(p.plan.Steps) == 0 {
+func MermaidRun(p *protocol.Protocol, path []PathStep, current string) (string, error) {
+	if p.Plan() == nil || len(p.Plan().Steps) == 0 {
 		return "", fmt.Errorf("graph: the protocol has no plan; load it with Load or Parse")
 	}
 	g := newFlowGraph(p)
@@ -110,8 +111,8 @@ const (
 // the right (forward) or the left (back), coloured by event. The states and
 // transitions of path are drawn bold in blue, current outlined in orange;
 // the rest is faded. Every text is escaped.
-func (p *Protocol) FlowSVG(path []PathStep, current string) (string, error) {
-	if p.plan == nil || len(p.plan.Steps) == 0 {
+func FlowSVG(p *protocol.Protocol, path []PathStep, current string) (string, error) {
+	if p.Plan() == nil || len(p.Plan().Steps) == 0 {
 		return "", fmt.Errorf("graph: the protocol has no plan; load it with Load or Parse")
 	}
 	g := newFlowGraph(p)
@@ -145,8 +146,8 @@ func (p *Protocol) FlowSVG(path []PathStep, current string) (string, error) {
 				kind = "deploy"
 			}
 			addNode(&flowNode{state: s.ID, label: stateLabel(s, false, " · "), kind: kind, phase: ph.ID})
-			if s.Gate != nil && g.states[BlockedState(s.ID)] {
-				addNode(&flowNode{state: BlockedState(s.ID), label: blockedLabel(s.ID, false), kind: "blocked", phase: ph.ID})
+			if s.Gate != nil && g.states[string(protocol.BlockedState(s.ID))] {
+				addNode(&flowNode{state: string(protocol.BlockedState(s.ID)), label: blockedLabel(s.ID, false), kind: "blocked", phase: ph.ID})
 			}
 		}
 	}
@@ -156,7 +157,7 @@ func (p *Protocol) FlowSVG(path []PathStep, current string) (string, error) {
 	}
 	for _, st := range g.specials {
 		kind := "engine"
-		if Terminal(st) {
+		if protocol.State(st).Terminal() {
 			kind = "terminal"
 		}
 		addNode(&flowNode{state: st, label: specialLabel(st), kind: kind})
@@ -259,7 +260,7 @@ func (p *Protocol) FlowSVG(path []PathStep, current string) (string, error) {
 		fmt.Fprintf(&b, `<text class="ph" x="%.1f" y="%.1f">%s</text>`+"\n", x0, h.y+16, esc(h.label))
 	}
 	// The start: a dot above the first step.
-	first := index[p.plan.Steps[0].ID]
+	first := index[p.Plan().Steps[0].ID]
 	startTaken := visited[first.state]
 	fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="6" fill="#222"/>`+"\n", cx, svgMargin+4)
 	fmt.Fprintf(&b, `<path class="%s" stroke="#555" d="M%.1f,%.1f V%.1f" marker-end="url(#%s)"/>`+"\n",
@@ -269,7 +270,7 @@ func (p *Protocol) FlowSVG(path []PathStep, current string) (string, error) {
 		isTaken := taken[[2]string{se.e.src, se.e.dst}]
 		color := svgEdgeColor(se.e.events[0])
 		dash := ""
-		if se.e.events[0] == EvSkip || se.e.events[0] == EvRetry {
+		if se.e.events[0] == string(protocol.EvSkip) || se.e.events[0] == string(protocol.EvRetry) {
 			dash = ` stroke-dasharray="4 3"`
 		}
 		var d string
@@ -336,15 +337,15 @@ func arrowID(taken bool) string {
 // svgEdgeColor colours a transition by its first event, as the DOT chart does.
 func svgEdgeColor(event string) string {
 	switch event {
-	case EvFail, EvReject, EvRejectRollback, EvRollback, EvAbort, EvAbortRollback, EvError, EvNothing:
+	case string(protocol.EvFail), string(protocol.EvReject), string(protocol.EvRejectRollback), string(protocol.EvRollback), string(protocol.EvAbort), string(protocol.EvAbortRollback), string(protocol.EvError), string(protocol.EvNothing):
 		return "#c0392b"
-	case EvHalt:
+	case string(protocol.EvHalt):
 		return "#d35400"
-	case EvNotify:
+	case string(protocol.EvNotify):
 		return "#b8860b"
-	case EvSkip:
+	case string(protocol.EvSkip):
 		return "#777777"
-	case EvRetry:
+	case string(protocol.EvRetry):
 		return "#4a78b0"
 	}
 	return "#555555"

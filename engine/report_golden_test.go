@@ -16,6 +16,7 @@ import (
 
 	_ "github.com/protorun/protorun/adapters/fake"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -87,7 +88,7 @@ func goldenRun(t *testing.T, id string, spec []byte) (*engine.Result, *store.Mem
 		Answer string            `yaml:"answer"`
 	}
 	require.NoError(t, yaml.Unmarshal(spec, &run))
-	p, err := engine.Load(filepath.Join("testdata", "report", "outcomes.yaml"), nil)
+	p, err := protocol.Load(filepath.Join("testdata", "report", "outcomes.yaml"), nil)
 	require.NoError(t, err)
 	clock := &rtClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	s := store.NewMemory()

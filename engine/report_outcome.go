@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"strings"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // reportOutcome is what every report says first, whatever the run's end:
@@ -111,7 +113,7 @@ func outcome(rep *RunReport) reportOutcome {
 			undone[strings.TrimSuffix(rb.ID, ".rollback")] = true
 		}
 	}
-	if Terminal(rep.State) && !Completed(rep.Status) {
+	if protocol.State(rep.State).Terminal() && !Completed(rep.Status) {
 		for _, d := range rep.Deployed {
 			if !undone[d] {
 				o.NotRolledBack = append(o.NotRolledBack, d)

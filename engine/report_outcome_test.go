@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // harnessView is the view of h's run, as protorun report draws it (with
@@ -57,7 +58,7 @@ func TestChecklistOnEveryOutcome(t *testing.T) {
 			status: engine.StatusRejected,
 			want: verdicts{"Production deployed": false, "Evidence archived": true,
 				"No rollback executed (or rollback completed)": true, "Report written": true}},
-		{name: "failed before any deploy", params: func(p *rtParams) { p.Policy1 = engine.PolicyRollback },
+		{name: "failed before any deploy", params: func(p *rtParams) { p.Policy1 = string(protocol.PolicyRollback) },
 			setup: func(h *rtHarness) { h.f.on("probe-1", rtUnhealthyUntil(1)) }, answer: "yes",
 			status: engine.StatusFailed,
 			want: verdicts{"Production deployed": false, "Evidence archived": true,
@@ -162,7 +163,7 @@ func TestReportNamesWhatHappened(t *testing.T) {
 	})
 	t.Run("completed with warnings", func(t *testing.T) {
 		params := rtDefaults()
-		params.Policy3 = engine.PolicyNotify
+		params.Policy3 = string(protocol.PolicyNotify)
 		h := newHarness(t, rtPipeline(t, params)).withPrompter("yes")
 		h.f.on("lint", rtFail("2 findings"))
 		h.f.on("probe-3", rtUnhealthyUntil(1))

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -52,22 +53,22 @@ func (e *TimelineEntry) Duration(until time.Time) time.Duration {
 // rollback actions in the order its journal records them, each with its
 // start and end. p is the protocol the run started with; it gives titles
 // and the phase of each step.
-func Timeline(p *Protocol, entries []store.Entry) ([]TimelineEntry, error) {
+func Timeline(p *protocol.Protocol, entries []store.Entry) ([]TimelineEntry, error) {
 	var out []TimelineEntry
 	open := map[string]int{} // key → index in out of an entry not yet ended
 	phaseOf := func(id string) string {
-		if p != nil && p.plan != nil {
-			if s := p.plan.Step(id); s != nil {
-				return s.phase.ID
+		if p != nil && p.Plan() != nil {
+			if s := p.Plan().Step(id); s != nil {
+				return s.Phase.ID
 			}
 		}
 		return ""
 	}
 	titleOf := func(id string) string {
-		if p == nil || p.plan == nil {
+		if p == nil || p.Plan() == nil {
 			return ""
 		}
-		s := p.plan.Step(id)
+		s := p.Plan().Step(id)
 		switch {
 		case s == nil:
 			return ""

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -21,12 +22,12 @@ type RunView struct {
 	// Generated is when the view was built (open entries end there).
 	Generated time.Time `json:"generated"`
 
-	p *Protocol
+	p *protocol.Protocol
 }
 
 // NewRunView builds the view of a run from the protocol it started with
 // and what Store.Load returns for it.
-func NewRunView(p *Protocol, info *store.RunInfo, entries []store.Entry) (*RunView, error) {
+func NewRunView(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) (*RunView, error) {
 	rep, err := ReplayReport(p, info, entries)
 	if err != nil {
 		return nil, err
@@ -60,7 +61,7 @@ func LoadRunView(ctx context.Context, s store.Store, id string) (*RunView, error
 	if len(info.Source) == 0 {
 		return nil, fmt.Errorf("run %s: the store kept no copy of its protocol", id)
 	}
-	p, err := Parse(info.File, info.Source, nil)
+	p, err := protocol.Parse(info.File, info.Source, nil)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: its protocol: %w", id, err)
 	}
@@ -71,13 +72,13 @@ func LoadRunView(ctx context.Context, s store.Store, id string) (*RunView, error
 }
 
 // Protocol is the protocol the run started with.
-func (v *RunView) Protocol() *Protocol { return v.p }
+func (v *RunView) Protocol() *protocol.Protocol { return v.p }
 
 // Mermaid is the protocol's chart with the path taken highlighted.
-func (v *RunView) Mermaid() (string, error) { return v.p.MermaidRun(v.Path, v.Report.State) }
+func (v *RunView) Mermaid() (string, error) { return MermaidRun(v.p, v.Path, v.Report.State) }
 
 // FlowSVG is the protocol's chart as SVG with the path taken highlighted.
-func (v *RunView) FlowSVG() (string, error) { return v.p.FlowSVG(v.Path, v.Report.State) }
+func (v *RunView) FlowSVG() (string, error) { return FlowSVG(v.p, v.Path, v.Report.State) }
 
 // span is the time the timeline covers.
 func (v *RunView) span() (t0, t1 time.Time) {

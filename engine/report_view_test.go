@@ -12,12 +12,13 @@ import (
 
 	_ "github.com/protorun/protorun/adapters/fake"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
 // runView runs p to its end (no prompter: a halt stops it) in a memory
 // store and builds the run's view.
-func runView(t *testing.T, p *engine.Protocol, vars map[string]string) *engine.RunView {
+func runView(t *testing.T, p *protocol.Protocol, vars map[string]string) *engine.RunView {
 	t.Helper()
 	s := store.NewMemory()
 	res, err := engine.Start(context.Background(), p, engine.Options{Store: s, Vars: vars, Dir: t.TempDir(), Identity: "tester", RunID: "view-1"})
@@ -28,7 +29,7 @@ func runView(t *testing.T, p *engine.Protocol, vars map[string]string) *engine.R
 }
 
 func TestRunViewFailedGate(t *testing.T) {
-	p, err := engine.Load("testdata/report/release.yaml", nil)
+	p, err := protocol.Load("testdata/report/release.yaml", nil)
 	require.NoError(t, err)
 	v := runView(t, p, map[string]string{"p95_budget": "100", "health_failures": "1"})
 	rep := v.Report
@@ -48,7 +49,7 @@ func TestRunViewFailedGate(t *testing.T) {
 	// Steps carry level, times and attempts.
 	st := rep.Phases[0].Steps[1]
 	assert.Equal(t, "wait-healthy", st.ID)
-	assert.Equal(t, engine.Must, st.Level)
+	assert.Equal(t, string(protocol.Must), st.Level)
 	assert.Equal(t, 2, st.Attempts)
 	assert.False(t, st.Started.IsZero())
 	assert.False(t, st.Ended.Before(st.Started))
@@ -68,7 +69,7 @@ func TestRunViewFailedGate(t *testing.T) {
 
 	// The path and the charts.
 	last := v.Path[len(v.Path)-1]
-	assert.Equal(t, engine.StateRolledBack, last.To)
+	assert.Equal(t, string(protocol.StateRolledBack), last.To)
 	svg, err := v.FlowSVG()
 	require.NoError(t, err)
 	assert.Contains(t, svg, `class="edge taken" data-from="load-test" data-to="staging-gate"`)
@@ -82,7 +83,7 @@ func TestRunViewFailedGate(t *testing.T) {
 }
 
 func TestRunViewHalted(t *testing.T) {
-	p, err := engine.Load("testdata/report/release.yaml", nil)
+	p, err := protocol.Load("testdata/report/release.yaml", nil)
 	require.NoError(t, err)
 	v := runView(t, p, map[string]string{"health_failures": "0"})
 	assert.Equal(t, engine.StatusHalted, v.Report.Status)
@@ -119,7 +120,7 @@ phases:
               expr: steps.ping.passed && all(steps.ping.items, {.passed})
           on_fail: halt
 `
-	p, err := engine.Parse("hostile.yaml", []byte(src), nil)
+	p, err := protocol.Parse("hostile.yaml", []byte(src), nil)
 	require.NoError(t, err)
 	v := runView(t, p, nil)
 	assert.Equal(t, map[string]string{"steps.ping.passed": "true"}, stringify(v.Report.Gates[0].Criteria[0].Values),

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -71,7 +72,7 @@ func TestResumeReadsJournalUnderLock(t *testing.T) {
 
 // otherResume returns what another process does: resume run r through
 // store (not through the hooks) to its end.
-func otherResume(t *testing.T, p *engine.Protocol, opts engine.Options, s store.Store) func() {
+func otherResume(t *testing.T, p *protocol.Protocol, opts engine.Options, s store.Store) func() {
 	return func() {
 		opts.Store = s
 		res, err := engine.Resume(context.Background(), p, "r", opts)

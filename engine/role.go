@@ -6,22 +6,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
-
-// RoleApprover prefixes a halt's approvers entry that names a role of the
-// store rather than a person: role:release-managers matches a decision
-// whose store identity (Decision.StoreIdentity) is that role or a member
-// of it. Only a store that authenticates its writers (an Identifier, such
-// as a database) records an identity it vouches for; on any other store a
-// role approver matches nobody.
-const RoleApprover = "role:"
 
 // approverMatches reports whether the approvers entry a names the decider
 // of d; roles says whether the store the decision was read from or written
 // to vouches for its StoreIdentity.
 func approverMatches(a string, d *Decision, roles bool) bool {
-	name, isRole := strings.CutPrefix(a, RoleApprover)
+	name, isRole := strings.CutPrefix(a, protocol.RoleApprover)
 	if !isRole {
 		return a == d.By
 	}
@@ -32,7 +25,7 @@ func approverMatches(a string, d *Decision, roles bool) bool {
 // roleRefusal says, after the approvers refused d, why none of their role
 // entries matched: "" when they name no role.
 func roleRefusal(approvers []string, d *Decision, roles bool) string {
-	if !slices.ContainsFunc(approvers, func(a string) bool { return strings.HasPrefix(a, RoleApprover) }) {
+	if !slices.ContainsFunc(approvers, func(a string) bool { return strings.HasPrefix(a, protocol.RoleApprover) }) {
 		return ""
 	}
 	switch id := d.StoreIdentity; {

@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -145,7 +144,7 @@ func (r *Result) ExitCode() int {
 // Runner executes one run of a protocol. It is not safe for concurrent use;
 // use one Runner per run.
 type Runner struct {
-	p      *Protocol
+	p      *protocol.Protocol
 	opts   Options
 	store  store.Store
 	set    adapters.Set
@@ -206,7 +205,7 @@ type Decision struct {
 
 // Start begins a new run of p and drives it until it ends, halts or ctx is
 // cancelled.
-func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
+func Start(ctx context.Context, p *protocol.Protocol, opts Options) (*Result, error) {
 	r, err := newRunner(p, opts)
 	if err != nil {
 		return nil, err
@@ -253,8 +252,8 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 			r.red = newRedactor(nil) // failed before the secrets were known
 		}
 		r.st.Status = StatusFailed
-		r.st.State = StateFailed
-		r.journal(store.KindEnd, map[string]any{"state": StateFailed, "status": StatusFailed, "error": r.redactText(err.Error())})
+		r.st.State = string(protocol.StateFailed)
+		r.journal(store.KindEnd, map[string]any{"state": protocol.StateFailed, "status": StatusFailed, "error": r.redactText(err.Error())})
 		// The end is recorded (the run is failed, not left running) before
 		// it is announced; if it cannot be, both errors are returned.
 		if jerr := r.durable(); jerr != nil {
@@ -265,7 +264,7 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 		r.emit(Event{Kind: EventEnd, Status: StatusFailed, Message: "run failed before any step: " + err.Error()})
 		return r.result(), r.redactErr(err)
 	}
-	r.m = p.plan.Machine("", fsm.Callbacks{})
+	r.m = machine(p.Plan(), "")
 	r.st.State = r.m.Current()
 	if p.Announce.Start != "" {
 		r.announce(p.Announce.Start, nil)
@@ -279,7 +278,7 @@ func Start(ctx context.Context, p *Protocol, opts Options) (*Result, error) {
 // *RunLeasedError) before anything is read to act on or written. It reads
 // the journal again once the run holds its environments: another process
 // may have recorded a decision while it waited for them.
-func Resume(ctx context.Context, p *Protocol, runID string, opts Options) (*Result, error) {
+func Resume(ctx context.Context, p *protocol.Protocol, runID string, opts Options) (*Result, error) {
 	r, err := newRunner(p, opts)
 	if err != nil {
 		return nil, err
@@ -329,7 +328,7 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 	}
 	r.redactDecisions()
 	r.announceTakeover()
-	r.m = p.plan.Machine(st.State, fsm.Callbacks{})
+	r.m = machine(p.Plan(), st.State)
 	res, err := r.drive(ctx)
 	return res, r.redactErr(err)
 }
@@ -355,14 +354,14 @@ func (r *Runner) loadRun(ctx context.Context, runID string) (*store.RunInfo, []s
 	}
 	// A run whose last transition reached its end state but that died
 	// before it recorded the end (report, end entry) resumes to finish.
-	if Terminal(st.State) && len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd {
+	if protocol.State(st.State).Terminal() && len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd {
 		return nil, nil, nil, fmt.Errorf("run %s already ended (%s)", runID, st.Status)
 	}
 	return info, entries, st, nil
 }
 
-func newRunner(p *Protocol, opts Options) (*Runner, error) {
-	if p == nil || p.plan == nil {
+func newRunner(p *protocol.Protocol, opts Options) (*Runner, error) {
+	if p == nil || p.Plan() == nil {
 		return nil, errors.New("protocol not loaded: use Load or Parse")
 	}
 	if opts.Store == nil {
@@ -379,7 +378,7 @@ func newRunner(p *Protocol, opts Options) (*Runner, error) {
 	}
 	set, own := opts.Adapters, false
 	if set == nil {
-		set = p.adapters // the set the protocol was loaded with: given once
+		set = p.Adapters() // the set the protocol was loaded with: given once
 	}
 	if set == nil {
 		set, own = adapters.FromRegistry(), true
@@ -422,46 +421,11 @@ func (r *Runner) prepare(c *RunContext, secrets map[string]string, ferr error) e
 	return r.thaw(c, secrets)
 }
 
-func envHint(v *Var) string {
+func envHint(v *protocol.Var) string {
 	if v.Env != "" {
 		return " or the environment variable " + v.Env
 	}
 	return ""
-}
-
-// Convert converts a string given for the var (--var, its environment
-// variable, Options.Vars) to the type of its default: a whole number, a
-// number or a bool. A var without a default, or with a string one, takes
-// any string. A value its type cannot hold is an error naming the type,
-// and the value unless the var is secret.
-func (v *Var) Convert(s string) (any, error) {
-	var want string
-	switch v.Default.(type) {
-	case int, int64:
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return int(i), nil
-		}
-		want = "a whole number"
-	case float64:
-		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-				return int(i), nil
-			}
-			return f, nil
-		}
-		want = "a number"
-	case bool:
-		if b, err := strconv.ParseBool(s); err == nil {
-			return b, nil
-		}
-		want = "true or false"
-	default:
-		return s, nil
-	}
-	if v.Secret {
-		return nil, fmt.Errorf("takes %s; the value given is not one (not shown: the var is secret)", want)
-	}
-	return nil, fmt.Errorf("takes %s (its default is %v), not %q", want, v.Default, s)
 }
 
 func (r *Runner) publicVars() map[string]string {
@@ -479,7 +443,7 @@ const maxInputSize = 16 << 20
 
 // inputView is what expressions see of an input (inputs.NAME), parsed
 // from the copy the run froze.
-func inputView(in *Input, f FrozenFile) (map[string]any, error) {
+func inputView(in *protocol.Input, f FrozenFile) (map[string]any, error) {
 	switch {
 	case !f.Exists:
 		return nil, fmt.Errorf("file %s does not exist", f.Path)
@@ -563,7 +527,7 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 	for {
 		state := r.m.Current()
 		r.st.State = state
-		if Terminal(state) {
+		if protocol.State(state).Terminal() {
 			return r.finish(ctx)
 		}
 		if err := ctx.Err(); err != nil {
@@ -604,31 +568,32 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 		r.st.Halt = nil // as Replay does: a halt ends with its transition
 		next := r.m.Current()
 		r.path = append(r.path, state)
-		r.journal(store.KindTransition, transition{From: state, Event: event, To: next})
+		r.journal(store.KindTransition, transition{From: state, Event: string(event), To: next})
 		r.phaseBoundary(state, event, next)
 	}
 }
 
 // execute does the work of a state and returns the event to fire.
-func (r *Runner) execute(ctx context.Context, state string) (string, error) {
+func (r *Runner) execute(ctx context.Context, state string) (protocol.Event, error) {
 	if ev, ok := r.aborting(state); ok {
 		return ev, nil // an abort is recorded: the run goes to its end from wherever it stands
 	}
 	switch {
-	case state == StateChecklist:
+	case state == string(protocol.StateChecklist):
 		return r.checklist(ctx)
-	case state == StateRollback:
+	case state == string(protocol.StateRollback):
 		return r.rollback(ctx)
-	case strings.HasSuffix(state, ":blocked"):
-		return r.blocked(ctx, strings.TrimSuffix(state, ":blocked"))
 	}
-	s := r.p.plan.Step(state)
+	if gate, ok := protocol.State(state).BlockedGate(); ok {
+		return r.blocked(ctx, gate)
+	}
+	s := r.p.Plan().Step(state)
 	if s == nil {
 		return "", fmt.Errorf("run %s is in unknown state %q (protocol changed?)", r.st.ID, state)
 	}
-	r.phaseBegin(s.phase)
-	if s.when != nil {
-		ok, err := s.when.EvalContext(ctx, r.exprEnv())
+	r.phaseBegin(s.Phase)
+	if s.WhenProgram != nil {
+		ok, err := s.WhenProgram.EvalContext(ctx, r.exprEnv())
 		if err != nil {
 			return "", fmt.Errorf("step %q: when: %w", s.ID, err)
 		}
@@ -637,7 +602,7 @@ func (r *Runner) execute(ctx context.Context, state string) (string, error) {
 			r.st.Steps[s.ID] = rec
 			r.journal(store.KindStepEnd, rec)
 			r.emit(Event{Kind: EventStepEnd, Step: s.ID, Status: "skipped", Message: "skipped: when is false"})
-			return EvSkip, nil
+			return protocol.EvSkip, nil
 		}
 	}
 	switch {
@@ -654,7 +619,7 @@ func (r *Runner) execute(ctx context.Context, state string) (string, error) {
 }
 
 // phaseBegin announces a phase the first time one of its steps runs.
-func (r *Runner) phaseBegin(ph *Phase) {
+func (r *Runner) phaseBegin(ph *protocol.Phase) {
 	if r.st.Phases[ph.ID] != nil {
 		return
 	}
@@ -669,31 +634,31 @@ func (r *Runner) phaseBegin(ph *Phase) {
 
 // phaseBoundary announces a phase complete when the run leaves its last
 // step on a success path.
-func (r *Runner) phaseBoundary(from, event, to string) {
-	s := r.p.plan.Step(from)
+func (r *Runner) phaseBoundary(from string, event protocol.Event, to string) {
+	s := r.p.Plan().Step(from)
 	if s == nil {
 		return
 	}
 	switch event {
-	case EvPass, EvSkip, EvApprove, EvNotify:
-	case EvFail:
+	case protocol.EvPass, protocol.EvSkip, protocol.EvApprove, protocol.EvNotify:
+	case protocol.EvFail:
 		if s.IsMust() {
 			return
 		}
 	default:
 		return
 	}
-	ns := r.p.plan.Step(to)
-	if ns != nil && ns.phase == s.phase {
+	ns := r.p.Plan().Step(to)
+	if ns != nil && ns.Phase == s.Phase {
 		return
 	}
-	pr := r.st.Phases[s.phase.ID]
+	pr := r.st.Phases[s.Phase.ID]
 	if pr == nil || !pr.Ended.IsZero() {
 		return
 	}
 	pr.Ended = r.now()
 	pr.Status = "passed"
-	warnings := r.phaseWarnings(s.phase)
+	warnings := r.phaseWarnings(s.Phase)
 	if len(warnings) > 0 {
 		pr.Status = PhaseWithWarnings
 	}
@@ -701,13 +666,13 @@ func (r *Runner) phaseBoundary(from, event, to string) {
 	switch {
 	case r.p.Announce.PhaseComplete == "":
 	case len(warnings) > 0:
-		r.phaseWarned(s.phase, warnings) // not the protocol's "finished successfully"
+		r.phaseWarned(s.Phase, warnings) // not the protocol's "finished successfully"
 	default:
-		r.announce(r.p.Announce.PhaseComplete, r.phaseScope(s.phase))
+		r.announce(r.p.Announce.PhaseComplete, r.phaseScope(s.Phase))
 	}
 }
 
-func (r *Runner) phaseScope(ph *Phase) map[string]any {
+func (r *Runner) phaseScope(ph *protocol.Phase) map[string]any {
 	return map[string]any{"phase": ph.Title, "phase.id": ph.ID, "phase.title": ph.Title, "phase.number": ph.Number}
 }
 
@@ -844,36 +809,7 @@ func (r *Runner) announceText(text string, recovery []string) {
 
 // fill expands a message's placeholders from scope, the run and vars.
 func (r *Runner) fill(text string, scope map[string]any) string {
-	return expand(text, func(name string) (any, bool) {
-		if v, ok := scope[name]; ok {
-			return v, true
-		}
-		switch name {
-		case "run.id":
-			return r.st.ID, true
-		case "protocol", "protocol.title":
-			return r.p.Title, true
-		case "protocol.id":
-			return r.p.ID, true
-		case "next":
-			return r.p.Next, true
-		case "approver", "reason":
-			// The latest decision's, once a halt has been decided.
-			if n := len(r.st.Decisions); n > 0 {
-				d := r.st.Decisions[n-1]
-				if name == "approver" {
-					return d.By, true
-				}
-				return d.Reason, true
-			}
-		}
-		if k, ok := strings.CutPrefix(name, "vars."); ok {
-			if pv := r.p.Vars[k]; pv != nil && !pv.Secret {
-				return r.red.String(fmt.Sprint(r.vars[k])), true // a value from outside
-			}
-		}
-		return "", true // a placeholder the moment does not fill reads empty
-	})
+	return fillText(r.p, r.st, r.vars, r.red, text, scope)
 }
 
 // redactErr keeps secrets out of an error the run returns (an expression

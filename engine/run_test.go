@@ -22,6 +22,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/schemas"
 )
@@ -291,21 +292,21 @@ type rtParams struct {
 }
 
 func rtDefaults() rtParams {
-	return rtParams{Policy1: engine.PolicyHalt, Policy2: engine.PolicyRollback, Policy3: engine.PolicyRollback,
+	return rtParams{Policy1: string(protocol.PolicyHalt), Policy2: string(protocol.PolicyRollback), Policy3: string(protocol.PolicyRollback),
 		Protected: true, StagingRollback: true}
 }
 
 // rtLoadSet is the adapter set protocols are checked against.
 func rtLoadSet(names ...string) adapters.Set { return newFakes().set(names...) }
 
-func rtPipeline(t testing.TB, p rtParams) *engine.Protocol {
+func rtPipeline(t testing.TB, p rtParams) *protocol.Protocol {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("testdata", "run", "pipeline.yaml.tmpl"))
 	require.NoError(t, err)
 	tmpl := template.Must(template.New("pipeline").Parse(string(src)))
 	var buf bytes.Buffer
 	require.NoError(t, tmpl.Execute(&buf, p))
-	proto, err := engine.Parse("pipeline.yaml", buf.Bytes(), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+	proto, err := protocol.Parse("pipeline.yaml", buf.Bytes(), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 	require.NoError(t, err, "fixture:\n%s", buf.String())
 	return proto
 }
@@ -313,7 +314,7 @@ func rtPipeline(t testing.TB, p rtParams) *engine.Protocol {
 // rtHarness runs one protocol with fakes, a memory store and a temp dir.
 type rtHarness struct {
 	t      *testing.T
-	p      *engine.Protocol
+	p      *protocol.Protocol
 	f      *rtFakes
 	ev     *rtEvents
 	store  *store.Memory
@@ -322,7 +323,7 @@ type rtHarness struct {
 	opts   engine.Options
 }
 
-func newHarness(t *testing.T, p *engine.Protocol, names ...string) *rtHarness {
+func newHarness(t *testing.T, p *protocol.Protocol, names ...string) *rtHarness {
 	h := &rtHarness{t: t, p: p, f: newFakes(), ev: &rtEvents{}, store: store.NewMemory(), dir: t.TempDir()}
 	if len(names) == 0 {
 		names = []string{"check", "deployer"}
@@ -458,11 +459,11 @@ func TestRunAllPass(t *testing.T) {
 	res, err := h.start()
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompleted, res.Status)
-	assert.Equal(t, engine.StateCompleted, res.State)
+	assert.Equal(t, string(protocol.StateCompleted), res.State)
 	assert.Equal(t, 0, res.ExitCode())
 	assert.Equal(t, "run-1", res.RunID)
 	assert.Equal(t, []string{"connectivity", "probe-1", "lint", "gate-1", "deploy-staging", "approve-production",
-		"deploy-production", "probe-2", "gate-2", "smoke", "probe-3", "gate-3", "tag-release", engine.StateChecklist}, res.Path)
+		"deploy-production", "probe-2", "gate-2", "smoke", "probe-3", "gate-3", "tag-release", string(protocol.StateChecklist)}, res.Path)
 
 	// Adapters ran in flow order, with placeholders expanded per item.
 	assert.Equal(t, []string{"connectivity", "probe-1", "lint", "deploy-staging", "deploy-production",
@@ -557,7 +558,7 @@ func TestRunAllPass(t *testing.T) {
 	// The journal replays to the same end.
 	st, err := engine.Replay("run-1", h.journal())
 	require.NoError(t, err)
-	assert.Equal(t, engine.StateCompleted, st.State)
+	assert.Equal(t, string(protocol.StateCompleted), st.State)
 	assert.Equal(t, engine.StatusCompleted, st.Status)
 	assert.Equal(t, []string{"deploy-staging", "deploy-production"}, st.Deployed)
 	assert.ElementsMatch(t, stepEvidence, st.Evidence)
@@ -600,7 +601,7 @@ func TestRunGatePolicies(t *testing.T) {
 			params.Policy1 = tt.policy
 			// A notify gate before a protected deploy is refused by the
 			// safety check, so production is unprotected in that case.
-			params.Protected = tt.policy != engine.PolicyNotify
+			params.Protected = tt.policy != string(protocol.PolicyNotify)
 		case "gate-2":
 			params.Policy2 = tt.policy
 		case "gate-3":
@@ -617,7 +618,7 @@ func TestRunGatePolicies(t *testing.T) {
 			validateEvidence(t, h.path(".artifacts/test/gates/"+tt.gate+".json"))
 			// The first failing evaluation may have been overwritten by a
 			// passing retry; the journal keeps it.
-			if tt.policy != engine.PolicyHalt {
+			if tt.policy != string(protocol.PolicyHalt) {
 				assert.Equal(t, "failed", ev.Status)
 				assert.Equal(t, tt.policy, ev.Policy)
 			}
@@ -706,14 +707,14 @@ func TestRunGatePolicies(t *testing.T) {
 			assert.Equal(t, want.status, rep.Status)
 		}
 		t.Run(tt.gate+"/"+tt.policy, func(t *testing.T) {
-			if tt.policy != engine.PolicyHalt {
+			if tt.policy != string(protocol.PolicyHalt) {
 				h := setup(t)
 				res, err := h.start()
 				require.NoError(t, err)
 				checkGate(t, h)
 				checkEnd(t, h, res, tt.first)
-				if tt.gate == "gate-1" && tt.policy == engine.PolicyRollback {
-					assert.Contains(t, res.Path, engine.StateRollback)
+				if tt.gate == "gate-1" && tt.policy == string(protocol.PolicyRollback) {
+					assert.Contains(t, res.Path, string(protocol.StateRollback))
 					assert.Zero(t, h.f.count("deploy-staging"), "nothing deployed after a failed gate")
 				}
 				return
@@ -728,7 +729,7 @@ func TestRunGatePolicies(t *testing.T) {
 					assert.Equal(t, "gate", he.Kind)
 					assert.Equal(t, tt.gate, he.Step)
 					assert.Equal(t, engine.StatusHalted, res.Status)
-					assert.Equal(t, engine.BlockedState(tt.gate), res.State)
+					assert.Equal(t, string(protocol.BlockedState(tt.gate)), res.State)
 					assert.Equal(t, 5, res.ExitCode(), "halted on a failure, not for an approval")
 					assert.True(t, he.OnFailure())
 					assert.Equal(t, engine.AwaitingFailure, res.Awaiting())
@@ -819,7 +820,7 @@ func TestRunRollbackFails(t *testing.T) {
 	res, err := h.start()
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRollbackFailed, res.Status)
-	assert.Equal(t, engine.StateRollbackFailed, res.State)
+	assert.Equal(t, string(protocol.StateRollbackFailed), res.State)
 	assert.Equal(t, 4, res.ExitCode())
 	// The staging rollback still ran after production's failed.
 	assert.Equal(t, 2, h.f.count("deploy-production.rollback"))
@@ -839,14 +840,14 @@ func TestRunRollbackFails(t *testing.T) {
 func TestRunMustStepFails(t *testing.T) {
 	t.Run("phase with a gate", func(t *testing.T) {
 		params := rtDefaults()
-		params.Policy1 = engine.PolicyRollback
+		params.Policy1 = string(protocol.PolicyRollback)
 		h := newHarness(t, rtPipeline(t, params)).withPrompter("yes")
 		h.f.on("probe-1", rtFail("probe down"))
 		res, err := h.start()
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusFailed, res.Status)
 		// The flow jumped from the failed step to its gate, over lint.
-		assert.Equal(t, []string{"connectivity", "probe-1", "gate-1", engine.StateRollback}, res.Path)
+		assert.Equal(t, []string{"connectivity", "probe-1", "gate-1", string(protocol.StateRollback)}, res.Path)
 		assert.Zero(t, h.f.count("lint"))
 		assert.False(t, h.exists(".artifacts/test/lint.json"))
 		ev := h.evidence(".artifacts/test/gates/gate-1.json")
@@ -866,7 +867,7 @@ func TestRunMustStepFails(t *testing.T) {
 		assert.Equal(t, engine.StatusRolledBack, res.Status)
 		assert.Equal(t, 1, res.ExitCode())
 		require.NotEmpty(t, res.Path)
-		assert.Equal(t, []string{"tag-release", engine.StateRollback}, res.Path[len(res.Path)-2:])
+		assert.Equal(t, []string{"tag-release", string(protocol.StateRollback)}, res.Path[len(res.Path)-2:])
 		assert.Equal(t, []string{"deploy-production.rollback", "deploy-staging.rollback"}, h.f.order()[len(h.f.order())-2:])
 		rep := h.report()
 		assert.Contains(t, rep.Failure, "step tag-release failed")
@@ -968,14 +969,14 @@ func TestRunDefaultNotifier(t *testing.T) {
             adapter: check
             when: vars.region == "eu"
             with: {text: "gate failed"}`
-	withHook := func(t *testing.T) *engine.Protocol {
+	withHook := func(t *testing.T) *protocol.Protocol {
 		src, err := os.ReadFile(filepath.Join("testdata", "run", "pipeline.yaml.tmpl"))
 		require.NoError(t, err)
 		text := strings.Replace(string(src), "          evidence: .artifacts/test/gates/gate-3.json", hook[1:]+"\n          evidence: .artifacts/test/gates/gate-3.json", 1)
 		tmpl := template.Must(template.New("pipeline").Parse(text))
 		var buf bytes.Buffer
 		require.NoError(t, tmpl.Execute(&buf, rtDefaults()))
-		p, err := engine.Parse("pipeline.yaml", buf.Bytes(), &engine.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
+		p, err := protocol.Parse("pipeline.yaml", buf.Bytes(), &protocol.LoadOptions{Adapters: rtLoadSet("check", "deployer")})
 		require.NoError(t, err)
 		return p
 	}
@@ -991,19 +992,19 @@ func TestRunDefaultNotifier(t *testing.T) {
 		{name: "guideline step", setup: func(h *rtHarness) { h.f.on("lint", rtFail("2 findings")) },
 			want: []note{{engine.NotifyWarning, "lint", ""}}, status: engine.StatusCompletedWithWarnings},
 		{name: "gate without notify", setup: func(h *rtHarness) { h.f.on("probe-3", rtUnhealthyUntil(1)) },
-			want: []note{{engine.NotifyGateFailed, "gate-3", engine.PolicyRollback}}, status: engine.StatusRolledBack},
+			want: []note{{engine.NotifyGateFailed, "gate-3", string(protocol.PolicyRollback)}}, status: engine.StatusRolledBack},
 		{name: "notify delivered", hooked: true, region: "eu", setup: func(h *rtHarness) { h.f.on("probe-3", rtUnhealthyUntil(1)) },
 			status: engine.StatusRolledBack},
 		{name: "notify when false", hooked: true, region: "us", setup: func(h *rtHarness) { h.f.on("probe-3", rtUnhealthyUntil(1)) },
-			want: []note{{engine.NotifyGateFailed, "gate-3", engine.PolicyRollback}}, status: engine.StatusRolledBack},
+			want: []note{{engine.NotifyGateFailed, "gate-3", string(protocol.PolicyRollback)}}, status: engine.StatusRolledBack},
 		{name: "notify call failed", hooked: true, region: "eu", setup: func(h *rtHarness) {
 			h.f.on("probe-3", rtUnhealthyUntil(1))
 			h.f.on("gate-3.notify", rtFail("webhook down"))
-		}, want: []note{{engine.NotifyGateFailed, "gate-3", engine.PolicyRollback}}, status: engine.StatusRolledBack},
+		}, want: []note{{engine.NotifyGateFailed, "gate-3", string(protocol.PolicyRollback)}}, status: engine.StatusRolledBack},
 		{name: "rollback failed", setup: func(h *rtHarness) {
 			h.f.on("probe-3", rtUnhealthyUntil(1))
 			h.f.on("deploy-production.rollback", rtFail("snapshot missing"))
-		}, want: []note{{engine.NotifyGateFailed, "gate-3", engine.PolicyRollback}, {engine.NotifyRollbackFailed, "", ""}},
+		}, want: []note{{engine.NotifyGateFailed, "gate-3", string(protocol.PolicyRollback)}, {engine.NotifyRollbackFailed, "", ""}},
 			status: engine.StatusRollbackFailed},
 		{name: "all passed", status: engine.StatusCompleted},
 	} {
@@ -1118,7 +1119,7 @@ func TestRunApprovalHalt(t *testing.T) {
 		res, err := h.resume()
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusRejected, res.Status)
-		assert.Equal(t, engine.StateRejected, res.State)
+		assert.Equal(t, string(protocol.StateRejected), res.State)
 		assert.Equal(t, 1, res.ExitCode())
 		assert.Zero(t, h.f.count("deploy-production"), "the protected deploy never ran")
 		assert.False(t, h.exists(".artifacts/test/deploy-production.json"))
@@ -1291,10 +1292,10 @@ phases:
         evidence: .artifacts/m/after.json
 `
 
-func rtMechanicsProtocol(t testing.TB, step string) *engine.Protocol {
+func rtMechanicsProtocol(t testing.TB, step string) *protocol.Protocol {
 	t.Helper()
 	src := fmt.Sprintf(rtMechanics, step)
-	p, err := engine.Parse("mechanics.yaml", []byte(src), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+	p, err := protocol.Parse("mechanics.yaml", []byte(src), &protocol.LoadOptions{Adapters: rtLoadSet("check")})
 	require.NoError(t, err, src)
 	return p
 }
@@ -1669,8 +1670,8 @@ func TestRunSecretsRedacted(t *testing.T) {
 // TestRunDryRunDeployment runs protocols/deployment.yaml without touching
 // anything: every adapter is simulated.
 func TestRunDryRunDeployment(t *testing.T) {
-	p, err := engine.Load(filepath.Join("..", "protocols", "deployment.yaml"),
-		&engine.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify", "prometheus")})
+	p, err := protocol.Load(filepath.Join("..", "protocols", "deployment.yaml"),
+		&protocol.LoadOptions{Adapters: rtLoadSet("tcp", "http", "exec", "notify", "prometheus")})
 	require.NoError(t, err)
 
 	setup := func(t *testing.T, sim map[string]string) (*rtHarness, engine.Options) {
@@ -1730,7 +1731,7 @@ func TestRunDryRunDeployment(t *testing.T) {
 		h, opts := setup(t, map[string]string{"deploy-production": "fail"})
 		res, err := engine.Start(context.Background(), p, opts)
 		require.NoError(t, err)
-		assert.Contains(t, res.Path, engine.StateRollback)
+		assert.Contains(t, res.Path, string(protocol.StateRollback))
 		assert.Equal(t, engine.StatusRolledBack, res.Status)
 		assert.Equal(t, 1, res.ExitCode())
 		require.True(t, h.exists(art("rollback-evidence.json")))
@@ -1758,8 +1759,8 @@ func TestRunDryRunDeployment(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusRolledBack, res.Status)
 		assert.Equal(t, 1, res.ExitCode())
-		assert.Equal(t, []string{"production-approval", engine.StateRollback}, res.Path[len(res.Path)-2:])
-		assert.Equal(t, engine.StateRolledBack, res.State)
+		assert.Equal(t, []string{"production-approval", string(protocol.StateRollback)}, res.Path[len(res.Path)-2:])
+		assert.Equal(t, string(protocol.StateRolledBack), res.State)
 		assert.False(t, h.exists(art("production-deployment.json")))
 		assert.False(t, h.exists(art("rollback-evidence.json")), "production was not deployed: nothing of it to roll back")
 		assert.Equal(t, "passed", h.evidence(art("staging-rollback-evidence.json")).Status)
@@ -1874,7 +1875,7 @@ func TestReplayDamagedJournal(t *testing.T) {
 // as a crash would, and resumes from there.
 func TestResumeAfterCrash(t *testing.T) {
 	params := rtDefaults()
-	params.Policy2 = engine.PolicyRollback
+	params.Policy2 = string(protocol.PolicyRollback)
 	p := rtPipeline(t, params)
 	// A full run that rolls back at gate-2.
 	h := newHarness(t, p).withPrompter("yes")
@@ -1907,8 +1908,8 @@ func TestResumeAfterCrash(t *testing.T) {
 		// before the crash is not repeated.
 		production, staging int
 	}{
-		{"during the production rollback", index(stepStart("deploy-production.rollback")) + 1, engine.StateRollback, 2, 2},
-		{"during the staging rollback", index(stepStart("deploy-staging.rollback")) + 1, engine.StateRollback, 0, 2},
+		{"during the production rollback", index(stepStart("deploy-production.rollback")) + 1, string(protocol.StateRollback), 2, 2},
+		{"during the staging rollback", index(stepStart("deploy-staging.rollback")) + 1, string(protocol.StateRollback), 0, 2},
 		{"before gate-2 was recorded", index(func(e store.Entry) bool {
 			return e.Kind == store.KindGate && strings.Contains(string(e.Data), `"id":"gate-2"`)
 		}), "gate-2", 2, 2},

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // simulated is the adapter of a dry run: it passes, or does what Simulate
@@ -20,10 +21,10 @@ func (s simulated) Run(_ context.Context, req *adapters.Request) (*adapters.Resu
 	return &adapters.Result{Status: adapters.Passed, Message: "simulated"}, nil
 }
 
-func simulatedSet(p *Protocol, sim map[string]string) adapters.Set {
+func simulatedSet(p *protocol.Protocol, sim map[string]string) adapters.Set {
 	set := adapters.Set{}
 	a := simulated{sim: sim}
-	for _, s := range p.plan.Steps {
+	for _, s := range p.Plan().Steps {
 		if s.Adapter != "" {
 			set[s.Adapter] = a
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -193,7 +194,7 @@ func (st *RunState) apply(e store.Entry) error {
 		st.State = t.To
 		st.Halt = nil
 		st.unfired, st.failedInto = "", ""
-		if rec := st.Steps[t.From]; t.Event == EvFail && rec != nil && rec.Status == "failed" {
+		if rec := st.Steps[t.From]; t.Event == string(protocol.EvFail) && rec != nil && rec.Status == "failed" {
 			st.failedInto = t.From
 		}
 		if st.Status == StatusHalted || st.Status == StatusInterrupted {

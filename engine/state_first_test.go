@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -19,7 +20,7 @@ func TestReplayNamesTheFirstStep(t *testing.T) {
 		return store.Entry{Seq: seq, Kind: kind, Data: b}
 	}
 	halted, err := Replay("r", []store.Entry{
-		entry(1, store.KindHalt, HaltRecord{Step: "ask", Kind: HaltConfirmation, Prompt: "Go on?", Since: time.Now()}),
+		entry(1, store.KindHalt, HaltRecord{Step: "ask", Kind: string(protocol.HaltConfirmation), Prompt: "Go on?", Since: time.Now()}),
 	})
 	require.NoError(t, err)
 	require.Equal(t, "ask", halted.State)

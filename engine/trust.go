@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -43,16 +44,16 @@ import (
 // vouches for them. The engine's own checks, which know the store, match a
 // halt's role:NAME approvers only on a store that authenticates roles (a
 // store.Identifier).
-func VerifyJournal(p *Protocol, info *store.RunInfo, entries []store.Entry) error {
+func VerifyJournal(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) error {
 	return verifyJournal(p, info, entries, true)
 }
 
 // verifyJournalIn is VerifyJournal for a journal read from st.
-func verifyJournalIn(st store.Store, p *Protocol, info *store.RunInfo, entries []store.Entry) error {
+func verifyJournalIn(st store.Store, p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) error {
 	return verifyJournal(p, info, entries, authenticatesRoles(st))
 }
 
-func verifyJournal(p *Protocol, info *store.RunInfo, entries []store.Entry, roles bool) error {
+func verifyJournal(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry, roles bool) error {
 	lines := make([]journalLine, len(entries))
 	for i, e := range entries {
 		lines[i] = journalLine{e: e}
@@ -89,14 +90,14 @@ func firstProblem(run string, problems []JournalProblem) *store.JournalError {
 
 // runProtocol is the protocol the run started with: p when its digest is
 // the run's, else the copy the store kept, parsed; nil when there is none.
-func runProtocol(p *Protocol, info *store.RunInfo) *Protocol {
-	if p != nil && p.plan != nil && p.Digest == info.Digest {
+func runProtocol(p *protocol.Protocol, info *store.RunInfo) *protocol.Protocol {
+	if p != nil && p.Plan() != nil && p.Digest == info.Digest {
 		return p
 	}
 	if len(info.Source) == 0 {
 		return nil
 	}
-	kept, err := Parse(info.File, info.Source, nil)
+	kept, err := protocol.Parse(info.File, info.Source, nil)
 	if err != nil || kept.Digest != info.Digest {
 		return nil
 	}
@@ -149,7 +150,7 @@ func headProblems(info *store.RunInfo, lines []journalLine) (problem *JournalPro
 // every approval of a halt by someone its policy allows, before it
 // expired, and every transition that approves a halt preceded by such an
 // approval since the run halted there.
-func decisionProblems(p *Protocol, info *store.RunInfo, lines []journalLine, roles bool) []JournalProblem {
+func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journalLine, roles bool) []JournalProblem {
 	var out []JournalProblem
 	var halt *HaltRecord
 	approved := map[string]bool{} // halt step → its latest decision since it halted approves
@@ -166,12 +167,12 @@ func decisionProblems(p *Protocol, info *store.RunInfo, lines []journalLine, rol
 	// was in: a rehashed line that jumps past a halt (pass, skip) is as
 	// forged as one that approves it.
 	next := map[[2]string]string{}
-	for _, ev := range p.plan.Events {
-		for _, src := range ev.Src {
-			next[[2]string{src, ev.Name}] = ev.Dst
+	for _, t := range p.Plan().Transitions {
+		for _, src := range t.Src {
+			next[[2]string{string(src), string(t.Event)}] = string(t.Dst)
 		}
 	}
-	state := p.plan.Steps[0].ID
+	state := p.Plan().Steps[0].ID
 	rejected := map[string]bool{} // halt step → a rejection (an abort, an expiry) since it halted
 	skipped := map[string]bool{}  // step → recorded as skipped (when: false) since the last transition
 	for i, l := range lines {
@@ -202,7 +203,7 @@ func decisionProblems(p *Protocol, info *store.RunInfo, lines []journalLine, rol
 			if !d.Approve {
 				continue
 			}
-			s := p.plan.Step(d.Step)
+			s := p.Plan().Step(d.Step)
 			if s == nil || s.Halt == nil {
 				continue // a gate retried, an interrupted call: no policy
 			}
@@ -238,7 +239,7 @@ func decisionProblems(p *Protocol, info *store.RunInfo, lines []journalLine, rol
 // approval the policy allows, reject after a rejection, skip after the step
 // was recorded skipped); a gate that halted is retried only after an
 // approval and abandoned only after a rejection.
-func transitionProblem(p *Protocol, next map[[2]string]string, state string, t transition,
+func transitionProblem(p *protocol.Protocol, next map[[2]string]string, state string, t transition,
 	approved, rejected, skipped map[string]bool) string {
 	const forged = ": it was not written by protorun"
 	if t.From != state {
@@ -247,17 +248,17 @@ func transitionProblem(p *Protocol, next map[[2]string]string, state string, t t
 	if dst, ok := next[[2]string{t.From, t.Event}]; !ok || dst != t.To {
 		return fmt.Sprintf("records %s --%s--> %s, which the protocol has no transition for%s", t.From, t.Event, t.To, forged)
 	}
-	if s := p.plan.Step(t.From); s != nil && s.Halt != nil {
+	if s := p.Plan().Step(t.From); s != nil && s.Halt != nil {
 		switch t.Event {
-		case EvApprove:
+		case string(protocol.EvApprove):
 			if !approved[t.From] {
 				return fmt.Sprintf("records %s approved, but the journal holds no approval of it that the halt's policy allows%s", t.From, forged)
 			}
-		case EvReject, EvRejectRollback:
+		case string(protocol.EvReject), string(protocol.EvRejectRollback):
 			if !rejected[t.From] {
 				return fmt.Sprintf("records %s rejected, but the journal holds no rejection of it%s", t.From, forged)
 			}
-		case EvSkip:
+		case string(protocol.EvSkip):
 			if !skipped[t.From] {
 				return fmt.Sprintf("records %s skipped, but the journal holds no record of it skipped%s", t.From, forged)
 			}
@@ -265,11 +266,11 @@ func transitionProblem(p *Protocol, next map[[2]string]string, state string, t t
 	}
 	if gate, ok := strings.CutSuffix(t.From, ":blocked"); ok {
 		switch t.Event {
-		case EvRetry:
+		case string(protocol.EvRetry):
 			if !approved[gate] {
 				return fmt.Sprintf("records the halted gate %s retried, but the journal holds no approval of it%s", gate, forged)
 			}
-		case EvAbort, EvAbortRollback:
+		case string(protocol.EvAbort), string(protocol.EvAbortRollback):
 			if !rejected[gate] {
 				return fmt.Sprintf("records the halted gate %s abandoned, but the journal holds no rejection of it%s", gate, forged)
 			}
@@ -282,7 +283,7 @@ func transitionProblem(p *Protocol, next map[[2]string]string, state string, t t
 // recorded approval d, made at d.Time of a halt reached at since (zero:
 // unknown) in a run frozen as context: what is wrong with it, or "". roles
 // says whether the journal's store vouches for the identities it records.
-func decisionProblem(s *Step, startedBy string, since time.Time, context string, d *Decision, roles bool) string {
+func decisionProblem(s *protocol.PlanStep, startedBy string, since time.Time, context string, d *Decision, roles bool) string {
 	if err := checkDecision(s, since, startedBy, context, d, roles); err != nil {
 		return fmt.Sprintf("records an approval the halt's policy refuses (%v): it was not written by protorun", err)
 	}
@@ -293,7 +294,7 @@ func decisionProblem(s *Step, startedBy string, since time.Time, context string,
 // about to act on at the halt s (item 3 of "the journal is checked"): an
 // approval the halt's policy refuses, or a dry run's approval in a real
 // run, stops the run with a *JournalError naming its entry; nothing runs.
-func (r *Runner) checkPendingDecision(s *Step, d *Decision) error {
+func (r *Runner) checkPendingDecision(s *protocol.PlanStep, d *Decision) error {
 	why := ""
 	switch {
 	case !d.Approve:

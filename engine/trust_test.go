@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -287,7 +288,7 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 				refused("approve", engine.Decide(ctx, s, h.p, id, engine.Decision{Approve: true, By: "bob"}))
 				refused("reject", engine.Decide(ctx, s, h.p, id, engine.Decision{Approve: false, By: "bob"}))
 				refused("abort", engine.Decide(ctx, s, h.p, id, engine.Decision{Approve: false, By: "bob", Via: "abort"}))
-				_, _, err = engine.LoadRun(ctx, s, id, &engine.LoadOptions{Adapters: h.opts.Adapters})
+				_, _, err = engine.LoadRun(ctx, s, id, &protocol.LoadOptions{Adapters: h.opts.Adapters})
 				refused("LoadRun", err)
 
 				rep, err := engine.VerifyWith(ctx, s, id, engine.VerifyOptions{Protocol: h.p})
@@ -311,7 +312,7 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 			rep, err := engine.VerifyWith(ctx, h.opts.Store, h.opts.RunID, engine.VerifyOptions{Protocol: h.p})
 			require.NoError(t, err)
 			assert.True(t, rep.Intact, "%+v", rep.Journal)
-			_, _, err = engine.LoadRun(ctx, h.opts.Store, h.opts.RunID, &engine.LoadOptions{Adapters: h.opts.Adapters})
+			_, _, err = engine.LoadRun(ctx, h.opts.Store, h.opts.RunID, &protocol.LoadOptions{Adapters: h.opts.Adapters})
 			require.NoError(t, err)
 			require.NoError(t, engine.Decide(ctx, h.opts.Store, h.p, h.opts.RunID, engine.Decision{Approve: true, By: "bob"}))
 			res, err := engine.Resume(ctx, h.p, h.opts.RunID, h.opts)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
 
@@ -31,7 +32,7 @@ func TestVarConvert(t *testing.T) {
 		{"web", "12", "12", ""},
 		{nil, "anything", "anything", ""},
 	} {
-		got, err := (&engine.Var{Default: tc.def}).Convert(tc.in)
+		got, err := (&protocol.Var{Default: tc.def}).Convert(tc.in)
 		if tc.err != "" {
 			assert.EqualError(t, err, tc.err, "%v ← %q", tc.def, tc.in)
 			continue
@@ -40,7 +41,7 @@ func TestVarConvert(t *testing.T) {
 		assert.Equal(t, tc.want, got, "%v ← %q", tc.def, tc.in)
 	}
 	// A secret's value stays out of the error.
-	_, err := (&engine.Var{Default: 1, Secret: true}).Convert("hunter2")
+	_, err := (&protocol.Var{Default: 1, Secret: true}).Convert("hunter2")
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "hunter2")
 }
@@ -49,7 +50,7 @@ func TestVarConvert(t *testing.T) {
 // refused when the run starts, from Options.Vars (embedding) and from the
 // var's environment variable alike; it used to run as a string.
 func TestVarOverrideRefused(t *testing.T) {
-	p, err := engine.Parse("vars.yaml", []byte(varsProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+	p, err := protocol.Parse("vars.yaml", []byte(varsProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("check")})
 	require.NoError(t, err)
 
 	h := newHarness(t, p)
@@ -70,7 +71,7 @@ func TestVarOverrideRefused(t *testing.T) {
 // var's value; its environment variable is not read, so a bad one there
 // does not stop the run.
 func TestVarOverrideWinsOverEnv(t *testing.T) {
-	p, err := engine.Parse("vars.yaml", []byte(varsProtocol), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+	p, err := protocol.Parse("vars.yaml", []byte(varsProtocol), &protocol.LoadOptions{Adapters: rtLoadSet("check")})
 	require.NoError(t, err)
 	h := newHarness(t, p)
 	h.opts.Vars = map[string]string{"requests": "7"}
@@ -85,11 +86,11 @@ func TestVarOverrideWinsOverEnv(t *testing.T) {
 // whole number was taken before values were checked): its resume must not
 // fail on it.
 func TestResumeKeepsStartedVars(t *testing.T) {
-	p, err := engine.Parse("vars.yaml", []byte(varsProtocol+`      - id: approval
+	p, err := protocol.Parse("vars.yaml", []byte(varsProtocol+`      - id: approval
         halt: {kind: approval, prompt: approve}
 messages:
   approve: "Go on?"
-`), &engine.LoadOptions{Adapters: rtLoadSet("check")})
+`), &protocol.LoadOptions{Adapters: rtLoadSet("check")})
 	require.NoError(t, err)
 	dir := t.TempDir()
 	s := filestore.New(filepath.Join(dir, ".protorun"))

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine/internal/atomicfile"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -105,7 +106,7 @@ type VerifyOptions struct {
 	// Protocol is the protocol the run started with, whose halts' policies
 	// the recorded decisions are checked against. Optional. Default: the
 	// copy the store kept, parsed with the registered adapters.
-	Protocol *Protocol
+	Protocol *protocol.Protocol
 }
 
 // Verify checks a run's tamper evidence (manifest.go): that every journal

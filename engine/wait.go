@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/looplab/fsm"
-
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -45,7 +43,7 @@ func (r *Runner) waitDecision(ctx context.Context, he *HaltError) (decided bool,
 		err := r.waitAppend(wctx, expiry)
 		switch {
 		case errors.Is(err, errHaltExpired):
-			if r.now().Sub(r.st.Halt.Since) > time.Duration(r.p.plan.Step(he.Step).Halt.Expires) {
+			if r.now().Sub(r.st.Halt.Since) > time.Duration(r.p.Plan().Step(he.Step).Halt.Expires) {
 				return true, nil // the halt records its expiry
 			}
 			expiry = time.Time{} // the run's clock says otherwise: wait on
@@ -96,7 +94,7 @@ var errHaltExpired = errors.New("the halt expired")
 // haltExpiry is when the halt at step expires by the run's clock (zero:
 // never), as a time of the wall clock the wait runs on.
 func (r *Runner) haltExpiry(step string) time.Time {
-	s := r.p.plan.Step(step)
+	s := r.p.Plan().Step(step)
 	if s == nil || s.Halt == nil || s.Halt.Expires <= 0 {
 		return time.Time{}
 	}
@@ -163,7 +161,7 @@ func (r *Runner) adoptJournal(ctx context.Context) (*Decision, error) {
 	r.continueFrom(info, entries, st)
 	r.redactDecisions()
 	if st.State != state {
-		r.m = r.p.plan.Machine(st.State, fsm.Callbacks{})
+		r.m = machine(r.p.Plan(), st.State)
 	}
 	if r.st.Halt == nil {
 		return nil, nil

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // StatusCompletedWithWarnings is the status of a run that completed but
@@ -100,13 +102,13 @@ func (st *RunState) warnings() []warning {
 	var out []warning
 	for _, id := range st.StepOrder {
 		rec := st.Steps[id]
-		if rec == nil || rec.Level != Guideline || rec.Status == "passed" || rec.Status == "skipped" {
+		if rec == nil || rec.Level != string(protocol.Guideline) || rec.Status == "passed" || rec.Status == "skipped" {
 			continue
 		}
 		out = append(out, warning{step: id, at: rec.Ended, text: stepWarning(id, rec)})
 	}
 	for id, g := range st.Gates {
-		if g.Passed || g.Policy != PolicyNotify {
+		if g.Passed || g.Policy != string(protocol.PolicyNotify) {
 			continue
 		}
 		for _, c := range g.Criteria {
@@ -175,8 +177,8 @@ func gateNotice(title, policy string, criteria []CriterionResult) string {
 }
 
 // warn tells the observers the run goes on past a failure.
-func (r *Runner) warn(s *Step, text string) {
-	r.emit(Event{Kind: EventWarning, Phase: s.phase.ID, Step: s.ID, Status: "warning", Message: text})
+func (r *Runner) warn(s *protocol.PlanStep, text string) {
+	r.emit(Event{Kind: EventWarning, Phase: s.Phase.ID, Step: s.ID, Status: "warning", Message: text})
 }
 
 // notifyDefault hands a failure the protocol did not route to the run's
@@ -199,10 +201,10 @@ func (r *Runner) notifyDefault(ctx context.Context, n Notification) {
 }
 
 // phaseWarnings are the warnings of the steps and gates of ph.
-func (r *Runner) phaseWarnings(ph *Phase) []string {
+func (r *Runner) phaseWarnings(ph *protocol.Phase) []string {
 	var out []string
 	for _, w := range r.st.warnings() {
-		if s := r.p.plan.Step(w.step); s != nil && s.phase == ph {
+		if s := r.p.Plan().Step(w.step); s != nil && s.Phase == ph {
 			out = append(out, w.text)
 		}
 	}
@@ -212,7 +214,7 @@ func (r *Runner) phaseWarnings(ph *Phase) []string {
 // phaseWarned announces, in place of the protocol's phase-complete
 // message (which may well say "finished successfully"), that a phase
 // finished with warnings.
-func (r *Runner) phaseWarned(ph *Phase, warnings []string) {
+func (r *Runner) phaseWarned(ph *protocol.Phase, warnings []string) {
 	name := ph.Title
 	if ph.Number != 0 {
 		name = fmt.Sprintf("Phase %d, %s,", ph.Number, ph.Title)
@@ -234,7 +236,7 @@ func (r *Runner) finalChecklist() error {
 		return err
 	}
 	// The run is ending: its verdicts are for the report, each expression
-	// bounded in time by its budget (exprbound.go), not by a signal.
+	// bounded in time by its budget (protocol.Program.EvalContext), not by a signal.
 	r.evalChecklist(context.Background())
 	return nil
 }
@@ -248,9 +250,9 @@ func (r *Runner) evalChecklist(ctx context.Context) bool {
 	}
 	r.st.Checklist = []ChecklistResult{}
 	ok := true
-	for _, h := range r.p.Handoff {
+	for i, h := range r.p.Handoff {
 		res := ChecklistResult{Item: h.Item}
-		v, err := h.program.EvalContext(ctx, env)
+		v, err := r.p.Plan().Handoff[i].EvalContext(ctx, env)
 		res.Passed = v && err == nil
 		if err != nil {
 			res.Error = r.redactText(err.Error())

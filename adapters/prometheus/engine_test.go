@@ -16,6 +16,7 @@ import (
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/adapters/prometheus"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -58,7 +59,7 @@ func TestSecretHeaderNeverRecorded(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(secretProtocol), 0o644))
 	set := adapters.Set{"prometheus": prometheus.New()}
 	t.Cleanup(func() { _ = set.Close() })
-	p, err := engine.Load(filepath.Join(dir, "p.yaml"), &engine.LoadOptions{Adapters: set})
+	p, err := protocol.Load(filepath.Join(dir, "p.yaml"), &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
 	st := store.NewMemory()
 	_, _ = engine.Start(context.Background(), p, engine.Options{Adapters: set, Store: st, Dir: dir, RunID: "r1",

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // Hostile inputs at the CLI (issue #9): what engine/hostile_test.go checks
@@ -94,7 +94,7 @@ func TestHostileProtocolFiles(t *testing.T) {
 	for _, c := range []struct{ path, want string }{
 		{fifo, fifo + ": not a regular file"},
 		{sub, sub + ": not a regular file"},
-		{huge, fmt.Sprintf("%s: protocol file too large: over %d bytes", huge, engine.MaxFileSize)},
+		{huge, fmt.Sprintf("%s: protocol file too large: over %d bytes", huge, protocol.MaxFileSize)},
 		{ctrl, ctrl + ":3:9: file contains the control character U+001B"},
 	} {
 		for _, cmd := range [][]string{{"validate"}, {"graph"}, {"run", "--state-dir", filepath.Join(dir, "state")}} {

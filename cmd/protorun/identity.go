@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -52,8 +53,8 @@ func (d decider) stamp(dec *engine.Decision) {
 }
 
 // needReason refuses (exit 2) an approval without a reason of a halt that
-// requires one (engine.Protocol.ReasonRequired).
-func needReason(ctx context.Context, st store.Store, p *engine.Protocol, id string, approve bool, reason string) error {
+// requires one (protocol.Protocol.ReasonRequired).
+func needReason(ctx context.Context, st store.Store, p *protocol.Protocol, id string, approve bool, reason string) error {
 	if !approve || strings.TrimSpace(reason) != "" {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -103,9 +104,9 @@ func JUnit(rep *engine.RunReport) ([]byte, error) {
 			switch {
 			case st.Kind == "gate":
 				c = gateCase(st, gates[st.ID])
-			case st.Kind == "action" && st.Level == engine.Must:
+			case st.Kind == "action" && st.Level == string(protocol.Must):
 				c = stepCase(st)
-			case st.Kind == "action" && st.Level == engine.Guideline:
+			case st.Kind == "action" && st.Level == string(protocol.Guideline):
 				c = stepCase(st)
 				c.Name += " [guideline]"
 				if c.Failure != nil || c.Error != nil {
@@ -227,7 +228,7 @@ func gateCase(st engine.ReportStep, g *engine.GateRecord) junitCase {
 
 // writeJUnit writes the JUnit XML of run id, replayed from store, to path
 // atomically.
-func writeJUnit(ctx context.Context, s store.Store, p *engine.Protocol, id, path string) error {
+func writeJUnit(ctx context.Context, s store.Store, p *protocol.Protocol, id, path string) error {
 	info, entries, err := s.Load(ctx, id)
 	if err != nil {
 		return fmt.Errorf("junit: %w", err)
@@ -256,7 +257,7 @@ func (c *common) junitFlag(cmd *cobra.Command) {
 // covers the whole run, resumed or not), then returns runErr, what
 // finishRun made of the run. A JUnit file that cannot be written fails an
 // otherwise successful command.
-func (c *common) afterRun(cmd *cobra.Command, s store.Store, p *engine.Protocol, res *engine.Result, runErr error) error {
+func (c *common) afterRun(cmd *cobra.Command, s store.Store, p *protocol.Protocol, res *engine.Result, runErr error) error {
 	if c.junit == "" || res == nil || res.RunID == "" {
 		return runErr
 	}

@@ -23,18 +23,18 @@ func newGraphCmd() *cobra.Command {
 			if err := checkFormat(output); err != nil {
 				return err
 			}
-			p, err := engine.Load(args[0], nil)
+			p, err := loadProtocol(args[0])
 			if err != nil {
 				return exitCode(exitUsage, err)
 			}
 			if !human(output) { // the flow as data
-				d, err := p.GraphData()
+				d, err := engine.FlowData(p)
 				if err != nil {
 					return exitCode(exitUsage, err)
 				}
 				return writeData(cmd.OutOrStdout(), output, d, "  ")
 			}
-			out, err := p.Graph(format)
+			out, err := engine.Graph(p, format)
 			if err != nil {
 				return exitCode(exitUsage, err)
 			}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -238,7 +239,7 @@ halt, and writes evidence to a temporary directory it removes at the end;
   protorun run protocols/deployment.yaml --dry-run --simulate smoke-tests=fail`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := engine.Load(args[0], nil)
+			p, err := loadProtocol(args[0])
 			if err != nil {
 				return exitCode(exitUsage, err)
 			}
@@ -322,7 +323,7 @@ func parsePairs(in []string, out map[string]string, flag string) error {
 // var's type (the type of its default) cannot hold, from --var or from the
 // var's environment variable: "lots" for a number. The engine refuses it
 // too, but as a failed run.
-func checkVarTypes(p *engine.Protocol, vars map[string]string) error {
+func checkVarTypes(p *protocol.Protocol, vars map[string]string) error {
 	for _, name := range slices.Sorted(maps.Keys(p.Vars)) {
 		v := p.Vars[name]
 		s, given := vars[name]

@@ -11,13 +11,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
 // loadRun opens a run and the protocol it was started with, from the
 // bytes the store kept when it started (the file it was read from may have
 // changed or moved since, and the current directory is not the run's).
-func loadRun(ctx context.Context, st store.Store, id string) (*store.RunInfo, *engine.Protocol, error) {
+func loadRun(ctx context.Context, st store.Store, id string) (*store.RunInfo, *protocol.Protocol, error) {
 	info, p, err := engine.LoadRun(ctx, st, id, nil)
 	if err != nil {
 		return nil, nil, exitCode(exitUsage, journalRefused(err))
@@ -110,7 +111,7 @@ func newResumeCmd() *cobra.Command {
 }
 
 // resume continues a run, printing its events, and maps its end to an exit code.
-func (c *common) resume(cmd *cobra.Command, st store.Store, p *engine.Protocol, id string, prompter engine.Prompter) error {
+func (c *common) resume(cmd *cobra.Command, st store.Store, p *protocol.Protocol, id string, prompter engine.Prompter) error {
 	return c.drive(cmd, st, p, id, prompter, func(ctx context.Context, opts engine.Options) (*engine.Result, error) {
 		return engine.Resume(ctx, p, id, opts)
 	})
@@ -118,7 +119,7 @@ func (c *common) resume(cmd *cobra.Command, st store.Store, p *engine.Protocol, 
 
 // drive runs resume or abort, printing the run's events, and maps its end
 // to an exit code.
-func (c *common) drive(cmd *cobra.Command, st store.Store, p *engine.Protocol, id string, prompter engine.Prompter,
+func (c *common) drive(cmd *cobra.Command, st store.Store, p *protocol.Protocol, id string, prompter engine.Prompter,
 	run func(context.Context, engine.Options) (*engine.Result, error)) error {
 	obs, stopObs, err := c.observer(cmd.OutOrStdout())
 	if err != nil {
@@ -458,7 +459,7 @@ func unfinished(ctx context.Context, st store.Store, id string) bool {
 	}
 	// A run that reached its end but stopped before recording it is
 	// unfinished: resume records its end.
-	return !engine.Terminal(rs.State) || len(entries) == 0 || entries[len(entries)-1].Kind != store.KindEnd
+	return !protocol.State(rs.State).Terminal() || len(entries) == 0 || entries[len(entries)-1].Kind != store.KindEnd
 }
 
 // completeRunIDs offers the runs in the state directory that keep accepts

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -17,7 +18,7 @@ import (
 // give: the run keeps only their digests, and the engine refuses a value
 // whose digest differs. Without a terminal it asks nothing; the engine
 // then names the environment variable to set.
-func askSecrets(cmd *cobra.Command, st store.Store, p *engine.Protocol, id string, interactive bool) (map[string]string, error) {
+func askSecrets(cmd *cobra.Command, st store.Store, p *protocol.Protocol, id string, interactive bool) (map[string]string, error) {
 	out := map[string]string{}
 	if !interactive || !isTerminal(os.Stdin) {
 		return out, nil

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -25,28 +25,28 @@ any is not.`,
 			if err := checkFormat(output); err != nil {
 				return err
 			}
-			var all engine.ErrorList
+			var all protocol.ErrorList
 			bad := false
 			for _, f := range args {
-				_, err := engine.Load(f, nil)
+				_, err := loadProtocol(f)
 				if err == nil {
 					continue
 				}
 				bad = true
-				var list engine.ErrorList
+				var list protocol.ErrorList
 				if errors.As(err, &list) {
 					all = append(all, list...)
 				} else {
-					all = append(all, &engine.Error{Pos: engine.Pos{File: f}, Msg: err.Error()})
+					all = append(all, &protocol.Error{Pos: protocol.Pos{File: f}, Msg: err.Error()})
 				}
 			}
 			out := cmd.OutOrStdout()
 			if !human(output) {
 				// One list of every problem: [] when every file is valid.
 				if all == nil {
-					all = engine.ErrorList{}
+					all = protocol.ErrorList{}
 				}
-				if err := writeData(out, output, []*engine.Error(all), ""); err != nil {
+				if err := writeData(out, output, []*protocol.Error(all), ""); err != nil {
 					return err
 				}
 			} else {

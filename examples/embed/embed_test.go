@@ -17,7 +17,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/adapters/adapterstest"
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // The example's adapter passes the conformance kit every adapter passes.
@@ -163,11 +163,11 @@ func TestFlagAdapterEffect(t *testing.T) {
 	src, err := os.ReadFile("protocol.yaml")
 	require.NoError(t, err)
 	set := adapters.Set{"feature-flag": a}
-	_, err = engine.Parse("protocol.yaml", src, &engine.LoadOptions{Adapters: set})
+	_, err = protocol.Parse("protocol.yaml", src, &protocol.LoadOptions{Adapters: set})
 	require.NoError(t, err)
 	sneaky := strings.Replace(string(src), `with: {flag: "{vars.flag}", want: "off"}`, `with: {flag: "{vars.flag}", set: "on"}`, 1)
 	require.NotEqual(t, string(src), sneaky)
-	_, err = engine.Parse("protocol.yaml", []byte(sneaky), &engine.LoadOptions{Adapters: set})
-	require.ErrorIs(t, err, engine.ErrInvalid)
+	_, err = protocol.Parse("protocol.yaml", []byte(sneaky), &protocol.LoadOptions{Adapters: set})
+	require.ErrorIs(t, err, protocol.ErrInvalid)
 	assert.ErrorContains(t, err, `step "flag-is-off" targets protected environment "production" with a mutating call (adapter feature-flag)`)
 }

@@ -149,7 +149,7 @@ func (a *FlagAdapter) Run(ctx context.Context, req *adapters.Request) (*adapters
 }
 
 // ValidateParams implements adapters.ParamValidator: protorun validate and
-// engine.Load report these problems at the parameter's line and column.
+// protocol.Load report these problems at the parameter's line and column.
 func (a *FlagAdapter) ValidateParams(params map[string]any) []*adapters.ParamError {
 	_, errs := parseFlagParams(params)
 	return errs

@@ -28,6 +28,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
 
@@ -75,8 +76,8 @@ func rollout(ctx context.Context, dir, approver string, approve bool, out io.Wri
 
 	// 2. Load and validate. Every problem comes back at once, each at
 	// protocol.yaml:LINE:COL, including with: parameters the adapter rejects.
-	loadOpts := &engine.LoadOptions{Adapters: set}
-	p, err := engine.Parse("protocol.yaml", protocolYAML, loadOpts)
+	loadOpts := &protocol.LoadOptions{Adapters: set}
+	p, err := protocol.Parse("protocol.yaml", protocolYAML, loadOpts)
 	if err != nil {
 		return 2, err
 	}

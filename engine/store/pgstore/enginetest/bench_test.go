@@ -10,6 +10,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 	"github.com/protorun/protorun/engine/store/pgstore"
@@ -24,13 +25,13 @@ func (noop) Run(context.Context, *adapters.Request) (*adapters.Result, error) {
 }
 
 // twentySteps is a protocol of 20 fake-adapter steps.
-func twentySteps(b *testing.B) *engine.Protocol {
+func twentySteps(b *testing.B) *protocol.Protocol {
 	var sb strings.Builder
 	sb.WriteString("protorun: v1\nid: bench\ntitle: Bench\nphases:\n  - id: all\n    title: All\n    steps:\n")
 	for i := range 20 {
 		fmt.Fprintf(&sb, "      - id: s%d\n        adapter: noop\n        with: {n: %d}\n", i, i)
 	}
-	p, err := engine.Parse("bench.yaml", []byte(sb.String()), &engine.LoadOptions{Adapters: adapters.Set{"noop": noop{}}})
+	p, err := protocol.Parse("bench.yaml", []byte(sb.String()), &protocol.LoadOptions{Adapters: adapters.Set{"noop": noop{}}})
 	if err != nil {
 		b.Fatal(err)
 	}

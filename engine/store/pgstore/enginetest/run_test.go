@@ -14,6 +14,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/pgstore"
 	"github.com/protorun/protorun/internal/pgtest"
@@ -115,9 +116,9 @@ func newMachine(t *testing.T, url string, sw *switchAdapter, who string) *machin
 		Identity: who, Dir: dir}}
 }
 
-func parse(t *testing.T, sw *switchAdapter) *engine.Protocol {
+func parse(t *testing.T, sw *switchAdapter) *protocol.Protocol {
 	t.Helper()
-	p, err := engine.Parse("release.yaml", []byte(release), &engine.LoadOptions{Adapters: adapters.Set{"switch": sw}})
+	p, err := protocol.Parse("release.yaml", []byte(release), &protocol.LoadOptions{Adapters: adapters.Set{"switch": sw}})
 	require.NoError(t, err)
 	return p
 }
@@ -142,11 +143,11 @@ func TestAcrossMachines(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrLocked)
 	assert.Contains(t, err.Error(), "held by run rel-1")
 
-	_, lp, err := engine.LoadRun(ctx, m2.store, "rel-1", &engine.LoadOptions{Adapters: m2.opts.Adapters})
+	_, lp, err := engine.LoadRun(ctx, m2.store, "rel-1", &protocol.LoadOptions{Adapters: m2.opts.Adapters})
 	require.NoError(t, err)
 	require.NoError(t, engine.Decide(ctx, m2.store, lp, "rel-1", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 
-	_, lp, err = engine.LoadRun(ctx, m3.store, "rel-1", &engine.LoadOptions{Adapters: m3.opts.Adapters})
+	_, lp, err = engine.LoadRun(ctx, m3.store, "rel-1", &protocol.LoadOptions{Adapters: m3.opts.Adapters})
 	require.NoError(t, err)
 	res, err = engine.Resume(ctx, lp, "rel-1", m3.opts)
 	require.NoError(t, err)
@@ -218,7 +219,7 @@ func TestDatabaseLostMidRun(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRunning, st.Status, "it stopped where the journal ends")
 
-	_, lp, err := engine.LoadRun(ctx, m2.store, "rel-1", &engine.LoadOptions{Adapters: m2.opts.Adapters})
+	_, lp, err := engine.LoadRun(ctx, m2.store, "rel-1", &protocol.LoadOptions{Adapters: m2.opts.Adapters})
 	require.NoError(t, err)
 	m2.opts.WaitLock = time.Minute // for the lease's TTL to pass
 	res, err := engine.Resume(ctx, lp, "rel-1", m2.opts)
@@ -258,7 +259,7 @@ func TestRoleApprovers(t *testing.T) {
 	sw := &switchAdapter{}
 	src := strings.Replace(release, "halt: {kind: approval, prompt: approve}",
 		"halt: {kind: approval, prompt: approve, approvers: [\"role:"+p+"release_managers\"]}", 1)
-	pr, err := engine.Parse("release.yaml", []byte(src), &engine.LoadOptions{Adapters: adapters.Set{"switch": sw}})
+	pr, err := protocol.Parse("release.yaml", []byte(src), &protocol.LoadOptions{Adapters: adapters.Set{"switch": sw}})
 	require.NoError(t, err)
 	ci := newMachine(t, pgtest.AsRole(t, url, p+"ci"), sw, "ci")
 	alice := newMachine(t, pgtest.AsRole(t, url, p+"alice"), sw, "alice")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/pgstore"
 	"github.com/protorun/protorun/internal/pgtest"
@@ -107,9 +108,9 @@ func scaleProcess(role string) int {
 	}
 	defer s.Close()
 	set := adapters.Set{"fake": fake{}}
-	protocols := map[string]*engine.Protocol{}
+	protocols := map[string]*protocol.Protocol{}
 	for _, env := range scaleEnvs {
-		p, err := engine.Parse("deploy.yaml", []byte(scaleProtocol(env)), &engine.LoadOptions{Adapters: set})
+		p, err := protocol.Parse("deploy.yaml", []byte(scaleProtocol(env)), &protocol.LoadOptions{Adapters: set})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
@@ -137,7 +138,7 @@ func scaleProcess(role string) int {
 // drive starts the run, or resumes it where this driver's previous
 // process left it, until it ends; at an approval it waits for the
 // decision (WaitAppend) and resumes.
-func drive(ctx context.Context, s *pgstore.Store, p *engine.Protocol, set adapters.Set, id string, idx int) error {
+func drive(ctx context.Context, s *pgstore.Store, p *protocol.Protocol, set adapters.Set, id string, idx int) error {
 	opts := engine.Options{Adapters: set, Store: s, RunID: id, Identity: fmt.Sprintf("driver-%d", idx),
 		NoEvidence: true, WaitLock: 5 * time.Minute, Getenv: func(string) string { return "" }}
 	for attempt := 0; ; attempt++ {
@@ -201,7 +202,7 @@ func approve(ctx context.Context, s *pgstore.Store, set adapters.Set, who string
 			if err != nil || st.Status != engine.StatusHalted || st.Halt == nil {
 				continue
 			}
-			_, p, err := engine.LoadRun(ctx, s, info.ID, &engine.LoadOptions{Adapters: set})
+			_, p, err := engine.LoadRun(ctx, s, info.ID, &protocol.LoadOptions{Adapters: set})
 			if err != nil {
 				continue
 			}

@@ -26,6 +26,7 @@ import (
 
 	_ "github.com/protorun/protorun/adapters/all"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -79,7 +80,7 @@ func run(args []string, st *killStore, as string) int {
 	)
 	switch {
 	case len(args) == 3 && args[0] == "run":
-		p, lerr := engine.Load(args[1], nil)
+		p, lerr := protocol.Load(args[1], nil)
 		if lerr != nil {
 			return usage(lerr)
 		}
@@ -97,7 +98,7 @@ func run(args []string, st *killStore, as string) int {
 		if !bytes.Equal(src, info.Source) {
 			return usage(fmt.Errorf("%s changed since run %s started", info.File, args[1]))
 		}
-		p, lerr := engine.Parse(info.File, src, nil)
+		p, lerr := protocol.Parse(info.File, src, nil)
 		if lerr != nil {
 			return usage(lerr)
 		}
