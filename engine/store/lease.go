@@ -57,6 +57,65 @@ type RunLeaser interface {
 	RunDriver(ctx context.Context, run string) (*Holder, error)
 }
 
+// LeaseExpirer is a [RunLeaser] whose run leases lapse when their holder
+// stops renewing them (a TTL), so that another driver may take a run over
+// from a holder that is still alive, only paused. Such a store fences:
+// once its lease was taken over, every Append the old holder makes to the
+// run is refused with an error wrapping [ErrLeaseLost] (a
+// *[LeaseLostError]) and writes nothing, whether or not the journal
+// changed since. A store that has no holder for the run (one that never
+// leased it, as the process writing a decision) appends as before.
+//
+// A store whose leases end only with their holder's process (the file
+// store's flock, [Memory]) is not one: its old holder is gone and writes
+// nothing.
+type LeaseExpirer interface {
+	RunLeaser
+	// ExpireRunLease makes the lease this store holds on run lapse now,
+	// as if its holder had been paused past the TTL: it is no longer
+	// renewed, the next LeaseRun by another process takes it over, and
+	// this store still believes it holds it (its Appends are fenced once
+	// it was taken over). For tests; a run this store does not lease is
+	// an error.
+	ExpireRunLease(ctx context.Context, run string) error
+}
+
+// ErrLeaseLost is wrapped by a *[LeaseLostError]: a driver's run lease was
+// taken over by another driver, and what it tried to write was not
+// written.
+var ErrLeaseLost = errors.New("this process lost the run's lease to another driver")
+
+// LeaseLostError refuses an Append by a driver whose run lease another
+// driver took over ([LeaseExpirer]): nothing was written. Holder is who
+// holds the lease now, nil when nobody does (the new holder released it).
+type LeaseLostError struct {
+	Run    string
+	Holder *Holder
+	// Detail says more, in the store's words (the lease generations).
+	Detail string
+}
+
+func (e *LeaseLostError) Error() string {
+	s := fmt.Sprintf("run %s: this process lost the run's lease to another driver", e.Run)
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	if h := e.Holder; h != nil {
+		who := *h
+		who.Since = time.Time{}
+		s += "; " + who.String() + " holds it"
+		if !h.Since.IsZero() {
+			s += " (since " + h.Since.Format(time.RFC3339) + ")"
+		}
+	} else {
+		s += "; nobody holds it now"
+	}
+	return s + ": nothing written"
+}
+
+// Unwrap lets errors.Is(err, ErrLeaseLost) hold.
+func (e *LeaseLostError) Unwrap() error { return ErrLeaseLost }
+
 // EnvLeaser is a Store that leases environments to runs: an environment
 // belongs to one run at a time, from when the run starts until it ends
 // (its journal's last entry is its end, [Ended]), whether or not a process

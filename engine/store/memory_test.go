@@ -59,3 +59,11 @@ func TestOpenUnknownScheme(t *testing.T) {
 	assert.Contains(t, err.Error(), `no store is registered for scheme "nosuch"`)
 	assert.Contains(t, err.Error(), "test-known", "the error names the registered schemes")
 }
+
+// One Memory is what two drivers in one process share.
+func TestMemoryLeaseConformance(t *testing.T) {
+	storetest.RunLeases(t, func(*testing.T) (store.Store, store.Store) {
+		s := store.NewMemory()
+		return s, s
+	})
+}

@@ -3,7 +3,7 @@
 // append-only journal of [Entry] values, hash-chained ([ChainHead]).
 //
 // A store may have optional abilities, found by type assertion as
-// database/sql finds a driver's: [RunLeaser], [EnvLeaser], [FileKeeper],
+// database/sql finds a driver's: [RunLeaser] (and [LeaseExpirer]), [EnvLeaser], [FileKeeper],
 // [RawLoader], [Watcher] and [Identifier]. [Memory] keeps runs in memory; package filestore keeps them
 // in a directory. [Open] opens a store by URL, from the schemes registered
 // with [Register]. Package storetest checks that a store keeps the contract.

@@ -18,6 +18,14 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return filestore.New(filepath.Join(t.TempDir(), ".protorun")) })
 }
 
+// Two stores on one directory are two processes sharing it.
+func TestLeaseConformance(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) (store.Store, store.Store) {
+		dir := filepath.Join(t.TempDir(), ".protorun")
+		return filestore.New(dir), filestore.New(dir)
+	})
+}
+
 // store.Open opens a plain path and a file: URL as a file store.
 func TestOpen(t *testing.T) {
 	ctx := context.Background()

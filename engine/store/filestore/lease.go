@@ -76,9 +76,14 @@ func (s *Store) LeaseRun(ctx context.Context, run string, h store.Holder) (func(
 		fl.Unlock()
 		return nil, nil, fmt.Errorf("run %s: lease: %w", run, err)
 	}
+	// Once: a second release must not remove the record of the driver
+	// that took the run after this one.
+	var once sync.Once
 	return func() {
-		os.Remove(rec)
-		fl.Unlock()
+		once.Do(func() {
+			os.Remove(rec)
+			fl.Unlock()
+		})
 	}, stale, nil
 }
 

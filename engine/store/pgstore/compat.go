@@ -30,12 +30,13 @@ var (
 const kindEnd = string(store.KindEnd)
 
 var (
-	_ store.Store      = (*Store)(nil)
-	_ store.RunLeaser  = (*Store)(nil)
-	_ store.EnvLeaser  = (*Store)(nil)
-	_ store.FileKeeper = (*Store)(nil)
-	_ store.Watcher    = (*Store)(nil)
-	_ store.Identifier = (*Store)(nil)
+	_ store.Store        = (*Store)(nil)
+	_ store.RunLeaser    = (*Store)(nil)
+	_ store.LeaseExpirer = (*Store)(nil)
+	_ store.EnvLeaser    = (*Store)(nil)
+	_ store.FileKeeper   = (*Store)(nil)
+	_ store.Watcher      = (*Store)(nil)
+	_ store.Identifier   = (*Store)(nil)
 )
 
 func errUnknown(run, where string) error {

@@ -20,12 +20,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/protorun/protorun/engine/store"
 )
 
 // ErrLeaseLost is wrapped by the error of an Append by a Store whose run
 // lease another driver took over (its heartbeat stopped for longer than
-// the TTL): nothing is written.
-var ErrLeaseLost = errors.New("this process lost the run's lease to another driver")
+// the TTL): nothing is written. It is store.ErrLeaseLost, and the error a
+// *store.LeaseLostError.
+var ErrLeaseLost = store.ErrLeaseLost
 
 // envLock is the key of the advisory lock environment leases are checked
 // and taken under.
@@ -64,19 +67,41 @@ func (s *Store) fence(ctx context.Context, tx pgx.Tx, run string, gen int64) err
 		released bool
 		host     string
 		pid      int
+		since    time.Time
 	)
-	err := tx.QueryRow(ctx, `SELECT generation, released, host, pid FROM protorun_run_leases WHERE run = $1 FOR SHARE`, run).Scan(&cur, &released, &host, &pid)
+	err := tx.QueryRow(ctx, `SELECT generation, released, host, pid, since FROM protorun_run_leases WHERE run = $1 FOR SHARE`, run).Scan(&cur, &released, &host, &pid, &since)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return s.fail("run "+run+": check the lease", err)
 	}
 	if err == nil && cur == gen && !released {
 		return nil
 	}
-	who := "nobody holds it now"
+	lost := &store.LeaseLostError{Run: run, Detail: fmt.Sprintf("it held generation %d and did not renew it in time", gen)}
 	if err == nil && !released {
-		who = fmt.Sprintf("pid %d on host %s holds it (generation %d)", pid, host, cur)
+		lost.Holder = &holder{Run: run, Host: host, Pid: pid, Since: since}
+		lost.Detail += fmt.Sprintf("; generation %d now", cur)
 	}
-	return fmt.Errorf("run %s: this process held its lease (generation %d) but did not renew it in time, and %s: nothing written: %w", run, gen, who, ErrLeaseLost)
+	return lost
+}
+
+// ExpireRunLease implements store.LeaseExpirer: the lease this Store holds
+// on run stops its heartbeat and reads as older than the TTL, as if this
+// process had been paused; this Store still fences its Appends with it.
+func (s *Store) ExpireRunLease(ctx context.Context, run string) error {
+	s.mu.Lock()
+	l, ok := s.held[run]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("run %s: this store does not lease it", run)
+	}
+	l.stop()
+	_, err := s.pool.Exec(ctx, `UPDATE protorun_run_leases
+		SET heartbeat_at = now() - $3::float8 * interval '1 second' - interval '1 second'
+		WHERE run = $1 AND generation = $2 AND NOT released`, run, l.gen, s.leaseTTL.Seconds())
+	if err != nil {
+		return s.fail("run "+run+": expire the lease", err)
+	}
+	return nil
 }
 
 // LeaseRun implements RunLeaser. A lease whose holder has not renewed it

@@ -281,13 +281,15 @@ func (s *Store) appendOnce(ctx context.Context, run string, entries []entry, gen
 		if err != nil {
 			return s.fail("run "+run+": append", err)
 		}
-		if first := entries[0].Seq; first != 0 && first != last+1 {
-			return fmt.Errorf("run %s: cannot append entry %d after entry %d: %w", run, first, last, errConflict)
-		}
+		// The fence first: a holder that lost the lease learns that,
+		// whatever the new holder appended meanwhile.
 		if fenced {
 			if err := s.fence(ctx, tx, run, gen); err != nil {
 				return err
 			}
+		}
+		if first := entries[0].Seq; first != 0 && first != last+1 {
+			return fmt.Errorf("run %s: cannot append entry %d after entry %d: %w", run, first, last, errConflict)
 		}
 		for i := range ns {
 			ns[i] = int32(count + 1 + i)

@@ -52,6 +52,14 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.DB(t)) })
 }
 
+// Two stores on one database are two machines sharing it.
+func TestLeaseConformance(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) (store.Store, store.Store) {
+		url := pgtest.DB(t)
+		return open(t, url), open(t, url)
+	})
+}
+
 // Open by URL: both schemes are registered.
 func TestOpenByURL(t *testing.T) {
 	url := pgtest.DB(t)

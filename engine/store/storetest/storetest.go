@@ -11,6 +11,13 @@
 // checked when the store has them.
 // A wrapper that embeds a store.Store hides those abilities unless it
 // implements them too: test the store itself, not a wrapper.
+//
+// [RunLeases] checks leases as two processes sharing a store see them:
+// a run lease refused to a second holder, free once released, fencing of
+// a holder whose lease lapsed and was taken over (store.LeaseExpirer
+// only; a store whose leases end only with their holder's process cannot
+// be taken over from a live holder, and says so by not being one), and
+// environments that stay with their run until it ends.
 package storetest
 
 import (
