@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -408,6 +409,8 @@ func TestWaitAppend(t *testing.T) {
 	require.ErrorIs(t, b.WaitAppend(ctx, "nope", 0), store.ErrUnknownRun)
 }
 
+var grantSets atomic.Int64
+
 // documentedGrants is the SQL docs/operating-runs.md gives for roles, with
 // its role names made this test's own (roles belong to the cluster).
 func documentedGrants(t *testing.T) (sql string, role func(string) string) {
@@ -421,9 +424,10 @@ func documentedGrants(t *testing.T) (sql string, role func(string) string) {
 	require.Positive(t, i, "the section gives its GRANTs")
 	doc = doc[i+len("```sql\n"):]
 	sql = doc[:strings.Index(doc, "```")]
-	prefix := fmt.Sprintf("pgt%d_", os.Getpid())
+	// Roles belong to the cluster: each call its own.
+	prefix := fmt.Sprintf("pgt%d_%d_", os.Getpid(), grantSets.Add(1))
 	role = func(name string) string { return prefix + name }
-	for _, name := range []string{"protorun_users", "release_managers", "alice", "ci"} {
+	for _, name := range []string{"protorun_users", "release_managers", "alice", "ci", "on_call", "bob"} {
 		sql = regexp.MustCompile(`\b`+name+`\b`).ReplaceAllString(sql, role(name))
 	}
 	return strings.ReplaceAll(sql, "'…'", "'x'"), role
