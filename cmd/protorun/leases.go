@@ -78,3 +78,31 @@ func (s *runSummary) holdsLines() string {
 	}
 	return b.String()
 }
+
+// lostLease is what the user reads of a run that stopped because another
+// process took it over (store.ErrLeaseLost); it wraps the store's error.
+type lostLease struct {
+	msg string
+	err error
+}
+
+func (e *lostLease) Error() string { return e.msg }
+func (e *lostLease) Unwrap() error { return e.err }
+
+// leaseLost says that another process took the run over while this one
+// was not renewing its lease (paused, cut off from the store): this
+// process stopped and wrote nothing more, as an interrupted run does, and
+// the run is the new driver's.
+func leaseLost(err error) error {
+	var ll *store.LeaseLostError
+	if !errors.As(err, &ll) {
+		return &lostLease{msg: "another process took the run over: " + err.Error(), err: err}
+	}
+	msg := fmt.Sprintf("run %s stopped: another process took the run over while this one was not renewing its lease; ", ll.Run)
+	if ll.Holder != nil {
+		msg += fmt.Sprintf("%s drives it now. This process wrote nothing more; see where the run stands with protorun status %s", ll.Holder, ll.Run)
+	} else {
+		msg += fmt.Sprintf("that process has let it go since. This process wrote nothing more; protorun resume %s goes on from where its journal ends", ll.Run)
+	}
+	return &lostLease{msg: msg, err: err}
+}

@@ -360,6 +360,8 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 		return exitCode(exitUsage, leaseHint(err)) // nothing was written
 	case errors.Is(err, engine.ErrInterrupted):
 		return exitCode(exitFailed, err)
+	case errors.Is(err, store.ErrLeaseLost):
+		return exitCode(exitFailed, leaseLost(err)) // an interruption: another process drives the run on
 	case errors.Is(err, engine.ErrChangedRun):
 		// Nothing was acted on: the values given are not the run's.
 		return exitCode(exitUsage, err)
