@@ -59,7 +59,7 @@
 //     Result.LeftInPlace). protorun abort is Abort.
 //   - In another process, LoadRun reopens a run's protocol from the store
 //     (the exact bytes the run started with) so it can be decided and
-//     resumed; Replay rebuilds a run's state from its journal for a status
+//     resumed; journal.Replay rebuilds a run's state from its journal for a status
 //     display; store.Store's List lists the runs.
 //   - Result.ExitCode maps how a run ended to the CLI's exit codes: 0
 //     completed, 1 failed (rollback completed, rejected, aborted,

@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 )
 
 // fillText is Runner.fill for a run known by its protocol, its state, its
 // public vars and its redactor: a live run, or one replayed from its
 // journal.
-func fillText(p *protocol.Protocol, st *RunState, vars map[string]any, red *redactor, text string, scope map[string]any) string {
+func fillText(p *protocol.Protocol, st *journal.State, vars map[string]any, red *redactor, text string, scope map[string]any) string {
 	return protocol.Expand(text, func(name string) (any, bool) {
 		if v, ok := scope[name]; ok {
 			return v, true

@@ -15,6 +15,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
@@ -93,10 +94,10 @@ func FuzzJournal(f *testing.F) {
 	if err := s.Create(context.Background(), info); err != nil {
 		f.Fatal(err)
 	}
-	journal := filepath.Join(dir, "runs", fuzzRunID, "journal.jsonl")
+	journalFile := filepath.Join(dir, "runs", fuzzRunID, "journal.jsonl")
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(journal, data, 0o644); err != nil {
+		if err := os.WriteFile(journalFile, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		gotInfo, entries, err := s.Load(context.Background(), fuzzRunID)
@@ -121,7 +122,7 @@ func FuzzJournal(f *testing.F) {
 			t.Fatal("Load lost the run's info")
 		}
 
-		st, err := engine.Replay(fuzzRunID, entries)
+		st, err := journal.Replay(fuzzRunID, entries)
 		if err != nil {
 			if !strings.Contains(err.Error(), "journal entry ") {
 				t.Fatalf("Replay refused without naming the entry: %v", err)

@@ -11,7 +11,8 @@ package engine
 import (
 	"errors"
 	"io/fs"
-	"strings"
+
+	"github.com/protorun/protorun/engine/journal"
 )
 
 // runIDPlaceholder may occur in the artifacts directory and in the paths a
@@ -21,10 +22,7 @@ const runIDPlaceholder = "{run.id}"
 
 // expandRunID puts the run's id in place of {run.id} in a path.
 func expandRunID(p, id string) string {
-	if id == "" || !strings.Contains(p, runIDPlaceholder) {
-		return p
-	}
-	return strings.ReplaceAll(p, runIDPlaceholder, id)
+	return journal.ExpandRunID(p, id)
 }
 
 // errNotKept reports whether err means nothing is kept.

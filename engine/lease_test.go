@@ -17,6 +17,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
@@ -355,7 +356,7 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	driver, err := w.store.(store.RunLeaser).RunDriver(ctx, "a")
 	require.NoError(t, err)
 	assert.Nil(t, driver, "a dead driver drives nothing")
-	before, err := engine.Replay("a", w.journal("a"))
+	before, err := journal.Replay("a", w.journal("a"))
 	require.NoError(t, err)
 
 	// No decision yet: the resume halts again at the approval.
@@ -381,7 +382,7 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	assert.Equal(t, os.Getpid(), data.Holder.Pid)
 	assert.Equal(t, "a", data.Holder.Run)
 
-	after, err := engine.Replay("a", es)
+	after, err := journal.Replay("a", es)
 	require.NoError(t, err)
 	assert.Equal(t, before.Status, after.Status)
 	assert.Equal(t, before.State, after.State)

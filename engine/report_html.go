@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/protorun/protorun/engine/journal"
 )
 
 // WriteHTML renders the run as one self-contained HTML page: no script, no
@@ -47,9 +49,9 @@ func (v *RunView) WriteHTML(w io.Writer) error {
 			// Numbers only: safe as CSS.
 			Style: template.CSS(fmt.Sprintf("left:%.3f%%;width:%.3f%%", left, width))}
 		switch e.Kind {
-		case TimelineGate, TimelineDecision:
+		case journal.TimelineGate, journal.TimelineDecision:
 			row.Label = strings.TrimSpace(row.Label)
-		case TimelineHalt:
+		case journal.TimelineHalt:
 			row.Label = "‖ " + e.ID // ⏸ is missing from many fonts
 		}
 		if e.End.IsZero() && rep.Ended.IsZero() {
@@ -61,7 +63,7 @@ func (v *RunView) WriteHTML(w io.Writer) error {
 		hg := htmlGate{ID: g.ID, Title: g.Title, Passed: g.Passed, Verdict: verdict(g.Passed), Policy: g.Policy, Time: g.Time.Format(time.RFC3339)}
 		for _, c := range g.Criteria {
 			hg.Criteria = append(hg.Criteria, htmlCriterion{Name: c.Name, Expr: c.Expr, Passed: c.Passed, Verdict: verdict(c.Passed),
-				Error: c.Error, Values: FormatValues(c.Values), OnFail: c.OnFail})
+				Error: c.Error, Values: journal.FormatValues(c.Values), OnFail: c.OnFail})
 		}
 		d.Gates = append(d.Gates, hg)
 	}
@@ -83,7 +85,7 @@ func (v *RunView) WriteHTML(w io.Writer) error {
 }
 
 type htmlData struct {
-	R                                      *RunReport
+	R                                      *journal.RunReport
 	Status                                 string
 	Started, Duration, From, To, Generated string
 	Rows                                   []htmlRow

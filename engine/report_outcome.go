@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 )
 
@@ -66,7 +67,7 @@ func headline(status string) string {
 }
 
 // outcome sums up rep for the renderers.
-func outcome(rep *RunReport) reportOutcome {
+func outcome(rep *journal.RunReport) reportOutcome {
 	o := reportOutcome{Class: statusClass(rep.Status), Headline: headline(rep.Status), Warnings: rep.Warnings}
 	if !Completed(rep.Status) {
 		o.Detail = rep.Failure
@@ -91,7 +92,7 @@ func outcome(rep *RunReport) reportOutcome {
 			if c.Passed {
 				continue
 			}
-			read := FormatValues(c.Values)
+			read := journal.FormatValues(c.Values)
 			if c.Error != "" {
 				if read != "" {
 					read += "; "
@@ -125,7 +126,7 @@ func outcome(rep *RunReport) reportOutcome {
 
 // rollbackDetail says what a rollback action did: its message, or each
 // target's.
-func rollbackDetail(rb *StepRecord) string {
+func rollbackDetail(rb *journal.StepRecord) string {
 	if rb.Message != "" {
 		return rb.Message
 	}
@@ -134,7 +135,7 @@ func rollbackDetail(rb *StepRecord) string {
 		if it.Message == "" {
 			continue
 		}
-		if l := it.label(); l != "" {
+		if l := it.Label(); l != "" {
 			parts = append(parts, l+": "+it.Message)
 		} else {
 			parts = append(parts, it.Message)
@@ -144,7 +145,7 @@ func rollbackDetail(rb *StepRecord) string {
 }
 
 // checkVerdict is a handoff item's verdict in words.
-func checkVerdict(c ChecklistResult) string {
+func checkVerdict(c journal.ChecklistResult) string {
 	switch {
 	case c.Passed:
 		return "done"
@@ -155,7 +156,7 @@ func checkVerdict(c ChecklistResult) string {
 }
 
 // writeOutcomeMarkdown writes the "Outcome" section of a Markdown report.
-func writeOutcomeMarkdown(b *strings.Builder, rep *RunReport) {
+func writeOutcomeMarkdown(b *strings.Builder, rep *journal.RunReport) {
 	o := outcome(rep)
 	b.WriteString("\n## Outcome\n\n")
 	switch {
@@ -193,7 +194,7 @@ func writeOutcomeMarkdown(b *strings.Builder, rep *RunReport) {
 
 // writeRollbackMarkdown writes the "Rollback" section: every rollback
 // action with its result.
-func writeRollbackMarkdown(b *strings.Builder, rep *RunReport) {
+func writeRollbackMarkdown(b *strings.Builder, rep *journal.RunReport) {
 	b.WriteString("\n## Rollback\n\n")
 	o := outcome(rep)
 	if len(o.Rollbacks) == 0 {
@@ -208,7 +209,7 @@ func writeRollbackMarkdown(b *strings.Builder, rep *RunReport) {
 
 // writeChecklistMarkdown writes the "Handoff checklist" section: every
 // item with its verdict, for every outcome.
-func writeChecklistMarkdown(b *strings.Builder, rep *RunReport) {
+func writeChecklistMarkdown(b *strings.Builder, rep *journal.RunReport) {
 	b.WriteString("\n## Handoff checklist\n\n")
 	if len(rep.Checklist) == 0 {
 		b.WriteString("Not checked.\n")

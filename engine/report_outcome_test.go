@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 )
 
@@ -98,7 +99,7 @@ func TestChecklistOnEveryOutcome(t *testing.T) {
 
 			// The journal's end holds the verdicts: the report of the run
 			// replayed after the fact shows them too.
-			st, err := engine.Replay("run-1", h.journal())
+			st, err := journal.Replay("run-1", h.journal())
 			require.NoError(t, err)
 			assert.Equal(t, rep.Checklist, st.Checklist)
 			v := harnessView(t, h)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -152,7 +153,7 @@ func headProblems(info *store.RunInfo, lines []journalLine) (problem *JournalPro
 // approval since the run halted there.
 func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journalLine, roles bool) []JournalProblem {
 	var out []JournalProblem
-	var halt *HaltRecord
+	var halt *journal.HaltRecord
 	approved := map[string]bool{} // halt step → its latest decision since it halted approves
 	context := ""                 // the frozen context's digest, approvals bind to it
 	if len(lines) > 0 && lines[0].bad == "" && lines[0].e.Kind == store.KindContext {
@@ -182,14 +183,14 @@ func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journal
 		e, n := l.e, i+1
 		switch e.Kind {
 		case store.KindStepEnd:
-			var rec StepRecord
+			var rec journal.StepRecord
 			if json.Unmarshal(e.Data, &rec) == nil && rec.Status == "skipped" {
 				skipped[rec.ID] = true
 			}
 		case store.KindHalt:
-			var h HaltRecord
+			var h journal.HaltRecord
 			if json.Unmarshal(e.Data, &h) != nil {
-				continue // Replay refuses it
+				continue // journal.Replay refuses it
 			}
 			halt = &h
 			delete(approved, h.Step)
@@ -216,7 +217,7 @@ func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journal
 				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: why})
 			}
 		case store.KindTransition:
-			var t transition
+			var t journal.Transition
 			if json.Unmarshal(e.Data, &t) != nil {
 				continue
 			}
@@ -239,7 +240,7 @@ func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journal
 // approval the policy allows, reject after a rejection, skip after the step
 // was recorded skipped); a gate that halted is retried only after an
 // approval and abandoned only after a rejection.
-func transitionProblem(p *protocol.Protocol, next map[[2]string]string, state string, t transition,
+func transitionProblem(p *protocol.Protocol, next map[[2]string]string, state string, t journal.Transition,
 	approved, rejected, skipped map[string]bool) string {
 	const forged = ": it was not written by protorun"
 	if t.From != state {

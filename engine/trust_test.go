@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
@@ -142,7 +143,7 @@ func forgedDecision(t *testing.T, h *rtHarness, entries []store.Entry, who strin
 	t.Helper()
 	halt := entries[len(entries)-1]
 	require.Equal(t, store.KindHalt, halt.Kind)
-	st, err := engine.Replay(h.opts.RunID, entries)
+	st, err := journal.Replay(h.opts.RunID, entries)
 	require.NoError(t, err)
 	// A forger who knows the format names the run's frozen context too.
 	d := engine.Decision{Step: "approve-production", Approve: true, By: who, Reason: "ship it", Via: "cli",
@@ -559,7 +560,7 @@ func TestPromptAnsweredAfterExpiry(t *testing.T) {
 			info, es, err := h.store.Load(context.Background(), h.opts.RunID)
 			require.NoError(t, err)
 			require.NoError(t, engine.VerifyJournal(h.p, info, es))
-			st, err := engine.Replay(h.opts.RunID, es)
+			st, err := journal.Replay(h.opts.RunID, es)
 			require.NoError(t, err)
 			if wait == time.Minute {
 				assert.Equal(t, engine.StatusCompleted, res.Status)

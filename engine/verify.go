@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine/internal/atomicfile"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -211,7 +212,7 @@ func loadForVerify(ctx context.Context, s store.Store, runID string) (info *stor
 
 // manifestEntry is a file the run recorded, with the time it did.
 type manifestEntry struct {
-	rec  ManifestRecord
+	rec  journal.ManifestRecord
 	time time.Time
 }
 
@@ -269,7 +270,7 @@ func checkChain(info *store.RunInfo, lines []journalLine) chainResult {
 		if e.Kind != store.KindEvidence {
 			continue
 		}
-		var m ManifestRecord
+		var m journal.ManifestRecord
 		if json.Unmarshal(e.Data, &m) != nil || m.Path == "" {
 			continue // the chain check names an entry altered this far
 		}

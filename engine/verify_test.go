@@ -17,6 +17,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -111,7 +112,7 @@ func TestVerifyIntactRun(t *testing.T) {
 	}
 
 	// Replay keeps the report out of the run's evidence list.
-	rs, err := engine.Replay("run-1", entries)
+	rs, err := journal.Replay("run-1", entries)
 	require.NoError(t, err)
 	assert.NotContains(t, rs.Evidence, ".artifacts/test/report.json")
 	assert.Contains(t, rs.Evidence, ".artifacts/test/connectivity.json")

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -73,9 +74,9 @@ type (
 // skipped. A run halted on a failure has one more failing case, its halt
 // (haltCase); a halt for an approval is no test case. The run's status and
 // each of its warnings are properties.
-func JUnit(rep *engine.RunReport) ([]byte, error) {
+func JUnit(rep *journal.RunReport) ([]byte, error) {
 	seconds := func(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
-	gates := map[string]*engine.GateRecord{}
+	gates := map[string]*journal.GateRecord{}
 	for _, g := range rep.Gates {
 		gates[g.ID] = g
 	}
@@ -159,7 +160,7 @@ func JUnit(rep *engine.RunReport) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func notRun(st engine.ReportStep) *junitProblem {
+func notRun(st journal.ReportStep) *junitProblem {
 	msg := "not run"
 	if st.Status == "skipped" {
 		msg = "skipped: its when: was false"
@@ -167,7 +168,7 @@ func notRun(st engine.ReportStep) *junitProblem {
 	return &junitProblem{Message: msg}
 }
 
-func stepCase(st engine.ReportStep) junitCase {
+func stepCase(st journal.ReportStep) junitCase {
 	c := junitCase{Name: st.ID}
 	if st.Title != "" {
 		c.Name = st.ID + " (" + st.Title + ")"
@@ -187,7 +188,7 @@ func stepCase(st engine.ReportStep) junitCase {
 	return c
 }
 
-func gateCase(st engine.ReportStep, g *engine.GateRecord) junitCase {
+func gateCase(st journal.ReportStep, g *journal.GateRecord) junitCase {
 	c := junitCase{Name: "gate " + st.ID}
 	if st.Title != "" {
 		c.Name += " (" + st.Title + ")"
@@ -206,7 +207,7 @@ func gateCase(st engine.ReportStep, g *engine.GateRecord) junitCase {
 		line := fmt.Sprintf("%s %s: %s", map[bool]string{true: "✓", false: "✗"}[cr.Passed], cr.Name, v)
 		line += "\n    expr:   " + cr.Expr
 		if len(cr.Values) > 0 {
-			line += "\n    values: " + engine.FormatValues(cr.Values)
+			line += "\n    values: " + journal.FormatValues(cr.Values)
 		}
 		if cr.Error != "" {
 			line += "\n    error:  " + cr.Error

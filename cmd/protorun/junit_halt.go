@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 )
 
 // haltCase is the failing test case of a run halted on a failure (a gate
@@ -13,7 +13,7 @@ import (
 // pass, whatever its steps say, and CI must not show it green while it
 // waits. Nil for another phase, and for a run that is not halted on a
 // failure: an approval halt is not a failure.
-func haltCase(rep *engine.RunReport, ph engine.ReportPhase) *junitCase {
+func haltCase(rep *journal.RunReport, ph journal.ReportPhase) *junitCase {
 	h := rep.Halt
 	if !h.OnFailure() {
 		return nil

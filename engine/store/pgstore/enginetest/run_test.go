@@ -14,6 +14,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/pgstore"
@@ -215,7 +216,7 @@ func TestDatabaseLostMidRun(t *testing.T) {
 	m2 := newMachine(t, url, sw, "ci")
 	_, entries, err := m2.store.Load(ctx, "rel-1")
 	require.NoError(t, err)
-	st, err := engine.Replay("rel-1", entries)
+	st, err := journal.Replay("rel-1", entries)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRunning, st.Status, "it stopped where the journal ends")
 
@@ -278,7 +279,7 @@ func TestRoleApprovers(t *testing.T) {
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 	_, entries, err := ci.store.Load(ctx, "rel-1")
 	require.NoError(t, err)
-	st, err := engine.Replay("rel-1", entries)
+	st, err := journal.Replay("rel-1", entries)
 	require.NoError(t, err)
 	require.Len(t, st.Decisions, 1)
 	require.NotNil(t, st.Decisions[0].StoreIdentity)
