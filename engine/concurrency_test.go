@@ -178,7 +178,7 @@ func TestConcurrentRuns(t *testing.T) {
 		require.NoError(t, err, r.id)
 		assert.Equal(t, r.res.Status, st.Status, r.id)
 
-		rep, err := engine.Verify(ctx, s, r.id)
+		rep, err := journal.Verify(ctx, s, r.id)
 		require.NoError(t, err)
 		assert.True(t, rep.Intact, "%s: %+v", r.id, rep)
 		assert.Equal(t, len(entries), rep.Entries)

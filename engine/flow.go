@@ -60,7 +60,7 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 			if d.StoreIdentity, err = storeIdentity(ctx, r.store); err != nil {
 				return "", err // nothing recorded: the run stops at the halt's entry
 			}
-			err := checkDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d, authenticatesRoles(r.store))
+			err := journal.CheckDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d, authenticatesRoles(r.store))
 			switch {
 			case errors.Is(err, ErrExpired):
 				r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
@@ -143,23 +143,6 @@ func (r *Runner) contextDigest() string {
 		return ""
 	}
 	return r.ctx.Digest
-}
-
-// checkApprover applies a halt's approval policy to the decider of d (a
-// name, or a role the store vouches for when roles is set: role.go).
-func checkApprover(s *protocol.PlanStep, startedBy string, d *Decision, roles bool) error {
-	h := s.Halt
-	if h == nil {
-		return nil
-	}
-	who := d.By
-	if len(h.Approvers) > 0 && !slices.ContainsFunc(h.Approvers, func(a string) bool { return approverMatches(a, d, roles) }) {
-		return fmt.Errorf("%s may not decide %s (approvers: %s)%s", who, s.ID, strings.Join(h.Approvers, ", "), roleRefusal(h.Approvers, d, roles))
-	}
-	if h.AllowStarter != nil && !*h.AllowStarter && who == startedBy {
-		return fmt.Errorf("%s started the run and may not decide %s", who, s.ID)
-	}
-	return nil
 }
 
 // rollbackable reports whether a completed deploy has a rollback action.
@@ -694,7 +677,7 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	}
 	// The policy is the one of the protocol the run started with, whatever
 	// the caller passed (nil included).
-	if p = runProtocol(p, info); p == nil {
+	if p = journal.RunProtocol(p, info); p == nil {
 		return fmt.Errorf("run %s: the protocol it started with cannot be read from the store: refusing a decision its halt's policy cannot be applied to", runID)
 	}
 	if dated && (d.Time.Before(st.Halt.Since) || d.Time.After(time.Now().Add(time.Minute))) {
@@ -704,7 +687,7 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	now := d
 	now.Time = time.Now() // a decision dated back does not escape the expiry
 	for _, dd := range []*Decision{&d, &now} {
-		if err := checkDecision(p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
+		if err := journal.CheckDecision(p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
 			if errors.Is(err, ErrExpired) {
 				return fmt.Errorf("run %s: %w; an expired approval rejects itself (resume to record it)", runID, err)
 			}

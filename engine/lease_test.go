@@ -386,7 +386,7 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before.Status, after.Status)
 	assert.Equal(t, before.State, after.State)
-	rep, err := engine.Verify(ctx, w.store, "a")
+	rep, err := journal.Verify(ctx, w.store, "a")
 	require.NoError(t, err)
 	assert.Empty(t, rep.Journal, "the takeover entry is chained like any other")
 	info, _, err := w.store.Load(ctx, "a")

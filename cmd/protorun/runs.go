@@ -224,13 +224,13 @@ type runSummary struct {
 }
 
 // summarize refuses, as the engine does before it acts on a run, a journal
-// that does not check out (engine.VerifyJournal).
+// that does not check out (journal.VerifyJournal).
 func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *journal.State, []store.Entry, error) {
 	info, entries, err := st.Load(ctx, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := engine.VerifyJournal(nil, info, entries); err != nil {
+	if err := journal.VerifyJournal(nil, info, entries); err != nil {
 		return nil, nil, nil, err
 	}
 	rs, err := journal.Replay(id, entries)
@@ -394,7 +394,7 @@ func newLogsCmd() *cobra.Command {
 			}
 			// A journal that does not check out is still shown (it is
 			// what there is to look at), and said so, with exit code 2.
-			verr := engine.VerifyJournal(nil, info, entries)
+			verr := journal.VerifyJournal(nil, info, entries)
 			w := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			var yamlEntries []store.Entry

@@ -52,10 +52,10 @@ type State struct {
 	// what an approval of the run binds to.
 	Context string `json:"context,omitempty"`
 	// Abort is the run's abort (a decision via "abort"), once recorded:
-	// the run goes to its end from wherever it stands (abort.go).
+	// the run goes to its end from wherever it stands (engine.Abort).
 	Abort *Decision `json:"abort,omitempty"`
 	// LeftInPlace names the deploys an aborted run left in place, newest
-	// first (Result.LeftInPlace), as its end records them.
+	// first (the runtime's Result.LeftInPlace), as its end records them.
 	LeftInPlace []string `json:"left_in_place,omitempty"`
 
 	// haltAt is how many decisions the run held when it halted at Halt:

@@ -154,7 +154,7 @@ func TestAcrossMachines(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 
-	rep, err := engine.Verify(ctx, m4.store, "rel-1")
+	rep, err := journal.Verify(ctx, m4.store, "rel-1")
 	require.NoError(t, err)
 	assert.True(t, rep.Intact, "%+v", rep)
 	assert.Positive(t, rep.Entries)
@@ -183,7 +183,7 @@ func TestConnectionCutIsSurvived(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 	assert.Equal(t, int32(3), cut.Load(), "cut at every step")
-	rep, err := engine.Verify(ctx, m1.store, "rel-1")
+	rep, err := journal.Verify(ctx, m1.store, "rel-1")
 	require.NoError(t, err)
 	assert.True(t, rep.Intact, "%+v", rep)
 }
@@ -233,7 +233,7 @@ func TestDatabaseLostMidRun(t *testing.T) {
 		kinds[e.Kind]++
 	}
 	assert.Equal(t, 1, kinds[store.KindLease], "the takeover of the lost driver's lease is journaled")
-	rep, err := engine.Verify(ctx, m2.store, "rel-1")
+	rep, err := journal.Verify(ctx, m2.store, "rel-1")
 	require.NoError(t, err)
 	assert.True(t, rep.Intact, "%+v", rep)
 }

@@ -345,7 +345,7 @@ func TestScale(t *testing.T) {
 				}
 			}
 			assert.Equal(t, decided[id], fromApprovers, "%s: decisions recorded by approvers", id)
-			rep, err := engine.Verify(ctx, s, id)
+			rep, err := journal.Verify(ctx, s, id)
 			require.NoError(t, err, id)
 			assert.True(t, rep.Intact, "%s: %+v", id, rep.Journal)
 			env := scaleEnvs[(d+n)%3]
