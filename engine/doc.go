@@ -116,6 +116,11 @@
 // imports protocol and store, never engine: a tool that only reads runs
 // links it without the runtime.
 //
+// Package engine/report draws runs: the run's view (report.LoadRunView)
+// as Markdown or HTML, the Markdown report a run writes, and the
+// protocol's flow as Mermaid, DOT or SVG. It imports journal, never
+// engine; the runner uses it to write a run's Markdown report.
+//
 // # Guarantees
 //
 // Whatever the YAML says, protocol.Load refuses a protocol in which a step that

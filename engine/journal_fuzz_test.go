@@ -17,6 +17,7 @@ import (
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -127,7 +128,7 @@ func FuzzJournal(f *testing.F) {
 			if !strings.Contains(err.Error(), "journal entry ") {
 				t.Fatalf("Replay refused without naming the entry: %v", err)
 			}
-			if _, rerr := engine.ReplayReport(p, gotInfo, entries); rerr == nil {
+			if _, rerr := journal.ReplayReport(p, gotInfo, entries); rerr == nil {
 				t.Fatalf("Replay refused the journal (%v), ReplayReport did not", err)
 			}
 			return
@@ -138,13 +139,13 @@ func FuzzJournal(f *testing.F) {
 		if _, err := json.Marshal(st); err != nil { // protorun status -o json
 			t.Fatalf("replayed state does not encode: %v", err)
 		}
-		rep, err := engine.ReplayReport(p, gotInfo, entries)
+		rep, err := journal.ReplayReport(p, gotInfo, entries)
 		if err != nil {
 			t.Fatalf("Replay took the journal, ReplayReport did not: %v", err)
 		}
 		if _, err := json.Marshal(rep); err != nil {
 			t.Fatalf("report does not encode: %v", err)
 		}
-		_ = engine.MarkdownReport(rep)
+		_ = report.MarkdownReport(rep)
 	})
 }

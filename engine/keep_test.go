@@ -164,7 +164,7 @@ outputs:
 	}, rep.Outputs)
 	info, entries, err := h.store.Load(context.Background(), "run-1")
 	require.NoError(t, err)
-	replayed, err := engine.ReplayReport(p, info, entries)
+	replayed, err := journal.ReplayReport(p, info, entries)
 	require.NoError(t, err)
 	assert.Equal(t, rep.Outputs, replayed.Outputs, "protorun report of the run says the same")
 }

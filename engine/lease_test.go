@@ -19,6 +19,7 @@ import (
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -391,7 +392,7 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	assert.Empty(t, rep.Journal, "the takeover entry is chained like any other")
 	info, _, err := w.store.Load(ctx, "a")
 	require.NoError(t, err)
-	view, err := engine.NewRunView(w.p, info, es) // the reports read past it
+	view, err := report.NewRunView(w.p, info, es) // the reports read past it
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusHalted, view.Report.Status)
 

@@ -14,17 +14,18 @@ import (
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 	"github.com/protorun/protorun/engine/store"
 )
 
 // runView runs p to its end (no prompter: a halt stops it) in a memory
 // store and builds the run's view.
-func runView(t *testing.T, p *protocol.Protocol, vars map[string]string) *engine.RunView {
+func runView(t *testing.T, p *protocol.Protocol, vars map[string]string) *report.RunView {
 	t.Helper()
 	s := store.NewMemory()
 	res, err := engine.Start(context.Background(), p, engine.Options{Store: s, Vars: vars, Dir: t.TempDir(), Identity: "tester", RunID: "view-1"})
 	require.NotNil(t, res, "%v", err)
-	v, err := engine.LoadRunView(context.Background(), s, res.RunID)
+	v, err := report.LoadRunView(context.Background(), s, res.RunID)
 	require.NoError(t, err)
 	return v
 }

@@ -234,7 +234,7 @@ func writeJUnit(ctx context.Context, s store.Store, p *protocol.Protocol, id, pa
 	if err != nil {
 		return fmt.Errorf("junit: %w", err)
 	}
-	rep, err := engine.ReplayReport(p, info, entries)
+	rep, err := journal.ReplayReport(p, info, entries)
 	if err != nil {
 		return fmt.Errorf("junit: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/store"
 )
 
 // RunReport is the report a run leaves for the protocol that follows.
@@ -202,6 +203,43 @@ func BuildReport(p *protocol.Protocol, st *State, status string, now func() time
 		}
 	}
 	return rep
+}
+
+// ReplayReport builds the report of a run from its journal, after the
+// fact: what `protorun report` renders. p is the protocol the run started
+// with (RunInfo.Source parsed); info and entries are what Store.Load
+// returns. The report's status is the journal's; a run that is neither
+// ended nor halted reads "running". Secrets were redacted when the journal
+// was written.
+func ReplayReport(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) (*RunReport, error) {
+	if p == nil || p.Plan() == nil {
+		return nil, fmt.Errorf("report: protocol not loaded: use Load or Parse")
+	}
+	st, err := Replay(info.ID, entries)
+	if err != nil {
+		return nil, err
+	}
+	st.StartedBy, st.Started = info.StartedBy, info.Started
+	vars := map[string]any{}
+	for name, v := range p.Vars {
+		if v.Secret {
+			continue
+		}
+		val := v.Default
+		if s, ok := info.Vars[name]; ok {
+			if t, err := v.Convert(s); err == nil {
+				val = t
+			} else {
+				val = s // the run refused it at start; show what was given
+			}
+		}
+		if val != nil {
+			vars[name] = val
+		}
+	}
+	// The journal's values were redacted when written.
+	fill := func(text string) string { return Fill(p, st, vars, nil, text, nil) }
+	return BuildReport(p, st, st.Status, time.Now, fill), nil
 }
 
 func levelOf(s *protocol.Step) string {

@@ -1,4 +1,4 @@
-package engine
+package report
 
 import (
 	"fmt"
@@ -123,14 +123,15 @@ type htmlDecision struct {
 }
 
 // statusClass maps a status to one of the page's CSS classes.
-func statusClass(s string) string {
+func statusClass(status string) string {
+	s := journal.Status(status)
 	switch s {
-	case "passed", StatusCompleted, "approved":
+	case "passed", journal.StatusCompleted, "approved":
 		return "ok"
-	case StatusFailed, "errored", StatusRollbackFailed, StatusRejected, StatusAborted, "timeout":
+	case journal.StatusFailed, "errored", journal.StatusRollbackFailed, journal.StatusRejected, journal.StatusAborted, "timeout":
 		return "bad"
-	case StatusRolledBack, StatusHalted, StatusInterrupted, "awaiting decision", "incomplete", "running",
-		StatusCompletedWithWarnings, PhaseWithWarnings:
+	case journal.StatusRolledBack, journal.StatusHalted, journal.StatusInterrupted, "awaiting decision", "incomplete", "running",
+		journal.StatusCompletedWithWarnings, journal.PhaseWithWarnings:
 		return "warn"
 	}
 	return "none"

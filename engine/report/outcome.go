@@ -1,4 +1,4 @@
-package engine
+package report
 
 import (
 	"fmt"
@@ -40,36 +40,37 @@ type outcomeRollback struct {
 }
 
 // headline says how a run ended, or where it stands.
-func headline(status string) string {
+func headline(s string) string {
+	status := journal.Status(s)
 	switch status {
-	case StatusCompleted:
+	case journal.StatusCompleted:
 		return "Completed"
-	case StatusCompletedWithWarnings:
+	case journal.StatusCompletedWithWarnings:
 		return "Completed with warnings"
-	case StatusRolledBack:
+	case journal.StatusRolledBack:
 		return "Did not complete; rolled back"
-	case StatusRollbackFailed:
+	case journal.StatusRollbackFailed:
 		return "Did not complete; ROLLBACK FAILED: a human must act"
-	case StatusRejected:
+	case journal.StatusRejected:
 		return "Rejected"
-	case StatusAborted:
+	case journal.StatusAborted:
 		return "Aborted"
-	case StatusFailed:
+	case journal.StatusFailed:
 		return "Failed"
-	case StatusHalted:
+	case journal.StatusHalted:
 		return "Halted, awaiting a decision"
-	case StatusInterrupted:
+	case journal.StatusInterrupted:
 		return "Interrupted"
-	case StatusRunning:
+	case journal.StatusRunning:
 		return "Running (or its process stopped without recording why)"
 	}
-	return status
+	return s
 }
 
 // outcome sums up rep for the renderers.
 func outcome(rep *journal.RunReport) reportOutcome {
 	o := reportOutcome{Class: statusClass(rep.Status), Headline: headline(rep.Status), Warnings: rep.Warnings}
-	if !Completed(rep.Status) {
+	if !journal.Status(rep.Status).Completed() {
 		o.Detail = rep.Failure
 	}
 	for _, ph := range rep.Phases {
@@ -114,7 +115,7 @@ func outcome(rep *journal.RunReport) reportOutcome {
 			undone[strings.TrimSuffix(rb.ID, ".rollback")] = true
 		}
 	}
-	if protocol.State(rep.State).Terminal() && !Completed(rep.Status) {
+	if protocol.State(rep.State).Terminal() && !journal.Status(rep.Status).Completed() {
 		for _, d := range rep.Deployed {
 			if !undone[d] {
 				o.NotRolledBack = append(o.NotRolledBack, d)
@@ -160,7 +161,7 @@ func writeOutcomeMarkdown(b *strings.Builder, rep *journal.RunReport) {
 	o := outcome(rep)
 	b.WriteString("\n## Outcome\n\n")
 	switch {
-	case rep.Status == StatusCompletedWithWarnings:
+	case rep.Status == string(journal.StatusCompletedWithWarnings):
 		b.WriteString("> ⚠ **Completed with warnings:**\n") // the banner
 	default:
 		fmt.Fprintf(b, "**%s.**", o.Headline)

@@ -1,4 +1,4 @@
-package engine
+package report
 
 import (
 	"context"
@@ -28,7 +28,7 @@ type RunView struct {
 // NewRunView builds the view of a run from the protocol it started with
 // and what Store.Load returns for it.
 func NewRunView(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) (*RunView, error) {
-	rep, err := ReplayReport(p, info, entries)
+	rep, err := journal.ReplayReport(p, info, entries)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func LoadRunView(ctx context.Context, s store.Store, id string) (*RunView, error
 	if err != nil {
 		return nil, fmt.Errorf("run %s: its protocol: %w", id, err)
 	}
-	if err := verifyJournalIn(s, p, info, entries); err != nil {
+	if err := journal.VerifyJournalIn(s, p, info, entries); err != nil {
 		return nil, err
 	}
 	return NewRunView(p, info, entries)
@@ -260,7 +260,7 @@ func (v *RunView) Markdown() (string, error) {
 		}
 		b.WriteString(strings.Join(parts, " → ") + "\n")
 	}
-	if rep.Completion != "" && Completed(rep.Status) {
+	if rep.Completion != "" && journal.Status(rep.Status).Completed() {
 		fmt.Fprintf(&b, "\n%s\n", rep.Completion)
 	}
 	return b.String(), nil
