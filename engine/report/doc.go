@@ -2,7 +2,8 @@
 // ([RunView]: its report, timeline and path, from [LoadRunView] or
 // [NewRunView]) as Markdown ([RunView.Markdown]) or a self-contained HTML
 // page ([RunView.WriteHTML]); the report a run writes as it ends
-// ([MarkdownReport]); and the protocol's flow as Mermaid or DOT ([Graph],
+// ([MarkdownReport]); the report as JUnit XML for CI ([JUnit]); and the
+// protocol's flow as Mermaid or DOT ([Graph],
 // [MermaidRun]), as an SVG with the path a run took ([FlowSVG]), or as
 // data ([FlowData]).
 //
