@@ -9,7 +9,8 @@ import (
 	"github.com/protorun/protorun/engine/journal"
 )
 
-// MarkdownReport renders a report for people.
+// MarkdownReport renders a report for people: the file a run writes as
+// it ends. Its table cells are escaped as RunView.Markdown's are (mdCell).
 func MarkdownReport(rep *journal.RunReport) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s — run %s\n\n", rep.Title, rep.RunID)
@@ -24,12 +25,12 @@ func MarkdownReport(rep *journal.RunReport) string {
 	writeOutcomeMarkdown(&b, rep)
 	b.WriteString("\n## Phases\n\n| # | Phase | Status | Duration |\n|---|---|---|---|\n")
 	for _, ph := range rep.Phases {
-		fmt.Fprintf(&b, "| %d | %s | %s | %.0f ms |\n", ph.Number, ph.Title, ph.Status, ph.DurationMS)
+		fmt.Fprintf(&b, "| %d | %s | %s | %.0f ms |\n", ph.Number, mdCell.Replace(ph.Title), mdCell.Replace(ph.Status), ph.DurationMS)
 	}
 	for _, ph := range rep.Phases {
 		fmt.Fprintf(&b, "\n### %d. %s\n\n| Step | Kind | Status | Duration | Evidence |\n|---|---|---|---|---|\n", ph.Number, ph.Title)
 		for _, s := range ph.Steps {
-			fmt.Fprintf(&b, "| %s | %s | %s | %.0f ms | %s |\n", s.ID, s.Kind, s.Status, s.DurationMS, s.Evidence)
+			fmt.Fprintf(&b, "| %s | %s | %s | %.0f ms | %s |\n", mdCell.Replace(s.ID), mdCell.Replace(s.Kind), mdCell.Replace(s.Status), s.DurationMS, mdCell.Replace(s.Evidence))
 		}
 	}
 	b.WriteString("\n## Gates\n\n")
@@ -70,21 +71,42 @@ func MarkdownReport(rep *journal.RunReport) string {
 	sort.Strings(keys)
 	for _, k := range keys {
 		m, _ := rep.Metrics[k].(map[string]any)
-		if _, ok := m["p95_ms"]; !ok {
+		if len(m) == 0 {
 			continue
 		}
-		var parts []string // what the step measured, in this order
-		for _, f := range []struct{ key, format string }{{"p50_ms", "p50 %v ms"}, {"p95_ms", "p95 %v ms"}, {"p99_ms", "p99 %v ms"},
-			{"max_ms", "max %v ms"}, {"error_rate", "error rate %v"}, {"throughput_rps", "%v req/s"}} {
-			if v, ok := m[f.key]; ok {
-				parts = append(parts, fmt.Sprintf(f.format, v))
-			}
-		}
-		fmt.Fprintf(&b, "- %s: %s\n", k, strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "- %s: %s\n", k, formatMeasurements(m))
 	}
 	writeChecklistMarkdown(&b, rep)
 	if rep.Completion != "" {
 		fmt.Fprintf(&b, "\n%s\n", rep.Completion)
 	}
 	return b.String()
+}
+
+// measureUnits are the unit suffixes of measurement names, and how a
+// value in each reads: p95_ms = 812 reads "p95 812 ms".
+var measureUnits = []struct{ suffix, unit string }{{"_ms", "ms"}, {"_rps", "req/s"}}
+
+// formatMeasurements prints what a step measured, whatever its adapter,
+// sorted by name: "error rate 0, p95 812 ms, throughput 40 req/s". A name
+// ending in a unit (_ms, _rps) puts the unit after the value; underscores
+// read as spaces.
+func formatMeasurements(m map[string]any) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, len(names))
+	for _, k := range names {
+		name, unit := k, ""
+		for _, u := range measureUnits {
+			if base, ok := strings.CutSuffix(k, u.suffix); ok && base != "" {
+				name, unit = base, " "+u.unit
+				break
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s %v%s", strings.ReplaceAll(name, "_", " "), m[k], unit))
+	}
+	return strings.Join(parts, ", ")
 }
