@@ -1,4 +1,4 @@
-package engine_test
+package report_test
 
 import (
 	"os"
@@ -10,13 +10,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	_ "github.com/protorun/protorun/adapters/all"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/report"
 )
 
 func gtLoad(t *testing.T, file string) *protocol.Protocol {
 	t.Helper()
-	p, err := protocol.Load(file, ltOptions())
+	p, err := protocol.Load(file, nil) // the registered adapters (adapters/all)
 	require.NoError(t, err)
 	return p
 }
@@ -24,7 +25,7 @@ func gtLoad(t *testing.T, file string) *protocol.Protocol {
 // TestGraphGolden renders Protocol 6 in both formats and compares with the
 // golden files in testdata/graph (rewritten with -update).
 func TestGraphGolden(t *testing.T) {
-	p := gtLoad(t, filepath.Join("..", "protocols", "deployment.yaml"))
+	p := gtLoad(t, filepath.Join("..", "..", "protocols", "deployment.yaml"))
 	for _, format := range []string{"mermaid", "dot"} {
 		t.Run(format, func(t *testing.T) {
 			got, err := report.Graph(p, format)
@@ -42,7 +43,7 @@ func TestGraphGolden(t *testing.T) {
 }
 
 func TestGraphFormats(t *testing.T) {
-	p := gtLoad(t, filepath.Join("testdata", "valid", "minimal.yaml"))
+	p := gtLoad(t, filepath.Join("..", "testdata", "valid", "minimal.yaml"))
 	def, err := report.Graph(p, "")
 	require.NoError(t, err)
 	mm, err := report.Graph(p, "mermaid")
@@ -56,9 +57,9 @@ func TestGraphFormats(t *testing.T) {
 
 // TestGraphDeterministic renders each valid protocol many times.
 func TestGraphDeterministic(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "valid", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "valid", "*.yaml"))
 	require.NoError(t, err)
-	files = append(files, filepath.Join("..", "protocols", "deployment.yaml"))
+	files = append(files, filepath.Join("..", "..", "protocols", "deployment.yaml"))
 	for _, file := range files {
 		for _, format := range []string{"mermaid", "dot"} {
 			first, err := report.Graph(gtLoad(t, file), format)
@@ -85,9 +86,9 @@ var (
 // or label can break GitHub's parser, and that the chart holds every
 // transition of the plan a run can take.
 func TestGraphMermaidShape(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "valid", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "valid", "*.yaml"))
 	require.NoError(t, err)
-	files = append(files, filepath.Join("..", "protocols", "deployment.yaml"))
+	files = append(files, filepath.Join("..", "..", "protocols", "deployment.yaml"))
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			p := gtLoad(t, file)
@@ -189,7 +190,7 @@ func gtGateCanFire(s *protocol.Step, event string) bool {
 
 // TestGraphDeploymentContent spot-checks what the charts of Protocol 6 say.
 func TestGraphDeploymentContent(t *testing.T) {
-	p := gtLoad(t, filepath.Join("..", "protocols", "deployment.yaml"))
+	p := gtLoad(t, filepath.Join("..", "..", "protocols", "deployment.yaml"))
 	mm, err := report.Graph(p, "mermaid")
 	require.NoError(t, err)
 	for _, want := range []string{
@@ -266,7 +267,7 @@ phases:
             - {name: ok, expr: 'steps["a-b"].passed'}
           on_fail: notify
 `
-	p, err := protocol.Parse("tricky.yaml", []byte(src), ltOptions())
+	p, err := protocol.Parse("tricky.yaml", []byte(src), nil)
 	require.NoError(t, err)
 
 	mm, err := report.Graph(p, "mermaid")
