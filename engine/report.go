@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -29,11 +28,11 @@ func (r *Runner) writeReport(status string) error {
 	if r.p.Report.JSON != "" {
 		// The report is built from the run's records, whose outside values
 		// (a decision's reason too) were redacted where they entered.
-		b, err := json.MarshalIndent(rep, "", "  ")
+		b, err := report.JSON(rep)
 		if err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
-		if err := r.writeArtifact(r.p.Report.JSON, journal.ArtifactReport, append(b, '\n')); err != nil {
+		if err := r.writeArtifact(r.p.Report.JSON, journal.ArtifactReport, b); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}

@@ -2,9 +2,9 @@
 // ([RunView]: its report, timeline and path, from [LoadRunView] or
 // [NewRunView]) as Markdown ([RunView.Markdown]) or a self-contained HTML
 // page ([RunView.WriteHTML]); the report a run writes as it ends
-// ([MarkdownReport]); the report as JUnit XML for CI ([JUnit]); and the
-// protocol's flow as Mermaid or DOT ([Graph],
-// [MermaidRun]), as an SVG with the path a run took ([FlowSVG]), or as
+// ([MarkdownReport], and [JSON]); the report as JUnit XML for CI
+// ([JUnit]); and the protocol's flow as Mermaid or DOT ([Mermaid], [DOT],
+// [Graph], and [MermaidRun] with the path a run took), as an SVG with the path a run took ([FlowSVG]), or as
 // data ([FlowData]).
 //
 // It reads runs through package engine/journal and never imports the

@@ -1,11 +1,16 @@
 package report_test
 
 import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine/journal"
+	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/report"
 )
 
@@ -33,4 +38,33 @@ func TestMarkdownReportEscapesCells(t *testing.T) {
 	md := report.MarkdownReport(rep)
 	assert.Contains(t, md, "| 1 | Build \\| test | passed | 0 ms |\n")
 	assert.Contains(t, md, "| s | action | passed | 0 ms | out/a\\|b.json x |\n")
+}
+
+// JSON is the report a run writes: indented, one newline at the end, and
+// it reads back as the same report.
+func TestJSON(t *testing.T) {
+	rep := &journal.RunReport{Version: 1, Protocol: "p", RunID: "r", Status: "completed", Metrics: map[string]any{"a": map[string]any{"p95_ms": 1.5}}}
+	b, err := report.JSON(rep)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(b), "{\n  \"protorun_report\": 1,\n  \"protocol\": \"p\",\n"), string(b))
+	assert.True(t, strings.HasSuffix(string(b), "}\n"))
+	var back journal.RunReport
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, rep.Metrics, back.Metrics)
+	assert.Equal(t, "completed", back.Status)
+}
+
+// Mermaid and DOT are Graph in each format.
+func TestMermaidDOT(t *testing.T) {
+	p := gtLoad(t, filepath.Join("..", "testdata", "valid", "minimal.yaml"))
+	for _, tc := range []struct {
+		format string
+		f      func(*protocol.Protocol) (string, error)
+	}{{report.GraphMermaid, report.Mermaid}, {report.GraphDOT, report.DOT}} {
+		want, err := report.Graph(p, tc.format)
+		require.NoError(t, err)
+		got, err := tc.f(p)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, tc.format)
+	}
 }
