@@ -6,7 +6,7 @@ package engine
 // protocol writes the same paths under the artifacts directory again,
 // and the earlier run's files would be gone. Verify checks each recorded
 // file against the run's kept copy first; the file at its path being
-// written again by a later run is then not tampering (verify.go).
+// written again by a later run is then not tampering (journal.Verify).
 
 import (
 	"errors"

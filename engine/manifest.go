@@ -27,7 +27,7 @@ package engine
 // (redact.go): they must name the files exactly, even when a secret's
 // value also occurs in the working directory's path. Since the entry is in
 // the chain, its digest cannot be edited to match a changed file without
-// breaking the chain. Verify (verify.go) replays both: it names each
+// breaking the chain. journal.Verify replays both: it names each
 // journal entry that does not match its hash, each recorded file that was
 // changed or removed, and each file under the run's artifacts directories
 // that no run recorded (added).
@@ -37,8 +37,8 @@ package engine
 // the journal (store.ChainHead): the entry count and the last hash, 0
 // and the genesis hash for an empty journal, updated with every Append once
 // the entries are durable. The engine checks the journal against the chain,
-// the head and the halts' policies before it acts on a run (VerifyJournal,
-// trust.go): a journal cut short, emptied or deleted, a missing head, and a
+// the head and the halts' policies before it acts on a run (journal.VerifyJournal):
+// a journal cut short, emptied or deleted, a missing head, and a
 // decision written by hand are refused, never acted on.
 //
 // What this does not do. The chain has no key: someone who can rewrite the
