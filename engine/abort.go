@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -38,9 +39,6 @@ func HaltOnFailure(kind string) bool {
 }
 
 // OnFailure reports whether the run halted on a failure (HaltOnFailure).
-func (h *HaltRecord) OnFailure() bool { return h != nil && HaltOnFailure(h.Kind) }
-
-// OnFailure reports whether the run halted on a failure (HaltOnFailure).
 func (e *HaltError) OnFailure() bool { return HaltOnFailure(e.Kind) }
 
 // Awaiting says what a halted run waits for: AwaitingApproval,
@@ -56,11 +54,12 @@ func (r *Result) Awaiting() string {
 	}
 }
 
-// Result is where the journal says the run stands, as Start or Resume
-// would have returned it (without the path).
-func (st *RunState) Result() *Result {
+// ResultOf is where the journal says the run stands (st, as journal.Replay
+// rebuilds it), as Start or Resume would have returned it (without the
+// path).
+func ResultOf(st *journal.State) *Result {
 	res := &Result{RunID: st.ID, State: st.State, Status: st.Status, LeftInPlace: slices.Clone(st.LeftInPlace),
-		Warnings: st.warningTexts()}
+		Warnings: st.WarningTexts()}
 	if st.Status == StatusHalted && st.Halt != nil {
 		res.HaltKind = st.Halt.Kind
 	}
@@ -165,22 +164,6 @@ func withRollback(d *Decision) string {
 	return "with rollback"
 }
 
-// abortFailure is what went wrong in a run d aborted, after what had gone
-// wrong before (prev).
-func abortFailure(prev string, d *Decision) string {
-	s := "aborted by " + d.By
-	if d.NoRollback {
-		s += " without rollback"
-	}
-	if d.Reason != "" {
-		s += ": " + d.Reason
-	}
-	if prev == "" {
-		return s
-	}
-	return prev + "; " + s
-}
-
 // aborting is the event that takes a run whose journal holds an abort
 // from state to its end: the rollback state, or aborted. It reports false
 // when there is no abort, or when the rollback state is where the abort
@@ -201,8 +184,8 @@ func (r *Runner) aborting(state string) (protocol.Event, bool) {
 			if s.Deploy {
 				msg += ": the deploy may have taken effect, counted as done"
 			}
-			rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy, Message: msg}
-			r.st.recordStep(rec)
+			rec := &journal.StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy, Message: msg}
+			r.st.RecordStep(rec)
 			r.journal(store.KindStepEnd, rec)
 			r.emit(Event{Kind: EventStepEnd, Phase: s.Phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
 		}

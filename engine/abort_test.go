@@ -12,6 +12,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -29,9 +30,9 @@ func (h *rtHarness) rollbacks() []string {
 }
 
 // replayed is where the run's journal says it stands.
-func (h *rtHarness) replayed() *engine.RunState {
+func (h *rtHarness) replayed() *journal.State {
 	h.t.Helper()
-	st, err := engine.Replay(h.opts.RunID, h.journal())
+	st, err := journal.Replay(h.opts.RunID, h.journal())
 	require.NoError(h.t, err)
 	return st
 }
@@ -83,7 +84,7 @@ func TestApprovalHaltExit3(t *testing.T) {
 	assert.False(t, he.OnFailure())
 	assert.Equal(t, 3, res.ExitCode())
 	assert.Equal(t, engine.AwaitingApproval, res.Awaiting())
-	st := h.replayed().Result()
+	st := engine.ResultOf(h.replayed())
 	assert.Equal(t, 3, st.ExitCode())
 	assert.Equal(t, engine.AwaitingApproval, st.Awaiting())
 }
@@ -102,8 +103,8 @@ func TestGateHaltExit5(t *testing.T) {
 	assert.Equal(t, engine.AwaitingFailure, res.Awaiting())
 	st := h.replayed()
 	assert.True(t, st.Halt.OnFailure())
-	assert.Equal(t, 5, st.Result().ExitCode())
-	assert.Equal(t, engine.AwaitingFailure, st.Result().Awaiting())
+	assert.Equal(t, 5, engine.ResultOf(st).ExitCode())
+	assert.Equal(t, engine.AwaitingFailure, engine.ResultOf(st).Awaiting())
 }
 
 func TestHaltOnFailureKinds(t *testing.T) {
@@ -174,7 +175,7 @@ func TestAbortInterruptedRunRollsBackNewestFirst(t *testing.T) {
 	assert.Equal(t, string(protocol.StateRolledBack), st.State)
 	assert.Equal(t, "failed", st.Steps["probe-2"].Status, "the interrupted step is recorded")
 	assert.Empty(t, st.InFlight)
-	assert.Equal(t, 1, st.Result().ExitCode())
+	assert.Equal(t, 1, engine.ResultOf(st).ExitCode())
 }
 
 // A run killed in the middle of its production deploy's call, aborted
@@ -246,7 +247,7 @@ func TestAbortNoRollback(t *testing.T) {
 	st := h.replayed()
 	assert.Equal(t, engine.StatusAborted, st.Status)
 	assert.Equal(t, []string{"deploy-production", "deploy-staging"}, st.LeftInPlace)
-	assert.Equal(t, 4, st.Result().ExitCode())
+	assert.Equal(t, 4, engine.ResultOf(st).ExitCode())
 	var loud bool
 	for _, m := range h.ev.announced() {
 		loud = loud || strings.HasPrefix(m, "[NOT ROLLED BACK] left in place, on a version no gate validated: deploy-production (production), deploy-staging (staging)")

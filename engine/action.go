@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -103,14 +104,14 @@ func (r *Runner) action(ctx context.Context, s *protocol.PlanStep) (protocol.Eve
 		r.announceText(r.fill(s.Say, nil), nil)
 	}
 	start := r.now()
-	r.journal(store.KindStepStart, stepStart{Step: s.ID, Time: start})
+	r.journal(store.KindStepStart, journal.StepStart{Step: s.ID, Time: start})
 	if err := r.durable(); err != nil { // the step's start is durable before its adapter is called
 		return "", err
 	}
 	r.emit(Event{Kind: EventStepStart, Phase: s.Phase.ID, Step: s.ID, Message: s.Title})
 
 	ts := r.targets(s)
-	items := make([]*ItemResult, len(ts))
+	items := make([]*journal.ItemResult, len(ts))
 	limit := s.Concurrency
 	if limit <= 0 {
 		limit = DefaultConcurrency
@@ -135,7 +136,7 @@ func (r *Runner) action(ctx context.Context, s *protocol.PlanStep) (protocol.Eve
 	}
 	wg.Wait()
 
-	rec := &StepRecord{ID: s.ID, Status: "passed", Started: start, Ended: r.now(), Items: items, Evidence: s.Evidence, Deploy: s.Deploy}
+	rec := &journal.StepRecord{ID: s.ID, Status: "passed", Started: start, Ended: r.now(), Items: items, Evidence: s.Evidence, Deploy: s.Deploy}
 	if !s.IsMust() {
 		rec.Level = string(protocol.Guideline) // so the journal alone tells a warning
 	}
@@ -143,7 +144,7 @@ func (r *Runner) action(ctx context.Context, s *protocol.PlanStep) (protocol.Eve
 	for _, it := range items {
 		if it.Status != "passed" {
 			rec.Status = "failed"
-			failed = append(failed, it.label()+": "+it.Message)
+			failed = append(failed, it.Label()+": "+it.Message)
 		}
 	}
 	if rec.Status == "passed" {
@@ -161,7 +162,7 @@ func (r *Runner) action(ctx context.Context, s *protocol.PlanStep) (protocol.Eve
 		Message: rec.Message, Items: items}); err != nil {
 		return "", err
 	}
-	r.st.recordStep(rec)
+	r.st.RecordStep(rec)
 	r.journal(store.KindStepEnd, rec)
 	r.emit(Event{Kind: EventStepEnd, Phase: s.Phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message,
 		Data: map[string]any{"duration_ms": ms(rec.Ended.Sub(rec.Started)), "level": levelOf(s.Step)}})
@@ -184,11 +185,11 @@ func (r *Runner) action(ctx context.Context, s *protocol.PlanStep) (protocol.Eve
 		return protocol.EvPass, nil
 	}
 	if s.IsMust() {
-		r.st.pendingFail = s.ID
+		r.pendingFail = s.ID
 		r.st.Failure = fmt.Sprintf("step %s failed: %s", s.ID, rec.Message)
 	} else {
 		// The run goes on: loudly, and someone is told.
-		text := stepWarning(s.ID, rec)
+		text := journal.StepWarning(s.ID, rec)
 		r.warn(s, text)
 		r.notifyDefault(ctx, Notification{Kind: NotifyWarning, Phase: s.Phase.ID, Step: s.ID, Message: text})
 	}
@@ -202,22 +203,10 @@ func levelOf(s *protocol.Step) string {
 	return string(s.Level)
 }
 
-func (it *ItemResult) label() string {
-	switch {
-	case it.Item != "" && it.Item != it.Environment && it.Environment != "":
-		return it.Environment + "/" + it.Item
-	case it.Environment != "":
-		return it.Environment
-	case it.Item != "":
-		return it.Item
-	}
-	return "result"
-}
-
 // call runs one item: retries, until-polling and the step timeout around
 // the adapter, and turns a panic into an error outcome.
-func (r *Runner) call(ctx context.Context, s *protocol.PlanStep, a adapters.Adapter, t target) *ItemResult {
-	it := &ItemResult{Environment: t.env, Item: t.item, Started: r.now()}
+func (r *Runner) call(ctx context.Context, s *protocol.PlanStep, a adapters.Adapter, t target) *journal.ItemResult {
+	it := &journal.ItemResult{Environment: t.env, Item: t.item, Started: r.now()}
 	if t.item == t.env {
 		it.Item = ""
 	}
@@ -232,7 +221,7 @@ func (r *Runner) call(ctx context.Context, s *protocol.PlanStep, a adapters.Adap
 		// Not called: a call that may change a protected environment is a
 		// deploy's (or its rollback's) only, with the values in force.
 		it.Ended, it.Status, it.Message = it.Started, string(adapters.Failed), "not called: "+r.red.String(why)
-		r.emit(Event{Kind: EventItem, Step: s.ID, Status: it.Status, Message: it.label() + ": " + it.Message})
+		r.emit(Event{Kind: EventItem, Step: s.ID, Status: it.Status, Message: it.Label() + ": " + it.Message})
 		return it
 	}
 	req := &adapters.Request{Params: params, Env: t.env, Item: t.item, RunID: r.st.ID, Step: s.ID,
@@ -293,7 +282,7 @@ func (r *Runner) call(ctx context.Context, s *protocol.PlanStep, a adapters.Adap
 			goto done
 		}
 		r.emit(Event{Kind: EventAttempt, Step: s.ID, Status: string(res.Status),
-			Message: fmt.Sprintf("%s: attempt %d: %s; next in %s", it.label(), n, r.red.String(res.Message), wait),
+			Message: fmt.Sprintf("%s: attempt %d: %s; next in %s", it.Label(), n, r.red.String(res.Message), wait),
 			Data:    map[string]any{"attempt": n, "elapsed_ms": ms(r.now().Sub(it.Started))}})
 		select {
 		case <-ctx.Done():
@@ -314,7 +303,7 @@ done:
 	it.Measurements, _ = r.red.Value(jsonClean(res.Measurements)).(map[string]any)
 	it.Details, _ = r.red.Value(jsonClean(res.Details)).(map[string]any)
 	it.Output = truncate(r.red.String(res.Output), maxOutput) // redact first: a cut secret would survive
-	r.emit(Event{Kind: EventItem, Step: s.ID, Status: it.Status, Message: it.label() + ": " + it.Message})
+	r.emit(Event{Kind: EventItem, Step: s.ID, Status: it.Status, Message: it.Label() + ": " + it.Message})
 	return it
 }
 
@@ -461,12 +450,12 @@ func (r *Runner) writeEvidence(path string, ev *Evidence) error {
 	ev.DurationMS = ms(ev.Ended.Sub(ev.Started))
 	b, err := json.MarshalIndent(ev, "", "  ")
 	if err == nil {
-		err = r.writeArtifact(path, ArtifactEvidence, append(b, '\n'))
+		err = r.writeArtifact(path, journal.ArtifactEvidence, append(b, '\n'))
 	}
 	if err != nil {
 		return fmt.Errorf("write evidence %s: %w", path, err)
 	}
-	r.st.addEvidence(r.runPath(path))
+	r.st.AddEvidence(r.runPath(path))
 	return nil
 }
 
@@ -480,7 +469,7 @@ func (r *Runner) exprEnv() map[string]any {
 		if rec := r.st.Steps[s.ID]; rec != nil {
 			steps[s.ID] = stepView(rec)
 		} else {
-			steps[s.ID] = stepView(&StepRecord{ID: s.ID, Status: "pending"})
+			steps[s.ID] = stepView(&journal.StepRecord{ID: s.ID, Status: "pending"})
 		}
 	}
 	gates := map[string]any{}

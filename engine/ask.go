@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/protorun/protorun/engine/protocol"
 )
 
 // maxAsks is how many times askYesNo asks before it takes the answers
@@ -41,39 +38,4 @@ func (r *Runner) askYesNo(ctx context.Context, question string) (yes bool, err e
 		}
 		prompt = fmt.Sprintf("Please answer exactly yes or no (got %q).\n%s", strings.TrimSpace(answer), question)
 	}
-}
-
-// checkDecision applies a halt's policy to an approval, the same way
-// whichever way it comes (the prompt, Decide, a decision read from the
-// journal on resume): who may decide (approvers, allow_starter), until
-// when (expires, against the decision's time), and what it approved (the
-// run's frozen context, when the run has one). roles says whether the
-// store vouches for the decision's StoreIdentity (role.go).
-func checkDecision(s *protocol.PlanStep, since time.Time, startedBy, context string, d *Decision, roles bool) error {
-	if !d.Approve || s == nil || s.Halt == nil {
-		return nil
-	}
-	// A dry run's simulated approvals are not held to the approvers (a
-	// real run refuses to act on one: checkPendingDecision).
-	if d.Via != "simulation" {
-		if err := checkApprover(s, startedBy, d, roles); err != nil {
-			return err
-		}
-	}
-	if exp := time.Duration(s.Halt.Expires); exp > 0 && !since.IsZero() && d.Time.Sub(since) > exp {
-		return fmt.Errorf("%w: the halt at %s expired %s after %s (approved at %s)",
-			ErrExpired, s.ID, exp, since.Format(time.RFC3339), d.Time.Format(time.RFC3339))
-	}
-	if context != "" && d.Context != context {
-		return fmt.Errorf("the approval of %s by %s does not name this run's frozen context (%.12s, approval names %q): refusing it",
-			s.ID, d.By, context, shortDigest(d.Context))
-	}
-	return nil
-}
-
-func shortDigest(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 )
 
 // seqPrompter answers with answers in turn, then ErrNoAnswer; before each
@@ -61,7 +62,7 @@ func TestPromptReasksUntilYesOrNo(t *testing.T) {
 		assert.Zero(t, h.f.count("deploy-production"))
 		_, entries, err := h.store.Load(context.Background(), "run-1")
 		require.NoError(t, err)
-		st, err := engine.Replay("run-1", entries)
+		st, err := journal.Replay("run-1", entries)
 		require.NoError(t, err)
 		assert.Empty(t, st.Decisions, "nothing recorded for an answer that is neither yes nor no")
 	})
@@ -93,7 +94,7 @@ func TestPromptRefusesExpiredApproval(t *testing.T) {
 	assert.Zero(t, h.f.count("deploy-production"))
 	_, entries, err := h.store.Load(context.Background(), "run-1")
 	require.NoError(t, err)
-	st, err := engine.Replay("run-1", entries)
+	st, err := journal.Replay("run-1", entries)
 	require.NoError(t, err)
 	require.Len(t, st.Decisions, 1)
 	assert.Equal(t, "expiry", st.Decisions[0].Via)
@@ -122,7 +123,7 @@ func TestDecideAppliesThePolicyOnEveryPath(t *testing.T) {
 
 	_, entries, err := s.Load(ctx, "run-1")
 	require.NoError(t, err)
-	st, err := engine.Replay("run-1", entries)
+	st, err := journal.Replay("run-1", entries)
 	require.NoError(t, err)
 	err = engine.Decide(ctx, s, h.p, "run-1", engine.Decision{Approve: true, By: "bob", Time: st.Halt.Since.Add(-time.Hour)})
 	require.ErrorContains(t, err, "is not within the halt")

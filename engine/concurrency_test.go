@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
@@ -173,11 +174,11 @@ func TestConcurrentRuns(t *testing.T) {
 
 		_, entries, err := s.Load(ctx, r.id)
 		require.NoError(t, err)
-		st, err := engine.Replay(r.id, entries)
+		st, err := journal.Replay(r.id, entries)
 		require.NoError(t, err, r.id)
 		assert.Equal(t, r.res.Status, st.Status, r.id)
 
-		rep, err := engine.Verify(ctx, s, r.id)
+		rep, err := journal.Verify(ctx, s, r.id)
 		require.NoError(t, err)
 		assert.True(t, rep.Intact, "%s: %+v", r.id, rep)
 		assert.Equal(t, len(entries), rep.Entries)

@@ -59,13 +59,14 @@
 //     Result.LeftInPlace). protorun abort is Abort.
 //   - In another process, LoadRun reopens a run's protocol from the store
 //     (the exact bytes the run started with) so it can be decided and
-//     resumed; Replay rebuilds a run's state from its journal for a status
-//     display; store.Store's List lists the runs.
+//     resumed; journal.Replay rebuilds a run's state from its journal for a status
+//     display, journal.Verify checks its tamper evidence; store.Store's
+//     List lists the runs.
 //   - Result.ExitCode maps how a run ended to the CLI's exit codes: 0
 //     completed, 1 failed (rollback completed, rejected, aborted,
 //     interrupted), 3 halted for an approval or a confirmation, 4 rollback
 //     failed or incomplete, or deploys left in place, 5 halted on a
-//     failure. RunState.Result gives the same from a replayed journal.
+//     failure. ResultOf gives the same from a replayed journal.
 //   - A run that completes past a failed guideline step or a failed
 //     on_fail: notify criterion ends StatusCompletedWithWarnings (exit code
 //     0; Completed reports both): Result.Warnings names each failure, and
@@ -107,6 +108,18 @@
 // (the "postgres" and "postgresql" schemes, linked only by those who import
 // it); engine/store/storetest is the conformance kit every store passes. The store packages never import
 // engine.
+//
+// What a run's journal says is read by package engine/journal: the entry
+// payloads the runner writes, the run's state (journal.Replay), its report
+// (journal.BuildReport), its timeline and path, and the checks of its hash
+// chain, head and decisions (journal.VerifyJournal, journal.Verify). It
+// imports protocol and store, never engine: a tool that only reads runs
+// links it without the runtime.
+//
+// Package engine/report draws runs: the run's view (report.LoadRunView)
+// as Markdown or HTML, the Markdown report a run writes, and the
+// protocol's flow as Mermaid, DOT or SVG. It imports journal, never
+// engine; the runner uses it to write a run's Markdown report.
 //
 // # Guarantees
 //

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 )
 
@@ -32,10 +33,10 @@ func TestDryRunGatesOnMeasurements(t *testing.T) {
 		res, err := engine.Start(context.Background(), p, opts)
 		return h, res, err
 	}
-	gate := func(t *testing.T, h *rtHarness, id string) *engine.GateRecord {
+	gate := func(t *testing.T, h *rtHarness, id string) *journal.GateRecord {
 		_, entries, err := h.store.Load(context.Background(), "run-1")
 		require.NoError(t, err)
-		st, err := engine.Replay("run-1", entries)
+		st, err := journal.Replay("run-1", entries)
 		require.NoError(t, err)
 		require.Contains(t, st.Gates, id)
 		return st.Gates[id]

@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+
+	"github.com/protorun/protorun/engine/journal"
 )
 
 // Sentinel errors of runs. Callers test with errors.Is.
@@ -20,7 +22,7 @@ var (
 	ErrNoAnswer = errors.New("no answer")
 	// ErrExpired is wrapped by the error of an approval given after its
 	// halt expired: an expired halt rejects itself.
-	ErrExpired = errors.New("approval expired")
+	ErrExpired = journal.ErrExpired
 )
 
 // HaltError is returned by Run and Resume when a run stops to wait for a

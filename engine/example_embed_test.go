@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
@@ -228,7 +229,7 @@ func TestEmbeddingDeciderPolicyAndLoadRun(t *testing.T) {
 
 	_, entries, err := s.Load(ctx, "r1")
 	require.NoError(t, err)
-	st, err := engine.Replay("r1", entries)
+	st, err := journal.Replay("r1", entries)
 	require.NoError(t, err)
 	require.Len(t, st.Decisions, 1)
 	assert.Equal(t, "api", st.Decisions[0].Via)

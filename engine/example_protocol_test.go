@@ -14,6 +14,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 )
 
@@ -161,7 +162,7 @@ func TestExampleDBMigrationRuns(t *testing.T) {
 		}
 		b, err := os.ReadFile(h.path(dbArt("migration-report.json")))
 		require.NoError(t, err)
-		var rep engine.RunReport
+		var rep journal.RunReport
 		require.NoError(t, json.Unmarshal(b, &rep))
 		assert.Equal(t, engine.StatusCompleted, rep.Status)
 		assert.Equal(t, "6-deployment-automation", rep.Next)

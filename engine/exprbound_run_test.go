@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 )
 
@@ -91,7 +92,7 @@ func TestGateEvaluationStopsOnCancel(t *testing.T) {
 	assert.Equal(t, engine.StatusInterrupted, res.Status)
 	assert.Equal(t, "ready", res.State)
 	assert.False(t, h.exists(".artifacts/hostile/ready.json"), "an interrupted gate writes no evidence")
-	st, err := engine.Replay("run-1", h.journal())
+	st, err := journal.Replay("run-1", h.journal())
 	require.NoError(t, err)
 	assert.NotContains(t, st.Gates, "ready")
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -23,10 +24,10 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 		if s.Say != "" {
 			r.announceText(r.fill(s.Say, nil), nil)
 		}
-		r.st.Halt = &HaltRecord{Step: s.ID, Kind: string(h.Kind), Prompt: text, Since: r.now(), decisions: len(r.st.Decisions)}
+		r.st.SetHalt(&journal.HaltRecord{Step: s.ID, Kind: string(h.Kind), Prompt: text, Since: r.now()})
 		r.journal(store.KindHalt, r.st.Halt)
 	}
-	d := r.st.pendingDecision(s.ID)
+	d := r.st.PendingDecision(s.ID)
 	if d != nil {
 		// A decision from the journal (protorun approve, Decide, a prompt
 		// before a crash) is held to the halt's policy as when it was
@@ -59,7 +60,7 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 			if d.StoreIdentity, err = storeIdentity(ctx, r.store); err != nil {
 				return "", err // nothing recorded: the run stops at the halt's entry
 			}
-			err := checkDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d, authenticatesRoles(r.store))
+			err := journal.CheckDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d, authenticatesRoles(r.store))
 			switch {
 			case errors.Is(err, ErrExpired):
 				r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
@@ -144,23 +145,6 @@ func (r *Runner) contextDigest() string {
 	return r.ctx.Digest
 }
 
-// checkApprover applies a halt's approval policy to the decider of d (a
-// name, or a role the store vouches for when roles is set: role.go).
-func checkApprover(s *protocol.PlanStep, startedBy string, d *Decision, roles bool) error {
-	h := s.Halt
-	if h == nil {
-		return nil
-	}
-	who := d.By
-	if len(h.Approvers) > 0 && !slices.ContainsFunc(h.Approvers, func(a string) bool { return approverMatches(a, d, roles) }) {
-		return fmt.Errorf("%s may not decide %s (approvers: %s)%s", who, s.ID, strings.Join(h.Approvers, ", "), roleRefusal(h.Approvers, d, roles))
-	}
-	if h.AllowStarter != nil && !*h.AllowStarter && who == startedBy {
-		return fmt.Errorf("%s started the run and may not decide %s", who, s.ID)
-	}
-	return nil
-}
-
 // rollbackable reports whether a completed deploy has a rollback action.
 func (r *Runner) rollbackable() bool {
 	for _, id := range r.st.Deployed {
@@ -175,7 +159,7 @@ func (r *Runner) rollbackable() bool {
 func (r *Runner) gate(ctx context.Context, s *protocol.PlanStep) (protocol.Event, error) {
 	g := s.Gate
 	env := r.exprEnv()
-	rec := &GateRecord{ID: s.ID, Title: g.Title, Passed: true, Time: r.now(), Evidence: g.Evidence}
+	rec := &journal.GateRecord{ID: s.ID, Title: g.Title, Passed: true, Time: r.now(), Evidence: g.Evidence}
 	policy := ""
 	stronger := func(p string) {
 		rank := map[string]int{"": 0, string(protocol.PolicyNotify): 1, string(protocol.PolicyHalt): 2, string(protocol.PolicyRollback): 3}
@@ -183,21 +167,21 @@ func (r *Runner) gate(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 			policy = p
 		}
 	}
-	if r.st.pendingFail != "" {
+	if r.pendingFail != "" {
 		rec.Passed = false
 		// As an expression would read it: steps.smoke-tests is a subtraction.
 		// What it read: the step's verdict and its error.
-		values := map[string]any{fmt.Sprintf("steps[%q].passed", r.st.pendingFail): false}
-		if rec := r.st.Steps[r.st.pendingFail]; rec != nil && rec.Message != "" {
-			values[fmt.Sprintf("steps[%q].message", r.st.pendingFail)] = rec.Message
+		values := map[string]any{fmt.Sprintf("steps[%q].passed", r.pendingFail): false}
+		if rec := r.st.Steps[r.pendingFail]; rec != nil && rec.Message != "" {
+			values[fmt.Sprintf("steps[%q].message", r.pendingFail)] = rec.Message
 		}
-		rec.Criteria = append(rec.Criteria, CriterionResult{Name: "Every must step before the gate passed",
-			Expr: fmt.Sprintf("steps[%q].passed", r.st.pendingFail), Value: false, Passed: false, OnFail: string(g.OnFail), Values: values})
+		rec.Criteria = append(rec.Criteria, journal.CriterionResult{Name: "Every must step before the gate passed",
+			Expr: fmt.Sprintf("steps[%q].passed", r.pendingFail), Value: false, Passed: false, OnFail: string(g.OnFail), Values: values})
 		stronger(string(g.OnFail))
 	}
 	for i, cr := range g.Criteria {
 		prog := s.Criteria[i]
-		res := CriterionResult{Name: cr.Name, Expr: cr.Expr, OnFail: string(cr.OnFail)}
+		res := journal.CriterionResult{Name: cr.Name, Expr: cr.Expr, OnFail: string(cr.OnFail)}
 		if res.OnFail == "" {
 			res.OnFail = string(g.OnFail)
 		}
@@ -226,7 +210,7 @@ func (r *Runner) gate(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 		// nothing is recorded, the gate is evaluated again on resume.
 		return "", err
 	}
-	r.st.pendingFail = ""
+	r.pendingFail = ""
 	status := "passed"
 	if !rec.Passed {
 		status = "failed"
@@ -265,7 +249,7 @@ func (r *Runner) gate(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 	if policy == string(protocol.PolicyNotify) { // the run goes on past each failed criterion
 		for _, c := range rec.Criteria {
 			if !c.Passed {
-				r.warn(s, criterionWarning(g.Title, c))
+				r.warn(s, journal.CriterionWarning(g.Title, c))
 			}
 		}
 	}
@@ -329,7 +313,7 @@ func (r *Runner) notify(ctx context.Context, s *protocol.PlanStep, a *protocol.A
 	}
 	it := r.call(ctx, tmp, ad, target{})
 	_ = r.writeEvidence(a.Evidence, &Evidence{Kind: "notify", ID: tmp.ID, Adapter: a.Adapter, Status: it.Status,
-		Started: it.Started, Ended: it.Ended, Message: it.Message, Items: []*ItemResult{it}})
+		Started: it.Started, Ended: it.Ended, Message: it.Message, Items: []*journal.ItemResult{it}})
 	return it.Status == "passed"
 }
 
@@ -337,10 +321,10 @@ func (r *Runner) notify(ctx context.Context, s *protocol.PlanStep, a *protocol.A
 // gate's phase; a rejection aborts, rolling back completed deploys.
 func (r *Runner) blocked(_ context.Context, gate string) (protocol.Event, error) {
 	if r.st.Halt == nil || r.st.Halt.Step != gate {
-		r.st.Halt = &HaltRecord{Step: gate, Kind: HaltGate, Prompt: r.st.Failure, Since: r.now(), decisions: len(r.st.Decisions)}
+		r.st.SetHalt(&journal.HaltRecord{Step: gate, Kind: HaltGate, Prompt: r.st.Failure, Since: r.now()})
 		r.journal(store.KindHalt, r.st.Halt)
 	}
-	d := r.st.pendingDecision(gate)
+	d := r.st.PendingDecision(gate)
 	if d == nil {
 		hint := fmt.Sprintf("Run %s halted at gate %s: %s\n  after fixing: protorun approve %s --as NAME && protorun resume %s  (re-runs the phase)\n  or give up:   protorun abort %s",
 			r.st.ID, gate, r.st.Failure, r.st.ID, r.st.ID, r.st.ID)
@@ -411,20 +395,20 @@ func (r *Runner) rollback(ctx context.Context) (protocol.Event, error) {
 			continue
 		}
 		start := r.now()
-		r.journal(store.KindStepStart, stepStart{Step: tmp.ID, Time: start})
+		r.journal(store.KindStepStart, journal.StepStart{Step: tmp.ID, Time: start})
 		if err := r.durable(); err != nil {
 			return "", err
 		}
 		r.announceText(fmt.Sprintf("[ROLLBACK] Rolling back %s (%s)...", s.ID, strings.Join(s.Targets, ", ")), nil)
-		var items []*ItemResult
+		var items []*journal.ItemResult
 		for _, t := range r.targets(tmp) {
 			items = append(items, r.call(rctx, tmp, ad, t))
 		}
-		rec := &StepRecord{ID: tmp.ID, Status: "passed", Started: start, Ended: r.now(), Items: items, Evidence: a.Evidence}
+		rec := &journal.StepRecord{ID: tmp.ID, Status: "passed", Started: start, Ended: r.now(), Items: items, Evidence: a.Evidence}
 		for _, it := range items {
 			if it.Status != "passed" {
 				rec.Status = "failed"
-				rec.Message = it.label() + ": " + it.Message
+				rec.Message = it.Label() + ": " + it.Message
 				ok = false
 			}
 		}
@@ -476,7 +460,7 @@ func (r *Runner) finish(ctx context.Context) (*Result, error) {
 		return r.result(), err // no baseline, no report: the journal does not hold the end
 	}
 	state := r.m.Current()
-	r.st.Warnings = r.st.warningTexts()
+	r.st.Warnings = r.st.WarningTexts()
 	switch state {
 	case string(protocol.StateCompleted):
 		r.st.Status = StatusCompleted
@@ -514,7 +498,7 @@ func (r *Runner) finish(ctx context.Context) (*Result, error) {
 			}
 			b, err := os.ReadFile(r.out(r.runPath(s.Evidence)))
 			if err == nil {
-				err = r.writeArtifact(s.Baseline, ArtifactBaseline, b)
+				err = r.writeArtifact(s.Baseline, journal.ArtifactBaseline, b)
 			}
 			if err != nil {
 				return r.result(), fmt.Errorf("keep baseline %s: %w", s.Baseline, err)
@@ -620,7 +604,7 @@ func retryOnConflict(appendOnce func() error) error {
 
 // loadTrusted reads a run to act on: its journal checked before it is
 // trusted (VerifyJournal), then replayed.
-func loadTrusted(ctx context.Context, s store.Store, p *protocol.Protocol, runID string) (*store.RunInfo, []store.Entry, *RunState, error) {
+func loadTrusted(ctx context.Context, s store.Store, p *protocol.Protocol, runID string) (*store.RunInfo, []store.Entry, *journal.State, error) {
 	info, entries, err := s.Load(ctx, runID)
 	if err != nil {
 		return nil, nil, nil, err
@@ -628,7 +612,7 @@ func loadTrusted(ctx context.Context, s store.Store, p *protocol.Protocol, runID
 	if err := verifyJournalIn(s, p, info, entries); err != nil {
 		return nil, nil, nil, err
 	}
-	st, err := Replay(runID, entries)
+	st, err := journal.Replay(runID, entries)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -665,7 +649,7 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	// One decision per halt, except that an abort supersedes a decision
 	// nobody acted on yet, so a run approved but not resumed can still be
 	// stopped: an abort rolls back whatever the halt was (abort.go).
-	if prev := st.pendingDecision(st.Halt.Step); prev != nil && d.Via != "abort" {
+	if prev := st.PendingDecision(st.Halt.Step); prev != nil && d.Via != "abort" {
 		verb := map[bool]string{true: "approved", false: "rejected"}[prev.Approve]
 		return fmt.Errorf("run %s: %s was already decided (%s by %s at %s); a second decision is refused, protorun resume %s acts on the first (protorun abort %s stops the run instead): %w",
 			runID, st.Halt.Step, verb, prev.By, prev.Time.Format(time.RFC3339), runID, runID, ErrNotHalted)
@@ -693,7 +677,7 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	}
 	// The policy is the one of the protocol the run started with, whatever
 	// the caller passed (nil included).
-	if p = runProtocol(p, info); p == nil {
+	if p = journal.RunProtocol(p, info); p == nil {
 		return fmt.Errorf("run %s: the protocol it started with cannot be read from the store: refusing a decision its halt's policy cannot be applied to", runID)
 	}
 	if dated && (d.Time.Before(st.Halt.Since) || d.Time.After(time.Now().Add(time.Minute))) {
@@ -703,7 +687,7 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	now := d
 	now.Time = time.Now() // a decision dated back does not escape the expiry
 	for _, dd := range []*Decision{&d, &now} {
-		if err := checkDecision(p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
+		if err := journal.CheckDecision(p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
 			if errors.Is(err, ErrExpired) {
 				return fmt.Errorf("run %s: %w; an expired approval rejects itself (resume to record it)", runID, err)
 			}

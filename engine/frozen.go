@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/protorun/protorun/engine/internal/suggest"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 
 	"github.com/protorun/protorun/engine/store"
@@ -328,7 +329,7 @@ func (r *Runner) thaw(c *RunContext, secrets map[string]string) error {
 		if !f.Exists || f.Error != "" || json.Unmarshal(f.Content, &ev) != nil || ev.Status != "passed" {
 			continue // no usable baseline: the first run establishes it
 		}
-		r.base[f.Name] = stepView(&StepRecord{ID: f.Name, Status: ev.Status, Items: ev.Items})
+		r.base[f.Name] = stepView(&journal.StepRecord{ID: f.Name, Status: ev.Status, Items: ev.Items})
 	}
 	return nil
 }

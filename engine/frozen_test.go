@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
@@ -134,7 +135,7 @@ func TestFrozenContextJournaled(t *testing.T) {
 	assert.Equal(t, h.dir, c.Dir)
 
 	// The decision binds to the context's digest.
-	st, err := engine.Replay("run-1", entries)
+	st, err := journal.Replay("run-1", entries)
 	require.NoError(t, err)
 	assert.Equal(t, c.Digest, st.Context)
 }
@@ -195,14 +196,14 @@ func TestApprovalBindsToContext(t *testing.T) {
 	info, entries, err := s.Load(context.Background(), "run-1")
 	require.NoError(t, err)
 	_ = info
-	st, err := engine.Replay("run-1", entries)
+	st, err := journal.Replay("run-1", entries)
 	require.NoError(t, err)
 	require.NotEmpty(t, st.Context)
 	// Decide records the context it decided on.
 	h.approve(p)
 	_, entries, err = s.Load(context.Background(), "run-1")
 	require.NoError(t, err)
-	st, err = engine.Replay("run-1", entries)
+	st, err = journal.Replay("run-1", entries)
 	require.NoError(t, err)
 	require.Len(t, st.Decisions, 1)
 	assert.Equal(t, st.Context, st.Decisions[0].Context)

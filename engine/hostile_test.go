@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
@@ -547,7 +548,7 @@ func TestHostileFullDisk(t *testing.T) {
 			for _, info := range runs {
 				_, entries, err := s.Load(context.Background(), info.ID)
 				require.NoError(t, err)
-				_, err = engine.Replay(info.ID, entries)
+				_, err = journal.Replay(info.ID, entries)
 				require.NoError(t, err)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -20,11 +21,11 @@ import (
 // naming the deploys it leaves in place. An abort (abort.go) is handled
 // before: it rolls back.
 func (r *Runner) interruptedStep(ctx context.Context, s *protocol.PlanStep) (event protocol.Event, handled bool, err error) {
-	if r.st.unfired == s.ID {
+	if r.tail.Unfired == s.ID {
 		// The journal holds the step's outcome but not the transition that
 		// follows it: the process died in between. The step is not run
 		// again; the run goes on from its recorded outcome.
-		r.st.unfired = ""
+		r.tail.Unfired = ""
 		rec := r.st.Steps[s.ID]
 		switch rec.Status {
 		case "passed":
@@ -33,7 +34,7 @@ func (r *Runner) interruptedStep(ctx context.Context, s *protocol.PlanStep) (eve
 			return protocol.EvSkip, true, nil
 		}
 		if s.IsMust() {
-			r.st.pendingFail = s.ID
+			r.pendingFail = s.ID
 			r.st.Failure = fmt.Sprintf("step %s failed: %s", s.ID, rec.Message)
 		}
 		return protocol.EvFail, true, nil
@@ -56,10 +57,10 @@ func (r *Runner) interruptedStep(ctx context.Context, s *protocol.PlanStep) (eve
 		prompt = r.fill(m.Text, map[string]any{"error": why})
 	}
 	if r.st.Halt == nil || r.st.Halt.Step != s.ID {
-		r.st.Halt = &HaltRecord{Step: s.ID, Kind: HaltInterrupted, Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
+		r.st.SetHalt(&journal.HaltRecord{Step: s.ID, Kind: HaltInterrupted, Prompt: prompt, Since: r.now()})
 		r.journal(store.KindHalt, r.st.Halt)
 	}
-	d := r.st.pendingDecision(s.ID)
+	d := r.st.PendingDecision(s.ID)
 	if d == nil && r.opts.Prompter != nil {
 		if err := r.durable(); err != nil {
 			return "", true, err
@@ -92,14 +93,14 @@ func (r *Runner) interruptedStep(ctx context.Context, s *protocol.PlanStep) (eve
 		return protocol.EvAbort, true, nil
 	}
 	now := r.now()
-	rec := &StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy,
+	rec := &journal.StepRecord{ID: s.ID, Status: "failed", Started: now, Ended: now, Deploy: s.Deploy,
 		Message: why + "; not run again, rollback chosen by " + d.By}
-	r.st.recordStep(rec)
+	r.st.RecordStep(rec)
 	r.journal(store.KindStepEnd, rec)
 	r.emit(Event{Kind: EventStepEnd, Phase: s.Phase.ID, Step: s.ID, Status: rec.Status, Message: rec.Message})
 	r.st.Failure = rec.Message
 	if s.IsMust() {
-		r.st.pendingFail = s.ID
+		r.pendingFail = s.ID
 	}
 	return protocol.EvFail, true, nil
 }
@@ -120,18 +121,18 @@ func (r *Runner) idempotent(s *protocol.PlanStep, a adapters.Adapter) bool {
 	return true
 }
 
-// resumedFailure gives a resumed run back what Replay cannot know without
+// resumedFailure gives a resumed run back what journal.Replay cannot know without
 // the protocol: when the last transition was a must step's failure, the
 // flow jumped to its gate, which must fail on it as it would have had the
 // process not died in between.
 func (r *Runner) resumedFailure() {
-	if s := r.p.Plan().Step(r.st.failedInto); s != nil && s.IsMust() && s.Halt == nil && s.Gate == nil {
-		r.st.pendingFail = s.ID
+	if s := r.p.Plan().Step(r.tail.FailedInto); s != nil && s.IsMust() && s.Halt == nil && s.Gate == nil {
+		r.pendingFail = s.ID
 		if rec := r.st.Steps[s.ID]; rec != nil && r.st.Failure == "" {
 			r.st.Failure = fmt.Sprintf("step %s failed: %s", s.ID, rec.Message)
 		}
 	}
-	r.st.failedInto = ""
+	r.tail.FailedInto = ""
 }
 
 // interruptedRollback handles a rollback action whose start the journal
@@ -140,7 +141,7 @@ func (r *Runner) resumedFailure() {
 // so, as for a step, the run asks a person first: yes runs it again; no
 // leaves it to a human, and the run ends with its rollback incomplete.
 // again is false when the rollback must not run, with rec its record.
-func (r *Runner) interruptedRollback(ctx context.Context, tmp *protocol.PlanStep, a adapters.Adapter) (again bool, rec *StepRecord, err error) {
+func (r *Runner) interruptedRollback(ctx context.Context, tmp *protocol.PlanStep, a adapters.Adapter) (again bool, rec *journal.StepRecord, err error) {
 	if _, ok := r.resumedInFlight[tmp.ID]; !ok || r.idempotent(tmp, a) {
 		delete(r.resumedInFlight, tmp.ID)
 		return true, nil, nil
@@ -155,10 +156,10 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *protocol.PlanStep
 		// taken effect and is not run twice; it is left to a human.
 		d = r.st.Abort
 	case !halted:
-		r.st.Halt = &HaltRecord{Step: tmp.ID, Kind: HaltInterrupted, Prompt: prompt, Since: r.now(), decisions: len(r.st.Decisions)}
+		r.st.SetHalt(&journal.HaltRecord{Step: tmp.ID, Kind: HaltInterrupted, Prompt: prompt, Since: r.now()})
 		r.journal(store.KindHalt, r.st.Halt)
 	default:
-		d = r.st.pendingDecision(tmp.ID) // an abort recorded at this halt included
+		d = r.st.PendingDecision(tmp.ID) // an abort recorded at this halt included
 	}
 	if d == nil && r.opts.Prompter != nil {
 		if err := r.durable(); err != nil {
@@ -185,6 +186,6 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *protocol.PlanStep
 		return true, nil, nil
 	}
 	now := r.now()
-	return false, &StepRecord{ID: tmp.ID, Status: "failed", Started: now, Ended: now,
+	return false, &journal.StepRecord{ID: tmp.ID, Status: "failed", Started: now, Ended: now,
 		Message: why + "; not run again: " + d.By + " left it to a human"}, nil
 }

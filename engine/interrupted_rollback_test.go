@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -93,10 +94,10 @@ func TestResumeInterruptedRollback(t *testing.T) {
 				assert.Equal(t, 4, res.ExitCode())
 				_, entries, err := h.store.Load(context.Background(), h.opts.RunID)
 				require.NoError(t, err)
-				st, err := engine.Replay(h.opts.RunID, entries)
+				st, err := journal.Replay(h.opts.RunID, entries)
 				require.NoError(t, err)
 				require.NotEmpty(t, st.Rollbacks)
-				var prod *engine.StepRecord
+				var prod *journal.StepRecord
 				for _, rb := range st.Rollbacks {
 					if rb.ID == "deploy-production.rollback" {
 						prod = rb

@@ -13,6 +13,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
@@ -114,7 +115,7 @@ func TestDecisionsRaceForOneHalt(t *testing.T) {
 
 			_, es, err := st.Load(ctx, "r")
 			require.NoError(t, err)
-			rs, err := engine.Replay("r", es)
+			rs, err := journal.Replay("r", es)
 			require.NoError(t, err)
 			assert.Len(t, rs.Decisions, 1)
 		})
@@ -152,7 +153,7 @@ func TestStaleResumeStopsBeforeActing(t *testing.T) {
 			assert.EqualValues(t, 1, deploys.Load(), "the stale resume deployed again")
 			_, es, err := st.Load(ctx, "r")
 			require.NoError(t, err)
-			rs, err := engine.Replay("r", es)
+			rs, err := journal.Replay("r", es)
 			require.NoError(t, err)
 			assert.Equal(t, engine.StatusCompleted, rs.Status)
 		})

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -145,7 +146,7 @@ func TestNoSideEffectAfterJournalFailure(t *testing.T) {
 			assert.False(t, h.exists(".artifacts/jf/report.json"), "report written after the journal failed")
 		}},
 		{"end", transitionTo(string(protocol.StateCompleted)), nil, func(t *testing.T, h *rtHarness) {
-			var rep engine.RunReport
+			var rep journal.RunReport
 			b, err := os.ReadFile(h.path(".artifacts/jf/report.json"))
 			require.NoError(t, err)
 			require.NoError(t, json.Unmarshal(b, &rep))
@@ -173,7 +174,7 @@ func TestNoSideEffectAfterJournalFailure(t *testing.T) {
 			c.check(t, h)
 			_, entries, err := h.store.Load(context.Background(), "run-1")
 			require.NoError(t, err)
-			_, err = engine.Replay("run-1", entries) // what the journal holds is whole
+			_, err = journal.Replay("run-1", entries) // what the journal holds is whole
 			require.NoError(t, err)
 		})
 	}

@@ -15,7 +15,9 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -93,10 +95,10 @@ func FuzzJournal(f *testing.F) {
 	if err := s.Create(context.Background(), info); err != nil {
 		f.Fatal(err)
 	}
-	journal := filepath.Join(dir, "runs", fuzzRunID, "journal.jsonl")
+	journalFile := filepath.Join(dir, "runs", fuzzRunID, "journal.jsonl")
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(journal, data, 0o644); err != nil {
+		if err := os.WriteFile(journalFile, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		gotInfo, entries, err := s.Load(context.Background(), fuzzRunID)
@@ -121,12 +123,12 @@ func FuzzJournal(f *testing.F) {
 			t.Fatal("Load lost the run's info")
 		}
 
-		st, err := engine.Replay(fuzzRunID, entries)
+		st, err := journal.Replay(fuzzRunID, entries)
 		if err != nil {
 			if !strings.Contains(err.Error(), "journal entry ") {
 				t.Fatalf("Replay refused without naming the entry: %v", err)
 			}
-			if _, rerr := engine.ReplayReport(p, gotInfo, entries); rerr == nil {
+			if _, rerr := journal.ReplayReport(p, gotInfo, entries); rerr == nil {
 				t.Fatalf("Replay refused the journal (%v), ReplayReport did not", err)
 			}
 			return
@@ -137,13 +139,13 @@ func FuzzJournal(f *testing.F) {
 		if _, err := json.Marshal(st); err != nil { // protorun status -o json
 			t.Fatalf("replayed state does not encode: %v", err)
 		}
-		rep, err := engine.ReplayReport(p, gotInfo, entries)
+		rep, err := journal.ReplayReport(p, gotInfo, entries)
 		if err != nil {
 			t.Fatalf("Replay took the journal, ReplayReport did not: %v", err)
 		}
 		if _, err := json.Marshal(rep); err != nil {
 			t.Fatalf("report does not encode: %v", err)
 		}
-		_ = engine.MarkdownReport(rep)
+		_ = report.MarkdownReport(rep)
 	})
 }

@@ -6,12 +6,13 @@ package engine
 // protocol writes the same paths under the artifacts directory again,
 // and the earlier run's files would be gone. Verify checks each recorded
 // file against the run's kept copy first; the file at its path being
-// written again by a later run is then not tampering (verify.go).
+// written again by a later run is then not tampering (journal.Verify).
 
 import (
 	"errors"
 	"io/fs"
-	"strings"
+
+	"github.com/protorun/protorun/engine/journal"
 )
 
 // runIDPlaceholder may occur in the artifacts directory and in the paths a
@@ -21,10 +22,7 @@ const runIDPlaceholder = "{run.id}"
 
 // expandRunID puts the run's id in place of {run.id} in a path.
 func expandRunID(p, id string) string {
-	if id == "" || !strings.Contains(p, runIDPlaceholder) {
-		return p
-	}
-	return strings.ReplaceAll(p, runIDPlaceholder, id)
+	return journal.ExpandRunID(p, id)
 }
 
 // errNotKept reports whether err means nothing is kept.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -67,7 +68,7 @@ func TestSecondRunKeepsFirstRunsEvidence(t *testing.T) {
 	for _, id := range []string{"run-1", "run-2"} {
 		rep := verifyRun(t, s, id)
 		assert.True(t, rep.Intact, "%s: %+v", id, byStatus(rep))
-		assert.Empty(t, byStatus(rep)[engine.FileChanged], id)
+		assert.Empty(t, byStatus(rep)[journal.FileChanged], id)
 	}
 }
 
@@ -77,10 +78,10 @@ func TestKeptCopyTampered(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		edit   func(string) error
-		status string
+		status journal.FileStatus
 	}{
-		{"changed", func(f string) error { return os.WriteFile(f, []byte(`{"forged": true}`), 0o644) }, engine.FileChanged},
-		{"removed", os.Remove, engine.FileRemoved},
+		{"changed", func(f string) error { return os.WriteFile(f, []byte(`{"forged": true}`), 0o644) }, journal.FileChanged},
+		{"removed", os.Remove, journal.FileRemoved},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, s := verifyHarness(t)
@@ -109,7 +110,7 @@ func TestMemoryStoreKeepsFiles(t *testing.T) {
 	h.store.SetKeptFile("run-1", rel, []byte("{}"))
 	rep := verifyRun(t, h.store, "run-1")
 	assert.False(t, rep.Intact)
-	assert.Equal(t, []string{rel}, byStatus(rep)[engine.FileChanged])
+	assert.Equal(t, []string{rel}, byStatus(rep)[journal.FileChanged])
 }
 
 // {run.id} in the artifacts directory and the paths puts each run's files
@@ -124,7 +125,7 @@ func TestRunIDInArtifactsPaths(t *testing.T) {
 		assert.Equal(t, id, ev.RunID)
 		rep := verifyRun(t, sto, id)
 		assert.True(t, rep.Intact, "%s: %+v", id, byStatus(rep))
-		assert.Empty(t, byStatus(rep)[engine.FileOtherRun], "the other run's files are not under this run's directory")
+		assert.Empty(t, byStatus(rep)[journal.FileOtherRun], "the other run's files are not under this run's directory")
 		for _, f := range rep.Files {
 			assert.True(t, strings.HasPrefix(f.Path, ".artifacts/test/"+id+"/"), f.Path)
 		}
@@ -163,7 +164,7 @@ outputs:
 	}, rep.Outputs)
 	info, entries, err := h.store.Load(context.Background(), "run-1")
 	require.NoError(t, err)
-	replayed, err := engine.ReplayReport(p, info, entries)
+	replayed, err := journal.ReplayReport(p, info, entries)
 	require.NoError(t, err)
 	assert.Equal(t, rep.Outputs, replayed.Outputs, "protorun report of the run says the same")
 }

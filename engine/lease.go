@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -153,7 +154,7 @@ func standing(ctx context.Context, s store.Store, run string) (status, state str
 	if err != nil {
 		return store.Unreadable(err), ""
 	}
-	st, err := Replay(run, entries)
+	st, err := journal.Replay(run, entries)
 	if err != nil {
 		return store.Unreadable(err), ""
 	}

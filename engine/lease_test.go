@@ -17,7 +17,9 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -355,7 +357,7 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	driver, err := w.store.(store.RunLeaser).RunDriver(ctx, "a")
 	require.NoError(t, err)
 	assert.Nil(t, driver, "a dead driver drives nothing")
-	before, err := engine.Replay("a", w.journal("a"))
+	before, err := journal.Replay("a", w.journal("a"))
 	require.NoError(t, err)
 
 	// No decision yet: the resume halts again at the approval.
@@ -381,16 +383,16 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	assert.Equal(t, os.Getpid(), data.Holder.Pid)
 	assert.Equal(t, "a", data.Holder.Run)
 
-	after, err := engine.Replay("a", es)
+	after, err := journal.Replay("a", es)
 	require.NoError(t, err)
 	assert.Equal(t, before.Status, after.Status)
 	assert.Equal(t, before.State, after.State)
-	rep, err := engine.Verify(ctx, w.store, "a")
+	rep, err := journal.Verify(ctx, w.store, "a")
 	require.NoError(t, err)
 	assert.Empty(t, rep.Journal, "the takeover entry is chained like any other")
 	info, _, err := w.store.Load(ctx, "a")
 	require.NoError(t, err)
-	view, err := engine.NewRunView(w.p, info, es) // the reports read past it
+	view, err := report.NewRunView(w.p, info, es) // the reports read past it
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusHalted, view.Report.Status)
 

@@ -27,7 +27,7 @@ package engine
 // (redact.go): they must name the files exactly, even when a secret's
 // value also occurs in the working directory's path. Since the entry is in
 // the chain, its digest cannot be edited to match a changed file without
-// breaking the chain. Verify (verify.go) replays both: it names each
+// breaking the chain. journal.Verify replays both: it names each
 // journal entry that does not match its hash, each recorded file that was
 // changed or removed, and each file under the run's artifacts directories
 // that no run recorded (added).
@@ -37,8 +37,8 @@ package engine
 // the journal (store.ChainHead): the entry count and the last hash, 0
 // and the genesis hash for an empty journal, updated with every Append once
 // the entries are durable. The engine checks the journal against the chain,
-// the head and the halts' policies before it acts on a run (VerifyJournal,
-// trust.go): a journal cut short, emptied or deleted, a missing head, and a
+// the head and the halts' policies before it acts on a run (journal.VerifyJournal):
+// a journal cut short, emptied or deleted, a missing head, and a
 // decision written by hand are refused, never acted on.
 //
 // What this does not do. The chain has no key: someone who can rewrite the
@@ -65,34 +65,9 @@ import (
 	"strings"
 
 	"github.com/protorun/protorun/engine/internal/atomicfile"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 )
-
-// What an evidence entry records (its "what").
-const (
-	ArtifactEvidence = "evidence"
-	ArtifactReport   = "report"
-	ArtifactBaseline = "baseline"
-)
-
-// ManifestRecord is the data of an evidence entry: one file a run wrote.
-type ManifestRecord struct {
-	// Path is the file as the protocol names it (relative to the run's
-	// artifacts base).
-	Path string `json:"path"`
-	// File is its absolute name when it was written.
-	File string `json:"file,omitempty"`
-	// Dir is the protocol's artifacts directory and Root its absolute name.
-	Dir    string `json:"dir,omitempty"`
-	Root   string `json:"root,omitempty"`
-	SHA256 string `json:"sha256,omitempty"`
-	Bytes  int    `json:"bytes"`
-	// What is evidence, report or baseline.
-	What string `json:"what,omitempty"`
-	// Kept is true when the store keeps the run's copy of the file
-	// (FileKeeper), under Path.
-	Kept bool `json:"kept,omitempty"`
-}
 
 // writeArtifact writes data at rel (resolved against the artifacts
 // directory) atomically, and journals it in the run's manifest.
@@ -120,7 +95,7 @@ func (r *Runner) writeArtifact(rel, what string, data []byte) error {
 		return err
 	}
 	sum := sha256.Sum256(data)
-	rec := ManifestRecord{Path: rel, File: absPath(file), Dir: r.runPath(r.p.Artifacts), SHA256: hex.EncodeToString(sum[:]),
+	rec := journal.ManifestRecord{Path: rel, File: absPath(file), Dir: r.runPath(r.p.Artifacts), SHA256: hex.EncodeToString(sum[:]),
 		Bytes: len(data), What: what}
 	if rec.Dir != "" {
 		rec.Root = absPath(r.out(rec.Dir))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
 
@@ -37,7 +38,7 @@ func TestVerifySecretInWorkingDirPath(t *testing.T) {
 
 	rep := verifyRun(t, s, "run-1")
 	assert.True(t, rep.Intact, "%+v", byStatus(rep))
-	assert.Empty(t, byStatus(rep)[engine.FileRemoved])
+	assert.Empty(t, byStatus(rep)[journal.FileRemoved])
 	for _, f := range rep.Files {
 		assert.True(t, strings.HasPrefix(f.File, h.dir), f.File)
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/protorun/protorun/engine/journal"
 )
 
 // Event kinds an Observer receives.
@@ -80,7 +82,7 @@ func (c *ConsoleObserver) Observe(e Event) {
 		fmt.Fprintf(c.W, "    … %s\n", e.Message)
 	case EventGate:
 		fmt.Fprintf(c.W, "  %s gate %s: %s\n", c.mark(e.Status), e.Step, e.Message)
-		if crit, ok := e.Data["criteria"].([]CriterionResult); ok {
+		if crit, ok := e.Data["criteria"].([]journal.CriterionResult); ok {
 			for _, cr := range crit {
 				st := "passed"
 				if !cr.Passed {

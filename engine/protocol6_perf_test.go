@@ -12,6 +12,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 )
 
@@ -41,7 +42,7 @@ func p6StepSet(step string, res *adapters.Result) adapters.Set {
 // p6Criterion runs protocols/deployment.yaml in dir, every adapter
 // answering for step with res, and returns the criterion of the
 // post-deployment validation gate's evidence named name.
-func p6Criterion(t *testing.T, p *protocol.Protocol, opts engine.Options, step string, res *adapters.Result, name string) engine.CriterionResult {
+func p6Criterion(t *testing.T, p *protocol.Protocol, opts engine.Options, step string, res *adapters.Result, name string) journal.CriterionResult {
 	t.Helper()
 	opts.Adapters = p6StepSet(step, res)
 	_, err := engine.Start(context.Background(), p, opts)
@@ -56,7 +57,7 @@ func p6Criterion(t *testing.T, p *protocol.Protocol, opts engine.Options, step s
 		}
 	}
 	t.Fatalf("the gate has no criterion %q: %+v", name, ev.Criteria)
-	return engine.CriterionResult{}
+	return journal.CriterionResult{}
 }
 
 // TestProtocol6PerformanceCriterion: the performance baseline is a

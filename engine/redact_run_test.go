@@ -18,6 +18,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
@@ -215,7 +216,7 @@ func TestRedactionKeepsStructure(t *testing.T) {
 			// The journal replays, its chain verifies, its times parse.
 			_, entries, err := sto.Load(context.Background(), runID)
 			require.NoError(t, err)
-			st, err := engine.Replay(runID, entries)
+			st, err := journal.Replay(runID, entries)
 			require.NoError(t, err)
 			assert.Equal(t, string(protocol.StateCompleted), st.State)
 			for _, id := range []string{"connectivity", "probe-1", "lint", "deploy-staging", "deploy-production", "tag-release"} {
@@ -231,8 +232,8 @@ func TestRedactionKeepsStructure(t *testing.T) {
 			rep := verifyRun(t, sto, runID)
 			assert.True(t, rep.Intact, "%+v", rep)
 			assert.Empty(t, rep.Journal)
-			assert.Empty(t, byStatus(rep)[engine.FileRemoved])
-			assert.Contains(t, byStatus(rep)[engine.FileIntact], ".artifacts/test/connectivity.json")
+			assert.Empty(t, byStatus(rep)[journal.FileRemoved])
+			assert.Contains(t, byStatus(rep)[journal.FileIntact], ".artifacts/test/connectivity.json")
 			info, _, err := sto.Load(context.Background(), runID)
 			require.NoError(t, err)
 			assert.Equal(t, runID, info.ID)
@@ -335,6 +336,6 @@ func TestRedactionResumeAfterInterrupt(t *testing.T) {
 	res, err = h.resume()
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRolledBack, res.Status)
-	_, err = engine.Replay("run-1", h.journal())
+	_, err = journal.Replay("run-1", h.journal())
 	require.NoError(t, err)
 }

@@ -17,6 +17,7 @@ import (
 	_ "github.com/protorun/protorun/adapters/fake"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -142,7 +143,7 @@ func TestReportGolden(t *testing.T) {
 
 			written, err := os.ReadFile(filepath.Join(dir, ".artifacts", "out", "report.md"))
 			require.NoError(t, err)
-			v, err := engine.LoadRunView(context.Background(), sto, name)
+			v, err := report.LoadRunView(context.Background(), sto, name)
 			require.NoError(t, err)
 			view, err := v.Markdown()
 			require.NoError(t, err)

@@ -10,16 +10,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 )
 
 // harnessView is the view of h's run, as protorun report draws it (with
 // h's protocol: its fake adapters are in no registry).
-func harnessView(t *testing.T, h *rtHarness) *engine.RunView {
+func harnessView(t *testing.T, h *rtHarness) *report.RunView {
 	t.Helper()
 	info, entries, err := h.store.Load(context.Background(), h.opts.RunID)
 	require.NoError(t, err)
-	v, err := engine.NewRunView(h.p, info, entries)
+	v, err := report.NewRunView(h.p, info, entries)
 	require.NoError(t, err)
 	return v
 }
@@ -98,7 +100,7 @@ func TestChecklistOnEveryOutcome(t *testing.T) {
 
 			// The journal's end holds the verdicts: the report of the run
 			// replayed after the fact shows them too.
-			st, err := engine.Replay("run-1", h.journal())
+			st, err := journal.Replay("run-1", h.journal())
 			require.NoError(t, err)
 			assert.Equal(t, rep.Checklist, st.Checklist)
 			v := harnessView(t, h)

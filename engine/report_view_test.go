@@ -12,18 +12,20 @@ import (
 
 	_ "github.com/protorun/protorun/adapters/fake"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 	"github.com/protorun/protorun/engine/store"
 )
 
 // runView runs p to its end (no prompter: a halt stops it) in a memory
 // store and builds the run's view.
-func runView(t *testing.T, p *protocol.Protocol, vars map[string]string) *engine.RunView {
+func runView(t *testing.T, p *protocol.Protocol, vars map[string]string) *report.RunView {
 	t.Helper()
 	s := store.NewMemory()
 	res, err := engine.Start(context.Background(), p, engine.Options{Store: s, Vars: vars, Dir: t.TempDir(), Identity: "tester", RunID: "view-1"})
 	require.NotNil(t, res, "%v", err)
-	v, err := engine.LoadRunView(context.Background(), s, res.RunID)
+	v, err := report.LoadRunView(context.Background(), s, res.RunID)
 	require.NoError(t, err)
 	return v
 }
@@ -44,7 +46,7 @@ func TestRunViewFailedGate(t *testing.T) {
 	assert.Equal(t, "p95 within budget", g.Criteria[0].Name)
 	assert.Equal(t, map[string]string{`steps["load-test"].measurements.p95_ms`: "320", "vars.p95_budget": "100"}, stringify(g.Criteria[0].Values))
 	assert.Equal(t, map[string]string{`steps["wait-healthy"].passed`: "true"}, stringify(g.Criteria[1].Values))
-	assert.Equal(t, `steps["load-test"].measurements.p95_ms = 320, vars.p95_budget = 100`, engine.FormatValues(g.Criteria[0].Values))
+	assert.Equal(t, `steps["load-test"].measurements.p95_ms = 320, vars.p95_budget = 100`, journal.FormatValues(g.Criteria[0].Values))
 
 	// Steps carry level, times and attempts.
 	st := rep.Phases[0].Steps[1]
@@ -88,7 +90,7 @@ func TestRunViewHalted(t *testing.T) {
 	v := runView(t, p, map[string]string{"health_failures": "0"})
 	assert.Equal(t, engine.StatusHalted, v.Report.Status)
 	last := v.Timeline[len(v.Timeline)-1]
-	assert.Equal(t, engine.TimelineHalt, last.Kind)
+	assert.Equal(t, journal.TimelineHalt, last.Kind)
 	assert.Equal(t, "production-approval", last.ID)
 	assert.True(t, last.End.IsZero(), "a halt awaiting its decision is open")
 	svg, err := v.FlowSVG()

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -106,7 +107,7 @@ func TestRoleApprovers(t *testing.T) {
 			// recorded identity as the store vouched for it.
 			info, _, err := st.Load(context.Background(), "run-1")
 			require.NoError(t, err)
-			require.NoError(t, engine.VerifyJournal(h.p, info, es))
+			require.NoError(t, journal.VerifyJournal(h.p, info, es))
 			// The run acts on it through the same store.
 			h.opts.Store = st
 			res, err := h.resume()
@@ -164,7 +165,7 @@ func TestRoleApproverForgedIdentity(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrJournalDamaged)
 		assert.ErrorContains(t, err, "a role: approver needs a store that authenticates roles")
 		assert.Zero(t, h.f.count("deploy-production"))
-		rep, err := engine.VerifyWith(context.Background(), h.store, "run-1", engine.VerifyOptions{Protocol: h.p})
+		rep, err := journal.VerifyWith(context.Background(), h.store, "run-1", journal.VerifyOptions{Protocol: h.p})
 		require.NoError(t, err)
 		assert.False(t, rep.Intact, "verify reports it too")
 		require.NotEmpty(t, rep.Journal)

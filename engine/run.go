@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/protorun/protorun/adapters"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -149,17 +150,24 @@ type Runner struct {
 	store  store.Store
 	set    adapters.Set
 	ownSet bool // set was made for this run, and is closed with it
-	st     *RunState
-	m      *fsm.FSM
-	red    *redactor
-	vars   map[string]any
-	secret map[string]string
-	inputs map[string]any
-	base   map[string]any // baselines
-	now    func() time.Time
-	seq    int
-	head   string // hash of the journal's last entry (manifest.go)
-	path   []string
+	st     *journal.State
+	// tail is what the replayed journal's last entries left to act on
+	// (journal.Tail), for a resumed run; pendingFail a must step that
+	// failed, whose gate the flow jumped to; journalErr the error of the
+	// append that failed, if one did.
+	tail        journal.Tail
+	pendingFail string
+	journalErr  error
+	m           *fsm.FSM
+	red         *redactor
+	vars        map[string]any
+	secret      map[string]string
+	inputs      map[string]any
+	base        map[string]any // baselines
+	now         func() time.Time
+	seq         int
+	head        string // hash of the journal's last entry (manifest.go)
+	path        []string
 	// resumedInFlight are the steps the journal shows started and not
 	// ended when this process resumed the run.
 	resumedInFlight map[string]time.Time
@@ -174,34 +182,7 @@ type Runner struct {
 }
 
 // Decision is a person's answer to a halt.
-type Decision struct {
-	Step    string    `json:"step"`
-	Approve bool      `json:"approve"`
-	By      string    `json:"by"`
-	Reason  string    `json:"reason,omitempty"`
-	Time    time.Time `json:"time"`
-	Digest  string    `json:"digest,omitempty"`
-	Via     string    `json:"via,omitempty"` // prompt, cli, api, expiry, simulation
-	// Context is the digest of the run's frozen context (RunContext) the
-	// decision was made on: an approval binds to it.
-	Context string `json:"context,omitempty"`
-	// NoRollback, on an abort (Via "abort"), ends the run without rolling
-	// back its deploys (Abort).
-	NoRollback bool `json:"no_rollback,omitempty"`
-	// StoreIdentity is who wrote the decision as its store authenticates
-	// them (an Identifier: a database role), recorded by Decide, Abort and
-	// a run's prompt; nil on a store that does not. A halt's role:NAME
-	// approvers match it.
-	StoreIdentity *store.Identity `json:"store_identity,omitempty"`
-	// BySource says where By came from (for the CLI: "flag" for --as,
-	// "PROTORUN_USER", "github" or "gitlab" for the CI's account); OSUser
-	// and Host are the account and machine the decision was made on,
-	// beside the name it was made under. All optional (older journals
-	// have none).
-	BySource string `json:"by_source,omitempty"`
-	OSUser   string `json:"os_user,omitempty"`
-	Host     string `json:"host,omitempty"`
-}
+type Decision = journal.Decision
 
 // Start begins a new run of p and drives it until it ends, halts or ctx is
 // cancelled.
@@ -218,7 +199,7 @@ func Start(ctx context.Context, p *protocol.Protocol, opts Options) (*Result, er
 	if id == "" {
 		id = NewRunID(r.now())
 	}
-	r.st = newRunState(id)
+	r.st = journal.NewState(id)
 	// The context is frozen before the run exists (reading whole inputs
 	// and deriving the secrets' digests takes a moment), and journaled the
 	// moment it does: a run is never without its context.
@@ -296,7 +277,7 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 	p := r.p
 	// A first read refuses a changed protocol, a damaged journal or a run
 	// that ended without waiting for the environments.
-	if _, _, r.st, err = r.loadRun(ctx, runID); err != nil {
+	if _, _, r.st, _, err = r.loadRun(ctx, runID); err != nil {
 		return nil, err
 	}
 	// The run still holds its environments (or takes them again if they
@@ -304,11 +285,11 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 	if err := r.leaseEnvs(ctx, runID, nil); err != nil {
 		return nil, err
 	}
-	info, entries, st, err := r.loadRun(ctx, runID)
+	info, entries, st, tail, err := r.loadRun(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-	r.continueFrom(info, entries, st)
+	r.continueFrom(info, entries, st, tail)
 	c, err := runContext(runID, entries)
 	if err != nil {
 		return nil, err
@@ -336,28 +317,28 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 // loadRun reads a run to resume, checks its journal (VerifyJournal) and
 // replays it. It refuses a run started with another protocol, a journal
 // that does not check out, and a run that already ended.
-func (r *Runner) loadRun(ctx context.Context, runID string) (*store.RunInfo, []store.Entry, *RunState, error) {
+func (r *Runner) loadRun(ctx context.Context, runID string) (*store.RunInfo, []store.Entry, *journal.State, journal.Tail, error) {
 	info, entries, err := r.store.Load(ctx, runID)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, journal.Tail{}, err
 	}
 	if info.Digest != r.p.Digest {
-		return nil, nil, nil, fmt.Errorf("run %s started with protocol %s (sha256 %.12s); %s now has sha256 %.12s: refusing to resume with a changed protocol",
+		return nil, nil, nil, journal.Tail{}, fmt.Errorf("run %s started with protocol %s (sha256 %.12s); %s now has sha256 %.12s: refusing to resume with a changed protocol",
 			runID, info.File, info.Digest, r.p.File, r.p.Digest)
 	}
 	if err := verifyJournalIn(r.store, r.p, info, entries); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, journal.Tail{}, err
 	}
-	st, err := Replay(runID, entries)
+	st, tail, err := journal.ReplayTail(runID, entries)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, journal.Tail{}, err
 	}
 	// A run whose last transition reached its end state but that died
 	// before it recorded the end (report, end entry) resumes to finish.
 	if protocol.State(st.State).Terminal() && len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd {
-		return nil, nil, nil, fmt.Errorf("run %s already ended (%s)", runID, st.Status)
+		return nil, nil, nil, journal.Tail{}, fmt.Errorf("run %s already ended (%s)", runID, st.Status)
 	}
-	return info, entries, st, nil
+	return info, entries, st, tail, nil
 }
 
 func newRunner(p *protocol.Protocol, opts Options) (*Runner, error) {
@@ -565,10 +546,10 @@ func (r *Runner) drive(ctx context.Context) (*Result, error) {
 		if err := fire(r.m, event); err != nil {
 			return r.result(), err
 		}
-		r.st.Halt = nil // as Replay does: a halt ends with its transition
+		r.st.Halt = nil // as journal.Replay does: a halt ends with its transition
 		next := r.m.Current()
 		r.path = append(r.path, state)
-		r.journal(store.KindTransition, transition{From: state, Event: string(event), To: next})
+		r.journal(store.KindTransition, journal.Transition{From: state, Event: string(event), To: next})
 		r.phaseBoundary(state, event, next)
 	}
 }
@@ -598,7 +579,7 @@ func (r *Runner) execute(ctx context.Context, state string) (protocol.Event, err
 			return "", fmt.Errorf("step %q: when: %w", s.ID, err)
 		}
 		if !ok {
-			rec := &StepRecord{ID: s.ID, Status: "skipped", Started: r.now(), Ended: r.now()}
+			rec := &journal.StepRecord{ID: s.ID, Status: "skipped", Started: r.now(), Ended: r.now()}
 			r.st.Steps[s.ID] = rec
 			r.journal(store.KindStepEnd, rec)
 			r.emit(Event{Kind: EventStepEnd, Step: s.ID, Status: "skipped", Message: "skipped: when is false"})
@@ -623,7 +604,7 @@ func (r *Runner) phaseBegin(ph *protocol.Phase) {
 	if r.st.Phases[ph.ID] != nil {
 		return
 	}
-	pr := &PhaseRecord{ID: ph.ID, Title: ph.Title, Number: ph.Number, Started: r.now()}
+	pr := &journal.PhaseRecord{ID: ph.ID, Title: ph.Title, Number: ph.Number, Started: r.now()}
 	r.st.Phases[ph.ID] = pr
 	r.st.PhaseOrder = append(r.st.PhaseOrder, ph.ID)
 	r.journal(store.KindPhase, pr)
@@ -688,7 +669,7 @@ func (r *Runner) interrupted(ctx context.Context) (*Result, error) {
 }
 
 func (r *Runner) result() *Result {
-	res := r.st.Result()
+	res := ResultOf(r.st)
 	res.Path = append([]string(nil), r.path...)
 	return res
 }
@@ -728,15 +709,15 @@ func (r *Runner) flush() {
 	if len(r.pending) == 0 {
 		return
 	}
-	if r.st.journalErr != nil {
+	if r.journalErr != nil {
 		// An append failed (a full disk): the journal ends there, and the
 		// run stops on journalErr. Appending later entries would leave a
-		// gap in the sequence that Replay refuses.
+		// gap in the sequence that journal.Replay refuses.
 		r.pending = r.pending[:0]
 		return
 	}
 	if err := r.store.Append(context.Background(), r.st.ID, r.pending...); err != nil {
-		r.st.journalErr = err
+		r.journalErr = err
 	}
 	r.pending = r.pending[:0] // reused: Append may not retain it (the Store contract)
 }
@@ -752,25 +733,11 @@ func (r *Runner) durable() error {
 
 // journalFailed returns the error of the append that failed, if one did.
 func (r *Runner) journalFailed() error {
-	if err := r.st.journalErr; err != nil {
+	if err := r.journalErr; err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
 }
-
-// Journal payloads of step-start and transition entries (structs: cheaper
-// to encode than maps).
-type (
-	stepStart struct {
-		Step string    `json:"step"`
-		Time time.Time `json:"time"`
-	}
-	transition struct {
-		From  string `json:"from"`
-		Event string `json:"event"`
-		To    string `json:"to"`
-	}
-)
 
 // emit sends an event to every observer.
 func (r *Runner) emit(e Event) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/schemas"
@@ -364,11 +365,11 @@ func (h *rtHarness) evidence(rel string) *engine.Evidence {
 	return &ev
 }
 
-func (h *rtHarness) report() *engine.RunReport {
+func (h *rtHarness) report() *journal.RunReport {
 	h.t.Helper()
 	b, err := os.ReadFile(h.path(".artifacts/test/report.json"))
 	require.NoError(h.t, err)
-	var rep engine.RunReport
+	var rep journal.RunReport
 	require.NoError(h.t, json.Unmarshal(b, &rep))
 	return &rep
 }
@@ -556,7 +557,7 @@ func TestRunAllPass(t *testing.T) {
 	assert.Equal(t, engine.StatusCompleted, ends[0].Status)
 
 	// The journal replays to the same end.
-	st, err := engine.Replay("run-1", h.journal())
+	st, err := journal.Replay("run-1", h.journal())
 	require.NoError(t, err)
 	assert.Equal(t, string(protocol.StateCompleted), st.State)
 	assert.Equal(t, engine.StatusCompleted, st.Status)
@@ -930,7 +931,7 @@ func TestRunGuidelineStepFails(t *testing.T) {
 	runEnds := h.ev.kind(engine.EventEnd)
 	require.Len(t, runEnds, 1)
 	assert.Equal(t, "Run run-1 completed with 1 warning: guideline step lint failed: result: 2 findings", runEnds[0].Message)
-	st, err := engine.Replay("run-1", h.journal())
+	st, err := journal.Replay("run-1", h.journal())
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompletedWithWarnings, st.Status)
 	assert.Equal(t, res.Warnings, st.Warnings)
@@ -1543,7 +1544,7 @@ func TestRunCancellation(t *testing.T) {
 		assert.NotEqual(t, "deploy-production", e.Step, "no outcome for an interrupted step")
 	}
 
-	st, err := engine.Replay("run-1", h.journal())
+	st, err := journal.Replay("run-1", h.journal())
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusInterrupted, st.Status)
 	assert.Contains(t, st.InFlight, "deploy-production")
@@ -1700,7 +1701,7 @@ func TestRunDryRunDeployment(t *testing.T) {
 		assert.Equal(t, 0, res.ExitCode())
 		b, err := os.ReadFile(h.path(art("deployment-report.json")))
 		require.NoError(t, err)
-		var rep engine.RunReport
+		var rep journal.RunReport
 		require.NoError(t, json.Unmarshal(b, &rep))
 		var decided []string
 		for _, d := range rep.Decisions {
@@ -1742,7 +1743,7 @@ func TestRunDryRunDeployment(t *testing.T) {
 		// Staging is rolled back too, after production (newest first).
 		b, err := os.ReadFile(h.path(art("deployment-report.json")))
 		require.NoError(t, err)
-		var rep engine.RunReport
+		var rep journal.RunReport
 		require.NoError(t, json.Unmarshal(b, &rep))
 		var rolled []string
 		for _, rb := range rep.Rollbacks {
@@ -1824,7 +1825,7 @@ func TestReplayDamagedJournal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			entries := tt.damage(slices.Clone(good))
-			_, err := engine.Replay("run-1", entries)
+			_, err := journal.Replay("run-1", entries)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantErr)
 			assert.Contains(t, err.Error(), "run-1")
@@ -1916,7 +1917,7 @@ func TestResumeAfterCrash(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := engine.Replay("run-1", entries[:tt.cut])
+			st, err := journal.Replay("run-1", entries[:tt.cut])
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantState, st.State)
 			assert.Equal(t, []string{"deploy-staging", "deploy-production"}, st.Deployed)

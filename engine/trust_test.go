@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
@@ -142,7 +143,7 @@ func forgedDecision(t *testing.T, h *rtHarness, entries []store.Entry, who strin
 	t.Helper()
 	halt := entries[len(entries)-1]
 	require.Equal(t, store.KindHalt, halt.Kind)
-	st, err := engine.Replay(h.opts.RunID, entries)
+	st, err := journal.Replay(h.opts.RunID, entries)
 	require.NoError(t, err)
 	// A forger who knows the format names the run's frozen context too.
 	d := engine.Decision{Step: "approve-production", Approve: true, By: who, Reason: "ship it", Via: "cli",
@@ -291,10 +292,10 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 				_, _, err = engine.LoadRun(ctx, s, id, &protocol.LoadOptions{Adapters: h.opts.Adapters})
 				refused("LoadRun", err)
 
-				rep, err := engine.VerifyWith(ctx, s, id, engine.VerifyOptions{Protocol: h.p})
+				rep, err := journal.VerifyWith(ctx, s, id, journal.VerifyOptions{Protocol: h.p})
 				require.NoError(t, err)
 				assert.False(t, rep.Intact)
-				assert.True(t, slices.ContainsFunc(rep.Journal, func(p engine.JournalProblem) bool {
+				assert.True(t, slices.ContainsFunc(rep.Journal, func(p journal.JournalProblem) bool {
 					return p.Entry == entry && strings.Contains(p.Problem, says)
 				}), "verify names entry %d (%s): %+v", entry, says, rep.Journal)
 
@@ -309,7 +310,7 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 		t.Run(kind.name+"/untouched", func(t *testing.T) {
 			ctx := context.Background()
 			h, _ := trustHalted(t, "", kind.use)
-			rep, err := engine.VerifyWith(ctx, h.opts.Store, h.opts.RunID, engine.VerifyOptions{Protocol: h.p})
+			rep, err := journal.VerifyWith(ctx, h.opts.Store, h.opts.RunID, journal.VerifyOptions{Protocol: h.p})
 			require.NoError(t, err)
 			assert.True(t, rep.Intact, "%+v", rep.Journal)
 			_, _, err = engine.LoadRun(ctx, h.opts.Store, h.opts.RunID, &protocol.LoadOptions{Adapters: h.opts.Adapters})
@@ -319,7 +320,7 @@ func TestJournalCheckedBeforeTrusted(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, engine.StatusCompleted, res.Status)
 			assert.Equal(t, 2, h.f.count("deploy-production"))
-			rep, err = engine.VerifyWith(ctx, h.opts.Store, h.opts.RunID, engine.VerifyOptions{Protocol: h.p})
+			rep, err = journal.VerifyWith(ctx, h.opts.Store, h.opts.RunID, journal.VerifyOptions{Protocol: h.p})
 			require.NoError(t, err)
 			assert.True(t, rep.Intact, "%+v", rep.Journal)
 		})
@@ -372,7 +373,7 @@ func TestSimulatedApprovalNotActedOn(t *testing.T) {
 			e.Data, _ = json.Marshal(d)
 			es, head := rehash(t, h, append(es, e))
 			run.set(t, es, head)
-			require.NoError(t, engine.VerifyJournal(h.p, func() *store.RunInfo {
+			require.NoError(t, journal.VerifyJournal(h.p, func() *store.RunInfo {
 				info, _, err := h.opts.Store.Load(context.Background(), h.opts.RunID)
 				require.NoError(t, err)
 				return info
@@ -452,8 +453,8 @@ func TestHeadNeverAheadOfJournal(t *testing.T) {
 
 	info, loaded, err := h.opts.Store.Load(ctx, h.opts.RunID)
 	require.NoError(t, err)
-	require.NoError(t, engine.VerifyJournal(h.p, info, loaded))
-	rep, err := engine.VerifyWith(ctx, h.opts.Store, h.opts.RunID, engine.VerifyOptions{Protocol: h.p})
+	require.NoError(t, journal.VerifyJournal(h.p, info, loaded))
+	rep, err := journal.VerifyWith(ctx, h.opts.Store, h.opts.RunID, journal.VerifyOptions{Protocol: h.p})
 	require.NoError(t, err)
 	assert.True(t, rep.Intact, "%+v", rep.Journal)
 	require.Len(t, rep.Notes, 1)
@@ -520,7 +521,7 @@ func TestStoppedAfterJournalWrite(t *testing.T) {
 				require.NoError(t, err)
 				require.NotNil(t, info.Head)
 				require.LessOrEqual(t, info.Head.Entries, len(es), "append %d: the head is ahead of the journal", k)
-				require.NoError(t, engine.VerifyJournal(h.p, info, es), "append %d", k)
+				require.NoError(t, journal.VerifyJournal(h.p, info, es), "append %d", k)
 				h.opts.Store = s
 				_, err = h.resume()
 				require.NotErrorIs(t, err, store.ErrJournalDamaged, "append %d", k)
@@ -558,8 +559,8 @@ func TestPromptAnsweredAfterExpiry(t *testing.T) {
 			require.NoError(t, err)
 			info, es, err := h.store.Load(context.Background(), h.opts.RunID)
 			require.NoError(t, err)
-			require.NoError(t, engine.VerifyJournal(h.p, info, es))
-			st, err := engine.Replay(h.opts.RunID, es)
+			require.NoError(t, journal.VerifyJournal(h.p, info, es))
+			st, err := journal.Replay(h.opts.RunID, es)
 			require.NoError(t, err)
 			if wait == time.Minute {
 				assert.Equal(t, engine.StatusCompleted, res.Status)
@@ -589,7 +590,7 @@ func TestDamagedHeadRecord(t *testing.T) {
 	_, err = h.resume()
 	require.ErrorIs(t, err, store.ErrJournalDamaged)
 	require.ErrorIs(t, engine.Decide(ctx, h.opts.Store, h.p, h.opts.RunID, engine.Decision{Approve: true, By: "bob"}), store.ErrJournalDamaged)
-	rep, err := engine.VerifyWith(ctx, h.opts.Store, h.opts.RunID, engine.VerifyOptions{Protocol: h.p})
+	rep, err := journal.VerifyWith(ctx, h.opts.Store, h.opts.RunID, journal.VerifyOptions{Protocol: h.p})
 	require.NoError(t, err)
 	assert.False(t, rep.Intact)
 	assert.Contains(t, fmt.Sprint(rep.Journal), "head.json) is damaged")

@@ -14,22 +14,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 )
 
 // verifyWithin runs Verify and fails the test when it has not returned
 // after a generous timeout: a verify that opens a FIFO blocks for ever,
 // and the hang is the failure (not slowness).
-func verifyWithin(t *testing.T, s store.Store, id string) *engine.VerifyReport {
+func verifyWithin(t *testing.T, s store.Store, id string) *journal.VerifyReport {
 	t.Helper()
 	type result struct {
-		rep *engine.VerifyReport
+		rep *journal.VerifyReport
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		rep, err := engine.Verify(context.Background(), s, id)
+		rep, err := journal.Verify(context.Background(), s, id)
 		done <- result{rep, err}
 	}()
 	select {
@@ -66,7 +66,7 @@ func TestVerifyNonRegularFiles(t *testing.T) {
 
 	rep := verifyWithin(t, s, "run-1")
 	assert.False(t, rep.Intact)
-	got := map[string]engine.FileCheck{}
+	got := map[string]journal.FileCheck{}
 	for _, f := range rep.Files {
 		got[f.Path] = f
 	}
@@ -79,20 +79,20 @@ func TestVerifyNonRegularFiles(t *testing.T) {
 	} {
 		f, ok := got[path]
 		if assert.True(t, ok, "%s not reported: %+v", path, rep.Files) {
-			assert.Equal(t, engine.FileAdded, f.Status, path)
+			assert.Equal(t, journal.FileAdded, f.Status, path)
 			assert.Contains(t, f.Detail, detail, path)
 			assert.Empty(t, f.Actual, path)
 			assert.True(t, f.Tampered(), path)
 		}
 	}
 	f := got[".artifacts/test/probe-1.json"]
-	assert.Equal(t, engine.FileChanged, f.Status)
+	assert.Equal(t, journal.FileChanged, f.Status)
 	assert.Contains(t, f.Detail, "not a regular file (fifo)")
 	assert.NotEmpty(t, f.Recorded)
 	assert.Empty(t, f.Actual)
 	// The other files are as the run left them.
-	assert.Equal(t, engine.FileIntact, got[".artifacts/test/connectivity.json"].Status)
-	assert.Equal(t, engine.FileIntact, got[".artifacts/test/report.json"].Status)
+	assert.Equal(t, journal.FileIntact, got[".artifacts/test/connectivity.json"].Status)
+	assert.Equal(t, journal.FileIntact, got[".artifacts/test/report.json"].Status)
 }
 
 // TestVerifyRecordedFileBecomesSymlink: a recorded file replaced by a
@@ -115,8 +115,8 @@ func TestVerifyRecordedFileBecomesSymlink(t *testing.T) {
 
 	rep := verifyWithin(t, s, "run-1")
 	st := byStatus(rep)
-	assert.Contains(t, st[engine.FileIntact], ".artifacts/test/probe-1.json")
-	assert.Equal(t, []string{".artifacts/test/probe-2.json"}, st[engine.FileChanged])
+	assert.Contains(t, st[journal.FileIntact], ".artifacts/test/probe-1.json")
+	assert.Equal(t, []string{".artifacts/test/probe-2.json"}, st[journal.FileChanged])
 	for _, f := range rep.Files {
 		if f.Path == ".artifacts/test/probe-2.json" {
 			assert.Contains(t, f.Detail, "symbolic link to a fifo")

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/storetest"
 )
@@ -34,7 +34,7 @@ func TestVerifyUsesRawLoader(t *testing.T) {
 	hidden := &storetest.Func{Store: s}
 	_, ok := store.Store(hidden).(store.RawLoader)
 	require.False(t, ok)
-	_, err := engine.Verify(context.Background(), hidden, "run-1")
+	_, err := journal.Verify(context.Background(), hidden, "run-1")
 	var je *store.JournalError
 	require.ErrorAs(t, err, &je, "without RawLoader, Load's refusal is all there is")
 	assert.Equal(t, n, je.Entry)

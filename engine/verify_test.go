@@ -17,6 +17,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -34,16 +35,16 @@ func verifyHarness(t *testing.T) (*rtHarness, *filestore.Store) {
 	return h, s
 }
 
-func verifyRun(t *testing.T, s store.Store, id string) *engine.VerifyReport {
+func verifyRun(t *testing.T, s store.Store, id string) *journal.VerifyReport {
 	t.Helper()
-	rep, err := engine.Verify(context.Background(), s, id)
+	rep, err := journal.Verify(context.Background(), s, id)
 	require.NoError(t, err)
 	return rep
 }
 
 // byStatus maps each status to the paths that have it.
-func byStatus(rep *engine.VerifyReport) map[string][]string {
-	out := map[string][]string{}
+func byStatus(rep *journal.VerifyReport) map[journal.FileStatus][]string {
+	out := map[journal.FileStatus][]string{}
 	for _, f := range rep.Files {
 		out[f.Status] = append(out[f.Status], f.Path)
 	}
@@ -96,29 +97,29 @@ func TestVerifyIntactRun(t *testing.T) {
 	// Every evidence file and both reports are recorded, intact; nothing else
 	// lies under the artifacts directory.
 	st := byStatus(rep)
-	assert.Equal(t, []string{engine.FileIntact}, keys(st), "%v", st)
+	assert.Equal(t, []journal.FileStatus{journal.FileIntact}, keys(st), "%v", st)
 	for _, rel := range append(stepEvidence, ".artifacts/test/report.json", ".artifacts/test/report.md") {
-		assert.Contains(t, st[engine.FileIntact], rel)
+		assert.Contains(t, st[journal.FileIntact], rel)
 	}
 	var onDisk []string
 	for _, f := range files(t, h.path(".artifacts")) {
 		onDisk = append(onDisk, ".artifacts/"+f)
 	}
-	assert.ElementsMatch(t, onDisk, st[engine.FileIntact])
+	assert.ElementsMatch(t, onDisk, st[journal.FileIntact])
 	for _, f := range rep.Files {
 		assert.Equal(t, f.Recorded, f.Actual, f.Path)
 		assert.True(t, filepath.IsAbs(f.File), f.File)
 	}
 
 	// Replay keeps the report out of the run's evidence list.
-	rs, err := engine.Replay("run-1", entries)
+	rs, err := journal.Replay("run-1", entries)
 	require.NoError(t, err)
 	assert.NotContains(t, rs.Evidence, ".artifacts/test/report.json")
 	assert.Contains(t, rs.Evidence, ".artifacts/test/connectivity.json")
 }
 
-func keys(m map[string][]string) []string {
-	var out []string
+func keys[K comparable](m map[K][]string) []K {
+	var out []K
 	for k := range m {
 		out = append(out, k)
 	}
@@ -144,15 +145,15 @@ func TestVerifyNamesTampering(t *testing.T) {
 	rep := verifyRun(t, s, "run-1")
 	assert.False(t, rep.Intact)
 	st := byStatus(rep)
-	assert.Equal(t, []string{".artifacts/test/connectivity.json"}, st[engine.FileChanged])
-	assert.Equal(t, []string{".artifacts/test/gates/gate-1.json"}, st[engine.FileRemoved])
-	assert.Equal(t, []string{".artifacts/test/extra.json", ".artifacts/test/sub/note.txt"}, st[engine.FileAdded])
+	assert.Equal(t, []string{".artifacts/test/connectivity.json"}, st[journal.FileChanged])
+	assert.Equal(t, []string{".artifacts/test/gates/gate-1.json"}, st[journal.FileRemoved])
+	assert.Equal(t, []string{".artifacts/test/extra.json", ".artifacts/test/sub/note.txt"}, st[journal.FileAdded])
 	require.Len(t, rep.Journal, 1, "%+v", rep.Journal)
 	assert.Equal(t, n, rep.Journal[0].Entry)
 	assert.Equal(t, store.KindGate, rep.Journal[0].Kind)
 	assert.Contains(t, rep.Journal[0].Problem, "altered")
 	for _, f := range rep.Files {
-		assert.Equal(t, f.Tampered(), f.Status != engine.FileIntact, f.Path)
+		assert.Equal(t, f.Tampered(), f.Status != journal.FileIntact, f.Path)
 	}
 }
 
@@ -251,7 +252,7 @@ func TestVerifyRunRecordAndProtocolCopy(t *testing.T) {
 func TestVerifyAnchor(t *testing.T) {
 	h, s := verifyHarness(t)
 	head := verifyRun(t, s, "run-1").Head
-	rep, err := engine.VerifyWith(context.Background(), s, "run-1", engine.VerifyOptions{Anchor: head})
+	rep, err := journal.VerifyWith(context.Background(), s, "run-1", journal.VerifyOptions{Anchor: head})
 	require.NoError(t, err)
 	assert.True(t, rep.Intact)
 
@@ -269,7 +270,7 @@ func TestVerifyAnchor(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(jf), "head.json"), b, 0o644))
 	assert.True(t, verifyRun(t, s, "run-1").Intact, "cut at the end, its head rewritten, without the anchor")
-	rep, err = engine.VerifyWith(context.Background(), s, "run-1", engine.VerifyOptions{Anchor: head})
+	rep, err = journal.VerifyWith(context.Background(), s, "run-1", journal.VerifyOptions{Anchor: head})
 	require.NoError(t, err)
 	assert.False(t, rep.Intact)
 	assert.Contains(t, fmt.Sprint(rep.Journal), "anchor")
@@ -291,9 +292,9 @@ func TestVerifyLaterRunRewrites(t *testing.T) {
 	first := verifyRun(t, s, "run-1")
 	assert.True(t, first.Intact, "%+v", first)
 	st := byStatus(first)
-	assert.Contains(t, st[engine.FileSuperseded], ".artifacts/test/connectivity.json")
+	assert.Contains(t, st[journal.FileSuperseded], ".artifacts/test/connectivity.json")
 	for _, f := range first.Files {
-		if f.Status == engine.FileSuperseded {
+		if f.Status == journal.FileSuperseded {
 			assert.Equal(t, "run-2", f.Run)
 		}
 	}
@@ -302,8 +303,8 @@ func TestVerifyLaterRunRewrites(t *testing.T) {
 
 	// A file changed by hand after both is changed for both.
 	require.NoError(t, os.WriteFile(h.path(".artifacts/test/connectivity.json"), []byte(`{}`), 0o644))
-	assert.Contains(t, byStatus(verifyRun(t, s, "run-1"))[engine.FileChanged], ".artifacts/test/connectivity.json")
-	assert.Contains(t, byStatus(verifyRun(t, s, "run-2"))[engine.FileChanged], ".artifacts/test/connectivity.json")
+	assert.Contains(t, byStatus(verifyRun(t, s, "run-1"))[journal.FileChanged], ".artifacts/test/connectivity.json")
+	assert.Contains(t, byStatus(verifyRun(t, s, "run-2"))[journal.FileChanged], ".artifacts/test/connectivity.json")
 }
 
 func TestVerifyStrayTempFileIsNotTampering(t *testing.T) {
@@ -311,13 +312,13 @@ func TestVerifyStrayTempFileIsNotTampering(t *testing.T) {
 	require.NoError(t, os.WriteFile(h.path(".artifacts/test/.lint.json.tmp-123"), []byte("{"), 0o644))
 	rep := verifyRun(t, s, "run-1")
 	assert.True(t, rep.Intact)
-	assert.Equal(t, []string{".artifacts/test/.lint.json.tmp-123"}, byStatus(rep)[engine.FileStray])
+	assert.Equal(t, []string{".artifacts/test/.lint.json.tmp-123"}, byStatus(rep)[journal.FileStray])
 }
 
 func TestVerifyUnknownRun(t *testing.T) {
-	_, err := engine.Verify(context.Background(), filestore.New(t.TempDir()), "nope")
+	_, err := journal.Verify(context.Background(), filestore.New(t.TempDir()), "nope")
 	assert.ErrorIs(t, err, store.ErrUnknownRun)
-	_, err = engine.Verify(context.Background(), store.NewMemory(), "nope")
+	_, err = journal.Verify(context.Background(), store.NewMemory(), "nope")
 	assert.ErrorIs(t, err, store.ErrUnknownRun)
 }
 
@@ -335,7 +336,7 @@ func TestVerifyMemoryStoreAndDecide(t *testing.T) {
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 	rep := verifyRun(t, h.store, "run-1")
 	assert.True(t, rep.Intact, "%+v", rep)
-	assert.NotEmpty(t, byStatus(rep)[engine.FileIntact])
+	assert.NotEmpty(t, byStatus(rep)[journal.FileIntact])
 }
 
 // TestSecretsRedactedAsJSON: a secret that JSON escapes (quote, <, &) is

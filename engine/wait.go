@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -149,7 +150,7 @@ func (r *Runner) waitAppendUntil(ctx context.Context) error {
 // (loadRun), and continues from it as Resume does (continueFrom). It
 // returns the decision now pending at the run's halt, if one is.
 func (r *Runner) adoptJournal(ctx context.Context) (*Decision, error) {
-	info, entries, st, err := r.loadRun(ctx, r.st.ID)
+	info, entries, st, tail, err := r.loadRun(ctx, r.st.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +159,7 @@ func (r *Runner) adoptJournal(ctx context.Context) (*Decision, error) {
 			Problem: "is not the entry this process wrote there while it drove the run (the journal was rewritten)"}
 	}
 	state := r.m.Current()
-	r.continueFrom(info, entries, st)
+	r.continueFrom(info, entries, st, tail)
 	r.redactDecisions()
 	if st.State != state {
 		r.m = machine(r.p.Plan(), st.State)
@@ -166,14 +167,15 @@ func (r *Runner) adoptJournal(ctx context.Context) (*Decision, error) {
 	if r.st.Halt == nil {
 		return nil, nil
 	}
-	return r.st.pendingDecision(r.st.Halt.Step), nil
+	return r.st.PendingDecision(r.st.Halt.Step), nil
 }
 
 // continueFrom makes the replayed journal (info, entries, st) the run's
 // state, as a resume takes it: the steps it shows in flight, a failure it
 // was going to act on, the sequence and head appends continue from.
-func (r *Runner) continueFrom(info *store.RunInfo, entries []store.Entry, st *RunState) {
-	r.st = st
+func (r *Runner) continueFrom(info *store.RunInfo, entries []store.Entry, st *journal.State, tail journal.Tail) {
+	r.st, r.tail = st, tail
+	r.pendingFail, r.journalErr = "", nil // as a new state from the journal starts
 	r.resumedInFlight = maps.Clone(st.InFlight)
 	r.resumedFailure()
 	r.st.Status = StatusRunning

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/filestore"
 )
@@ -194,7 +195,7 @@ func TestWaitDecisionActsOnDecisionFromAnotherProcess(t *testing.T) {
 				}
 				require.Len(t, decisions, 1)
 				assert.Equal(t, "alice", decisions[0].By)
-				require.NoError(t, engine.VerifyJournal(h.p, mustInfo(t, decider), entries))
+				require.NoError(t, journal.VerifyJournal(h.p, mustInfo(t, decider), entries))
 				if ws, ok := h.opts.Store.(*watchStore); ok {
 					assert.Positive(t, ws.calls.Load(), "a Watcher wakes the run")
 				}

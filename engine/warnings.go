@@ -1,13 +1,11 @@
 package engine
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 )
 
@@ -20,13 +18,11 @@ const StatusCompletedWithWarnings = "completed-with-warnings"
 
 // PhaseWithWarnings is the status of a phase the run left on a success
 // path past a failed guideline step or a failed notify criterion.
-const PhaseWithWarnings = "passed with warnings"
+const PhaseWithWarnings = journal.PhaseWithWarnings
 
 // Completed reports whether a run's status is one of a completed run:
 // completed, or completed with warnings.
-func Completed(status string) bool {
-	return status == StatusCompleted || status == StatusCompletedWithWarnings
-}
+func Completed(status string) bool { return journal.Status(status).Completed() }
 
 // Event kinds of warnings and notifications.
 const (
@@ -87,90 +83,14 @@ type NotifierFunc func(ctx context.Context, n Notification) error
 // Notify calls f.
 func (f NotifierFunc) Notify(ctx context.Context, n Notification) error { return f(ctx, n) }
 
-// warning is one thing a run went past, where it happened.
-type warning struct {
-	step string // the guideline step or the gate
-	at   time.Time
-	text string
-}
-
-// warnings lists what the run went past so far, oldest first: guideline
-// steps whose latest outcome is a failure, and the failed criteria of
-// gates whose failure let the run go on (policy notify). A step or gate
-// run again (a retried phase) counts by its latest outcome only.
-func (st *RunState) warnings() []warning {
-	var out []warning
-	for _, id := range st.StepOrder {
-		rec := st.Steps[id]
-		if rec == nil || rec.Level != string(protocol.Guideline) || rec.Status == "passed" || rec.Status == "skipped" {
-			continue
-		}
-		out = append(out, warning{step: id, at: rec.Ended, text: stepWarning(id, rec)})
-	}
-	for id, g := range st.Gates {
-		if g.Passed || g.Policy != string(protocol.PolicyNotify) {
-			continue
-		}
-		for _, c := range g.Criteria {
-			if !c.Passed {
-				out = append(out, warning{step: id, at: g.Time, text: criterionWarning(g.Title, c)})
-			}
-		}
-	}
-	slices.SortStableFunc(out, func(a, b warning) int {
-		if c := a.at.Compare(b.at); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.step, b.step)
-	})
-	return out
-}
-
-// warningTexts is st.warnings() as text: RunState.Warnings.
-func (st *RunState) warningTexts() []string {
-	var out []string
-	for _, w := range st.warnings() {
-		out = append(out, w.text)
-	}
-	return out
-}
-
-func stepWarning(id string, rec *StepRecord) string {
-	msg := rec.Message
-	if msg == "" {
-		msg = rec.Status
-	}
-	return fmt.Sprintf("guideline step %s %s: %s", id, rec.Status, msg)
-}
-
-// criterionWarning says a criterion failed, with the values it read or
-// the error it stopped on: "Performance within acceptable range failed
-// (Post-Deployment Validation Gate): steps.x.p95_ms = 215, ...".
-func criterionWarning(gate string, c CriterionResult) string {
-	return fmt.Sprintf("%s failed (%s)", c.Name, gate) + criterionRead(c)
-}
-
-// criterionRead is ": " and what a failed criterion read (or the error
-// it stopped on), or "".
-func criterionRead(c CriterionResult) string {
-	switch {
-	case c.Error != "":
-		first, _, _ := strings.Cut(c.Error, "\n")
-		return ": " + first
-	case len(c.Values) > 0:
-		return ": " + FormatValues(c.Values)
-	}
-	return ""
-}
-
 // gateNotice is a failed gate in one line, for a notification: "Release
 // Gate failed (rollback): Smoke tests pass: steps.smoke.passed = false;
 // ...".
-func gateNotice(title, policy string, criteria []CriterionResult) string {
+func gateNotice(title, policy string, criteria []journal.CriterionResult) string {
 	var failed []string
 	for _, c := range criteria {
 		if !c.Passed {
-			failed = append(failed, c.Name+criterionRead(c))
+			failed = append(failed, c.Name+journal.CriterionRead(c))
 		}
 	}
 	return fmt.Sprintf("%s failed (%s): %s", title, policy, strings.Join(failed, "; "))
@@ -203,9 +123,9 @@ func (r *Runner) notifyDefault(ctx context.Context, n Notification) {
 // phaseWarnings are the warnings of the steps and gates of ph.
 func (r *Runner) phaseWarnings(ph *protocol.Phase) []string {
 	var out []string
-	for _, w := range r.st.warnings() {
-		if s := r.p.Plan().Step(w.step); s != nil && s.Phase == ph {
-			out = append(out, w.text)
+	for _, w := range r.st.WarningList() {
+		if s := r.p.Plan().Step(w.Step); s != nil && s.Phase == ph {
+			out = append(out, w.Text)
 		}
 	}
 	return out
@@ -248,10 +168,10 @@ func (r *Runner) evalChecklist(ctx context.Context) bool {
 	if len(r.p.Handoff) > 0 {
 		env = r.exprEnv() // a view of every step: only when there is a checklist
 	}
-	r.st.Checklist = []ChecklistResult{}
+	r.st.Checklist = []journal.ChecklistResult{}
 	ok := true
 	for i, h := range r.p.Handoff {
-		res := ChecklistResult{Item: h.Item}
+		res := journal.ChecklistResult{Item: h.Item}
 		v, err := r.p.Plan().Handoff[i].EvalContext(ctx, env)
 		res.Passed = v && err == nil
 		if err != nil {

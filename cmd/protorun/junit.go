@@ -1,230 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/xml"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 	"github.com/protorun/protorun/engine/store"
 )
-
-// JUnit XML, as CI systems (Jenkins, GitLab, GitHub test reporters) read
-// it: one suite per phase; a test case per gate and per must step.
-type (
-	junitSuites struct {
-		XMLName  xml.Name     `xml:"testsuites"`
-		Name     string       `xml:"name,attr"`
-		Tests    int          `xml:"tests,attr"`
-		Failures int          `xml:"failures,attr"`
-		Errors   int          `xml:"errors,attr"`
-		Skipped  int          `xml:"skipped,attr"`
-		Time     string       `xml:"time,attr"`
-		Suites   []junitSuite `xml:"testsuite"`
-	}
-	junitSuite struct {
-		Name       string           `xml:"name,attr"`
-		Tests      int              `xml:"tests,attr"`
-		Failures   int              `xml:"failures,attr"`
-		Errors     int              `xml:"errors,attr"`
-		Skipped    int              `xml:"skipped,attr"`
-		Time       string           `xml:"time,attr"`
-		Timestamp  string           `xml:"timestamp,attr,omitempty"`
-		Properties *junitProperties `xml:"properties,omitempty"`
-		Cases      []junitCase      `xml:"testcase"`
-	}
-	junitProperties struct {
-		Property []junitProperty `xml:"property"`
-	}
-	junitProperty struct {
-		Name  string `xml:"name,attr"`
-		Value string `xml:"value,attr"`
-	}
-	junitCase struct {
-		Name      string        `xml:"name,attr"`
-		Classname string        `xml:"classname,attr"`
-		Time      string        `xml:"time,attr"`
-		Failure   *junitProblem `xml:"failure,omitempty"`
-		Error     *junitProblem `xml:"error,omitempty"`
-		Skipped   *junitProblem `xml:"skipped,omitempty"`
-		SystemOut *junitText    `xml:"system-out,omitempty"`
-	}
-	junitText struct {
-		Text string `xml:",cdata"`
-	}
-	junitProblem struct {
-		Message string `xml:"message,attr,omitempty"`
-		Type    string `xml:"type,attr,omitempty"`
-		Text    string `xml:",cdata"`
-	}
-)
-
-// JUnit renders a run's report: each phase a suite, each gate and each
-// action step a test case. A failed gate's failure names every criterion
-// with its expression, the values it read and its verdict (a gate whose
-// failure only notifies fails too); a failed step's carries its message,
-// a guideline step's as a failure of type "guideline-failed": the run went
-// on, and the suite says so. Steps and gates the run did not reach are
-// skipped. A run halted on a failure has one more failing case, its halt
-// (haltCase); a halt for an approval is no test case. The run's status and
-// each of its warnings are properties.
-func JUnit(rep *engine.RunReport) ([]byte, error) {
-	seconds := func(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
-	gates := map[string]*engine.GateRecord{}
-	for _, g := range rep.Gates {
-		gates[g.ID] = g
-	}
-	out := junitSuites{Name: rep.Protocol + " run " + rep.RunID, Time: seconds(rep.DurationMS)}
-	props := []junitProperty{
-		{"run", rep.RunID}, {"protocol", rep.Protocol}, {"protocol_sha256", rep.Digest},
-		{"status", rep.Status}, {"state", rep.State}, {"started_by", rep.StartedBy},
-	}
-	if rep.Failure != "" {
-		props = append(props, junitProperty{"failure", rep.Failure})
-	}
-	for _, w := range rep.Warnings {
-		props = append(props, junitProperty{"warning", w})
-	}
-	for i, ph := range rep.Phases {
-		s := junitSuite{Name: rep.Protocol + "/" + ph.ID}
-		total := 0.0
-		if !ph.Started.IsZero() {
-			s.Timestamp = ph.Started.UTC().Format("2006-01-02T15:04:05")
-		}
-		if i == 0 {
-			s.Properties = &junitProperties{props}
-		}
-		for _, st := range ph.Steps {
-			var c junitCase
-			switch {
-			case st.Kind == "gate":
-				c = gateCase(st, gates[st.ID])
-			case st.Kind == "action" && st.Level == string(protocol.Must):
-				c = stepCase(st)
-			case st.Kind == "action" && st.Level == string(protocol.Guideline):
-				c = stepCase(st)
-				c.Name += " [guideline]"
-				if c.Failure != nil || c.Error != nil {
-					// A failure the run went past is still a failure.
-					p := c.Failure
-					if p == nil {
-						p, c.Error = c.Error, nil
-					}
-					p.Type = "guideline-" + st.Status
-					p.Message = "guideline step " + st.Status + " (the run went on): " + st.Message
-					c.Failure = p
-				}
-			default:
-				continue
-			}
-			c.Classname = rep.Protocol + "." + ph.ID
-			c.Time = seconds(st.DurationMS)
-			switch {
-			case c.Failure != nil:
-				s.Failures++
-			case c.Error != nil:
-				s.Errors++
-			case c.Skipped != nil:
-				s.Skipped++
-			}
-			s.Tests++
-			s.Cases = append(s.Cases, c)
-			total += st.DurationMS
-		}
-		s.Time = seconds(max(total, ph.DurationMS))
-		if c := haltCase(rep, ph); c != nil {
-			s.Tests++
-			s.Failures++
-			s.Cases = append(s.Cases, *c)
-		}
-		out.Tests += s.Tests
-		out.Failures += s.Failures
-		out.Errors += s.Errors
-		out.Skipped += s.Skipped
-		out.Suites = append(out.Suites, s)
-	}
-	var b bytes.Buffer
-	b.WriteString(xml.Header)
-	enc := xml.NewEncoder(&b)
-	enc.Indent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return nil, err
-	}
-	b.WriteString("\n")
-	return b.Bytes(), nil
-}
-
-func notRun(st engine.ReportStep) *junitProblem {
-	msg := "not run"
-	if st.Status == "skipped" {
-		msg = "skipped: its when: was false"
-	}
-	return &junitProblem{Message: msg}
-}
-
-func stepCase(st engine.ReportStep) junitCase {
-	c := junitCase{Name: st.ID}
-	if st.Title != "" {
-		c.Name = st.ID + " (" + st.Title + ")"
-	}
-	switch st.Status {
-	case "passed":
-		c.SystemOut = &junitText{st.Message}
-	case "not run", "skipped":
-		c.Skipped = notRun(st)
-	case "errored":
-		c.Error = &junitProblem{Message: st.Message, Type: "errored",
-			Text: fmt.Sprintf("step %s errored after %s: %s", st.ID, plural(st.Attempts, "attempt", "attempts"), st.Message)}
-	default:
-		c.Failure = &junitProblem{Message: st.Message, Type: st.Status,
-			Text: fmt.Sprintf("step %s %s after %s: %s", st.ID, st.Status, plural(st.Attempts, "attempt", "attempts"), st.Message)}
-	}
-	return c
-}
-
-func gateCase(st engine.ReportStep, g *engine.GateRecord) junitCase {
-	c := junitCase{Name: "gate " + st.ID}
-	if st.Title != "" {
-		c.Name += " (" + st.Title + ")"
-	}
-	if g == nil {
-		c.Skipped = notRun(st)
-		return c
-	}
-	var lines, failed []string
-	for _, cr := range g.Criteria {
-		v := "passed"
-		if !cr.Passed {
-			v = "FAILED"
-			failed = append(failed, cr.Name)
-		}
-		line := fmt.Sprintf("%s %s: %s", map[bool]string{true: "✓", false: "✗"}[cr.Passed], cr.Name, v)
-		line += "\n    expr:   " + cr.Expr
-		if len(cr.Values) > 0 {
-			line += "\n    values: " + engine.FormatValues(cr.Values)
-		}
-		if cr.Error != "" {
-			line += "\n    error:  " + cr.Error
-		}
-		if cr.Note != "" {
-			line += "\n    note:   " + cr.Note
-		}
-		lines = append(lines, line)
-	}
-	text := strings.Join(lines, "\n")
-	if g.Passed {
-		c.SystemOut = &junitText{text}
-		return c
-	}
-	c.Failure = &junitProblem{Type: "gate-" + g.Policy, Text: text,
-		Message: fmt.Sprintf("gate %s failed (%s): %s", g.Title, g.Policy, strings.Join(failed, "; "))}
-	return c
-}
 
 // writeJUnit writes the JUnit XML of run id, replayed from store, to path
 // atomically.
@@ -233,11 +20,11 @@ func writeJUnit(ctx context.Context, s store.Store, p *protocol.Protocol, id, pa
 	if err != nil {
 		return fmt.Errorf("junit: %w", err)
 	}
-	rep, err := engine.ReplayReport(p, info, entries)
+	rep, err := journal.ReplayReport(p, info, entries)
 	if err != nil {
 		return fmt.Errorf("junit: %w", err)
 	}
-	b, err := JUnit(rep)
+	b, err := report.JUnit(rep)
 	if err != nil {
 		return fmt.Errorf("junit: %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/protorun/protorun/adapters"
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/report"
 )
 
 func newGraphCmd() *cobra.Command {
@@ -28,13 +28,13 @@ func newGraphCmd() *cobra.Command {
 				return exitCode(exitUsage, err)
 			}
 			if !human(output) { // the flow as data
-				d, err := engine.FlowData(p)
+				d, err := report.FlowData(p)
 				if err != nil {
 					return exitCode(exitUsage, err)
 				}
 				return writeData(cmd.OutOrStdout(), output, d, "  ")
 			}
-			out, err := engine.Graph(p, format)
+			out, err := report.Graph(p, format)
 			if err != nil {
 				return exitCode(exitUsage, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/report"
 )
 
 func newReportCmd() *cobra.Command {
@@ -40,7 +41,7 @@ protocol is the copy kept when the run started.`,
 			if err != nil {
 				return err
 			}
-			v, err := engine.LoadRunView(context.Background(), st, args[0])
+			v, err := report.LoadRunView(context.Background(), st, args[0])
 			if err != nil {
 				return exitCode(exitUsage, journalRefused(err))
 			}

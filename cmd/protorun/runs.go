@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -195,14 +196,14 @@ they were frozen when it started) and calls only the rollbacks' adapters.`,
 
 // runSummary is one line of `protorun runs` and the head of `status`.
 type runSummary struct {
-	ID        string             `json:"id"`
-	Protocol  string             `json:"protocol"`
-	Status    string             `json:"status"`
-	State     string             `json:"state"`
-	StartedBy string             `json:"started_by"`
-	Started   time.Time          `json:"started"`
-	Ended     time.Time          `json:"ended,omitzero"`
-	Halt      *engine.HaltRecord `json:"halt,omitempty"`
+	ID        string              `json:"id"`
+	Protocol  string              `json:"protocol"`
+	Status    string              `json:"status"`
+	State     string              `json:"state"`
+	StartedBy string              `json:"started_by"`
+	Started   time.Time           `json:"started"`
+	Ended     time.Time           `json:"ended,omitzero"`
+	Halt      *journal.HaltRecord `json:"halt,omitempty"`
 	// Warnings are the failures the run went past (so far, for a run that
 	// has not ended): a completed run with any is completed-with-warnings.
 	Warnings []string `json:"warnings,omitempty"`
@@ -223,16 +224,16 @@ type runSummary struct {
 }
 
 // summarize refuses, as the engine does before it acts on a run, a journal
-// that does not check out (engine.VerifyJournal).
-func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *engine.RunState, []store.Entry, error) {
+// that does not check out (journal.VerifyJournal).
+func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *journal.State, []store.Entry, error) {
 	info, entries, err := st.Load(ctx, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := engine.VerifyJournal(nil, info, entries); err != nil {
+	if err := journal.VerifyJournal(nil, info, entries); err != nil {
 		return nil, nil, nil, err
 	}
-	rs, err := engine.Replay(id, entries)
+	rs, err := journal.Replay(id, entries)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -242,7 +243,7 @@ func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *en
 	}
 	s := &runSummary{ID: id, Protocol: info.Protocol, Status: status, State: rs.State, StartedBy: info.StartedBy,
 		Started: info.Started, Ended: rs.Ended, Halt: rs.Halt, LeftInPlace: rs.LeftInPlace, Warnings: rs.Warnings}
-	res := rs.Result()
+	res := engine.ResultOf(rs)
 	if ended := len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd; ended || rs.Status == engine.StatusHalted {
 		code := res.ExitCode()
 		s.ExitCode, s.Awaiting = &code, res.Awaiting()
@@ -333,9 +334,9 @@ func newStatusCmd() *cobra.Command {
 			if !human(c.output) {
 				return writeData(w, c.output, struct {
 					*runSummary
-					Gates     map[string]*engine.GateRecord `json:"gates"`
-					Decisions []engine.Decision             `json:"decisions"`
-					Steps     []string                      `json:"steps_done"`
+					Gates     map[string]*journal.GateRecord `json:"gates"`
+					Decisions []engine.Decision              `json:"decisions"`
+					Steps     []string                       `json:"steps_done"`
 				}{s, rs.Gates, rs.Decisions, rs.StepOrder}, "")
 			}
 			fmt.Fprintf(w, "Run:      %s\nProtocol: %s\nStatus:   %s\nState:    %s\nStarted:  %s by %s\n",
@@ -393,7 +394,7 @@ func newLogsCmd() *cobra.Command {
 			}
 			// A journal that does not check out is still shown (it is
 			// what there is to look at), and said so, with exit code 2.
-			verr := engine.VerifyJournal(nil, info, entries)
+			verr := journal.VerifyJournal(nil, info, entries)
 			w := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			var yamlEntries []store.Entry
@@ -453,7 +454,7 @@ func unfinished(ctx context.Context, st store.Store, id string) bool {
 	if err != nil {
 		return false
 	}
-	rs, err := engine.Replay(id, entries)
+	rs, err := journal.Replay(id, entries)
 	if err != nil {
 		return false
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/store"
 )
 
@@ -54,7 +54,7 @@ Exit codes: 0 intact; 1 tampered; 2 unknown run or usage.`,
 			if err != nil {
 				return err
 			}
-			rep, err := engine.VerifyWith(context.Background(), st, args[0], engine.VerifyOptions{Anchor: anchor})
+			rep, err := journal.VerifyWith(context.Background(), st, args[0], journal.VerifyOptions{Anchor: anchor})
 			if errors.Is(err, store.ErrUnknownRun) {
 				return exitCode(exitUsage, err)
 			}
@@ -94,17 +94,17 @@ func checkAnchor(anchor string) error {
 	return nil
 }
 
-func printVerify(cmd *cobra.Command, rep *engine.VerifyReport, all bool) {
+func printVerify(cmd *cobra.Command, rep *journal.VerifyReport, all bool) {
 	w := cmd.OutOrStdout()
-	counts := map[string]int{}
+	counts := map[journal.FileStatus]int{}
 	for _, f := range rep.Files {
 		counts[f.Status]++
-		if f.Status == engine.FileIntact && !all {
+		if f.Status == journal.FileIntact && !all {
 			continue
 		}
 		line := fmt.Sprintf("  %-10s %s", f.Status, f.Path)
 		switch {
-		case f.Status == engine.FileChanged && f.Actual != "":
+		case f.Status == journal.FileChanged && f.Actual != "":
 			line += fmt.Sprintf("  (recorded sha256 %.12s…, now %.12s…)", f.Recorded, f.Actual)
 		case f.Detail != "":
 			line += "  (" + f.Detail + ")"
@@ -128,8 +128,8 @@ func printVerify(cmd *cobra.Command, rep *engine.VerifyReport, all bool) {
 	if !rep.Intact {
 		verdict = "TAMPERED"
 	}
-	fmt.Fprintf(w, "Run %s: %s — %s as recorded", rep.Run, verdict, plural(counts[engine.FileIntact], "file", "files"))
-	for _, s := range []string{engine.FileChanged, engine.FileRemoved, engine.FileAdded, engine.FileSuperseded, engine.FileOtherRun, engine.FileStray} {
+	fmt.Fprintf(w, "Run %s: %s — %s as recorded", rep.Run, verdict, plural(counts[journal.FileIntact], "file", "files"))
+	for _, s := range []journal.FileStatus{journal.FileChanged, journal.FileRemoved, journal.FileAdded, journal.FileSuperseded, journal.FileOtherRun, journal.FileStray} {
 		if counts[s] > 0 {
 			fmt.Fprintf(w, ", %d %s", counts[s], s)
 		}

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/protorun/protorun/engine"
 )
 
 // verifyProtocol writes three evidence files and both reports.
@@ -60,7 +59,7 @@ func TestVerifyCommandIntact(t *testing.T) {
 
 	out, code = executeErr(t, "verify", "r", "--state-dir", sd, "-o", "json")
 	require.Equal(t, exitOK, code, out)
-	var rep engine.VerifyReport
+	var rep journal.VerifyReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
 	assert.True(t, rep.Intact)
 	assert.Len(t, rep.Files, 5)
@@ -119,12 +118,12 @@ func TestVerifyCommandNamesTampering(t *testing.T) {
 
 	out, code = executeErr(t, "verify", "r", "--state-dir", sd, "-o", "json")
 	assert.Equal(t, exitFailed, code, out)
-	var rep engine.VerifyReport
+	var rep journal.VerifyReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
 	assert.False(t, rep.Intact)
 	got := map[string]string{}
 	for _, f := range rep.Files {
-		got[f.Path] = f.Status
+		got[f.Path] = string(f.Status)
 	}
 	assert.Equal(t, map[string]string{
 		".artifacts/verify/first.json": "changed", ".artifacts/verify/second.json": "intact",

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 )
 
 // Fuzzing the loader (issue #9): whatever the bytes, Parse returns a
@@ -139,7 +139,7 @@ func FuzzParse(f *testing.F) {
 		// A protocol that loads can be drawn, and its transitions join
 		// states it has.
 		for _, format := range []string{"mermaid", "dot"} {
-			if _, err := engine.Graph(p, format); err != nil {
+			if _, err := report.Graph(p, format); err != nil {
 				t.Fatalf("Graph(%s) of a loaded protocol: %v", format, err)
 			}
 		}

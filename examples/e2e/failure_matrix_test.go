@@ -11,10 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/protorun/protorun/engine"
 )
 
 // failureRow is one row of the failure-path matrix: a release the sandbox
@@ -164,8 +163,8 @@ func (w *world) fault(env, version string, markers ...string) {
 	require.Equal(w.t, http.StatusOK, resp.StatusCode, "%s", body)
 }
 
-func (w *world) report() *engine.RunReport {
-	var rep engine.RunReport
+func (w *world) report() *journal.RunReport {
+	var rep journal.RunReport
 	w.readJSON(".artifacts/deployment/deployment-report.json", &rep)
 	return &rep
 }
@@ -174,7 +173,7 @@ func (w *world) report() *engine.RunReport {
 // evidence schema; every step and gate that ran has its evidence; the
 // rollback evidence is there exactly for the environments rolled back,
 // and says the rollback passed.
-func (w *world) checkEvidence(t *testing.T, rep *engine.RunReport, row failureRow) {
+func (w *world) checkEvidence(t *testing.T, rep *journal.RunReport, row failureRow) {
 	assert.Positive(t, validateEvidence(t, w.dir))
 	for _, e := range rep.Evidence {
 		assert.FileExists(t, filepath.Join(w.dir, e))
@@ -205,7 +204,7 @@ func (w *world) checkEvidence(t *testing.T, rep *engine.RunReport, row failureRo
 // checkReport: the JSON report says how the run ended, which gate and
 // criteria failed, which step failed, and each rollback with its result;
 // the Markdown report names them too.
-func (w *world) checkReport(t *testing.T, rep *engine.RunReport, row failureRow) {
+func (w *world) checkReport(t *testing.T, rep *journal.RunReport, row failureRow) {
 	switch row.code {
 	case 0:
 		assert.True(t, strings.HasPrefix(rep.Status, "completed"), rep.Status)
@@ -245,7 +244,7 @@ func (w *world) checkReport(t *testing.T, rep *engine.RunReport, row failureRow)
 		}
 	}
 	if row.gate != "" {
-		assert.True(t, slices.ContainsFunc(rep.Gates, func(g *engine.GateRecord) bool { return g.ID == row.gate }), "gate %s evaluated", row.gate)
+		assert.True(t, slices.ContainsFunc(rep.Gates, func(g *journal.GateRecord) bool { return g.ID == row.gate }), "gate %s evaluated", row.gate)
 		var ev struct{ Status, Policy string }
 		w.readJSON(filepath.Join(".artifacts", "deployment", "gates", row.gate+".json"), &ev)
 		assert.Equal(t, "failed", ev.Status)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/pgstore"
@@ -153,7 +154,7 @@ func TestAcrossMachines(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 
-	rep, err := engine.Verify(ctx, m4.store, "rel-1")
+	rep, err := journal.Verify(ctx, m4.store, "rel-1")
 	require.NoError(t, err)
 	assert.True(t, rep.Intact, "%+v", rep)
 	assert.Positive(t, rep.Entries)
@@ -182,7 +183,7 @@ func TestConnectionCutIsSurvived(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 	assert.Equal(t, int32(3), cut.Load(), "cut at every step")
-	rep, err := engine.Verify(ctx, m1.store, "rel-1")
+	rep, err := journal.Verify(ctx, m1.store, "rel-1")
 	require.NoError(t, err)
 	assert.True(t, rep.Intact, "%+v", rep)
 }
@@ -215,7 +216,7 @@ func TestDatabaseLostMidRun(t *testing.T) {
 	m2 := newMachine(t, url, sw, "ci")
 	_, entries, err := m2.store.Load(ctx, "rel-1")
 	require.NoError(t, err)
-	st, err := engine.Replay("rel-1", entries)
+	st, err := journal.Replay("rel-1", entries)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRunning, st.Status, "it stopped where the journal ends")
 
@@ -232,7 +233,7 @@ func TestDatabaseLostMidRun(t *testing.T) {
 		kinds[e.Kind]++
 	}
 	assert.Equal(t, 1, kinds[store.KindLease], "the takeover of the lost driver's lease is journaled")
-	rep, err := engine.Verify(ctx, m2.store, "rel-1")
+	rep, err := journal.Verify(ctx, m2.store, "rel-1")
 	require.NoError(t, err)
 	assert.True(t, rep.Intact, "%+v", rep)
 }
@@ -278,7 +279,7 @@ func TestRoleApprovers(t *testing.T) {
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 	_, entries, err := ci.store.Load(ctx, "rel-1")
 	require.NoError(t, err)
-	st, err := engine.Replay("rel-1", entries)
+	st, err := journal.Replay("rel-1", entries)
 	require.NoError(t, err)
 	require.Len(t, st.Decisions, 1)
 	require.NotNil(t, st.Decisions[0].StoreIdentity)

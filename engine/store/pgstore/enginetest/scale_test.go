@@ -21,6 +21,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 	"github.com/protorun/protorun/engine/store/pgstore"
@@ -151,7 +152,7 @@ func drive(ctx context.Context, s *pgstore.Store, p *protocol.Protocol, set adap
 		case len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd:
 			return nil
 		default:
-			st, rerr := engine.Replay(id, entries)
+			st, rerr := journal.Replay(id, entries)
 			if rerr != nil {
 				return rerr
 			}
@@ -198,7 +199,7 @@ func approve(ctx context.Context, s *pgstore.Store, set adapters.Set, who string
 				ended[info.ID] = true
 				continue
 			}
-			st, err := engine.Replay(info.ID, entries)
+			st, err := journal.Replay(info.ID, entries)
 			if err != nil || st.Status != engine.StatusHalted || st.Halt == nil {
 				continue
 			}
@@ -334,7 +335,7 @@ func TestScale(t *testing.T) {
 			id := scaleID(d, n)
 			_, entries, err := s.Load(ctx, id)
 			require.NoError(t, err, id)
-			st, err := engine.Replay(id, entries)
+			st, err := journal.Replay(id, entries)
 			require.NoError(t, err, id)
 			assert.Equal(t, engine.StatusCompleted, st.Status, id)
 			var fromApprovers int
@@ -344,7 +345,7 @@ func TestScale(t *testing.T) {
 				}
 			}
 			assert.Equal(t, decided[id], fromApprovers, "%s: decisions recorded by approvers", id)
-			rep, err := engine.Verify(ctx, s, id)
+			rep, err := journal.Verify(ctx, s, id)
 			require.NoError(t, err, id)
 			assert.True(t, rep.Intact, "%s: %+v", id, rep.Journal)
 			env := scaleEnvs[(d+n)%3]

@@ -1,4 +1,4 @@
-package engine_test
+package report_test
 
 import (
 	"os"
@@ -10,13 +10,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/protorun/protorun/engine"
+	_ "github.com/protorun/protorun/adapters/all"
 	"github.com/protorun/protorun/engine/protocol"
+	"github.com/protorun/protorun/engine/report"
 )
 
 func gtLoad(t *testing.T, file string) *protocol.Protocol {
 	t.Helper()
-	p, err := protocol.Load(file, ltOptions())
+	p, err := protocol.Load(file, nil) // the registered adapters (adapters/all)
 	require.NoError(t, err)
 	return p
 }
@@ -24,10 +25,10 @@ func gtLoad(t *testing.T, file string) *protocol.Protocol {
 // TestGraphGolden renders Protocol 6 in both formats and compares with the
 // golden files in testdata/graph (rewritten with -update).
 func TestGraphGolden(t *testing.T) {
-	p := gtLoad(t, filepath.Join("..", "protocols", "deployment.yaml"))
+	p := gtLoad(t, filepath.Join("..", "..", "protocols", "deployment.yaml"))
 	for _, format := range []string{"mermaid", "dot"} {
 		t.Run(format, func(t *testing.T) {
-			got, err := engine.Graph(p, format)
+			got, err := report.Graph(p, format)
 			require.NoError(t, err)
 			golden := filepath.Join("testdata", "graph", "deployment."+format)
 			if *update {
@@ -42,29 +43,29 @@ func TestGraphGolden(t *testing.T) {
 }
 
 func TestGraphFormats(t *testing.T) {
-	p := gtLoad(t, filepath.Join("testdata", "valid", "minimal.yaml"))
-	def, err := engine.Graph(p, "")
+	p := gtLoad(t, filepath.Join("..", "testdata", "valid", "minimal.yaml"))
+	def, err := report.Graph(p, "")
 	require.NoError(t, err)
-	mm, err := engine.Graph(p, "mermaid")
+	mm, err := report.Graph(p, "mermaid")
 	require.NoError(t, err)
 	assert.Equal(t, mm, def, "mermaid is the default")
-	_, err = engine.Graph(p, "svg")
+	_, err = report.Graph(p, "svg")
 	assert.EqualError(t, err, `graph: unknown format "svg" (want mermaid or dot)`)
-	_, err = engine.Graph((&protocol.Protocol{}), "")
+	_, err = report.Graph((&protocol.Protocol{}), "")
 	assert.Error(t, err, "a protocol that was not loaded has no plan")
 }
 
 // TestGraphDeterministic renders each valid protocol many times.
 func TestGraphDeterministic(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "valid", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "valid", "*.yaml"))
 	require.NoError(t, err)
-	files = append(files, filepath.Join("..", "protocols", "deployment.yaml"))
+	files = append(files, filepath.Join("..", "..", "protocols", "deployment.yaml"))
 	for _, file := range files {
 		for _, format := range []string{"mermaid", "dot"} {
-			first, err := engine.Graph(gtLoad(t, file), format)
+			first, err := report.Graph(gtLoad(t, file), format)
 			require.NoError(t, err)
 			for range 5 {
-				again, err := engine.Graph(gtLoad(t, file), format)
+				again, err := report.Graph(gtLoad(t, file), format)
 				require.NoError(t, err)
 				require.Equal(t, first, again, "%s as %s", file, format)
 			}
@@ -85,13 +86,13 @@ var (
 // or label can break GitHub's parser, and that the chart holds every
 // transition of the plan a run can take.
 func TestGraphMermaidShape(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "valid", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "valid", "*.yaml"))
 	require.NoError(t, err)
-	files = append(files, filepath.Join("..", "protocols", "deployment.yaml"))
+	files = append(files, filepath.Join("..", "..", "protocols", "deployment.yaml"))
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			p := gtLoad(t, file)
-			out, err := engine.Graph(p, "mermaid")
+			out, err := report.Graph(p, "mermaid")
 			require.NoError(t, err)
 			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 			require.GreaterOrEqual(t, len(lines), 5)
@@ -189,8 +190,8 @@ func gtGateCanFire(s *protocol.Step, event string) bool {
 
 // TestGraphDeploymentContent spot-checks what the charts of Protocol 6 say.
 func TestGraphDeploymentContent(t *testing.T) {
-	p := gtLoad(t, filepath.Join("..", "protocols", "deployment.yaml"))
-	mm, err := engine.Graph(p, "mermaid")
+	p := gtLoad(t, filepath.Join("..", "..", "protocols", "deployment.yaml"))
+	mm, err := report.Graph(p, "mermaid")
 	require.NoError(t, err)
 	for _, want := range []string{
 		`    state "deploy-production · Deploy to Production ⇒ deploy to production" as s_deploy_production`,
@@ -221,7 +222,7 @@ func TestGraphDeploymentContent(t *testing.T) {
 	assert.Contains(t, mm, "    c_quality_thresholds --> x_rollback : rollback\n")
 	assert.NotContains(t, mm, "c_quality_thresholds --> s_production_approval : pass / notify")
 
-	dot, err := engine.Graph(p, "dot")
+	dot, err := report.Graph(p, "dot")
 	require.NoError(t, err)
 	for _, want := range []string{
 		`digraph "6-deployment-automation" {`,
@@ -266,10 +267,10 @@ phases:
             - {name: ok, expr: 'steps["a-b"].passed'}
           on_fail: notify
 `
-	p, err := protocol.Parse("tricky.yaml", []byte(src), ltOptions())
+	p, err := protocol.Parse("tricky.yaml", []byte(src), nil)
 	require.NoError(t, err)
 
-	mm, err := engine.Graph(p, "mermaid")
+	mm, err := report.Graph(p, "mermaid")
 	require.NoError(t, err)
 	assert.Contains(t, mm, "\ntitle: \"Tricky \\\"quotes\\\" #1; <b>{x}</b> back\\\\slash (tricky)\"\n")
 	assert.Contains(t, mm, `    state "a-b · Say #quot;hi#quot;#59; #35;2 #lt;br/#gt; #123;y#125;" as s_a_b`+"\n")
@@ -281,7 +282,7 @@ phases:
 	assert.NotContains(t, mm, "b_g", "a notify gate never blocks")
 	assert.NotContains(t, mm, "(rollback)")
 
-	dot, err := engine.Graph(p, "dot")
+	dot, err := report.Graph(p, "dot")
 	require.NoError(t, err)
 	assert.Contains(t, dot, `label="Tricky \"quotes\" #1; <b>{x}</b> back\\slash (tricky)";`)
 	assert.Contains(t, dot, `label="a-b\nSay \"hi\"; #2 <br/> {y}"];`)

@@ -1,46 +1,20 @@
-package engine
+package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"html"
 	"sort"
 	"strings"
-	"time"
 	"unicode/utf8"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
-	"github.com/protorun/protorun/engine/store"
 )
-
-// PathStep is one transition a run took, as its journal records it.
-type PathStep struct {
-	From  string    `json:"from"`
-	Event string    `json:"event"`
-	To    string    `json:"to"`
-	Time  time.Time `json:"time"`
-}
-
-// RunPath lists the transitions a run's journal records, in order.
-func RunPath(entries []store.Entry) ([]PathStep, error) {
-	var out []PathStep
-	for _, e := range entries {
-		if e.Kind != store.KindTransition {
-			continue
-		}
-		var t transition
-		if err := json.Unmarshal(e.Data, &t); err != nil {
-			return nil, fmt.Errorf("path: journal entry %d: %w", e.Seq, err)
-		}
-		out = append(out, PathStep{From: t.From, Event: t.Event, To: t.To, Time: e.Time})
-	}
-	return out, nil
-}
 
 // visitedStates is every state the path went through and the state it is in
 // (current; empty when unknown). A run that has not left its first state
 // has visited that state.
-func visitedStates(p *protocol.Protocol, path []PathStep, current string) (map[string]bool, map[[2]string]bool) {
+func visitedStates(p *protocol.Protocol, path []journal.PathStep, current string) (map[string]bool, map[[2]string]bool) {
 	visited, taken := map[string]bool{}, map[[2]string]bool{}
 	for _, t := range path {
 		visited[t.From], visited[t.To] = true, true
@@ -58,7 +32,7 @@ func visitedStates(p *protocol.Protocol, path []PathStep, current string) (map[s
 // MermaidRun is the protocol's Mermaid chart (as Graph gives it) with the
 // states a run visited in class "visited" and the state it stopped in in
 // class "current".
-func MermaidRun(p *protocol.Protocol, path []PathStep, current string) (string, error) {
+func MermaidRun(p *protocol.Protocol, path []journal.PathStep, current string) (string, error) {
 	if p.Plan() == nil || len(p.Plan().Steps) == 0 {
 		return "", fmt.Errorf("graph: the protocol has no plan; load it with Load or Parse")
 	}
@@ -111,7 +85,7 @@ const (
 // the right (forward) or the left (back), coloured by event. The states and
 // transitions of path are drawn bold in blue, current outlined in orange;
 // the rest is faded. Every text is escaped.
-func FlowSVG(p *protocol.Protocol, path []PathStep, current string) (string, error) {
+func FlowSVG(p *protocol.Protocol, path []journal.PathStep, current string) (string, error) {
 	if p.Plan() == nil || len(p.Plan().Steps) == 0 {
 		return "", fmt.Errorf("graph: the protocol has no plan; load it with Load or Parse")
 	}

@@ -1,4 +1,4 @@
-package engine
+package journal
 
 import (
 	"encoding/json"
@@ -124,7 +124,7 @@ func Timeline(p *protocol.Protocol, entries []store.Entry) ([]TimelineEntry, err
 				add(key, e)
 			}
 		case store.KindStepStart:
-			var s stepStart
+			var s StepStart
 			if err := dec(&s); err != nil {
 				return nil, err
 			}

@@ -1,4 +1,4 @@
-package engine
+package report
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/protorun/protorun/engine/journal"
 )
 
 // WriteHTML renders the run as one self-contained HTML page: no script, no
@@ -47,9 +49,9 @@ func (v *RunView) WriteHTML(w io.Writer) error {
 			// Numbers only: safe as CSS.
 			Style: template.CSS(fmt.Sprintf("left:%.3f%%;width:%.3f%%", left, width))}
 		switch e.Kind {
-		case TimelineGate, TimelineDecision:
+		case journal.TimelineGate, journal.TimelineDecision:
 			row.Label = strings.TrimSpace(row.Label)
-		case TimelineHalt:
+		case journal.TimelineHalt:
 			row.Label = "‖ " + e.ID // ⏸ is missing from many fonts
 		}
 		if e.End.IsZero() && rep.Ended.IsZero() {
@@ -61,7 +63,7 @@ func (v *RunView) WriteHTML(w io.Writer) error {
 		hg := htmlGate{ID: g.ID, Title: g.Title, Passed: g.Passed, Verdict: verdict(g.Passed), Policy: g.Policy, Time: g.Time.Format(time.RFC3339)}
 		for _, c := range g.Criteria {
 			hg.Criteria = append(hg.Criteria, htmlCriterion{Name: c.Name, Expr: c.Expr, Passed: c.Passed, Verdict: verdict(c.Passed),
-				Error: c.Error, Values: FormatValues(c.Values), OnFail: c.OnFail})
+				Error: c.Error, Values: journal.FormatValues(c.Values), OnFail: c.OnFail})
 		}
 		d.Gates = append(d.Gates, hg)
 	}
@@ -83,7 +85,7 @@ func (v *RunView) WriteHTML(w io.Writer) error {
 }
 
 type htmlData struct {
-	R                                      *RunReport
+	R                                      *journal.RunReport
 	Status                                 string
 	Started, Duration, From, To, Generated string
 	Rows                                   []htmlRow
@@ -121,14 +123,15 @@ type htmlDecision struct {
 }
 
 // statusClass maps a status to one of the page's CSS classes.
-func statusClass(s string) string {
+func statusClass(status string) string {
+	s := journal.Status(status)
 	switch s {
-	case "passed", StatusCompleted, "approved":
+	case "passed", journal.StatusCompleted, "approved":
 		return "ok"
-	case StatusFailed, "errored", StatusRollbackFailed, StatusRejected, StatusAborted, "timeout":
+	case journal.StatusFailed, "errored", journal.StatusRollbackFailed, journal.StatusRejected, journal.StatusAborted, "timeout":
 		return "bad"
-	case StatusRolledBack, StatusHalted, StatusInterrupted, "awaiting decision", "incomplete", "running",
-		StatusCompletedWithWarnings, PhaseWithWarnings:
+	case journal.StatusRolledBack, journal.StatusHalted, journal.StatusInterrupted, "awaiting decision", "incomplete", "running",
+		journal.StatusCompletedWithWarnings, journal.PhaseWithWarnings:
 		return "warn"
 	}
 	return "none"

@@ -1,4 +1,4 @@
-package engine
+package journal
 
 import (
 	"context"
@@ -22,27 +22,30 @@ import (
 	"github.com/protorun/protorun/engine/store"
 )
 
-// What Verify found of a file (FileCheck.Status).
+// FileStatus is what Verify found of a file (FileCheck.Status).
+type FileStatus string
+
+// What Verify found of a file.
 const (
 	// FileIntact: the file holds what the run recorded.
-	FileIntact = "intact"
+	FileIntact FileStatus = "intact"
 	// FileChanged: the file differs from what the run recorded.
-	FileChanged = "changed"
+	FileChanged FileStatus = "changed"
 	// FileRemoved: the run recorded the file; it is gone.
-	FileRemoved = "removed"
+	FileRemoved FileStatus = "removed"
 	// FileAdded: a file under the run's artifacts directory that no run
 	// recorded.
-	FileAdded = "added"
+	FileAdded FileStatus = "added"
 	// FileSuperseded: a later run wrote the file again, and its own
 	// (intact) journal records exactly what the file holds now. Not
 	// tampering: protocols reuse evidence paths from run to run.
-	FileSuperseded = "superseded"
+	FileSuperseded FileStatus = "superseded"
 	// FileOtherRun: a file under the run's artifacts directory that
 	// another run recorded, holding what that run wrote.
-	FileOtherRun = "other-run"
+	FileOtherRun FileStatus = "other-run"
 	// FileStray: the temporary file of an atomic write that a killed
 	// process never renamed; never read as evidence.
-	FileStray = "stray"
+	FileStray FileStatus = "stray"
 )
 
 // VerifyReport is what Verify found of a run.
@@ -69,10 +72,10 @@ type VerifyReport struct {
 // FileCheck is one file Verify looked at.
 type FileCheck struct {
 	// Path is the file as the protocol names it; File its absolute name.
-	Path   string `json:"path"`
-	File   string `json:"file"`
-	What   string `json:"what,omitempty"` // evidence, report, baseline
-	Status string `json:"status"`
+	Path   string     `json:"path"`
+	File   string     `json:"file"`
+	What   string     `json:"what,omitempty"` // evidence, report, baseline
+	Status FileStatus `json:"status"`
 	// Recorded is the sha256 the run journaled; Actual what the file holds.
 	Recorded string `json:"recorded_sha256,omitempty"`
 	Actual   string `json:"actual_sha256,omitempty"`
@@ -83,9 +86,12 @@ type FileCheck struct {
 
 // Tampered reports whether the status means the evidence was tampered
 // with: changed, removed or added.
-func (f FileCheck) Tampered() bool {
-	return f.Status == FileChanged || f.Status == FileRemoved || f.Status == FileAdded
+func (s FileStatus) Tampered() bool {
+	return s == FileChanged || s == FileRemoved || s == FileAdded
 }
+
+// Tampered reports whether the file was tampered with (FileStatus.Tampered).
+func (f FileCheck) Tampered() bool { return f.Status.Tampered() }
 
 // JournalProblem is a journal entry, or the run record, that does not check
 // out.
@@ -109,13 +115,13 @@ type VerifyOptions struct {
 	Protocol *protocol.Protocol
 }
 
-// Verify checks a run's tamper evidence (manifest.go): that every journal
+// Verify checks a run's tamper evidence (the hash chain and the manifest): that every journal
 // entry matches its hash and chains to the one before, that the journal
-// holds every entry its head record says (trust.go), that every recorded
+// holds every entry its head record says (VerifyJournal), that every recorded
 // approval is one its halt's policy allows, that every file the run
 // recorded holds what it recorded, and that no file was added under the
 // run's artifacts directories. An unknown run is an error
-// wrapping ErrUnknownRun; tampering is not an error but a report with
+// wrapping store.ErrUnknownRun; tampering is not an error but a report with
 // Intact false.
 func Verify(ctx context.Context, s store.Store, runID string) (*VerifyReport, error) {
 	return VerifyWith(ctx, s, runID, VerifyOptions{})
@@ -146,7 +152,7 @@ func VerifyWith(ctx context.Context, s store.Store, runID string, opts VerifyOpt
 		}
 	}
 	if infoProblem == "" {
-		if p := runProtocol(opts.Protocol, info); p != nil {
+		if p := RunProtocol(opts.Protocol, info); p != nil {
 			rep.Journal = append(rep.Journal, decisionProblems(p, info, lines, authenticatesRoles(s))...)
 		} else {
 			rep.Notes = append(rep.Notes, "the recorded decisions were not checked against the halts' policies: the protocol the run started with could not be parsed from the copy the store kept")
@@ -181,7 +187,7 @@ type journalLine struct {
 	bad string // the line does not decode
 }
 
-// loadForVerify reads a run's record, its head and its journal. A store
+// loadForVerify reads a run's record, its head and its  A store
 // that is a store.RawLoader shows its journal as it holds it, so that a
 // line that no longer decodes is named instead of failing the whole load,
 // with what is wrong with its record or its head record; any other store
@@ -550,4 +556,22 @@ func modeKind(m fs.FileMode) string {
 		return "irregular file"
 	}
 	return "not a regular file"
+}
+
+// errNotKept reports whether err means nothing is kept.
+func errNotKept(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
+}
+
+// authenticatesRoles reports whether st vouches for the identities the
+// decisions it holds record (it is a store.Identifier): only then does a
+// halt's role:NAME approver match anyone.
+func authenticatesRoles(st store.Store) bool {
+	_, ok := st.(store.Identifier)
+	return ok
 }

@@ -1,9 +1,10 @@
-package engine
+package report
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 )
 
@@ -39,36 +40,37 @@ type outcomeRollback struct {
 }
 
 // headline says how a run ended, or where it stands.
-func headline(status string) string {
+func headline(s string) string {
+	status := journal.Status(s)
 	switch status {
-	case StatusCompleted:
+	case journal.StatusCompleted:
 		return "Completed"
-	case StatusCompletedWithWarnings:
+	case journal.StatusCompletedWithWarnings:
 		return "Completed with warnings"
-	case StatusRolledBack:
+	case journal.StatusRolledBack:
 		return "Did not complete; rolled back"
-	case StatusRollbackFailed:
+	case journal.StatusRollbackFailed:
 		return "Did not complete; ROLLBACK FAILED: a human must act"
-	case StatusRejected:
+	case journal.StatusRejected:
 		return "Rejected"
-	case StatusAborted:
+	case journal.StatusAborted:
 		return "Aborted"
-	case StatusFailed:
+	case journal.StatusFailed:
 		return "Failed"
-	case StatusHalted:
+	case journal.StatusHalted:
 		return "Halted, awaiting a decision"
-	case StatusInterrupted:
+	case journal.StatusInterrupted:
 		return "Interrupted"
-	case StatusRunning:
+	case journal.StatusRunning:
 		return "Running (or its process stopped without recording why)"
 	}
-	return status
+	return s
 }
 
 // outcome sums up rep for the renderers.
-func outcome(rep *RunReport) reportOutcome {
+func outcome(rep *journal.RunReport) reportOutcome {
 	o := reportOutcome{Class: statusClass(rep.Status), Headline: headline(rep.Status), Warnings: rep.Warnings}
-	if !Completed(rep.Status) {
+	if !journal.Status(rep.Status).Completed() {
 		o.Detail = rep.Failure
 	}
 	for _, ph := range rep.Phases {
@@ -91,7 +93,7 @@ func outcome(rep *RunReport) reportOutcome {
 			if c.Passed {
 				continue
 			}
-			read := FormatValues(c.Values)
+			read := journal.FormatValues(c.Values)
 			if c.Error != "" {
 				if read != "" {
 					read += "; "
@@ -113,7 +115,7 @@ func outcome(rep *RunReport) reportOutcome {
 			undone[strings.TrimSuffix(rb.ID, ".rollback")] = true
 		}
 	}
-	if protocol.State(rep.State).Terminal() && !Completed(rep.Status) {
+	if protocol.State(rep.State).Terminal() && !journal.Status(rep.Status).Completed() {
 		for _, d := range rep.Deployed {
 			if !undone[d] {
 				o.NotRolledBack = append(o.NotRolledBack, d)
@@ -125,7 +127,7 @@ func outcome(rep *RunReport) reportOutcome {
 
 // rollbackDetail says what a rollback action did: its message, or each
 // target's.
-func rollbackDetail(rb *StepRecord) string {
+func rollbackDetail(rb *journal.StepRecord) string {
 	if rb.Message != "" {
 		return rb.Message
 	}
@@ -134,7 +136,7 @@ func rollbackDetail(rb *StepRecord) string {
 		if it.Message == "" {
 			continue
 		}
-		if l := it.label(); l != "" {
+		if l := it.Label(); l != "" {
 			parts = append(parts, l+": "+it.Message)
 		} else {
 			parts = append(parts, it.Message)
@@ -144,7 +146,7 @@ func rollbackDetail(rb *StepRecord) string {
 }
 
 // checkVerdict is a handoff item's verdict in words.
-func checkVerdict(c ChecklistResult) string {
+func checkVerdict(c journal.ChecklistResult) string {
 	switch {
 	case c.Passed:
 		return "done"
@@ -155,11 +157,11 @@ func checkVerdict(c ChecklistResult) string {
 }
 
 // writeOutcomeMarkdown writes the "Outcome" section of a Markdown report.
-func writeOutcomeMarkdown(b *strings.Builder, rep *RunReport) {
+func writeOutcomeMarkdown(b *strings.Builder, rep *journal.RunReport) {
 	o := outcome(rep)
 	b.WriteString("\n## Outcome\n\n")
 	switch {
-	case rep.Status == StatusCompletedWithWarnings:
+	case rep.Status == string(journal.StatusCompletedWithWarnings):
 		b.WriteString("> ⚠ **Completed with warnings:**\n") // the banner
 	default:
 		fmt.Fprintf(b, "**%s.**", o.Headline)
@@ -193,7 +195,7 @@ func writeOutcomeMarkdown(b *strings.Builder, rep *RunReport) {
 
 // writeRollbackMarkdown writes the "Rollback" section: every rollback
 // action with its result.
-func writeRollbackMarkdown(b *strings.Builder, rep *RunReport) {
+func writeRollbackMarkdown(b *strings.Builder, rep *journal.RunReport) {
 	b.WriteString("\n## Rollback\n\n")
 	o := outcome(rep)
 	if len(o.Rollbacks) == 0 {
@@ -208,7 +210,7 @@ func writeRollbackMarkdown(b *strings.Builder, rep *RunReport) {
 
 // writeChecklistMarkdown writes the "Handoff checklist" section: every
 // item with its verdict, for every outcome.
-func writeChecklistMarkdown(b *strings.Builder, rep *RunReport) {
+func writeChecklistMarkdown(b *strings.Builder, rep *journal.RunReport) {
 	b.WriteString("\n## Handoff checklist\n\n")
 	if len(rep.Checklist) == 0 {
 		b.WriteString("Not checked.\n")

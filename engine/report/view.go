@@ -1,12 +1,12 @@
-package engine
+package report
 
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -16,9 +16,9 @@ import (
 // Build one with NewRunView or LoadRunView; render it with Markdown or
 // WriteHTML.
 type RunView struct {
-	Report   *RunReport      `json:"report"`
-	Timeline []TimelineEntry `json:"timeline"`
-	Path     []PathStep      `json:"path"`
+	Report   *journal.RunReport      `json:"report"`
+	Timeline []journal.TimelineEntry `json:"timeline"`
+	Path     []journal.PathStep      `json:"path"`
 	// Generated is when the view was built (open entries end there).
 	Generated time.Time `json:"generated"`
 
@@ -28,23 +28,23 @@ type RunView struct {
 // NewRunView builds the view of a run from the protocol it started with
 // and what Store.Load returns for it.
 func NewRunView(p *protocol.Protocol, info *store.RunInfo, entries []store.Entry) (*RunView, error) {
-	rep, err := ReplayReport(p, info, entries)
+	rep, err := journal.ReplayReport(p, info, entries)
 	if err != nil {
 		return nil, err
 	}
-	tl, err := Timeline(p, entries)
+	tl, err := journal.Timeline(p, entries)
 	if err != nil {
 		return nil, err
 	}
-	path, err := RunPath(entries)
+	path, err := journal.RunPath(entries)
 	if err != nil {
 		return nil, err
 	}
 	if tl == nil {
-		tl = []TimelineEntry{}
+		tl = []journal.TimelineEntry{}
 	}
 	if path == nil {
-		path = []PathStep{}
+		path = []journal.PathStep{}
 	}
 	return &RunView{Report: rep, Timeline: tl, Path: path, Generated: time.Now(), p: p}, nil
 }
@@ -65,7 +65,7 @@ func LoadRunView(ctx context.Context, s store.Store, id string) (*RunView, error
 	if err != nil {
 		return nil, fmt.Errorf("run %s: its protocol: %w", id, err)
 	}
-	if err := verifyJournalIn(s, p, info, entries); err != nil {
+	if err := journal.VerifyJournalIn(s, p, info, entries); err != nil {
 		return nil, err
 	}
 	return NewRunView(p, info, entries)
@@ -107,7 +107,7 @@ type bar struct {
 	Duration    time.Duration
 }
 
-func (v *RunView) bar(e *TimelineEntry) bar {
+func (v *RunView) bar(e *journal.TimelineEntry) bar {
 	t0, t1 := v.span()
 	total := float64(t1.Sub(t0))
 	d := e.Duration(t1)
@@ -129,35 +129,6 @@ func shortDuration(d time.Duration) string {
 		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 	}
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-}
-
-// formatValue prints a criterion's operand compactly.
-func formatValue(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return "nil"
-	case string:
-		return fmt.Sprintf("%q", t)
-	case float64:
-		if t == float64(int64(t)) {
-			return fmt.Sprintf("%d", int64(t))
-		}
-	}
-	return fmt.Sprint(v)
-}
-
-// FormatValues prints what a criterion read, sorted by name: "a = 1, b = true".
-func FormatValues(values map[string]any) string {
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+" = "+formatValue(values[k]))
-	}
-	return strings.Join(parts, ", ")
 }
 
 func verdict(passed bool) string {
@@ -208,11 +179,11 @@ func (v *RunView) Markdown() (string, error) {
 			n = min(n, width-start)
 			glyph := "█"
 			switch e.Kind {
-			case TimelinePhase:
+			case journal.TimelinePhase:
 				glyph = "▓"
-			case TimelineHalt:
+			case journal.TimelineHalt:
 				glyph = "░"
-			case TimelineGate, TimelineDecision:
+			case journal.TimelineGate, journal.TimelineDecision:
 				glyph, n = "◆", 1
 			}
 			label := timelineLabel(e)
@@ -255,7 +226,7 @@ func (v *RunView) Markdown() (string, error) {
 					res += ": " + c.Error
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %s | `%s` | %s |\n", mdCell.Replace(c.Name), mdCell.Replace(res), mdCell.Replace(c.Expr), mdCell.Replace(FormatValues(c.Values)))
+			fmt.Fprintf(&b, "| %s | %s | `%s` | %s |\n", mdCell.Replace(c.Name), mdCell.Replace(res), mdCell.Replace(c.Expr), mdCell.Replace(journal.FormatValues(c.Values)))
 		}
 		b.WriteString("\n")
 	}
@@ -289,33 +260,33 @@ func (v *RunView) Markdown() (string, error) {
 		}
 		b.WriteString(strings.Join(parts, " → ") + "\n")
 	}
-	if rep.Completion != "" && Completed(rep.Status) {
+	if rep.Completion != "" && journal.Status(rep.Status).Completed() {
 		fmt.Fprintf(&b, "\n%s\n", rep.Completion)
 	}
 	return b.String(), nil
 }
 
-func phaseHeading(ph ReportPhase) string {
+func phaseHeading(ph journal.ReportPhase) string {
 	if ph.Number != 0 {
 		return fmt.Sprintf("%d. %s", ph.Number, ph.Title)
 	}
 	return ph.Title
 }
 
-func timelineLabel(e *TimelineEntry) string {
+func timelineLabel(e *journal.TimelineEntry) string {
 	switch e.Kind {
-	case TimelinePhase:
+	case journal.TimelinePhase:
 		if e.Title != "" {
 			return e.Title
 		}
 		return e.ID
-	case TimelineGate:
+	case journal.TimelineGate:
 		return "  ◆ " + e.ID
-	case TimelineHalt:
+	case journal.TimelineHalt:
 		return "  ⏸ " + e.ID
-	case TimelineDecision:
+	case journal.TimelineDecision:
 		return "  ✎ " + e.ID
-	case TimelineRollback:
+	case journal.TimelineRollback:
 		return "  ↩ " + e.ID
 	}
 	return "  " + e.ID

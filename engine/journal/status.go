@@ -1,0 +1,25 @@
+package journal
+
+// Status is a run's status, as [State].Status and [RunReport].Status
+// record it (as a string: the journal's and the report's JSON).
+type Status string
+
+// Run statuses.
+const (
+	StatusRunning               Status = "running"
+	StatusHalted                Status = "halted"
+	StatusInterrupted           Status = "interrupted"
+	StatusCompleted             Status = "completed"
+	StatusCompletedWithWarnings Status = "completed-with-warnings"
+	StatusFailed                Status = "failed"
+	StatusRolledBack            Status = "rolled-back"
+	StatusRollbackFailed        Status = "rollback-failed"
+	StatusRejected              Status = "rejected"
+	StatusAborted               Status = "aborted"
+)
+
+// Completed reports whether s is the status of a completed run:
+// completed, or completed with warnings.
+func (s Status) Completed() bool {
+	return s == StatusCompleted || s == StatusCompletedWithWarnings
+}
