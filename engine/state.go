@@ -280,6 +280,9 @@ func (st *RunState) apply(e store.Entry) error {
 		if err := dec(&d); err != nil {
 			return err
 		}
+		if err := exactKeys(e.Data); err != nil {
+			return err
+		}
 		st.Decisions = append(st.Decisions, d)
 		if d.Via == "abort" && st.Abort == nil {
 			st.Abort = &d
