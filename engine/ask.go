@@ -47,9 +47,11 @@ func (r *Runner) askYesNo(ctx context.Context, question string) (yes bool, err e
 // whichever way it comes (the prompt, Decide, a decision read from the
 // journal on resume): who may decide (approvers, allow_starter), until
 // when (expires, against the decision's time), and what it approved (the
-// run's frozen context, when the run has one). roles says whether the
-// store vouches for the decision's StoreIdentity (role.go).
-func checkDecision(s *protocol.PlanStep, since time.Time, startedBy, context string, d *Decision, roles bool) error {
+// run's frozen context, when the run has one), and why (a reason, when
+// the halt guards a protected deploy: protocol.Protocol.ReasonRequired).
+// roles says whether the store vouches for the decision's StoreIdentity
+// (role.go).
+func checkDecision(p *protocol.Protocol, s *protocol.PlanStep, since time.Time, startedBy, context string, d *Decision, roles bool) error {
 	if !d.Approve || s == nil || s.Halt == nil {
 		return nil
 	}
@@ -58,6 +60,10 @@ func checkDecision(s *protocol.PlanStep, since time.Time, startedBy, context str
 	if d.Via != "simulation" {
 		if err := checkApprover(s, startedBy, d, roles); err != nil {
 			return err
+		}
+		if strings.TrimSpace(d.Reason) == "" && p.ReasonRequired(s.ID) {
+			return fmt.Errorf("%w to approve %s: it guards a deploy to a protected environment (reason: optional on the halt relaxes it)",
+				ErrReasonRequired, s.ID)
 		}
 	}
 	if exp := time.Duration(s.Halt.Expires); exp > 0 && !since.IsZero() && d.Time.Sub(since) > exp {

@@ -21,6 +21,9 @@ var (
 	// ErrExpired is wrapped by the error of an approval given after its
 	// halt expired: an expired halt rejects itself.
 	ErrExpired = errors.New("approval expired")
+	// ErrReasonRequired is wrapped by the error of an approval without a
+	// reason of a halt that requires one (protocol.Protocol.ReasonRequired).
+	ErrReasonRequired = errors.New("a reason is required")
 )
 
 // HaltError is returned by Run and Resume when a run stops to wait for a

@@ -59,7 +59,7 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 			if d.StoreIdentity, err = storeIdentity(ctx, r.store); err != nil {
 				return "", err // nothing recorded: the run stops at the halt's entry
 			}
-			err := checkDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d, authenticatesRoles(r.store))
+			err := checkDecision(r.p, s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d, authenticatesRoles(r.store))
 			switch {
 			case errors.Is(err, ErrExpired):
 				r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
@@ -703,7 +703,7 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	now := d
 	now.Time = time.Now() // a decision dated back does not escape the expiry
 	for _, dd := range []*Decision{&d, &now} {
-		if err := checkDecision(p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
+		if err := checkDecision(p, p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
 			if errors.Is(err, ErrExpired) {
 				return fmt.Errorf("run %s: %w; an expired approval rejects itself (resume to record it)", runID, err)
 			}

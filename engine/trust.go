@@ -198,6 +198,10 @@ func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journal
 			if json.Unmarshal(e.Data, &d) != nil {
 				continue
 			}
+			if err := exactKeys(e.Data); err != nil {
+				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: err.Error()})
+				continue
+			}
 			approved[d.Step] = d.Approve
 			rejected[d.Step] = !d.Approve
 			if !d.Approve {
@@ -211,7 +215,7 @@ func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journal
 			if halt != nil && halt.Step == d.Step {
 				since = halt.Since
 			}
-			if why := decisionProblem(s, info.StartedBy, since, context, &d, roles); why != "" {
+			if why := decisionProblem(p, s, info.StartedBy, since, context, &d, roles); why != "" {
 				approved[d.Step] = false
 				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: why})
 			}
@@ -283,8 +287,8 @@ func transitionProblem(p *protocol.Protocol, next map[[2]string]string, state st
 // recorded approval d, made at d.Time of a halt reached at since (zero:
 // unknown) in a run frozen as context: what is wrong with it, or "". roles
 // says whether the journal's store vouches for the identities it records.
-func decisionProblem(s *protocol.PlanStep, startedBy string, since time.Time, context string, d *Decision, roles bool) string {
-	if err := checkDecision(s, since, startedBy, context, d, roles); err != nil {
+func decisionProblem(p *protocol.Protocol, s *protocol.PlanStep, startedBy string, since time.Time, context string, d *Decision, roles bool) string {
+	if err := checkDecision(p, s, since, startedBy, context, d, roles); err != nil {
 		return fmt.Sprintf("records an approval the halt's policy refuses (%v): it was not written by protorun", err)
 	}
 	return ""
@@ -306,7 +310,7 @@ func (r *Runner) checkPendingDecision(s *protocol.PlanStep, d *Decision) error {
 		if r.st.Halt != nil && r.st.Halt.Step == s.ID {
 			since = r.st.Halt.Since
 		}
-		why = decisionProblem(s, r.st.StartedBy, since, r.contextDigest(), d, authenticatesRoles(r.store))
+		why = decisionProblem(r.p, s, r.st.StartedBy, since, r.contextDigest(), d, authenticatesRoles(r.store))
 	}
 	if why == "" {
 		return nil
