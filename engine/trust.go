@@ -294,6 +294,24 @@ func decisionProblem(p *protocol.Protocol, s *protocol.PlanStep, startedBy strin
 	return ""
 }
 
+// expiryProblem says why the rejection d, recorded as a halt's expiry,
+// is not one: the halt at s sets no expiry, or d is dated before the halt
+// expired or after now (a minute of clock skew allowed). The run records
+// an expiry only once it is due; a database lets a role that may not
+// decide write one (a driver records it), so one written early is forged.
+func expiryProblem(s *protocol.PlanStep, since time.Time, d *Decision, now time.Time) string {
+	switch {
+	case s == nil || s.Halt == nil || s.Halt.Expires <= 0:
+		return fmt.Sprintf("records the expiry of %s, whose halt does not expire: it was not written by protorun", d.Step)
+	case !since.IsZero() && d.Time.Before(since.Add(time.Duration(s.Halt.Expires))):
+		return fmt.Sprintf("records the expiry of %s at %s, before its halt expired (%s after %s): it was not written by protorun",
+			d.Step, d.Time.Format(time.RFC3339), time.Duration(s.Halt.Expires), since.Format(time.RFC3339))
+	case d.Time.After(now.Add(time.Minute)):
+		return fmt.Sprintf("records the expiry of %s at %s, a time still to come: it was not written by protorun", d.Step, d.Time.Format(time.RFC3339))
+	}
+	return ""
+}
+
 // checkPendingDecision re-checks the recorded decision d that the run is
 // about to act on at the halt s (item 3 of "the journal is checked"): an
 // approval the halt's policy refuses, or a dry run's approval in a real
@@ -301,6 +319,12 @@ func decisionProblem(p *protocol.Protocol, s *protocol.PlanStep, startedBy strin
 func (r *Runner) checkPendingDecision(s *protocol.PlanStep, d *Decision) error {
 	why := ""
 	switch {
+	case !d.Approve && d.Via == "expiry":
+		var since time.Time
+		if r.st.Halt != nil && r.st.Halt.Step == s.ID {
+			since = r.st.Halt.Since
+		}
+		why = expiryProblem(s, since, d, r.now())
 	case !d.Approve:
 		return nil
 	case d.Via == "simulation" && !r.opts.DryRun:
