@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -46,6 +47,13 @@ func TestForgedExpiryNotObeyed(t *testing.T) {
 			e.Data, e.Time = b, d.Time
 			es, head := rehash(t, h, append(es, e))
 			run.set(t, es, head)
+
+			info, es, err := h.store.Load(context.Background(), "run-1")
+			require.NoError(t, err)
+			if err = engine.VerifyJournal(h.p, info, es); tc.name != "dated ahead" { // verify knows no clock of the run's
+				require.Error(t, err, "verify names it too")
+				assert.Contains(t, err.Error(), tc.refused)
+			}
 
 			res, err := h.resume()
 			require.Error(t, err, "a forged expiry is not acted on")

@@ -204,16 +204,22 @@ func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journal
 			}
 			approved[d.Step] = d.Approve
 			rejected[d.Step] = !d.Approve
-			if !d.Approve {
-				continue
-			}
 			s := p.Plan().Step(d.Step)
-			if s == nil || s.Halt == nil {
-				continue // a gate retried, an interrupted call: no policy
-			}
 			var since time.Time
 			if halt != nil && halt.Step == d.Step {
 				since = halt.Since
+			}
+			if !d.Approve && d.Via == "expiry" {
+				if why := expiryProblem(s, since, &d, time.Time{}); why != "" { // the run's clock is not known here
+					rejected[d.Step] = false
+					out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: why})
+				}
+			}
+			if !d.Approve {
+				continue
+			}
+			if s == nil || s.Halt == nil {
+				continue // a gate retried, an interrupted call: no policy
 			}
 			if why := decisionProblem(p, s, info.StartedBy, since, context, &d, roles); why != "" {
 				approved[d.Step] = false
@@ -296,7 +302,8 @@ func decisionProblem(p *protocol.Protocol, s *protocol.PlanStep, startedBy strin
 
 // expiryProblem says why the rejection d, recorded as a halt's expiry,
 // is not one: the halt at s sets no expiry, or d is dated before the halt
-// expired or after now (a minute of clock skew allowed). The run records
+// expired or after now (a minute of clock skew allowed; a zero now, when
+// the run's clock is not known, does not check it). The run records
 // an expiry only once it is due; a database lets a role that may not
 // decide write one (a driver records it), so one written early is forged.
 func expiryProblem(s *protocol.PlanStep, since time.Time, d *Decision, now time.Time) string {
@@ -306,7 +313,7 @@ func expiryProblem(s *protocol.PlanStep, since time.Time, d *Decision, now time.
 	case !since.IsZero() && d.Time.Before(since.Add(time.Duration(s.Halt.Expires))):
 		return fmt.Sprintf("records the expiry of %s at %s, before its halt expired (%s after %s): it was not written by protorun",
 			d.Step, d.Time.Format(time.RFC3339), time.Duration(s.Halt.Expires), since.Format(time.RFC3339))
-	case d.Time.After(now.Add(time.Minute)):
+	case !now.IsZero() && d.Time.After(now.Add(time.Minute)):
 		return fmt.Sprintf("records the expiry of %s at %s, a time still to come: it was not written by protorun", d.Step, d.Time.Format(time.RFC3339))
 	}
 	return ""
