@@ -111,7 +111,7 @@ wait:
 	for _, args := range [][]string{{"runs"}, {"store", "migrate"}, {"verify", run}} {
 		out, code = w.protorunIn(auditor, env, args...)
 		assert.Equal(t, 2, code, out)
-		assert.Contains(t, out, "its schema is version 999, newer than this protorun knows (version 1)", args)
+		assert.Contains(t, out, "its schema is version 999, newer than this protorun knows (version 2)", args)
 	}
 }
 
