@@ -37,8 +37,9 @@
 //     errors.Is(err, context.DeadlineExceeded) holds for a deadline, and a
 //     cause given to context.WithCancelCause is wrapped too.
 //   - A var Start cannot give its value (not declared, a value its type
-//     cannot hold, required and missing) is ErrBadVar, returned before any
-//     run is created.
+//     cannot hold, required and missing) is ErrBadVar, and a required input
+//     file that cannot be read (missing, too large, not a regular file) is
+//     ErrBadInput, both returned before any run is created.
 //   - When a run stops to wait for a decision, Start and Resume return a
 //     *HaltError (errors.Is(err, ErrHalted)) and a Result whose Status is
 //     StatusHalted. Record the decision with Decide — an approval, or a
