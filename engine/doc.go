@@ -45,7 +45,9 @@
 //     StatusHalted. Record the decision with Decide — an approval, or a
 //     rejection, which rolls back completed deploys — then Resume the run.
 //     Pass Decide the run's protocol: it then enforces the halt's approvers,
-//     allow_starter and expires. HaltError.OnFailure (and Result.Awaiting)
+//     allow_starter and expires, and the reason an approval of a halt
+//     guarding a protected deploy needs (ErrReasonRequired; reason:
+//     optional on the halt relaxes it). HaltError.OnFailure (and Result.Awaiting)
 //     tell a halt on a failure (a gate that halts, an interrupted call)
 //     from one for an approval or a confirmation. With
 //     Options.WaitDecision the run waits at the halt instead, for up to
