@@ -134,10 +134,10 @@ func TestAbortNeverApproves(t *testing.T) {
 	_, err := h.start()
 	var he *engine.HaltError
 	require.True(t, errors.As(err, &he), "%v", err)
-	err = engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: true, By: "mallory", Via: "abort"})
+	err = engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: true, By: "mallory", Reason: "CHG-1", Via: "abort"})
 	require.ErrorContains(t, err, "an abort is a rejection")
 	require.NoError(t, h.decide(true, "alice"))
-	err = engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: true, By: "mallory", Via: "abort"})
+	err = engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: true, By: "mallory", Reason: "CHG-1", Via: "abort"})
 	require.ErrorContains(t, err, "an abort is a rejection")
 	require.ErrorIs(t, h.decide(false, "bob"), engine.ErrNotHalted, "a plain second decision is refused")
 	require.NoError(t, engine.Decide(context.Background(), h.store, p, "run-1", engine.Decision{Approve: false, By: "carol", Via: "abort"}))

@@ -113,23 +113,23 @@ func TestDecideAppliesThePolicyOnEveryPath(t *testing.T) {
 	// Without a protocol, Decide uses the one the store kept; here it names
 	// adapters this process has not registered, so nothing can be checked
 	// and nothing is recorded (it used to record anything).
-	err := engine.Decide(ctx, s, nil, "run-1", engine.Decision{Approve: true, By: "mallory"})
+	err := engine.Decide(ctx, s, nil, "run-1", engine.Decision{Approve: true, By: "mallory", Reason: "CHG-1"})
 	require.ErrorContains(t, err, "policy cannot be applied")
-	err = engine.Decide(ctx, s, h.p, "run-1", engine.Decision{Approve: true, By: "mallory"})
+	err = engine.Decide(ctx, s, h.p, "run-1", engine.Decision{Approve: true, By: "mallory", Reason: "CHG-1"})
 	require.ErrorContains(t, err, "mallory may not decide")
 
-	err = engine.Decide(ctx, s, nil, "run-1", engine.Decision{Approve: true, By: "bob", Via: "simulation"})
+	err = engine.Decide(ctx, s, nil, "run-1", engine.Decision{Approve: true, By: "bob", Reason: "CHG-1", Via: "simulation"})
 	require.ErrorContains(t, err, "recorded by the run itself")
 
 	_, entries, err := s.Load(ctx, "run-1")
 	require.NoError(t, err)
 	st, err := journal.Replay("run-1", entries)
 	require.NoError(t, err)
-	err = engine.Decide(ctx, s, h.p, "run-1", engine.Decision{Approve: true, By: "bob", Time: st.Halt.Since.Add(-time.Hour)})
+	err = engine.Decide(ctx, s, h.p, "run-1", engine.Decision{Approve: true, By: "bob", Reason: "CHG-1", Time: st.Halt.Since.Add(-time.Hour)})
 	require.ErrorContains(t, err, "is not within the halt")
 
 	time.Sleep(1500 * time.Millisecond) // past the halt's expiry
-	err = engine.Decide(ctx, s, h.p, "run-1", engine.Decision{Approve: true, By: "bob", Time: st.Halt.Since.Add(time.Millisecond)})
+	err = engine.Decide(ctx, s, h.p, "run-1", engine.Decision{Approve: true, By: "bob", Reason: "CHG-1", Time: st.Halt.Since.Add(time.Millisecond)})
 	require.ErrorIs(t, err, engine.ErrExpired, "a decision dated back does not escape the expiry")
 
 	_, after, err := s.Load(ctx, "run-1")

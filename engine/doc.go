@@ -37,14 +37,17 @@
 //     errors.Is(err, context.DeadlineExceeded) holds for a deadline, and a
 //     cause given to context.WithCancelCause is wrapped too.
 //   - A var Start cannot give its value (not declared, a value its type
-//     cannot hold, required and missing) is ErrBadVar, returned before any
-//     run is created.
+//     cannot hold, required and missing) is ErrBadVar, and a required input
+//     file that cannot be read (missing, too large, not a regular file) is
+//     ErrBadInput, both returned before any run is created.
 //   - When a run stops to wait for a decision, Start and Resume return a
 //     *HaltError (errors.Is(err, ErrHalted)) and a Result whose Status is
 //     StatusHalted. Record the decision with Decide — an approval, or a
 //     rejection, which rolls back completed deploys — then Resume the run.
 //     Pass Decide the run's protocol: it then enforces the halt's approvers,
-//     allow_starter and expires. HaltError.OnFailure (and Result.Awaiting)
+//     allow_starter and expires, and the reason an approval of a halt
+//     guarding a protected deploy needs (ErrReasonRequired; reason:
+//     optional on the halt relaxes it). HaltError.OnFailure (and Result.Awaiting)
 //     tell a halt on a failure (a gate that halts, an interrupted call)
 //     from one for an approval or a confirmation. With
 //     Options.WaitDecision the run waits at the halt instead, for up to

@@ -23,6 +23,9 @@ var (
 	// ErrExpired is wrapped by the error of an approval given after its
 	// halt expired: an expired halt rejects itself.
 	ErrExpired = journal.ErrExpired
+	// ErrReasonRequired is wrapped by the error of an approval without a
+	// reason of a halt that requires one (protocol.Protocol.ReasonRequired).
+	ErrReasonRequired = journal.ErrReasonRequired
 )
 
 // HaltError is returned by Run and Resume when a run stops to wait for a

@@ -213,14 +213,14 @@ func TestEmbeddingDeciderPolicyAndLoadRun(t *testing.T) {
 	})
 
 	// allow_starter: false — the one who started the run may not approve.
-	err = engine.Decide(ctx, s, p, "r1", engine.Decision{Approve: true, By: "ci"})
+	err = engine.Decide(ctx, s, p, "r1", engine.Decision{Approve: true, By: "ci", Reason: "CHG-1"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "started the run")
 
 	// A rejection of the approval ends the run: nothing was deployed, so
 	// there is nothing to roll back.
 	require.NoError(t, engine.Decide(ctx, s, p, "r1", engine.Decision{Approve: false, By: "alice", Reason: "not today"}))
-	err = engine.Decide(ctx, s, p, "r1", engine.Decision{Approve: true, By: "bob"})
+	err = engine.Decide(ctx, s, p, "r1", engine.Decision{Approve: true, By: "bob", Reason: "CHG-1"})
 	require.ErrorIs(t, err, engine.ErrNotHalted, "a halt is decided once")
 	res, err = engine.Resume(ctx, p, "r1", opts)
 	require.NoError(t, err)

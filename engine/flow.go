@@ -60,7 +60,7 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 			if d.StoreIdentity, err = storeIdentity(ctx, r.store); err != nil {
 				return "", err // nothing recorded: the run stops at the halt's entry
 			}
-			err := journal.CheckDecision(s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d, authenticatesRoles(r.store))
+			err := journal.CheckDecision(r.p, s, r.st.Halt.Since, r.st.StartedBy, r.contextDigest(), d, authenticatesRoles(r.store))
 			switch {
 			case errors.Is(err, ErrExpired):
 				r.emit(Event{Kind: EventDecision, Step: s.ID, Message: err.Error()})
@@ -687,7 +687,7 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	now := d
 	now.Time = time.Now() // a decision dated back does not escape the expiry
 	for _, dd := range []*Decision{&d, &now} {
-		if err := journal.CheckDecision(p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
+		if err := journal.CheckDecision(p, p.Plan().Step(st.Halt.Step), st.Halt.Since, info.StartedBy, st.Context, dd, roles); err != nil {
 			if errors.Is(err, ErrExpired) {
 				return fmt.Errorf("run %s: %w; an expired approval rejects itself (resume to record it)", runID, err)
 			}

@@ -182,7 +182,15 @@ func (r *Runner) freeze() (*RunContext, map[string]string, error) {
 	for _, name := range r.p.InputOrder {
 		in := r.p.Inputs[name]
 		path := protocol.Expand(in.Path, r.varScope)
-		c.Inputs = append(c.Inputs, readFrozen(name, path, resolveIn(c.Dir, path), maxInputSize))
+		f := readFrozen(name, path, resolveIn(c.Dir, path), maxInputSize)
+		switch {
+		case !in.Required:
+		case !f.Exists:
+			return nil, nil, badInput{fmt.Errorf("input %q: file %s does not exist", name, path)}
+		case f.Error != "":
+			return nil, nil, badInput{fmt.Errorf("input %q: %s", name, f.Error)}
+		}
+		c.Inputs = append(c.Inputs, f)
 	}
 	for _, s := range r.p.Plan().Steps {
 		if s.Baseline == "" {

@@ -79,7 +79,7 @@ func frozenStart(t *testing.T, env map[string]string) (*rtHarness, *protocol.Pro
 
 func (h *rtHarness) approve(p *protocol.Protocol) {
 	h.t.Helper()
-	require.NoError(h.t, engine.Decide(context.Background(), h.opts.Store, p, h.opts.RunID, engine.Decision{Approve: true, By: "alice"}))
+	require.NoError(h.t, engine.Decide(context.Background(), h.opts.Store, p, h.opts.RunID, engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 }
 
 // TestResumeUsesFrozenContext: the environment, the input files and the
@@ -217,8 +217,8 @@ func TestForgedApprovalRefused(t *testing.T) {
 		name string
 		d    engine.Decision
 	}{
-		{"another context", engine.Decision{Step: "approval", Approve: true, By: "alice", Via: "cli", Context: "0123456789abcdef"}},
-		{"no context", engine.Decision{Step: "approval", Approve: true, By: "alice", Via: "cli"}},
+		{"another context", engine.Decision{Step: "approval", Approve: true, By: "alice", Reason: "CHG-1", Via: "cli", Context: "0123456789abcdef"}},
+		{"no context", engine.Decision{Step: "approval", Approve: true, By: "alice", Reason: "CHG-1", Via: "cli"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _ := frozenStart(t, map[string]string{"VERSION": "3.1.0", "TARGET": "b.example", "TOKEN": "s3cret"})

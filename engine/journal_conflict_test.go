@@ -101,7 +101,7 @@ func TestDecisionsRaceForOneHalt(t *testing.T) {
 			p, _, _ := conflictRun(t, st)
 			st.holds = 2
 			errs := make(chan error, 2)
-			for _, d := range []engine.Decision{{Approve: true, By: "alice"}, {Approve: false, By: "bob"}} {
+			for _, d := range []engine.Decision{{Approve: true, By: "alice", Reason: "CHG-1"}, {Approve: false, By: "bob"}} {
 				go func() { errs <- engine.Decide(ctx, st, p, "r", d) }()
 			}
 			<-st.loaded
@@ -133,7 +133,7 @@ func TestStaleResumeStopsBeforeActing(t *testing.T) {
 			ctx := context.Background()
 			st := &heldStore{Store: newStore(), loaded: make(chan struct{}), release: make(chan struct{})}
 			p, opts, deploys := conflictRun(t, st)
-			require.NoError(t, engine.Decide(ctx, st, p, "r", engine.Decision{Approve: true, By: "alice"}))
+			require.NoError(t, engine.Decide(ctx, st, p, "r", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 
 			st.holds = 1
 			stale := make(chan error, 1)

@@ -145,7 +145,7 @@ func TestEnvLeasesHeldUntilRunEnds(t *testing.T) {
 				assert.Equal(t, 1, w.f.count("deploy-staging"), "b deployed to staging under a's approval")
 
 				if end == "completed" {
-					require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice"}))
+					require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 					res, err := engine.Resume(ctx, w.p, "a", w.opts("a"))
 					require.NoError(t, err)
 					require.Equal(t, engine.StatusCompleted, res.Status)
@@ -173,7 +173,7 @@ func TestResumeRetakesItsEnvironments(t *testing.T) {
 	w.halted("a")
 	require.NoError(t, w.store.(store.EnvLeaser).ReleaseEnvs(ctx, "a"))
 	w.halted("b") // production and staging were free
-	require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice"}))
+	require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 	before := len(w.journal("a"))
 	_, err := engine.Resume(ctx, w.p, "a", w.opts("a"))
 	var le *store.EnvLeasedError
@@ -278,7 +278,7 @@ func TestRunLeaseOneDriver(t *testing.T) {
 			ctx := context.Background()
 			w := newLeaseWorld(t, newStore())
 			w.halted("a")
-			require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice"}))
+			require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 			deploying, release := make(chan struct{}), make(chan struct{})
 			w.f.on("deploy-production", func(context.Context, *adapters.Request, int) (*adapters.Result, error) {
 				close(deploying)
@@ -397,7 +397,7 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	assert.Equal(t, engine.StatusHalted, view.Report.Status)
 
 	// Released properly this time: the next resume takes over nothing.
-	require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice"}))
+	require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 	final, err := engine.Resume(ctx, w.p, "a", w.opts("a"))
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompleted, final.Status)
@@ -427,7 +427,7 @@ func TestRunLeaseConcurrentResumes(t *testing.T) {
 			ctx := context.Background()
 			w := newLeaseWorld(t, newStore())
 			w.halted("a")
-			require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice"}))
+			require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 			var wg sync.WaitGroup
 			var completed, refused atomic.Int32
 			for range 5 {

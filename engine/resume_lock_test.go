@@ -50,7 +50,7 @@ func TestResumeReadsJournalUnderLock(t *testing.T) {
 		st := &lockHookStore{Store: store.NewMemory()}
 		p, opts, deploys := conflictRun(t, st)
 		st.whileWaiting = func() {
-			require.NoError(t, engine.Decide(ctx, st.Store, p, "r", engine.Decision{Approve: true, By: "alice"}))
+			require.NoError(t, engine.Decide(ctx, st.Store, p, "r", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 		}
 		res, err := engine.Resume(ctx, p, "r", opts)
 		require.NoError(t, err, "the resume did not see the approval recorded while it waited")
@@ -61,7 +61,7 @@ func TestResumeReadsJournalUnderLock(t *testing.T) {
 	t.Run("run finished meanwhile", func(t *testing.T) {
 		st := &lockHookStore{Store: store.NewMemory()}
 		p, opts, deploys := conflictRun(t, st)
-		require.NoError(t, engine.Decide(ctx, st, p, "r", engine.Decision{Approve: true, By: "alice"}))
+		require.NoError(t, engine.Decide(ctx, st, p, "r", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 		st.whileWaiting = otherResume(t, p, opts, st.Store)
 		_, err := engine.Resume(ctx, p, "r", opts)
 		require.Error(t, err)
@@ -109,7 +109,7 @@ func TestResumeStaleWithoutLocksConflicts(t *testing.T) {
 	ctx := context.Background()
 	st := &loadHookStore{Store: store.NewMemory()}
 	p, opts, deploys := conflictRun(t, st)
-	require.NoError(t, engine.Decide(ctx, st, p, "r", engine.Decision{Approve: true, By: "alice"}))
+	require.NoError(t, engine.Decide(ctx, st, p, "r", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 	st.mu.Lock()
 	st.loads = 0
 	st.afterLoad = otherResume(t, p, opts, st.Store)

@@ -84,7 +84,7 @@ func TestRoleApprovers(t *testing.T) {
 			// A caller cannot give the identity: only the store says it.
 			forged := &store.Identity{Role: "release-managers", MemberOf: []string{"release-managers"}}
 			err := engine.Decide(context.Background(), st, h.p, "run-1",
-				engine.Decision{Approve: true, By: tt.by, StoreIdentity: forged})
+				engine.Decision{Approve: true, By: tt.by, Reason: "CHG-1", StoreIdentity: forged})
 			if tt.refused != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.refused)
@@ -120,7 +120,7 @@ func TestRoleApprovers(t *testing.T) {
 func TestRoleApproverStoreCannotSay(t *testing.T) {
 	h := roleHalted(t, "[role:release-managers]")
 	st := &idStore{Memory: h.store, err: errors.New("connection refused")}
-	err := engine.Decide(context.Background(), st, h.p, "run-1", engine.Decision{Approve: true, By: "carol"})
+	err := engine.Decide(context.Background(), st, h.p, "run-1", engine.Decision{Approve: true, By: "carol", Reason: "CHG-1"})
 	require.ErrorContains(t, err, "the store cannot say who records the decision: connection refused")
 	assert.Equal(t, store.KindHalt, h.journal()[len(h.journal())-1].Kind, "nothing recorded")
 }

@@ -204,7 +204,7 @@ func Start(ctx context.Context, p *protocol.Protocol, opts Options) (*Result, er
 	// and deriving the secrets' digests takes a moment), and journaled the
 	// moment it does: a run is never without its context.
 	frozen, secrets, ferr := r.freeze()
-	if errors.Is(ferr, ErrBadVar) {
+	if errors.Is(ferr, ErrBadVar) || errors.Is(ferr, ErrBadInput) {
 		r.closeSet()
 		return nil, ferr // the caller's mistake: no run is created, nothing to list, resume or clean up
 	}

@@ -1210,7 +1210,7 @@ func TestRunApprovalHalt(t *testing.T) {
 		_, err := h.start()
 		require.NoError(t, err)
 		assert.ErrorIs(t, h.decide(true, "alice"), engine.ErrNotHalted)
-		err = engine.Decide(context.Background(), h.store, h.p, "no-such-run", engine.Decision{Approve: true, By: "alice"})
+		err = engine.Decide(context.Background(), h.store, h.p, "no-such-run", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"})
 		assert.ErrorIs(t, err, store.ErrUnknownRun)
 	})
 }
@@ -1840,7 +1840,7 @@ func TestReplayDamagedJournal(t *testing.T) {
 			opts.Store = s
 			_, err = engine.Resume(context.Background(), h.p, "run-1", opts)
 			require.ErrorIs(t, err, store.ErrJournalDamaged)
-			err = engine.Decide(context.Background(), s, h.p, "run-1", engine.Decision{Approve: true, By: "alice"})
+			err = engine.Decide(context.Background(), s, h.p, "run-1", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"})
 			require.ErrorIs(t, err, store.ErrJournalDamaged)
 
 			rehashed, _ := engine.Reseal(info, slices.Clone(entries))
@@ -1855,7 +1855,7 @@ func TestReplayDamagedJournal(t *testing.T) {
 			_, err = engine.Resume(context.Background(), h.p, "run-1", opts)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), want)
-			err = engine.Decide(context.Background(), s, h.p, "run-1", engine.Decision{Approve: true, By: "alice"})
+			err = engine.Decide(context.Background(), s, h.p, "run-1", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), want)
 		})
@@ -1866,7 +1866,7 @@ func TestReplayDamagedJournal(t *testing.T) {
 		_, err := engine.Resume(context.Background(), p2, "run-1", h.opts)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "refusing to resume with a changed protocol")
-		err = engine.Decide(context.Background(), h.store, p2, "run-1", engine.Decision{Approve: true, By: "alice"})
+		err = engine.Decide(context.Background(), h.store, p2, "run-1", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "protocol changed")
 	})

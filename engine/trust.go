@@ -22,6 +22,12 @@ func verifyJournalIn(st store.Store, p *protocol.Protocol, info *store.RunInfo, 
 func (r *Runner) checkPendingDecision(s *protocol.PlanStep, d *Decision) error {
 	why := ""
 	switch {
+	case !d.Approve && d.Via == "expiry":
+		var since time.Time
+		if r.st.Halt != nil && r.st.Halt.Step == s.ID {
+			since = r.st.Halt.Since
+		}
+		why = journal.ExpiryProblem(s, since, d, r.now())
 	case !d.Approve:
 		return nil
 	case d.Via == "simulation" && !r.opts.DryRun:
@@ -31,7 +37,7 @@ func (r *Runner) checkPendingDecision(s *protocol.PlanStep, d *Decision) error {
 		if r.st.Halt != nil && r.st.Halt.Step == s.ID {
 			since = r.st.Halt.Since
 		}
-		why = journal.DecisionProblem(s, r.st.StartedBy, since, r.contextDigest(), d, authenticatesRoles(r.store))
+		why = journal.DecisionProblem(r.p, s, r.st.StartedBy, since, r.contextDigest(), d, authenticatesRoles(r.store))
 	}
 	if why == "" {
 		return nil

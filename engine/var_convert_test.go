@@ -112,7 +112,7 @@ messages:
 	require.NoError(t, s.Create(context.Background(), info))
 	require.NoError(t, s.Append(context.Background(), "run-1", entries...))
 
-	require.NoError(t, engine.Decide(context.Background(), s, p, "run-1", engine.Decision{Approve: true, By: "alice"}))
+	require.NoError(t, engine.Decide(context.Background(), s, p, "run-1", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 	h.opts.Vars = nil
 	res, err := engine.Resume(context.Background(), p, "run-1", h.opts)
 	require.NoError(t, err)

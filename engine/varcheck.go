@@ -14,3 +14,14 @@ type badVar struct{ err error }
 
 func (e badVar) Error() string   { return e.err.Error() }
 func (e badVar) Unwrap() []error { return []error{e.err, ErrBadVar} }
+
+// ErrBadInput is wrapped by the error Start returns, before any run is
+// created, when an input file cannot be read (it does not exist, is too
+// large or not a regular file), as a path a var names wrongly: a caller's
+// mistake, not a failed run.
+var ErrBadInput = errors.New("bad input")
+
+type badInput struct{ err error }
+
+func (e badInput) Error() string   { return e.err.Error() }
+func (e badInput) Unwrap() []error { return []error{e.err, ErrBadInput} }

@@ -292,7 +292,7 @@ func TestWaitDecisionExpires(t *testing.T) {
 	assert.Equal(t, kinds(want), kinds(got), "the journal of a run that did not wait")
 
 	// The run is as resumable as one that did not wait.
-	require.NoError(t, engine.Decide(context.Background(), h.opts.Store, h.p, "run-1", engine.Decision{Approve: true, By: "alice"}))
+	require.NoError(t, engine.Decide(context.Background(), h.opts.Store, h.p, "run-1", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))
 	h.opts.WaitDecision = 0
 	res, err = h.resume()
 	require.NoError(t, err)

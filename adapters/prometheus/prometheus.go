@@ -634,15 +634,19 @@ func (k *caller) alerts() *adapters.Result {
 		return bad
 	}
 	var d struct {
-		Alerts []alert `json:"alerts"`
+		Alerts *[]alert `json:"alerts"`
 	}
 	if err := json.Unmarshal(r.Data, &d); err != nil {
 		return errored(fmt.Sprintf("Prometheus' alerts answer is not what its API documents: %v", err), true)
 	}
+	if d.Alerts == nil {
+		// None firing is an empty list; no list at all is not an answer.
+		return errored(fmt.Sprintf("Prometheus' alerts answer is not what its API documents: no list of alerts in %s", param.Excerpt(r.Data, 200)), true)
+	}
 	firing, pending := 0, 0
 	var list []map[string]any
 	var names []string
-	for _, a := range d.Alerts {
+	for _, a := range *d.Alerts {
 		if !matches(a.Labels, k.c.match) {
 			continue
 		}

@@ -30,6 +30,12 @@ var identitySources = []struct{ env, source string }{
 
 // decider finds who decides, or refuses (exit 2) saying how to say it.
 func (c *common) decider(verb string) (decider, error) {
+	if c.asGiven != nil && *c.asGiven && strings.TrimSpace(c.as) == "" {
+		// Said, but naming nobody: neither a blank name nor the
+		// configured one in its place.
+		return decider{}, exitCode(exitUsage, fmt.Errorf("--as names nobody (%q): pass --as NAME, or leave it out to use PROTORUN_USER "+
+			"(in CI, GITHUB_ACTOR or GITLAB_USER_LOGIN); nothing was recorded", c.as))
+	}
 	if c.as != "" {
 		return decider{c.as, "flag"}, nil
 	}

@@ -28,6 +28,7 @@ type common struct {
 	stateDir string
 	storeURL string // --store
 	as       string
+	asGiven  *bool // --as was on the command line (identity.go)
 	output   string
 	noColor  bool
 	waitLock time.Duration
@@ -54,6 +55,7 @@ func storeFlags(cmd *cobra.Command, url, dir *string) {
 
 func (c *common) asFlag(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.as, "as", "", "who you are, recorded with decisions (default $PROTORUN_USER, or in CI $GITHUB_ACTOR or $GITLAB_USER_LOGIN; approve, reject and abort need one)")
+	c.asGiven = &cmd.Flags().Lookup("as").Changed
 }
 
 func (c *common) outputFlag(cmd *cobra.Command, usage string) {

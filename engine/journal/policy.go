@@ -14,13 +14,18 @@ import (
 // expired: an expired halt rejects itself.
 var ErrExpired = errors.New("approval expired")
 
+// ErrReasonRequired is wrapped by the error of an approval without a
+// reason of a halt that requires one ([protocol.Protocol.ReasonRequired]).
+var ErrReasonRequired = errors.New("a reason is required")
+
 // CheckDecision applies a halt's policy to an approval, the same way
 // whichever way it comes (the prompt, Decide, a decision read from the
 // journal on resume): who may decide (approvers, allow_starter), until
 // when (expires, against the decision's time), and what it approved (the
-// run's frozen context, when the run has one). roles says whether the
-// store vouches for the decision's StoreIdentity .
-func CheckDecision(s *protocol.PlanStep, since time.Time, startedBy, context string, d *Decision, roles bool) error {
+// run's frozen context, when the run has one), and why (a reason, when
+// the halt guards a protected deploy: [protocol.Protocol.ReasonRequired]).
+// roles says whether the store vouches for the decision's StoreIdentity.
+func CheckDecision(p *protocol.Protocol, s *protocol.PlanStep, since time.Time, startedBy, context string, d *Decision, roles bool) error {
 	if !d.Approve || s == nil || s.Halt == nil {
 		return nil
 	}
@@ -29,6 +34,10 @@ func CheckDecision(s *protocol.PlanStep, since time.Time, startedBy, context str
 	if d.Via != "simulation" {
 		if err := checkApprover(s, startedBy, d, roles); err != nil {
 			return err
+		}
+		if strings.TrimSpace(d.Reason) == "" && p.ReasonRequired(s.ID) {
+			return fmt.Errorf("%w to approve %s: it guards a deploy to a protected environment (reason: optional on the halt relaxes it)",
+				ErrReasonRequired, s.ID)
 		}
 	}
 	if exp := time.Duration(s.Halt.Expires); exp > 0 && !since.IsZero() && d.Time.Sub(since) > exp {

@@ -291,6 +291,9 @@ func (r *replayer) apply(e store.Entry) error {
 		if err := dec(&d); err != nil {
 			return err
 		}
+		if err := exactKeys(e.Data); err != nil {
+			return err
+		}
 		st.Decisions = append(st.Decisions, d)
 		if d.Via == "abort" && st.Abort == nil {
 			st.Abort = &d

@@ -199,20 +199,30 @@ func decisionProblems(p *protocol.Protocol, info *store.RunInfo, lines []journal
 			if json.Unmarshal(e.Data, &d) != nil {
 				continue
 			}
-			approved[d.Step] = d.Approve
-			rejected[d.Step] = !d.Approve
-			if !d.Approve {
+			if err := exactKeys(e.Data); err != nil {
+				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: err.Error()})
 				continue
 			}
+			approved[d.Step] = d.Approve
+			rejected[d.Step] = !d.Approve
 			s := p.Plan().Step(d.Step)
-			if s == nil || s.Halt == nil {
-				continue // a gate retried, an interrupted call: no policy
-			}
 			var since time.Time
 			if halt != nil && halt.Step == d.Step {
 				since = halt.Since
 			}
-			if why := DecisionProblem(s, info.StartedBy, since, context, &d, roles); why != "" {
+			if !d.Approve && d.Via == "expiry" {
+				if why := ExpiryProblem(s, since, &d, time.Time{}); why != "" { // the run's clock is not known here
+					rejected[d.Step] = false
+					out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: why})
+				}
+			}
+			if !d.Approve {
+				continue
+			}
+			if s == nil || s.Halt == nil {
+				continue // a gate retried, an interrupted call: no policy
+			}
+			if why := DecisionProblem(p, s, info.StartedBy, since, context, &d, roles); why != "" {
 				approved[d.Step] = false
 				out = append(out, JournalProblem{Entry: n, Kind: e.Kind, Problem: why})
 			}
@@ -284,9 +294,28 @@ func transitionProblem(p *protocol.Protocol, next map[[2]string]string, state st
 // recorded approval d, made at d.Time of a halt reached at since (zero:
 // unknown) in a run frozen as context: what is wrong with it, or "". roles
 // says whether the journal's store vouches for the identities it records.
-func DecisionProblem(s *protocol.PlanStep, startedBy string, since time.Time, context string, d *Decision, roles bool) string {
-	if err := CheckDecision(s, since, startedBy, context, d, roles); err != nil {
+func DecisionProblem(p *protocol.Protocol, s *protocol.PlanStep, startedBy string, since time.Time, context string, d *Decision, roles bool) string {
+	if err := CheckDecision(p, s, since, startedBy, context, d, roles); err != nil {
 		return fmt.Sprintf("records an approval the halt's policy refuses (%v): it was not written by protorun", err)
+	}
+	return ""
+}
+
+// ExpiryProblem says why the rejection d, recorded as a halt's expiry,
+// is not one: the halt at s sets no expiry, or d is dated before the halt
+// expired or after now (a minute of clock skew allowed; a zero now, when
+// the run's clock is not known, does not check it). The run records
+// an expiry only once it is due; a database lets a role that may not
+// decide write one (a driver records it), so one written early is forged.
+func ExpiryProblem(s *protocol.PlanStep, since time.Time, d *Decision, now time.Time) string {
+	switch {
+	case s == nil || s.Halt == nil || s.Halt.Expires <= 0:
+		return fmt.Sprintf("records the expiry of %s, whose halt does not expire: it was not written by protorun", d.Step)
+	case !since.IsZero() && d.Time.Before(since.Add(time.Duration(s.Halt.Expires))):
+		return fmt.Sprintf("records the expiry of %s at %s, before its halt expired (%s after %s): it was not written by protorun",
+			d.Step, d.Time.Format(time.RFC3339), time.Duration(s.Halt.Expires), since.Format(time.RFC3339))
+	case !now.IsZero() && d.Time.After(now.Add(time.Minute)):
+		return fmt.Sprintf("records the expiry of %s at %s, a time still to come: it was not written by protorun", d.Step, d.Time.Format(time.RFC3339))
 	}
 	return ""
 }

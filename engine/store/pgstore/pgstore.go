@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -147,7 +148,12 @@ func parseURL(raw string) (conn, where string, ttl time.Duration, err error) {
 	return conn, redactURL(conn), ttl, nil
 }
 
-// redactURL is raw without its password.
+// secretParams are the URL parameters that hold passwords (libpq's, as
+// pgx takes them).
+var secretParams = []string{"password", "sslpassword"}
+
+// redactURL is raw without its passwords: the user part's and those of
+// its parameters.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -156,15 +162,36 @@ func redactURL(raw string) string {
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
+	if q := u.Query(); slices.ContainsFunc(secretParams, q.Has) {
+		for _, k := range secretParams {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
 
-// scrub is err's text without raw's password, should the driver quote it.
+// scrub is err's text without raw's passwords, should the driver quote
+// them.
 func scrub(err error, raw string) string {
 	msg := err.Error()
-	if u, perr := url.Parse(raw); perr == nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
+	u, perr := url.Parse(raw)
+	if perr != nil {
+		return msg
+	}
+	pws := []string{}
+	if pw, ok := u.User.Password(); ok {
+		pws = append(pws, pw)
+	}
+	for _, k := range secretParams {
+		pws = append(pws, u.Query()[k]...)
+	}
+	for _, pw := range pws {
+		if pw != "" {
 			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+			msg = strings.ReplaceAll(msg, url.QueryEscape(pw), "xxxxx")
 		}
 	}
 	return msg
