@@ -125,9 +125,7 @@ func abortOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID s
 		return fmt.Errorf("the protocol changed since run %s started (sha256 %.12s then, %.12s in %s now): refusing to abort it with a protocol it did not run",
 			runID, info.Digest, p.Digest, p.File)
 	case st.Abort != nil && st.Abort.NoRollback != d.NoRollback:
-		return fmt.Errorf("run %s is already being aborted %s (by %s at %s): protorun abort %s%s finishes that abort: %w",
-			runID, withRollback(st.Abort), st.Abort.By, st.Abort.Time.Format(time.RFC3339), runID,
-			map[bool]string{true: " --no-rollback", false: ""}[st.Abort.NoRollback], ErrNotHalted)
+		return &NotHaltedError{Run: runID, Why: RefusedOtherAbort, By: st.Abort.By, Time: st.Abort.Time, NoRollback: st.Abort.NoRollback}
 	case st.Abort != nil:
 		return nil // aborted by a process that died before the end: resuming finishes it
 	}

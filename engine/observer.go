@@ -34,6 +34,12 @@ type Event struct {
 	Message  string         `json:"message,omitempty"`
 	Recovery []string       `json:"recovery,omitempty"`
 	Data     map[string]any `json:"data,omitempty"`
+	// State is the run's state machine state, on EventEnd and EventHalt.
+	State string `json:"-"`
+	// Halt is what the run waits for, on EventHalt: the *HaltError the
+	// run returns. An application tells its users from it how to decide
+	// (Message says only where the run stopped, and why).
+	Halt *HaltError `json:"-"`
 }
 
 // Observer receives a run's events in order, from the run's goroutine. It

@@ -682,8 +682,8 @@ func (r *Runner) interrupted(ctx context.Context) (*Result, error) {
 	if err := r.durable(); err != nil {
 		return r.result(), err // not announced: the journal does not hold it
 	}
-	r.emit(Event{Kind: EventEnd, Status: StatusInterrupted,
-		Message: fmt.Sprintf("run %s interrupted in %s; continue it with: protorun resume %s", r.st.ID, r.st.State, r.st.ID)})
+	r.emit(Event{Kind: EventEnd, Status: StatusInterrupted, State: r.st.State,
+		Message: fmt.Sprintf("run %s interrupted in %s", r.st.ID, r.st.State)})
 	return r.result(), newInterruptedError(ctx, r.st.ID)
 }
 

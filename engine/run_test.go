@@ -1086,7 +1086,9 @@ func TestRunApprovalHalt(t *testing.T) {
 		assert.Zero(t, h.f.count("deploy-production"))
 		halts := h.ev.kind(engine.EventHalt)
 		require.Len(t, halts, 1)
-		assert.Contains(t, halts[0].Message, "protorun approve run-1")
+		assert.Equal(t, "Run run-1 is waiting for a decision at approve-production (approval).", halts[0].Message)
+		assert.Same(t, he, halts[0].Halt, "the event carries what the run returns")
+		assert.Equal(t, "approve-production", halts[0].State)
 	}
 
 	t.Run("approve then resume", func(t *testing.T) {
@@ -1538,7 +1540,8 @@ func TestRunCancellation(t *testing.T) {
 	ends := h.ev.kind(engine.EventEnd)
 	require.Len(t, ends, 1)
 	assert.Equal(t, engine.StatusInterrupted, ends[0].Status)
-	assert.Contains(t, ends[0].Message, "protorun resume run-1")
+	assert.Equal(t, "run run-1 interrupted in deploy-production", ends[0].Message)
+	assert.Equal(t, "deploy-production", ends[0].State)
 	for _, e := range h.ev.kind(engine.EventStepEnd) {
 		assert.NotEqual(t, "deploy-production", e.Step, "no outcome for an interrupted step")
 	}

@@ -126,9 +126,9 @@ func (c *common) observer(w io.Writer) (obs engine.Observer, stop func(), err er
 	case "text":
 		tty := writerIsTerminal(w)
 		p := newProgress(&engine.ConsoleObserver{W: w, Color: tty && c.colorWanted()}, tty)
-		return p, p.Close, nil
+		return hintObserver{p}, p.Close, nil
 	case "json":
-		return &engine.JSONObserver{W: w}, func() {}, nil
+		return hintObserver{&engine.JSONObserver{W: w}}, func() {}, nil
 	}
 	return nil, nil, exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", c.output))
 }
@@ -364,7 +364,7 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 		// Nothing was acted on: the values given are not the run's.
 		return exitCode(exitUsage, err)
 	case err != nil && res == nil:
-		return exitCode(exitUsage, err)
+		return exitCode(exitUsage, cliWords(err))
 	case err != nil:
 		return exitCode(exitFailed, err)
 	}

@@ -58,7 +58,7 @@ func newDecideCmd(approve bool) *cobra.Command {
 			d := engine.Decision{Approve: approve, Reason: reason, Via: "cli"}
 			who.stamp(&d)
 			if err := engine.Decide(ctx, st, p, args[0], d); err != nil {
-				return exitCode(exitUsage, journalRefused(err))
+				return exitCode(exitUsage, cliWords(journalRefused(err)))
 			}
 			verb := "approved"
 			if !approve {
