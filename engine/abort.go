@@ -76,10 +76,10 @@ func (st *RunState) Result() *Result {
 //
 // Every deploy the run completed is rolled back, newest first, and so is
 // a deploy interrupted in the middle of its call (it may have taken
-// effect). The run ends rolled-back (exit 1), or rollback-failed (exit 4)
-// when a rollback fails; with nothing to roll back, aborted. With
-// d.NoRollback the run ends aborted at once and Result.LeftInPlace names
-// the deploys it left in place (exit 4: a human must act).
+// effect). The run ends rolled-back, or rollback-failed when a rollback
+// fails; with nothing to roll back, aborted. With d.NoRollback the run
+// ends aborted at once and Result.LeftInPlace names the deploys it left in
+// place (a human must act on them).
 //
 // Abort needs nothing but the journal and the adapters: the run's vars and
 // inputs are the ones it froze when it started. A run that already ended

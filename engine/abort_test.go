@@ -81,10 +81,10 @@ func TestApprovalHaltExit3(t *testing.T) {
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, string(protocol.HaltApproval), he.Kind)
 	assert.False(t, he.OnFailure())
-	assert.Equal(t, 3, res.ExitCode())
+	assert.Equal(t, 3, exitCode(res))
 	assert.Equal(t, engine.AwaitingApproval, res.Awaiting())
 	st := h.replayed().Result()
-	assert.Equal(t, 3, st.ExitCode())
+	assert.Equal(t, 3, exitCode(st))
 	assert.Equal(t, engine.AwaitingApproval, st.Awaiting())
 }
 
@@ -98,11 +98,11 @@ func TestGateHaltExit5(t *testing.T) {
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, engine.HaltGate, he.Kind)
 	assert.True(t, he.OnFailure())
-	assert.Equal(t, 5, res.ExitCode())
+	assert.Equal(t, 5, exitCode(res))
 	assert.Equal(t, engine.AwaitingFailure, res.Awaiting())
 	st := h.replayed()
 	assert.True(t, st.Halt.OnFailure())
-	assert.Equal(t, 5, st.Result().ExitCode())
+	assert.Equal(t, 5, exitCode(st.Result()))
 	assert.Equal(t, engine.AwaitingFailure, st.Result().Awaiting())
 }
 
@@ -113,22 +113,13 @@ func TestHaltOnFailureKinds(t *testing.T) {
 	} {
 		assert.Equal(t, want, engine.HaltOnFailure(kind), kind)
 		res := &engine.Result{Status: engine.StatusHalted, HaltKind: kind}
-		assert.Equal(t, map[bool]int{true: 5, false: 3}[want], res.ExitCode(), kind)
+		want := engine.AwaitingApproval
+		if engine.HaltOnFailure(kind) {
+			want = engine.AwaitingFailure
+		}
+		assert.Equal(t, want, res.Awaiting(), kind)
 	}
-	for _, tc := range []struct {
-		res  engine.Result
-		want int
-	}{
-		{engine.Result{Status: engine.StatusCompleted}, 0},
-		{engine.Result{Status: engine.StatusRolledBack}, 1},
-		{engine.Result{Status: engine.StatusAborted}, 1},
-		{engine.Result{Status: engine.StatusRejected}, 1},
-		{engine.Result{Status: engine.StatusRollbackFailed}, 4},
-		{engine.Result{Status: engine.StatusAborted, LeftInPlace: []string{"deploy"}}, 4},
-		{engine.Result{Status: engine.StatusRolledBack, LeftInPlace: []string{"deploy"}}, 4},
-	} {
-		assert.Equal(t, tc.want, tc.res.ExitCode(), "%+v", tc.res)
-	}
+	assert.Empty(t, (&engine.Result{Status: engine.StatusRunning, HaltKind: engine.HaltGate}).Awaiting(), "a run that is not halted awaits nothing")
 }
 
 // Abort at the approval halt, staging deployed: staging is rolled back.
@@ -140,7 +131,7 @@ func TestAbortAtApprovalRollsBackStaging(t *testing.T) {
 	res, err := h.abort(false)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRolledBack, res.Status)
-	assert.Equal(t, 1, res.ExitCode())
+	assert.Equal(t, 1, exitCode(res))
 	assert.Empty(t, res.LeftInPlace)
 	assert.Equal(t, []string{"deploy-staging.rollback"}, h.rollbacks())
 	assert.Equal(t, 2, h.f.count("deploy-staging.rollback"), "both services")
@@ -165,7 +156,7 @@ func TestAbortInterruptedRunRollsBackNewestFirst(t *testing.T) {
 	res, err := h.abort(false)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRolledBack, res.Status)
-	assert.Equal(t, 1, res.ExitCode())
+	assert.Equal(t, 1, exitCode(res))
 	assert.Equal(t, []string{"deploy-production.rollback", "deploy-staging.rollback"}, h.rollbacks(), "newest first")
 	assert.Equal(t, 1, h.f.count("probe-2"), "the interrupted step does not run again")
 	assert.Zero(t, h.f.count("smoke"), "nothing after the abort runs")
@@ -174,7 +165,7 @@ func TestAbortInterruptedRunRollsBackNewestFirst(t *testing.T) {
 	assert.Equal(t, string(protocol.StateRolledBack), st.State)
 	assert.Equal(t, "failed", st.Steps["probe-2"].Status, "the interrupted step is recorded")
 	assert.Empty(t, st.InFlight)
-	assert.Equal(t, 1, st.Result().ExitCode())
+	assert.Equal(t, 1, exitCode(st.Result()))
 }
 
 // A run killed in the middle of its production deploy's call, aborted
@@ -188,7 +179,7 @@ func TestAbortMidDeployRollsItBack(t *testing.T) {
 	res, err := h.abort(false)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRolledBack, res.Status)
-	assert.Equal(t, 1, res.ExitCode())
+	assert.Equal(t, 1, exitCode(res))
 	assert.Equal(t, 2, h.f.count("deploy-production"), "the interrupted deploy's calls (two services) are not made again")
 	assert.Equal(t, []string{"deploy-production.rollback", "deploy-staging.rollback"}, h.rollbacks())
 	st := h.replayed()
@@ -208,7 +199,7 @@ func TestAbortAtInterruptedHaltRollsBack(t *testing.T) {
 			var he *engine.HaltError
 			require.ErrorAs(t, err, &he)
 			require.Equal(t, engine.HaltInterrupted, he.Kind)
-			assert.Equal(t, 5, res.ExitCode())
+			assert.Equal(t, 5, exitCode(res))
 			if approvedFirst {
 				require.NoError(t, h.decide(true, "alice"))
 			}
@@ -216,7 +207,7 @@ func TestAbortAtInterruptedHaltRollsBack(t *testing.T) {
 			res, err = h.abort(false)
 			require.NoError(t, err)
 			assert.Equal(t, engine.StatusRolledBack, res.Status)
-			assert.Equal(t, 1, res.ExitCode())
+			assert.Equal(t, 1, exitCode(res))
 			assert.Equal(t, []string{"deploy-production.rollback", "deploy-staging.rollback"}, h.rollbacks())
 			assert.Equal(t, 2, h.f.count("deploy-production"), "not run again")
 			assert.Empty(t, res.LeftInPlace)
@@ -238,7 +229,7 @@ func TestAbortNoRollback(t *testing.T) {
 	assert.Equal(t, string(protocol.StateAborted), res.State)
 	assert.Empty(t, h.rollbacks(), "nothing rolled back")
 	assert.Equal(t, []string{"deploy-production", "deploy-staging"}, res.LeftInPlace, "newest first")
-	assert.Equal(t, 4, res.ExitCode())
+	assert.Equal(t, 4, exitCode(res))
 	d := h.abortDecision()
 	assert.True(t, d.NoRollback)
 	assert.Equal(t, "smoke", d.Step)
@@ -246,7 +237,7 @@ func TestAbortNoRollback(t *testing.T) {
 	st := h.replayed()
 	assert.Equal(t, engine.StatusAborted, st.Status)
 	assert.Equal(t, []string{"deploy-production", "deploy-staging"}, st.LeftInPlace)
-	assert.Equal(t, 4, st.Result().ExitCode())
+	assert.Equal(t, 4, exitCode(st.Result()))
 	var loud bool
 	for _, m := range h.ev.announced() {
 		loud = loud || strings.HasPrefix(m, "[NOT ROLLED BACK] left in place, on a version no gate validated: deploy-production (production), deploy-staging (staging)")
@@ -309,7 +300,7 @@ func TestAbortMidRollback(t *testing.T) {
 	res, err := h.abort(false)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRollbackFailed, res.Status)
-	assert.Equal(t, 4, res.ExitCode())
+	assert.Equal(t, 4, exitCode(res))
 	assert.Equal(t, prod, h.f.count("deploy-production.rollback"), "not run twice")
 	assert.Equal(t, staging+2, h.f.count("deploy-staging.rollback"))
 	assert.Equal(t, []string{"deploy-production"}, res.LeftInPlace)

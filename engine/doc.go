@@ -56,19 +56,20 @@
 //   - Abort ends a run in any state that has not ended — halted, interrupted
 //     or crashed mid-step — rolling back every deploy it made, newest first
 //     (Decision.NoRollback leaves them in place, named in
-//     Result.LeftInPlace). protorun abort is Abort.
+//     Result.LeftInPlace).
 //   - In another process, LoadRun reopens a run's protocol from the store
 //     (the exact bytes the run started with) so it can be decided and
 //     resumed; Replay rebuilds a run's state from its journal for a status
 //     display; store.Store's List lists the runs.
-//   - Result.ExitCode maps how a run ended to the CLI's exit codes: 0
-//     completed, 1 failed (rollback completed, rejected, aborted,
-//     interrupted), 3 halted for an approval or a confirmation, 4 rollback
-//     failed or incomplete, or deploys left in place, 5 halted on a
-//     failure. RunState.Result gives the same from a replayed journal.
+//   - Result says how a run ended: its Status (completed, rolled back,
+//     rejected, aborted, interrupted, rollback failed, halted), what a
+//     halted run awaits (Awaiting: an approval, or a decision on a
+//     failure) and the deploys an aborted run left in place
+//     (LeftInPlace). RunState.Result gives the same from a replayed
+//     journal. An application maps it to its own outcome.
 //   - A run that completes past a failed guideline step or a failed
-//     on_fail: notify criterion ends StatusCompletedWithWarnings (exit code
-//     0; Completed reports both): Result.Warnings names each failure, and
+//     on_fail: notify criterion ends StatusCompletedWithWarnings
+//     (Completed reports both): Result.Warnings names each failure, and
 //     observers get an EventWarning for each. Options.Notifier is told of
 //     every failure the protocol does not route itself (Notifier).
 //

@@ -120,27 +120,6 @@ type Result struct {
 	Warnings []string
 }
 
-// ExitCode maps a result to the exit codes DESIGN.md gives: 0 completed
-// (with warnings or not); 1 failed, everything rolled back (or nothing
-// deployed); 3 halted, awaiting an approval or a confirmation; 4 failed,
-// and a rollback failed or deploys were left in place; 5 halted on a
-// failure, awaiting a decision. (2, invalid input or usage, is the
-// caller's: no run.)
-func (r *Result) ExitCode() int {
-	switch {
-	case Completed(r.Status):
-		return 0
-	case r.Status == StatusHalted && HaltOnFailure(r.HaltKind):
-		return 5
-	case r.Status == StatusHalted:
-		return 3
-	case r.Status == StatusRollbackFailed, len(r.LeftInPlace) > 0:
-		return 4
-	default:
-		return 1
-	}
-}
-
 // Runner executes one run of a protocol. It is not safe for concurrent use;
 // use one Runner per run.
 type Runner struct {

@@ -460,7 +460,7 @@ func TestRunAllPass(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 	assert.Equal(t, string(protocol.StateCompleted), res.State)
-	assert.Equal(t, 0, res.ExitCode())
+	assert.Equal(t, 0, exitCode(res))
 	assert.Equal(t, "run-1", res.RunID)
 	assert.Equal(t, []string{"connectivity", "probe-1", "lint", "gate-1", "deploy-staging", "approve-production",
 		"deploy-production", "probe-2", "gate-2", "smoke", "probe-3", "gate-3", "tag-release", string(protocol.StateChecklist)}, res.Path)
@@ -634,7 +634,7 @@ func TestRunGatePolicies(t *testing.T) {
 		}
 		checkEnd := func(t *testing.T, h *rtHarness, res *engine.Result, want outcome) {
 			assert.Equal(t, want.status, res.Status)
-			assert.Equal(t, want.exit, res.ExitCode())
+			assert.Equal(t, want.exit, exitCode(res))
 			var rb []string
 			for _, c := range h.f.callsOf("deploy-production.rollback") {
 				rb = append(rb, c.Step)
@@ -730,7 +730,7 @@ func TestRunGatePolicies(t *testing.T) {
 					assert.Equal(t, tt.gate, he.Step)
 					assert.Equal(t, engine.StatusHalted, res.Status)
 					assert.Equal(t, string(protocol.BlockedState(tt.gate)), res.State)
-					assert.Equal(t, 5, res.ExitCode(), "halted on a failure, not for an approval")
+					assert.Equal(t, 5, exitCode(res), "halted on a failure, not for an approval")
 					assert.True(t, he.OnFailure())
 					assert.Equal(t, engine.AwaitingFailure, res.Awaiting())
 					checkGate(t, h)
@@ -821,7 +821,7 @@ func TestRunRollbackFails(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRollbackFailed, res.Status)
 	assert.Equal(t, string(protocol.StateRollbackFailed), res.State)
-	assert.Equal(t, 4, res.ExitCode())
+	assert.Equal(t, 4, exitCode(res))
 	// The staging rollback still ran after production's failed.
 	assert.Equal(t, 2, h.f.count("deploy-production.rollback"))
 	assert.Equal(t, 2, h.f.count("deploy-staging.rollback"))
@@ -865,7 +865,7 @@ func TestRunMustStepFails(t *testing.T) {
 		res, err := h.start()
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusRolledBack, res.Status)
-		assert.Equal(t, 1, res.ExitCode())
+		assert.Equal(t, 1, exitCode(res))
 		require.NotEmpty(t, res.Path)
 		assert.Equal(t, []string{"tag-release", string(protocol.StateRollback)}, res.Path[len(res.Path)-2:])
 		assert.Equal(t, []string{"deploy-production.rollback", "deploy-staging.rollback"}, h.f.order()[len(h.f.order())-2:])
@@ -917,7 +917,7 @@ func TestRunGuidelineStepFails(t *testing.T) {
 	// The run completed with a warning, loudly: an event, the result, the
 	// report, the end message, the journal.
 	assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status)
-	assert.Equal(t, 0, res.ExitCode())
+	assert.Equal(t, 0, exitCode(res))
 	assert.Equal(t, []string{"guideline step lint failed: result: 2 findings"}, res.Warnings)
 	warnings := h.ev.kind(engine.EventWarning)
 	require.Len(t, warnings, 1)
@@ -1081,7 +1081,7 @@ func TestRunApprovalHalt(t *testing.T) {
 		assert.Equal(t, "Deploy 2.0.0 to production? (yes/no)", he.Prompt)
 		assert.Equal(t, engine.StatusHalted, res.Status)
 		assert.Equal(t, "approve-production", res.State)
-		assert.Equal(t, 3, res.ExitCode())
+		assert.Equal(t, 3, exitCode(res))
 		assert.Equal(t, 2, h.f.count("deploy-staging"))
 		assert.Zero(t, h.f.count("deploy-production"))
 		halts := h.ev.kind(engine.EventHalt)
@@ -1101,7 +1101,7 @@ func TestRunApprovalHalt(t *testing.T) {
 		res, err := h.resume()
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusCompleted, res.Status)
-		assert.Equal(t, 0, res.ExitCode())
+		assert.Equal(t, 0, exitCode(res))
 		assert.Equal(t, 2, h.f.count("deploy-production"))
 		rep := h.report()
 		require.Len(t, rep.Decisions, 1)
@@ -1122,7 +1122,7 @@ func TestRunApprovalHalt(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusRejected, res.Status)
 		assert.Equal(t, string(protocol.StateRejected), res.State)
-		assert.Equal(t, 1, res.ExitCode())
+		assert.Equal(t, 1, exitCode(res))
 		assert.Zero(t, h.f.count("deploy-production"), "the protected deploy never ran")
 		assert.False(t, h.exists(".artifacts/test/deploy-production.json"))
 		rep := h.report()
@@ -1525,7 +1525,7 @@ func TestRunCancellation(t *testing.T) {
 	res := rtInterruptDeploy(t, h)
 	assert.Equal(t, engine.StatusInterrupted, res.Status)
 	assert.Equal(t, "deploy-production", res.State)
-	assert.NotEqual(t, 0, res.ExitCode())
+	assert.NotEqual(t, 0, exitCode(res))
 
 	// No temp file left, every file whole and valid, and no outcome
 	// recorded for the interrupted step.
@@ -1700,7 +1700,7 @@ func TestRunDryRunDeployment(t *testing.T) {
 		res, err := engine.Start(context.Background(), p, opts)
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusCompleted, res.Status)
-		assert.Equal(t, 0, res.ExitCode())
+		assert.Equal(t, 0, exitCode(res))
 		b, err := os.ReadFile(h.path(art("deployment-report.json")))
 		require.NoError(t, err)
 		var rep engine.RunReport
@@ -1736,7 +1736,7 @@ func TestRunDryRunDeployment(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, res.Path, string(protocol.StateRollback))
 		assert.Equal(t, engine.StatusRolledBack, res.Status)
-		assert.Equal(t, 1, res.ExitCode())
+		assert.Equal(t, 1, exitCode(res))
 		require.True(t, h.exists(art("rollback-evidence.json")))
 		validateEvidence(t, h.path(art("rollback-evidence.json")))
 		assert.Equal(t, "rollback", h.evidence(art("rollback-evidence.json")).Kind)
@@ -1761,7 +1761,7 @@ func TestRunDryRunDeployment(t *testing.T) {
 		res, err := engine.Start(context.Background(), p, opts)
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusRolledBack, res.Status)
-		assert.Equal(t, 1, res.ExitCode())
+		assert.Equal(t, 1, exitCode(res))
 		assert.Equal(t, []string{"production-approval", string(protocol.StateRollback)}, res.Path[len(res.Path)-2:])
 		assert.Equal(t, string(protocol.StateRolledBack), res.State)
 		assert.False(t, h.exists(art("production-deployment.json")))

@@ -13,8 +13,8 @@ import (
 
 // StatusCompletedWithWarnings is the status of a run that completed but
 // went past a failure: a guideline step that failed, or a gate criterion
-// whose failure lets the run go on (on_fail: notify). Its exit code is 0,
-// like completed; RunState.Warnings, Result.Warnings and the report's
+// whose failure lets the run go on (on_fail: notify). Completed reports
+// it, as it does completed; RunState.Warnings, Result.Warnings and the report's
 // warnings say what the failures were.
 const StatusCompletedWithWarnings = "completed-with-warnings"
 

@@ -94,3 +94,30 @@ func TestCLIWordsRefusals(t *testing.T) {
 	assert.Same(t, other, cliWords(other))
 	assert.NoError(t, cliWords(nil))
 }
+
+// TestExitFor checks the one map from a run's outcome to the exit codes
+// main.go gives.
+func TestExitFor(t *testing.T) {
+	for _, tc := range []struct {
+		res  engine.Result
+		want int
+	}{
+		{engine.Result{Status: engine.StatusCompleted}, exitOK},
+		{engine.Result{Status: engine.StatusCompletedWithWarnings}, exitOK},
+		{engine.Result{Status: engine.StatusRolledBack}, exitFailed},
+		{engine.Result{Status: engine.StatusFailed}, exitFailed},
+		{engine.Result{Status: engine.StatusAborted}, exitFailed},
+		{engine.Result{Status: engine.StatusRejected}, exitFailed},
+		{engine.Result{Status: engine.StatusInterrupted}, exitFailed},
+		{engine.Result{Status: engine.StatusRollbackFailed}, exitRollbackFailed},
+		{engine.Result{Status: engine.StatusAborted, LeftInPlace: []string{"deploy"}}, exitRollbackFailed},
+		{engine.Result{Status: engine.StatusRolledBack, LeftInPlace: []string{"deploy"}}, exitRollbackFailed},
+		{engine.Result{Status: engine.StatusHalted, HaltKind: "approval"}, exitHalted},
+		{engine.Result{Status: engine.StatusHalted, HaltKind: "confirmation"}, exitHalted},
+		{engine.Result{Status: engine.StatusHalted, HaltKind: engine.HaltGate}, exitHaltedFailure},
+		{engine.Result{Status: engine.StatusHalted, HaltKind: engine.HaltInterrupted}, exitHaltedFailure},
+		{engine.Result{Status: engine.StatusHalted, HaltKind: "some-new-kind"}, exitHaltedFailure},
+	} {
+		assert.Equal(t, tc.want, exitFor(&tc.res), "%+v", tc.res)
+	}
+}

@@ -371,7 +371,7 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 	if dryRun {
 		fmt.Fprintf(cmd.OutOrStdout(), "dry run path: %s\n", strings.Join(append(res.Path, res.State), " → "))
 	}
-	if code := res.ExitCode(); code != 0 {
+	if code := exitFor(res); code != 0 {
 		return exitCode(code, nil)
 	}
 	return nil

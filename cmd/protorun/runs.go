@@ -244,7 +244,7 @@ func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *en
 		Started: info.Started, Ended: rs.Ended, Halt: rs.Halt, LeftInPlace: rs.LeftInPlace, Warnings: rs.Warnings}
 	res := rs.Result()
 	if ended := len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd; ended || rs.Status == engine.StatusHalted {
-		code := res.ExitCode()
+		code := exitFor(res)
 		s.ExitCode, s.Awaiting = &code, res.Awaiting()
 	}
 	return s, rs, entries, nil
