@@ -47,7 +47,7 @@ func (e *HaltError) OnFailure() bool { return HaltOnFailure(e.Kind) }
 // AwaitingFailure, or "" for a run that is not halted.
 func (r *Result) Awaiting() string {
 	switch {
-	case r.Status != StatusHalted:
+	case !r.Status.Halted():
 		return ""
 	case HaltOnFailure(r.HaltKind):
 		return AwaitingFailure

@@ -163,7 +163,7 @@ func TestExampleDBMigrationRuns(t *testing.T) {
 		require.NoError(t, err)
 		var rep engine.RunReport
 		require.NoError(t, json.Unmarshal(b, &rep))
-		assert.Equal(t, engine.StatusCompleted, rep.Status)
+		assert.Equal(t, string(engine.StatusCompleted), rep.Status)
 		assert.Equal(t, "6-deployment-automation", rep.Next)
 		require.Len(t, rep.Checklist, 6)
 		for _, c := range rep.Checklist {

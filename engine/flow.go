@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -53,7 +54,7 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 		case err != nil:
 			return "", err
 		default:
-			verb := map[bool]string{true: "yes", false: "no"}[yes]
+			verb := yesNo(yes)
 			d = &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Time: r.now(),
 				Reason: "answered " + verb + " at the prompt", Via: "prompt", Context: r.contextDigest()}
 			if d.StoreIdentity, err = storeIdentity(ctx, r.store); err != nil {
@@ -103,7 +104,7 @@ func (r *Runner) awaitDecision(he *HaltError, announce bool, why string) error {
 		r.announceText(he.Prompt, nil)
 	}
 	he.Run, he.DryRun = r.st.ID, r.opts.DryRun
-	r.emit(Event{Kind: EventHalt, Step: he.Step, Status: StatusHalted, State: r.st.State, Message: why, Halt: he})
+	r.emit(Event{Kind: EventHalt, Step: he.Step, Status: string(StatusHalted), State: r.st.State, Message: why, Halt: he})
 	return he
 }
 
@@ -121,10 +122,7 @@ func (r *Runner) recordDecision(d *Decision) {
 	if r.durable() != nil {
 		return // not announced; the run stops on the journal's error
 	}
-	verb := "approved"
-	if !d.Approve {
-		verb = "rejected"
-	}
+	verb := decisionVerb(d.Approve)
 	r.emit(Event{Kind: EventDecision, Step: d.Step, Status: verb,
 		Message: fmt.Sprintf("%s %s by %s (%s)", d.Step, verb, d.By, d.Via)})
 }
@@ -297,7 +295,7 @@ func (r *Runner) gate(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 			return "", err
 		}
 		d := &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
-			Reason: "rollback decision: answered " + map[bool]string{true: "yes", false: "no"}[yes]}
+			Reason: "rollback decision: answered " + yesNo(yes)}
 		r.recordDecision(d)
 		if !d.Approve {
 			return protocol.EvHalt, nil
@@ -329,9 +327,9 @@ func (r *Runner) notify(ctx context.Context, s *protocol.PlanStep, a *protocol.A
 		return true // the run stops on the journal error: nobody is notified of what it does not hold
 	}
 	it := r.call(ctx, tmp, ad, target{})
-	_ = r.writeEvidence(a.Evidence, &Evidence{Kind: "notify", ID: tmp.ID, Adapter: a.Adapter, Status: it.Status,
+	_ = r.writeEvidence(a.Evidence, &Evidence{Kind: "notify", ID: tmp.ID, Adapter: a.Adapter, Status: string(it.Status),
 		Started: it.Started, Ended: it.Ended, Message: it.Message, Items: []*ItemResult{it}})
-	return it.Status == "passed"
+	return it.Status == adapters.Passed
 }
 
 // blocked is a gate that halted the run. A recorded approval retries the
@@ -547,7 +545,7 @@ func (r *Runner) finish(ctx context.Context) (*Result, error) {
 	case state != string(protocol.StateCompleted) && r.p.Announce.Failed != "":
 		r.announce(r.p.Announce.Failed, map[string]any{"error": r.st.Failure})
 	}
-	r.emit(Event{Kind: EventEnd, Status: r.st.Status, Message: r.endMessage()})
+	r.emit(Event{Kind: EventEnd, Status: string(r.st.Status), Message: r.endMessage()})
 	return r.result(), nil
 }
 

@@ -71,7 +71,7 @@ func (r *Runner) interruptedStep(ctx context.Context, s *protocol.PlanStep) (eve
 			return "", true, err
 		default:
 			d = &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
-				Reason: "rollback decision after an interrupted call: answered " + map[bool]string{true: "yes", false: "no"}[yes]}
+				Reason: "rollback decision after an interrupted call: answered " + yesNo(yes)}
 			r.recordDecision(d)
 		}
 	}
@@ -170,7 +170,7 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *protocol.PlanStep
 			return false, nil, err
 		default:
 			d = &Decision{Step: tmp.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
-				Reason: "interrupted rollback: answered " + map[bool]string{true: "yes", false: "no"}[yes]}
+				Reason: "interrupted rollback: answered " + yesNo(yes)}
 			r.recordDecision(d)
 		}
 	}

@@ -49,7 +49,7 @@ func TestResumeInterruptedRollback(t *testing.T) {
 		name       string
 		idempotent bool
 		decide     *bool
-		want       string
+		want       engine.Status
 		prodCalls  int // deploy-production.rollback calls, both runs
 	}{
 		{name: "idempotent runs again", idempotent: true, want: engine.StatusRolledBack, prodCalls: 4},

@@ -38,7 +38,7 @@ const (
 type NotHaltedError struct {
 	Run        string
 	Why        Refusal
-	Status     string    // where the run stands (RefusedNotAtHalt)
+	Status     Status    // where the run stands (RefusedNotAtHalt)
 	State      string    // the run's state (RefusedUnrecordedEnd, RefusedNotAtHalt)
 	Step       string    // the halt decided (RefusedDecided)
 	By         string    // who decided, or aborted (RefusedDecided, RefusedAborting, RefusedOtherAbort)
@@ -83,12 +83,4 @@ func (e *NotHaltedError) AbortKind() string {
 		return "without rollback"
 	}
 	return "with rollback"
-}
-
-// decisionVerb is how a decision reads: "approved" or "rejected".
-func decisionVerb(approve bool) string {
-	if approve {
-		return "approved"
-	}
-	return "rejected"
 }

@@ -81,7 +81,7 @@ type ReportStep struct {
 }
 
 // Report builds the run's report from its state.
-func (r *Runner) Report(status string) *RunReport {
+func (r *Runner) Report(status Status) *RunReport {
 	return buildReport(r.p, r.st, status, r.now, func(text string) string { return r.fill(text, nil) })
 }
 
@@ -89,10 +89,10 @@ func (r *Runner) Report(status string) *RunReport {
 // stands (a live run) or as its journal left it (a replayed one): now
 // gives the time a run that has not ended has lasted until, and fill
 // expands the placeholders of the completion message.
-func buildReport(p *protocol.Protocol, st *RunState, status string, now func() time.Time, fill func(text string) string) *RunReport {
+func buildReport(p *protocol.Protocol, st *RunState, status Status, now func() time.Time, fill func(text string) string) *RunReport {
 	runPath := func(path string) string { return expandRunID(path, st.ID) }
 	rep := &RunReport{Version: 1, Protocol: p.ID, Title: p.Title, Next: p.Next, RunID: st.ID,
-		Status: status, State: st.State, StartedBy: st.StartedBy, Started: st.Started, Ended: st.Ended,
+		Status: string(status), State: st.State, StartedBy: st.StartedBy, Started: st.Started, Ended: st.Ended,
 		Digest: p.Digest, Failure: st.Failure, Decisions: st.Decisions, Rollbacks: st.Rollbacks,
 		Checklist: st.Checklist, Evidence: st.Evidence, Metrics: map[string]any{}, Outputs: map[string]string{}}
 	rep.LeftInPlace = st.LeftInPlace
@@ -246,7 +246,7 @@ func ReplayReport(p *protocol.Protocol, info *store.RunInfo, entries []store.Ent
 }
 
 // writeReport writes the JSON and Markdown reports the protocol names.
-func (r *Runner) writeReport(status string) error {
+func (r *Runner) writeReport(status Status) error {
 	if r.p.Report.JSON == "" && r.p.Report.Markdown == "" {
 		return nil
 	}

@@ -120,9 +120,10 @@ type htmlDecision struct {
 	Step, Verdict, By, Time, Via, Reason string
 }
 
-// statusClass maps a status to one of the page's CSS classes.
+// statusClass maps a status (a run's, a phase's, a step's or a
+// decision's) to one of the page's CSS classes.
 func statusClass(s string) string {
-	switch s {
+	switch Status(s) {
 	case "passed", StatusCompleted, "approved":
 		return "ok"
 	case StatusFailed, "errored", StatusRollbackFailed, StatusRejected, StatusAborted, "timeout":

@@ -39,7 +39,7 @@ type outcomeRollback struct {
 }
 
 // headline says how a run ended, or where it stands.
-func headline(status string) string {
+func headline(status Status) string {
 	switch status {
 	case StatusCompleted:
 		return "Completed"
@@ -62,13 +62,13 @@ func headline(status string) string {
 	case StatusRunning:
 		return "Running (or its process stopped without recording why)"
 	}
-	return status
+	return string(status)
 }
 
 // outcome sums up rep for the renderers.
 func outcome(rep *RunReport) reportOutcome {
-	o := reportOutcome{Class: statusClass(rep.Status), Headline: headline(rep.Status), Warnings: rep.Warnings}
-	if !Completed(rep.Status) {
+	o := reportOutcome{Class: statusClass(rep.Status), Headline: headline(Status(rep.Status)), Warnings: rep.Warnings}
+	if !Completed(Status(rep.Status)) {
 		o.Detail = rep.Failure
 	}
 	for _, ph := range rep.Phases {
@@ -113,7 +113,7 @@ func outcome(rep *RunReport) reportOutcome {
 			undone[strings.TrimSuffix(rb.ID, ".rollback")] = true
 		}
 	}
-	if protocol.State(rep.State).Terminal() && !Completed(rep.Status) {
+	if protocol.State(rep.State).Terminal() && !Completed(Status(rep.Status)) {
 		for _, d := range rep.Deployed {
 			if !undone[d] {
 				o.NotRolledBack = append(o.NotRolledBack, d)
@@ -159,7 +159,7 @@ func writeOutcomeMarkdown(b *strings.Builder, rep *RunReport) {
 	o := outcome(rep)
 	b.WriteString("\n## Outcome\n\n")
 	switch {
-	case rep.Status == StatusCompletedWithWarnings:
+	case Status(rep.Status) == StatusCompletedWithWarnings:
 		b.WriteString("> ⚠ **Completed with warnings:**\n") // the banner
 	default:
 		fmt.Fprintf(b, "**%s.**", o.Headline)

@@ -289,7 +289,7 @@ func (v *RunView) Markdown() (string, error) {
 		}
 		b.WriteString(strings.Join(parts, " → ") + "\n")
 	}
-	if rep.Completion != "" && Completed(rep.Status) {
+	if rep.Completion != "" && Completed(Status(rep.Status)) {
 		fmt.Fprintf(&b, "\n%s\n", rep.Completion)
 	}
 	return b.String(), nil

@@ -22,17 +22,17 @@ import (
 	"github.com/protorun/protorun/engine/store"
 )
 
-// Run statuses, as RunState.Status reports them.
+// Run statuses, as RunState.Status reports them (status.go).
 const (
-	StatusRunning        = "running"
-	StatusHalted         = "halted"
-	StatusInterrupted    = "interrupted"
-	StatusCompleted      = "completed"
-	StatusFailed         = "failed"
-	StatusRolledBack     = "rolled-back"
-	StatusRollbackFailed = "rollback-failed"
-	StatusRejected       = "rejected"
-	StatusAborted        = "aborted"
+	StatusRunning        Status = "running"
+	StatusHalted         Status = "halted"
+	StatusInterrupted    Status = "interrupted"
+	StatusCompleted      Status = "completed"
+	StatusFailed         Status = "failed"
+	StatusRolledBack     Status = "rolled-back"
+	StatusRollbackFailed Status = "rollback-failed"
+	StatusRejected       Status = "rejected"
+	StatusAborted        Status = "aborted"
 )
 
 // Prompter asks a person a question at a terminal. Only the exact answer
@@ -106,7 +106,7 @@ type Options struct {
 type Result struct {
 	RunID  string
 	State  string // the state machine's state
-	Status string // a Status* constant
+	Status Status
 	// Path lists the states the run went through, in order.
 	Path []string
 	// HaltKind is the kind of the halt a halted run waits at (approval,
@@ -240,7 +240,7 @@ func Start(ctx context.Context, p *protocol.Protocol, opts Options) (*Result, er
 		}
 		r.releaseEnvs()
 		r.announceText(err.Error(), nil)
-		r.emit(Event{Kind: EventEnd, Status: StatusFailed, Message: "run failed before any step: " + err.Error()})
+		r.emit(Event{Kind: EventEnd, Status: string(StatusFailed), Message: "run failed before any step: " + err.Error()})
 		return r.result(), r.redactErr(err)
 	}
 	r.m = machine(p.Plan(), "")
@@ -661,7 +661,7 @@ func (r *Runner) interrupted(ctx context.Context) (*Result, error) {
 	if err := r.durable(); err != nil {
 		return r.result(), err // not announced: the journal does not hold it
 	}
-	r.emit(Event{Kind: EventEnd, Status: StatusInterrupted, State: r.st.State,
+	r.emit(Event{Kind: EventEnd, Status: string(StatusInterrupted), State: r.st.State,
 		Message: fmt.Sprintf("run %s interrupted in %s", r.st.ID, r.st.State)})
 	return r.result(), newInterruptedError(ctx, r.st.ID)
 }

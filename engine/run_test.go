@@ -223,7 +223,7 @@ func (r *rtEvents) all() []engine.Event {
 	return slices.Clone(r.evs)
 }
 
-func (r *rtEvents) kind(k string) []engine.Event {
+func (r *rtEvents) kind(k engine.EventKind) []engine.Event {
 	var out []engine.Event
 	for _, e := range r.all() {
 		if e.Kind == k {
@@ -508,7 +508,7 @@ func TestRunAllPass(t *testing.T) {
 
 	// The reports.
 	rep := h.report()
-	assert.Equal(t, engine.StatusCompleted, rep.Status)
+	assert.Equal(t, string(engine.StatusCompleted), rep.Status)
 	assert.Equal(t, "test-retrospective", rep.Next)
 	require.Len(t, rep.Phases, 4)
 	for _, ph := range rep.Phases {
@@ -553,7 +553,7 @@ func TestRunAllPass(t *testing.T) {
 	}
 	ends := h.ev.kind(engine.EventEnd)
 	require.Len(t, ends, 1)
-	assert.Equal(t, engine.StatusCompleted, ends[0].Status)
+	assert.Equal(t, string(engine.StatusCompleted), ends[0].Status)
 
 	// The journal replays to the same end.
 	st, err := engine.Replay("run-1", h.journal())
@@ -569,7 +569,7 @@ func TestRunAllPass(t *testing.T) {
 // passes.
 func TestRunGatePolicies(t *testing.T) {
 	type outcome struct {
-		status    string
+		status    engine.Status
 		exit      int
 		rollbacks []string // rollback calls, in order
 	}
@@ -697,14 +697,14 @@ func TestRunGatePolicies(t *testing.T) {
 				assert.Equal(t, []string{warnings[0].Message}, res.Warnings)
 				ends := h.ev.kind(engine.EventEnd)
 				require.Len(t, ends, 1)
-				assert.Equal(t, engine.StatusCompletedWithWarnings, ends[0].Status)
+				assert.Equal(t, string(engine.StatusCompletedWithWarnings), ends[0].Status)
 				assert.Equal(t, "Run run-1 completed with 1 warning: "+res.Warnings[0], ends[0].Message)
 				rep := h.report()
 				assert.Equal(t, res.Warnings, rep.Warnings)
 				assert.Empty(t, rep.Failure, "a completed run has warnings, not a failure")
 			}
 			rep := h.report()
-			assert.Equal(t, want.status, rep.Status)
+			assert.Equal(t, string(want.status), rep.Status)
 		}
 		t.Run(tt.gate+"/"+tt.policy, func(t *testing.T) {
 			if tt.policy != string(protocol.PolicyHalt) {
@@ -834,7 +834,7 @@ func TestRunRollbackFails(t *testing.T) {
 	require.Len(t, ends, 1)
 	assert.Contains(t, ends[0].Message, "ROLLBACK FAILED")
 	rep := h.report()
-	assert.Equal(t, engine.StatusRollbackFailed, rep.Status)
+	assert.Equal(t, string(engine.StatusRollbackFailed), rep.Status)
 }
 
 func TestRunMustStepFails(t *testing.T) {
@@ -925,7 +925,7 @@ func TestRunGuidelineStepFails(t *testing.T) {
 	assert.Equal(t, "preflight", warnings[0].Phase)
 	assert.Equal(t, res.Warnings[0], warnings[0].Message)
 	rep := h.report()
-	assert.Equal(t, engine.StatusCompletedWithWarnings, rep.Status)
+	assert.Equal(t, string(engine.StatusCompletedWithWarnings), rep.Status)
 	assert.Equal(t, res.Warnings, rep.Warnings)
 	runEnds := h.ev.kind(engine.EventEnd)
 	require.Len(t, runEnds, 1)
@@ -987,7 +987,7 @@ func TestRunDefaultNotifier(t *testing.T) {
 		region string
 		setup  func(h *rtHarness)
 		want   []note
-		status string
+		status engine.Status
 	}{
 		{name: "guideline step", setup: func(h *rtHarness) { h.f.on("lint", rtFail("2 findings")) },
 			want: []note{{engine.NotifyWarning, "lint", ""}}, status: engine.StatusCompletedWithWarnings},
@@ -1126,7 +1126,7 @@ func TestRunApprovalHalt(t *testing.T) {
 		assert.Zero(t, h.f.count("deploy-production"), "the protected deploy never ran")
 		assert.False(t, h.exists(".artifacts/test/deploy-production.json"))
 		rep := h.report()
-		assert.Equal(t, engine.StatusRejected, rep.Status)
+		assert.Equal(t, string(engine.StatusRejected), rep.Status)
 		assert.Contains(t, rep.Failure, "rejected by alice")
 	})
 
@@ -1222,7 +1222,7 @@ func TestRunPrompterAnswers(t *testing.T) {
 	// halt with nothing recorded and nothing rolled back.
 	tests := []struct {
 		answer string
-		status string
+		status engine.Status
 	}{
 		{"yes", engine.StatusCompleted},
 		{"yes\n", engine.StatusCompleted},
@@ -1319,7 +1319,7 @@ func TestRunStepMechanics(t *testing.T) {
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusFailed, res.Status)
 				require.Len(t, ev.Items, 1)
-				assert.Equal(t, "error", ev.Items[0].Status)
+				assert.Equal(t, adapters.Errored, ev.Items[0].Status)
 				assert.Contains(t, ev.Items[0].Message, "timed out after 50ms")
 				assert.Less(t, ev.Items[0].DurationMS, 5000.0)
 				assert.Zero(t, h.f.count("after"))
@@ -1339,7 +1339,7 @@ func TestRunStepMechanics(t *testing.T) {
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusCompleted, res.Status)
 				require.Len(t, ev.Items, 1)
-				assert.Equal(t, "passed", ev.Items[0].Status)
+				assert.Equal(t, adapters.Passed, ev.Items[0].Status)
 				assert.Equal(t, 3, ev.Items[0].Attempts)
 				var attempts []int
 				for _, c := range h.f.callsOf("step") {
@@ -1358,7 +1358,7 @@ func TestRunStepMechanics(t *testing.T) {
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusFailed, res.Status)
 				assert.Equal(t, 2, ev.Items[0].Attempts)
-				assert.Equal(t, "failed", ev.Items[0].Status)
+				assert.Equal(t, adapters.Failed, ev.Items[0].Status)
 				assert.Equal(t, 2, h.f.count("step"))
 			},
 		},
@@ -1420,7 +1420,7 @@ func TestRunStepMechanics(t *testing.T) {
 			},
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusFailed, res.Status)
-				assert.Equal(t, "failed", ev.Items[0].Status)
+				assert.Equal(t, adapters.Failed, ev.Items[0].Status)
 				assert.Contains(t, ev.Items[0].Message, "condition not met")
 				assert.Contains(t, ev.Items[0].Message, "gave up after")
 				assert.GreaterOrEqual(t, h.f.count("step"), 2)
@@ -1435,7 +1435,7 @@ func TestRunStepMechanics(t *testing.T) {
 			},
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusFailed, res.Status)
-				assert.Equal(t, "error", ev.Items[0].Status)
+				assert.Equal(t, adapters.Errored, ev.Items[0].Status)
 				assert.Equal(t, "adapter panicked: boom", ev.Items[0].Message)
 				assert.Zero(t, h.f.count("after"))
 			},
@@ -1448,7 +1448,7 @@ func TestRunStepMechanics(t *testing.T) {
 			behave: func(context.Context, *adapters.Request, int) (*adapters.Result, error) { return nil, nil },
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status, "a guideline failed")
-				assert.Equal(t, "error", ev.Items[0].Status)
+				assert.Equal(t, adapters.Errored, ev.Items[0].Status)
 				assert.Equal(t, "adapter returned no result", ev.Items[0].Message)
 				assert.Equal(t, 1, h.f.count("after"))
 			},
@@ -1539,7 +1539,7 @@ func TestRunCancellation(t *testing.T) {
 	assert.True(t, h.exists(".artifacts/test/deploy-staging.json"))
 	ends := h.ev.kind(engine.EventEnd)
 	require.Len(t, ends, 1)
-	assert.Equal(t, engine.StatusInterrupted, ends[0].Status)
+	assert.Equal(t, string(engine.StatusInterrupted), ends[0].Status)
 	assert.Equal(t, "run run-1 interrupted in deploy-production", ends[0].Message)
 	assert.Equal(t, "deploy-production", ends[0].State)
 	for _, e := range h.ev.kind(engine.EventStepEnd) {
@@ -1574,7 +1574,7 @@ func TestResumeInterruptedStep(t *testing.T) {
 		name       string
 		idempotent bool
 		decide     *bool // nil: no decision, the run halts again
-		want       string
+		want       engine.Status
 		calls      int
 	}{
 		{name: "idempotent runs again", idempotent: true, want: engine.StatusCompleted, calls: 4},
@@ -1937,7 +1937,7 @@ func TestResumeAfterCrash(t *testing.T) {
 			// root), not under the resuming harness's Dir.
 			assert.NoFileExists(t, r.path(".artifacts/test/report.json"))
 			rep := h.report()
-			assert.Equal(t, engine.StatusRolledBack, rep.Status)
+			assert.Equal(t, string(engine.StatusRolledBack), rep.Status)
 			assert.Len(t, rep.Rollbacks, 2)
 		})
 	}

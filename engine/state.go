@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
 )
@@ -15,7 +16,7 @@ import (
 type RunState struct {
 	ID         string                  `json:"id"`
 	State      string                  `json:"state"`
-	Status     string                  `json:"status"`
+	Status     Status                  `json:"status"`
 	StartedBy  string                  `json:"started_by"`
 	Started    time.Time               `json:"started"`
 	Ended      time.Time               `json:"ended,omitzero"`
@@ -104,17 +105,17 @@ type StepRecord struct {
 
 // ItemResult is one adapter call of a step (one fan-out item).
 type ItemResult struct {
-	Environment  string         `json:"environment,omitempty"`
-	Item         string         `json:"item,omitempty"`
-	Status       string         `json:"status"`
-	Started      time.Time      `json:"started"`
-	Ended        time.Time      `json:"ended"`
-	DurationMS   float64        `json:"duration_ms"`
-	Attempts     int            `json:"attempts"`
-	Message      string         `json:"message,omitempty"`
-	Measurements map[string]any `json:"measurements,omitempty"`
-	Details      map[string]any `json:"details,omitempty"`
-	Output       string         `json:"output,omitempty"`
+	Environment  string          `json:"environment,omitempty"`
+	Item         string          `json:"item,omitempty"`
+	Status       adapters.Status `json:"status"`
+	Started      time.Time       `json:"started"`
+	Ended        time.Time       `json:"ended"`
+	DurationMS   float64         `json:"duration_ms"`
+	Attempts     int             `json:"attempts"`
+	Message      string          `json:"message,omitempty"`
+	Measurements map[string]any  `json:"measurements,omitempty"`
+	Details      map[string]any  `json:"details,omitempty"`
+	Output       string          `json:"output,omitempty"`
 }
 
 // CriterionResult is one criterion of an evaluated gate.
@@ -326,7 +327,7 @@ func (st *RunState) apply(e store.Entry) error {
 		if err := dec(&end); err != nil {
 			return err
 		}
-		st.State, st.Status, st.Ended, st.RollbackOK = end.State, end.Status, end.Ended, end.RollbackOK
+		st.State, st.Status, st.Ended, st.RollbackOK = end.State, Status(end.Status), end.Ended, end.RollbackOK
 		st.LeftInPlace = end.LeftInPlace
 		st.Warnings, st.Checklist = end.Warnings, end.Checklist
 		if end.Failure != "" { // a rejection, a step's failure: no other entry says it
@@ -393,7 +394,7 @@ func stepView(rec *StepRecord) map[string]any {
 			failed++
 		}
 		items = append(items, map[string]any{
-			"environment": it.Environment, "item": it.Item, "status": it.Status,
+			"environment": it.Environment, "item": it.Item, "status": string(it.Status),
 			"passed": it.Status == "passed", "message": it.Message,
 			"measurements": orEmpty(it.Measurements), "details": orEmpty(it.Details),
 			"duration_ms": it.DurationMS, "attempts": it.Attempts,

@@ -22,7 +22,7 @@ func (h hintObserver) Observe(e engine.Event) {
 	switch {
 	case e.Kind == engine.EventHalt && e.Halt != nil:
 		e.Message += haltHint(e.Halt)
-	case e.Kind == engine.EventEnd && e.Status == engine.StatusInterrupted:
+	case e.Kind == engine.EventEnd && engine.Status(e.Status) == engine.StatusInterrupted:
 		e.Message += "; continue it with: protorun resume " + e.Run
 	}
 	h.next.Observe(e)

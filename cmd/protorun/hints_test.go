@@ -38,9 +38,9 @@ func TestHintObserverWordsHalts(t *testing.T) {
 		{"interrupted rollback", engine.Event{Kind: engine.EventHalt, Run: "r1", Message: "Run r1 halted: why.",
 			Halt: &engine.HaltError{Run: "r1", Step: "s.rollback", Kind: engine.HaltInterrupted, Rollback: true}},
 			"Run r1 halted: why.\n  run it again: protorun approve r1 --as NAME && protorun resume r1\n  leave it to a human: protorun reject r1 --as NAME && protorun resume r1"},
-		{"interrupted run", engine.Event{Kind: engine.EventEnd, Run: "r1", Status: engine.StatusInterrupted, State: "s", Message: "run r1 interrupted in s"},
+		{"interrupted run", engine.Event{Kind: engine.EventEnd, Run: "r1", Status: string(engine.StatusInterrupted), State: "s", Message: "run r1 interrupted in s"},
 			"run r1 interrupted in s; continue it with: protorun resume r1"},
-		{"other end", engine.Event{Kind: engine.EventEnd, Run: "r1", Status: engine.StatusFailed, Message: "Run r1 failed"}, "Run r1 failed"},
+		{"other end", engine.Event{Kind: engine.EventEnd, Run: "r1", Status: string(engine.StatusFailed), Message: "Run r1 failed"}, "Run r1 failed"},
 		{"halt without facts", engine.Event{Kind: engine.EventHalt, Run: "r1", Message: "M"}, "M"},
 	}
 	for _, tc := range cases {

@@ -39,7 +39,7 @@ const (
 // place the CLI's codes meet the engine's outcomes.
 func exitFor(res *engine.Result) int {
 	switch {
-	case engine.Completed(res.Status):
+	case res.Status.Completed():
 		return exitOK
 	case res.Awaiting() == engine.AwaitingFailure:
 		return exitHaltedFailure

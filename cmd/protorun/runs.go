@@ -236,8 +236,8 @@ func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *en
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	status := rs.Status
-	if status == engine.StatusRunning && len(entries) > 0 {
+	status := string(rs.Status)
+	if rs.Status == engine.StatusRunning && len(entries) > 0 {
 		status = "running or crashed"
 	}
 	s := &runSummary{ID: id, Protocol: info.Protocol, Status: status, State: rs.State, StartedBy: info.StartedBy,

@@ -148,14 +148,14 @@ func exitFor(res *engine.Result) int {
 type printer struct {
 	w      io.Writer
 	mu     sync.Mutex
-	counts map[string]int
+	counts map[engine.EventKind]int
 }
 
 func (o *printer) Observe(e engine.Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.counts == nil {
-		o.counts = map[string]int{}
+		o.counts = map[engine.EventKind]int{}
 	}
 	o.counts[e.Kind]++
 	switch e.Kind {
