@@ -21,11 +21,7 @@ var cliWords = regexp.MustCompile(`protorun (approve|reject|resume|abort|status|
 
 // cliWordsAllowed are the library packages (below engine) whose texts may
 // still name a command, with why; each is a hint left to move.
-var cliWordsAllowed = map[string]string{
-	// "run protorun store migrate": a *SchemaVersionError that the CLI
-	// could word, as the engine's refusals are (not yet done).
-	"store/pgstore": "schema version hint",
-}
+var cliWordsAllowed = map[string]string{}
 
 // TestLibraryTextNamesNoCLICommand checks that the texts the library gives
 // (its string literals: messages, errors, events) are in neutral words:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store/pgstore"
 )
 
 // The engine says where a run stopped and why in neutral words; this file
@@ -77,14 +78,22 @@ func refusalText(e *engine.NotHaltedError) string {
 }
 
 // cliWords puts err in the CLI's words: a refusal the engine gives in
-// neutral words names the command to type instead. err still unwraps as
+// neutral words (a decision on a run not waiting for one, a PostgreSQL
+// schema older than this binary needs) names the command to type instead. err still unwraps as
 // before.
 func cliWords(err error) error {
 	var nh *engine.NotHaltedError
-	if err == nil || !errors.As(err, &nh) {
-		return err
+	var ve *pgstore.VersionError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nh):
+		return &worded{text: strings.Replace(err.Error(), nh.Error(), refusalText(nh), 1), err: err}
+	case errors.As(err, &ve) && ve.Database < ve.Knew:
+		cli := fmt.Sprintf("PostgreSQL store %s: its schema is version %d, this protorun needs version %d: run protorun store migrate", ve.Where, ve.Database, ve.Knew)
+		return &worded{text: strings.Replace(err.Error(), ve.Error(), cli, 1), err: err}
 	}
-	return &worded{text: strings.Replace(err.Error(), nh.Error(), refusalText(nh), 1), err: err}
+	return err
 }
 
 // worded is an error with the CLI's text.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store/pgstore"
 )
 
 // TestHintObserverWordsHalts checks the commands added to each kind of
@@ -120,4 +121,18 @@ func TestExitFor(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, exitFor(&tc.res), "%+v", tc.res)
 	}
+}
+
+// TestCLIWordsSchemaVersion checks that a PostgreSQL schema older than the
+// binary needs names the command that migrates it, and a newer one is left
+// as the store words it.
+func TestCLIWordsSchemaVersion(t *testing.T) {
+	older := &pgstore.VersionError{Where: "db", Database: 1, Knew: 2}
+	assert.NotContains(t, older.Error(), "protorun store", "the store's own text is neutral")
+	got := cliWords(fmt.Errorf("open: %w", older))
+	assert.Equal(t, "open: PostgreSQL store db: its schema is version 1, this protorun needs version 2: run protorun store migrate", got.Error())
+	assert.ErrorIs(t, got, older)
+	newer := &pgstore.VersionError{Where: "db", Database: 3, Knew: 2}
+	assert.Equal(t, newer.Error(), cliWords(newer).Error())
+	assert.Contains(t, newer.Error(), "newer than this protorun knows (version 2): upgrade protorun")
 }

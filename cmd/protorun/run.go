@@ -97,7 +97,7 @@ func (c *common) store() (store.Store, error) {
 	}
 	st, err := store.Open(context.Background(), url)
 	if err != nil {
-		return nil, exitCode(exitUsage, err)
+		return nil, exitCode(exitUsage, cliWords(err))
 	}
 	return st, nil
 }
