@@ -44,7 +44,11 @@
 //     StatusHalted. Record the decision with Decide — an approval, or a
 //     rejection, which rolls back completed deploys — then Resume the run.
 //     Pass Decide the run's protocol: it then enforces the halt's approvers,
-//     allow_starter and expires. HaltError.OnFailure (and Result.Awaiting)
+//     allow_starter and expires; a run not waiting for a decision is
+//     refused with a *NotHaltedError saying why (its Refusal). The
+//     engine's texts name no commands: the EventHalt carries the
+//     *HaltError (Event.Halt) from which an application tells its users
+//     how to decide, in its own words. HaltError.OnFailure (and Result.Awaiting)
 //     tell a halt on a failure (a gate that halts, an interrupted call)
 //     from one for an approval or a confirmation. With
 //     Options.WaitDecision the run waits at the halt instead, for up to
