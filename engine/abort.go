@@ -45,7 +45,7 @@ func (e *HaltError) OnFailure() bool { return HaltOnFailure(e.Kind) }
 // AwaitingFailure, or "" for a run that is not halted.
 func (r *Result) Awaiting() string {
 	switch {
-	case r.Status != StatusHalted:
+	case !r.Status.Halted():
 		return ""
 	case HaltOnFailure(r.HaltKind):
 		return AwaitingFailure
@@ -75,10 +75,10 @@ func ResultOf(st *journal.State) *Result {
 //
 // Every deploy the run completed is rolled back, newest first, and so is
 // a deploy interrupted in the middle of its call (it may have taken
-// effect). The run ends rolled-back (exit 1), or rollback-failed (exit 4)
-// when a rollback fails; with nothing to roll back, aborted. With
-// d.NoRollback the run ends aborted at once and Result.LeftInPlace names
-// the deploys it left in place (exit 4: a human must act).
+// effect). The run ends rolled-back, or rollback-failed when a rollback
+// fails; with nothing to roll back, aborted. With d.NoRollback the run
+// ends aborted at once and Result.LeftInPlace names the deploys it left in
+// place (a human must act on them).
 //
 // Abort needs nothing but the journal and the adapters: the run's vars and
 // inputs are the ones it froze when it started. A run that already ended
@@ -124,9 +124,7 @@ func abortOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID s
 		return fmt.Errorf("the protocol changed since run %s started (sha256 %.12s then, %.12s in %s now): refusing to abort it with a protocol it did not run",
 			runID, info.Digest, p.Digest, p.File)
 	case st.Abort != nil && st.Abort.NoRollback != d.NoRollback:
-		return fmt.Errorf("run %s is already being aborted %s (by %s at %s): protorun abort %s%s finishes that abort: %w",
-			runID, withRollback(st.Abort), st.Abort.By, st.Abort.Time.Format(time.RFC3339), runID,
-			map[bool]string{true: " --no-rollback", false: ""}[st.Abort.NoRollback], ErrNotHalted)
+		return &NotHaltedError{Run: runID, Why: RefusedOtherAbort, By: st.Abort.By, Time: st.Abort.Time, NoRollback: st.Abort.NoRollback}
 	case st.Abort != nil:
 		return nil // aborted by a process that died before the end: resuming finishes it
 	}

@@ -82,10 +82,10 @@ func TestApprovalHaltExit3(t *testing.T) {
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, string(protocol.HaltApproval), he.Kind)
 	assert.False(t, he.OnFailure())
-	assert.Equal(t, 3, res.ExitCode())
+	assert.Equal(t, 3, exitCode(res))
 	assert.Equal(t, engine.AwaitingApproval, res.Awaiting())
 	st := engine.ResultOf(h.replayed())
-	assert.Equal(t, 3, st.ExitCode())
+	assert.Equal(t, 3, exitCode(st))
 	assert.Equal(t, engine.AwaitingApproval, st.Awaiting())
 }
 
@@ -99,11 +99,11 @@ func TestGateHaltExit5(t *testing.T) {
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, engine.HaltGate, he.Kind)
 	assert.True(t, he.OnFailure())
-	assert.Equal(t, 5, res.ExitCode())
+	assert.Equal(t, 5, exitCode(res))
 	assert.Equal(t, engine.AwaitingFailure, res.Awaiting())
 	st := h.replayed()
 	assert.True(t, st.Halt.OnFailure())
-	assert.Equal(t, 5, engine.ResultOf(st).ExitCode())
+	assert.Equal(t, 5, exitCode(engine.ResultOf(st)))
 	assert.Equal(t, engine.AwaitingFailure, engine.ResultOf(st).Awaiting())
 }
 
@@ -114,22 +114,13 @@ func TestHaltOnFailureKinds(t *testing.T) {
 	} {
 		assert.Equal(t, want, engine.HaltOnFailure(kind), kind)
 		res := &engine.Result{Status: engine.StatusHalted, HaltKind: kind}
-		assert.Equal(t, map[bool]int{true: 5, false: 3}[want], res.ExitCode(), kind)
+		want := engine.AwaitingApproval
+		if engine.HaltOnFailure(kind) {
+			want = engine.AwaitingFailure
+		}
+		assert.Equal(t, want, res.Awaiting(), kind)
 	}
-	for _, tc := range []struct {
-		res  engine.Result
-		want int
-	}{
-		{engine.Result{Status: engine.StatusCompleted}, 0},
-		{engine.Result{Status: engine.StatusRolledBack}, 1},
-		{engine.Result{Status: engine.StatusAborted}, 1},
-		{engine.Result{Status: engine.StatusRejected}, 1},
-		{engine.Result{Status: engine.StatusRollbackFailed}, 4},
-		{engine.Result{Status: engine.StatusAborted, LeftInPlace: []string{"deploy"}}, 4},
-		{engine.Result{Status: engine.StatusRolledBack, LeftInPlace: []string{"deploy"}}, 4},
-	} {
-		assert.Equal(t, tc.want, tc.res.ExitCode(), "%+v", tc.res)
-	}
+	assert.Empty(t, (&engine.Result{Status: engine.StatusRunning, HaltKind: engine.HaltGate}).Awaiting(), "a run that is not halted awaits nothing")
 }
 
 // Abort at the approval halt, staging deployed: staging is rolled back.
@@ -141,7 +132,7 @@ func TestAbortAtApprovalRollsBackStaging(t *testing.T) {
 	res, err := h.abort(false)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRolledBack, res.Status)
-	assert.Equal(t, 1, res.ExitCode())
+	assert.Equal(t, 1, exitCode(res))
 	assert.Empty(t, res.LeftInPlace)
 	assert.Equal(t, []string{"deploy-staging.rollback"}, h.rollbacks())
 	assert.Equal(t, 2, h.f.count("deploy-staging.rollback"), "both services")
@@ -166,7 +157,7 @@ func TestAbortInterruptedRunRollsBackNewestFirst(t *testing.T) {
 	res, err := h.abort(false)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRolledBack, res.Status)
-	assert.Equal(t, 1, res.ExitCode())
+	assert.Equal(t, 1, exitCode(res))
 	assert.Equal(t, []string{"deploy-production.rollback", "deploy-staging.rollback"}, h.rollbacks(), "newest first")
 	assert.Equal(t, 1, h.f.count("probe-2"), "the interrupted step does not run again")
 	assert.Zero(t, h.f.count("smoke"), "nothing after the abort runs")
@@ -175,7 +166,7 @@ func TestAbortInterruptedRunRollsBackNewestFirst(t *testing.T) {
 	assert.Equal(t, string(protocol.StateRolledBack), st.State)
 	assert.Equal(t, "failed", st.Steps["probe-2"].Status, "the interrupted step is recorded")
 	assert.Empty(t, st.InFlight)
-	assert.Equal(t, 1, engine.ResultOf(st).ExitCode())
+	assert.Equal(t, 1, exitCode(engine.ResultOf(st)))
 }
 
 // A run killed in the middle of its production deploy's call, aborted
@@ -189,7 +180,7 @@ func TestAbortMidDeployRollsItBack(t *testing.T) {
 	res, err := h.abort(false)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRolledBack, res.Status)
-	assert.Equal(t, 1, res.ExitCode())
+	assert.Equal(t, 1, exitCode(res))
 	assert.Equal(t, 2, h.f.count("deploy-production"), "the interrupted deploy's calls (two services) are not made again")
 	assert.Equal(t, []string{"deploy-production.rollback", "deploy-staging.rollback"}, h.rollbacks())
 	st := h.replayed()
@@ -209,7 +200,7 @@ func TestAbortAtInterruptedHaltRollsBack(t *testing.T) {
 			var he *engine.HaltError
 			require.ErrorAs(t, err, &he)
 			require.Equal(t, engine.HaltInterrupted, he.Kind)
-			assert.Equal(t, 5, res.ExitCode())
+			assert.Equal(t, 5, exitCode(res))
 			if approvedFirst {
 				require.NoError(t, h.decide(true, "alice"))
 			}
@@ -217,7 +208,7 @@ func TestAbortAtInterruptedHaltRollsBack(t *testing.T) {
 			res, err = h.abort(false)
 			require.NoError(t, err)
 			assert.Equal(t, engine.StatusRolledBack, res.Status)
-			assert.Equal(t, 1, res.ExitCode())
+			assert.Equal(t, 1, exitCode(res))
 			assert.Equal(t, []string{"deploy-production.rollback", "deploy-staging.rollback"}, h.rollbacks())
 			assert.Equal(t, 2, h.f.count("deploy-production"), "not run again")
 			assert.Empty(t, res.LeftInPlace)
@@ -239,7 +230,7 @@ func TestAbortNoRollback(t *testing.T) {
 	assert.Equal(t, string(protocol.StateAborted), res.State)
 	assert.Empty(t, h.rollbacks(), "nothing rolled back")
 	assert.Equal(t, []string{"deploy-production", "deploy-staging"}, res.LeftInPlace, "newest first")
-	assert.Equal(t, 4, res.ExitCode())
+	assert.Equal(t, 4, exitCode(res))
 	d := h.abortDecision()
 	assert.True(t, d.NoRollback)
 	assert.Equal(t, "smoke", d.Step)
@@ -247,7 +238,7 @@ func TestAbortNoRollback(t *testing.T) {
 	st := h.replayed()
 	assert.Equal(t, engine.StatusAborted, st.Status)
 	assert.Equal(t, []string{"deploy-production", "deploy-staging"}, st.LeftInPlace)
-	assert.Equal(t, 4, engine.ResultOf(st).ExitCode())
+	assert.Equal(t, 4, exitCode(engine.ResultOf(st)))
 	var loud bool
 	for _, m := range h.ev.announced() {
 		loud = loud || strings.HasPrefix(m, "[NOT ROLLED BACK] left in place, on a version no gate validated: deploy-production (production), deploy-staging (staging)")
@@ -310,7 +301,7 @@ func TestAbortMidRollback(t *testing.T) {
 	res, err := h.abort(false)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRollbackFailed, res.Status)
-	assert.Equal(t, 4, res.ExitCode())
+	assert.Equal(t, 4, exitCode(res))
 	assert.Equal(t, prod, h.f.count("deploy-production.rollback"), "not run twice")
 	assert.Equal(t, staging+2, h.f.count("deploy-staging.rollback"))
 	assert.Equal(t, []string{"deploy-production"}, res.LeftInPlace)

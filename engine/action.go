@@ -213,15 +213,15 @@ func (r *Runner) call(ctx context.Context, s *protocol.PlanStep, a adapters.Adap
 	if err := r.journalFailed(); err != nil {
 		// Callers stop before calling once the journal failed; this keeps
 		// an adapter from being called whatever path got here.
-		it.Ended, it.Status, it.Message = it.Started, string(adapters.Errored), "not called: "+r.redactText(err.Error())
+		it.Ended, it.Status, it.Message = it.Started, adapters.Errored, "not called: "+r.redactText(err.Error())
 		return it
 	}
 	params, _ := protocol.ExpandValue(withOrEmpty(s.With), r.scope(s, t)).(map[string]any)
 	if why := r.effectRefusal(s, a, t, params); why != "" {
 		// Not called: a call that may change a protected environment is a
 		// deploy's (or its rollback's) only, with the values in force.
-		it.Ended, it.Status, it.Message = it.Started, string(adapters.Failed), "not called: "+r.red.String(why)
-		r.emit(Event{Kind: EventItem, Step: s.ID, Status: it.Status, Message: it.Label() + ": " + it.Message})
+		it.Ended, it.Status, it.Message = it.Started, adapters.Failed, "not called: "+r.red.String(why)
+		r.emit(Event{Kind: EventItem, Step: s.ID, Status: string(it.Status), Message: it.Label() + ": " + it.Message})
 		return it
 	}
 	req := &adapters.Request{Params: params, Env: t.env, Item: t.item, RunID: r.st.ID, Step: s.ID,
@@ -293,9 +293,9 @@ func (r *Runner) call(ctx context.Context, s *protocol.PlanStep, a adapters.Adap
 done:
 	it.Ended = r.now()
 	it.DurationMS = ms(it.Ended.Sub(it.Started))
-	it.Status = string(res.Status)
+	it.Status = res.Status
 	if it.Status == "" {
-		it.Status = string(adapters.Errored)
+		it.Status = adapters.Errored
 	}
 	// What the adapter returned is from outside: redacted here, where it
 	// enters the run's records, by the value (redact.go).
@@ -303,7 +303,7 @@ done:
 	it.Measurements, _ = r.red.Value(jsonClean(res.Measurements)).(map[string]any)
 	it.Details, _ = r.red.Value(jsonClean(res.Details)).(map[string]any)
 	it.Output = truncate(r.red.String(res.Output), maxOutput) // redact first: a cut secret would survive
-	r.emit(Event{Kind: EventItem, Step: s.ID, Status: it.Status, Message: it.Label() + ": " + it.Message})
+	r.emit(Event{Kind: EventItem, Step: s.ID, Status: string(it.Status), Message: it.Label() + ": " + it.Message})
 	return it
 }
 
@@ -479,7 +479,7 @@ func (r *Runner) exprEnv() map[string]any {
 		}
 		g := map[string]any{"passed": false, "status": "pending"}
 		if rec := r.st.Gates[s.ID]; rec != nil {
-			g = map[string]any{"passed": rec.Passed, "status": map[bool]string{true: "passed", false: "failed"}[rec.Passed], "policy": rec.Policy}
+			g = map[string]any{"passed": rec.Passed, "status": passedOrFailed(rec.Passed), "policy": rec.Policy}
 		}
 		gates[s.ID] = g
 	}

@@ -144,7 +144,7 @@ func TestAbortNeverApproves(t *testing.T) {
 	res, err := h.resume()
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusAborted, res.Status)
-	assert.Equal(t, 1, res.ExitCode())
+	assert.Equal(t, 1, exitCode(res))
 	assert.Zero(t, h.f.count("work"), "the approval was superseded")
 }
 

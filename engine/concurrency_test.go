@@ -129,7 +129,7 @@ func TestConcurrentRuns(t *testing.T) {
 	ctx := context.Background()
 	want := map[*protocol.Protocol][]string{}
 	// Both protocols' lint, a guideline, fails: every run completes with a warning.
-	wantStatus := map[*protocol.Protocol]string{fleet: engine.StatusCompletedWithWarnings, pipeline: engine.StatusCompletedWithWarnings}
+	wantStatus := map[*protocol.Protocol]engine.Status{fleet: engine.StatusCompletedWithWarnings, pipeline: engine.StatusCompletedWithWarnings}
 	for p, id := range map[*protocol.Protocol]string{fleet: "ref-fleet", pipeline: "ref-pipeline"} {
 		res, err := engine.Start(ctx, p, opts(id))
 		require.NoError(t, err)

@@ -47,7 +47,11 @@
 //     Pass Decide the run's protocol: it then enforces the halt's approvers,
 //     allow_starter and expires, and the reason an approval of a halt
 //     guarding a protected deploy needs (ErrReasonRequired; reason:
-//     optional on the halt relaxes it). HaltError.OnFailure (and Result.Awaiting)
+//     optional on the halt relaxes it); a run not waiting for a decision
+//     is refused with a *NotHaltedError saying why (its Refusal). The
+//     engine's texts name no commands: the EventHalt carries the
+//     *HaltError (Event.Halt) from which an application tells its users
+//     how to decide, in its own words. HaltError.OnFailure (and Result.Awaiting)
 //     tell a halt on a failure (a gate that halts, an interrupted call)
 //     from one for an approval or a confirmation. With
 //     Options.WaitDecision the run waits at the halt instead, for up to
@@ -59,20 +63,21 @@
 //   - Abort ends a run in any state that has not ended — halted, interrupted
 //     or crashed mid-step — rolling back every deploy it made, newest first
 //     (Decision.NoRollback leaves them in place, named in
-//     Result.LeftInPlace). protorun abort is Abort.
+//     Result.LeftInPlace).
 //   - In another process, LoadRun reopens a run's protocol from the store
 //     (the exact bytes the run started with) so it can be decided and
-//     resumed; journal.Replay rebuilds a run's state from its journal for a status
-//     display, journal.Verify checks its tamper evidence; store.Store's
-//     List lists the runs.
-//   - Result.ExitCode maps how a run ended to the CLI's exit codes: 0
-//     completed, 1 failed (rollback completed, rejected, aborted,
-//     interrupted), 3 halted for an approval or a confirmation, 4 rollback
-//     failed or incomplete, or deploys left in place, 5 halted on a
-//     failure. ResultOf gives the same from a replayed journal.
+//     resumed; journal.Replay rebuilds a run's state from its journal for a
+//     status display, journal.Verify checks its tamper evidence;
+//     store.Store's List lists the runs.
+//   - Result says how a run ended: its Status (completed, rolled back,
+//     rejected, aborted, interrupted, rollback failed, halted), what a
+//     halted run awaits (Awaiting: an approval, or a decision on a
+//     failure) and the deploys an aborted run left in place
+//     (LeftInPlace). ResultOf gives the same from a replayed journal. An
+//     application maps it to its own outcome.
 //   - A run that completes past a failed guideline step or a failed
-//     on_fail: notify criterion ends StatusCompletedWithWarnings (exit code
-//     0; Completed reports both): Result.Warnings names each failure, and
+//     on_fail: notify criterion ends StatusCompletedWithWarnings
+//     (Completed reports both): Result.Warnings names each failure, and
 //     observers get an EventWarning for each. Options.Notifier is told of
 //     every failure the protocol does not route itself (Notifier).
 //

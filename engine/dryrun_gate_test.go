@@ -68,7 +68,7 @@ func TestDryRunGatesOnMeasurements(t *testing.T) {
 		var he *engine.HaltError
 		require.True(t, errors.As(err, &he), "%v", err)
 		assert.True(t, he.OnFailure(), "a gate that halts is a halt on a failure")
-		assert.Equal(t, 5, res.ExitCode())
+		assert.Equal(t, 5, exitCode(res))
 		g := gate(t, h, "preflight-gate")
 		assert.False(t, g.Passed)
 		for _, c := range g.Criteria {

@@ -273,18 +273,18 @@ func TestEffectsRuntime(t *testing.T) {
 			require.Len(t, poke.Items, 1)
 			if !c.refuse {
 				assert.Len(t, h.f.callsOf("poke"), 1)
-				assert.Equal(t, "passed", poke.Items[0].Status)
+				assert.Equal(t, adapters.Passed, poke.Items[0].Status)
 				assert.Empty(t, h.f.callsOf("ready.notify"), "the gate passed")
 				return
 			}
 			assert.Empty(t, h.f.callsOf("poke"), "the adapter was called")
-			assert.Equal(t, "failed", poke.Items[0].Status)
+			assert.Equal(t, adapters.Failed, poke.Items[0].Status)
 			assert.Contains(t, poke.Items[0].Message, `not called: step "poke": with.url reaches protected environment "production" (its admin, http://`)
 			assert.Contains(t, poke.Items[0].Message, "the step is not a deploy")
 			assert.Empty(t, h.f.callsOf("ready.notify"), "the gate's notification was called")
 			notify := h.evidence(".artifacts/notify.json")
 			require.Len(t, notify.Items, 1)
-			assert.Equal(t, "failed", notify.Items[0].Status)
+			assert.Equal(t, adapters.Failed, notify.Items[0].Status)
 			assert.Contains(t, notify.Items[0].Message, `not called: gate "ready": notify with.url reaches protected environment "production"`)
 		})
 	}

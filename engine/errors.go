@@ -33,8 +33,18 @@ var (
 type HaltError struct {
 	Run    string // the run id
 	Step   string // the halt or gate id
-	Kind   string // approval, confirmation, gate
+	Kind   string // approval, confirmation, gate, interrupted
 	Prompt string // what is asked
+	// ReasonRequired: an approval must carry a reason (the halt guards a
+	// protected deploy).
+	ReasonRequired bool
+	// Rollback: the call interrupted mid-way was a rollback's, so an
+	// approval runs it again and a rejection leaves it to a human (Kind
+	// interrupted); otherwise an approval of an interrupted call rolls back
+	// and a rejection stops the run where it stands.
+	Rollback bool
+	// DryRun: the halt is a dry run's, which keeps nothing to decide on.
+	DryRun bool
 }
 
 // Error says which run waits at which halt.

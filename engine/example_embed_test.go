@@ -141,7 +141,7 @@ func Example_embedding() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("%s (exit code %d), switch on: %v\n", res.Status, res.ExitCode(), sw.on.Load())
+	fmt.Printf("%s, switch on: %v\n", res.Status, sw.on.Load())
 	// Output:
 	// step-end preflight: passed
 	// gate ready: passed
@@ -150,7 +150,7 @@ func Example_embedding() {
 	// step-end deploy: passed
 	// step-end verify: passed
 	// gate verified: passed
-	// completed (exit code 0), switch on: true
+	// completed, switch on: true
 }
 
 // ExamplePrompterFunc answers halts in-process: the run does not stop.
@@ -185,7 +185,7 @@ func TestEmbeddingDeciderPolicyAndLoadRun(t *testing.T) {
 	res, err := engine.Start(ctx, p, opts)
 	require.ErrorIs(t, err, engine.ErrHalted)
 	assert.Equal(t, engine.StatusHalted, res.Status)
-	assert.Equal(t, 3, res.ExitCode())
+	assert.Equal(t, 3, exitCode(res))
 
 	t.Run("LoadRun parses the kept protocol", func(t *testing.T) {
 		info, lp, err := engine.LoadRun(ctx, s, "r1", &protocol.LoadOptions{Adapters: set})
@@ -225,7 +225,7 @@ func TestEmbeddingDeciderPolicyAndLoadRun(t *testing.T) {
 	res, err = engine.Resume(ctx, p, "r1", opts)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRejected, res.Status)
-	assert.Equal(t, 1, res.ExitCode())
+	assert.Equal(t, 1, exitCode(res))
 
 	_, entries, err := s.Load(ctx, "r1")
 	require.NoError(t, err)

@@ -129,7 +129,7 @@ func TestExampleDBMigrationRuns(t *testing.T) {
 		h := newDBHarness(t)
 		res := startDBMigration(t, h)
 		assert.Equal(t, engine.StatusCompleted, res.Status)
-		assert.Equal(t, 0, res.ExitCode())
+		assert.Equal(t, 0, exitCode(res))
 		assert.Equal(t, []string{"connectivity", "disk-space", "replication-lag", "migration-manifest", "backup",
 			"verify-backup", "migrate", "schema-version", "row-counts", "app-health", "replica-lag-after"}, h.f.order())
 		assert.Zero(t, h.f.count("migrate.rollback"), "no restore")
@@ -164,7 +164,7 @@ func TestExampleDBMigrationRuns(t *testing.T) {
 		require.NoError(t, err)
 		var rep journal.RunReport
 		require.NoError(t, json.Unmarshal(b, &rep))
-		assert.Equal(t, engine.StatusCompleted, rep.Status)
+		assert.Equal(t, string(engine.StatusCompleted), rep.Status)
 		assert.Equal(t, "6-deployment-automation", rep.Next)
 		require.Len(t, rep.Checklist, 6)
 		for _, c := range rep.Checklist {
@@ -198,7 +198,7 @@ func TestExampleDBMigrationRuns(t *testing.T) {
 		})
 		res := startDBMigration(t, h)
 		assert.Equal(t, engine.StatusRolledBack, res.Status)
-		assert.Equal(t, 1, res.ExitCode())
+		assert.Equal(t, 1, exitCode(res))
 		restore := h.f.callsOf("migrate.rollback")
 		require.Len(t, restore, 1)
 		assert.Equal(t, "primary", restore[0].Env)
@@ -233,7 +233,7 @@ func TestExampleDBMigrationRuns(t *testing.T) {
 		})
 		res := startDBMigration(t, h)
 		assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status)
-		assert.Equal(t, 0, res.ExitCode())
+		assert.Equal(t, 0, exitCode(res))
 		require.Len(t, res.Warnings, 1)
 		assert.Contains(t, res.Warnings[0], "lag_s = 120")
 		gate := h.evidence(dbArt("gates/verify.json"))

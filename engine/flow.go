@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
@@ -54,7 +55,7 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 		case err != nil:
 			return "", err
 		default:
-			verb := map[bool]string{true: "yes", false: "no"}[yes]
+			verb := yesNo(yes)
 			d = &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Time: r.now(),
 				Reason: "answered " + verb + " at the prompt", Via: "prompt", Context: r.contextDigest()}
 			if d.StoreIdentity, err = storeIdentity(ctx, r.store); err != nil {
@@ -77,9 +78,8 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 	}
 	if d == nil {
 		// A prompter was asked and got no answer: the prompt is not repeated.
-		return "", r.awaitDecision(s.ID, string(h.Kind), text, r.opts.Prompter == nil, fmt.Sprintf(
-			"Run %s is waiting for a decision at %s (%s).\n  approve: protorun approve %s --as NAME%s\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s",
-			r.st.ID, s.ID, h.Kind, r.st.ID, map[bool]string{true: " --reason TEXT"}[r.p.ReasonRequired(s.ID)], r.st.ID, r.st.ID))
+		return "", r.awaitDecision(&HaltError{Step: s.ID, Kind: string(h.Kind), Prompt: text, ReasonRequired: r.p.ReasonRequired(s.ID)},
+			r.opts.Prompter == nil, fmt.Sprintf("Run %s is waiting for a decision at %s (%s).", r.st.ID, s.ID, h.Kind))
 	}
 	if d.Approve {
 		return protocol.EvApprove, nil
@@ -93,18 +93,20 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 }
 
 // awaitDecision stops the run at a halt the journal holds: once the journal
-// has it durably (someone may act on the announcement at once, with
-// protorun approve), it announces the prompt (when announce is set) and
-// how to decide, and returns the *HaltError the run stops with.
-func (r *Runner) awaitDecision(step, kind, prompt string, announce bool, how string) error {
+// has it durably (someone may act on the announcement at once, deciding
+// with Decide), it announces the prompt (when announce is set) and where
+// the run stopped (why), with he on the event, and returns he, the
+// *HaltError the run stops with.
+func (r *Runner) awaitDecision(he *HaltError, announce bool, why string) error {
 	if err := r.durable(); err != nil {
 		return err
 	}
 	if announce {
-		r.announceText(prompt, nil)
+		r.announceText(he.Prompt, nil)
 	}
-	r.emit(Event{Kind: EventHalt, Step: step, Status: StatusHalted, Message: how})
-	return &HaltError{Run: r.st.ID, Step: step, Kind: kind, Prompt: prompt}
+	he.Run, he.DryRun = r.st.ID, r.opts.DryRun
+	r.emit(Event{Kind: EventHalt, Step: he.Step, Status: string(StatusHalted), State: r.st.State, Message: why, Halt: he})
+	return he
 }
 
 func (r *Runner) recordDecision(d *Decision) {
@@ -121,10 +123,7 @@ func (r *Runner) recordDecision(d *Decision) {
 	if r.durable() != nil {
 		return // not announced; the run stops on the journal's error
 	}
-	verb := "approved"
-	if !d.Approve {
-		verb = "rejected"
-	}
+	verb := decisionVerb(d.Approve)
 	r.emit(Event{Kind: EventDecision, Step: d.Step, Status: verb,
 		Message: fmt.Sprintf("%s %s by %s (%s)", d.Step, verb, d.By, d.Via)})
 }
@@ -280,7 +279,7 @@ func (r *Runner) gate(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 			return "", err
 		}
 		d := &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
-			Reason: "rollback decision: answered " + map[bool]string{true: "yes", false: "no"}[yes]}
+			Reason: "rollback decision: answered " + yesNo(yes)}
 		r.recordDecision(d)
 		if !d.Approve {
 			return protocol.EvHalt, nil
@@ -312,9 +311,9 @@ func (r *Runner) notify(ctx context.Context, s *protocol.PlanStep, a *protocol.A
 		return true // the run stops on the journal error: nobody is notified of what it does not hold
 	}
 	it := r.call(ctx, tmp, ad, target{})
-	_ = r.writeEvidence(a.Evidence, &Evidence{Kind: "notify", ID: tmp.ID, Adapter: a.Adapter, Status: it.Status,
+	_ = r.writeEvidence(a.Evidence, &Evidence{Kind: "notify", ID: tmp.ID, Adapter: a.Adapter, Status: string(it.Status),
 		Started: it.Started, Ended: it.Ended, Message: it.Message, Items: []*journal.ItemResult{it}})
-	return it.Status == "passed"
+	return it.Status == adapters.Passed
 }
 
 // blocked is a gate that halted the run. A recorded approval retries the
@@ -326,14 +325,12 @@ func (r *Runner) blocked(_ context.Context, gate string) (protocol.Event, error)
 	}
 	d := r.st.PendingDecision(gate)
 	if d == nil {
-		hint := fmt.Sprintf("Run %s halted at gate %s: %s\n  after fixing: protorun approve %s --as NAME && protorun resume %s  (re-runs the phase)\n  or give up:   protorun abort %s",
-			r.st.ID, gate, r.st.Failure, r.st.ID, r.st.ID, r.st.ID)
+		why := fmt.Sprintf("Run %s halted at gate %s: %s", r.st.ID, gate, r.st.Failure)
 		if r.opts.DryRun {
 			// Nothing of a dry run is kept to approve or resume.
-			hint = fmt.Sprintf("Dry run halted at gate %s: %s\n  a real run would wait here for a fix, then protorun approve and protorun resume",
-				gate, r.st.Failure)
+			why = fmt.Sprintf("Dry run halted at gate %s: %s", gate, r.st.Failure)
 		}
-		return "", r.awaitDecision(gate, HaltGate, r.st.Failure, false, hint)
+		return "", r.awaitDecision(&HaltError{Step: gate, Kind: HaltGate, Prompt: r.st.Failure}, false, why)
 	}
 	if d.Approve {
 		// A retry runs the phase again from its first step.
@@ -532,7 +529,7 @@ func (r *Runner) finish(ctx context.Context) (*Result, error) {
 	case state != string(protocol.StateCompleted) && r.p.Announce.Failed != "":
 		r.announce(r.p.Announce.Failed, map[string]any{"error": r.st.Failure})
 	}
-	r.emit(Event{Kind: EventEnd, Status: r.st.Status, Message: r.endMessage()})
+	r.emit(Event{Kind: EventEnd, Status: string(r.st.Status), Message: r.endMessage()})
 	return r.result(), nil
 }
 
@@ -626,18 +623,15 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	}
 	if protocol.State(st.State).Terminal() {
 		if len(entries) == 0 || entries[len(entries)-1].Kind != store.KindEnd {
-			return fmt.Errorf("run %s reached its end (%s) but stopped before recording it, nothing to decide (protorun resume %s records it): %w",
-				runID, st.State, runID, ErrNotHalted)
+			return &NotHaltedError{Run: runID, Why: RefusedUnrecordedEnd, State: st.State}
 		}
 		return fmt.Errorf("run %s already ended (%s): %w", runID, st.Status, ErrNotHalted)
 	}
 	if st.Abort != nil {
-		return fmt.Errorf("run %s is being aborted (by %s at %s): nothing to decide; protorun abort %s finishes the abort: %w",
-			runID, st.Abort.By, st.Abort.Time.Format(time.RFC3339), runID, ErrNotHalted)
+		return &NotHaltedError{Run: runID, Why: RefusedAborting, By: st.Abort.By, Time: st.Abort.Time}
 	}
 	if st.Halt == nil {
-		return fmt.Errorf("run %s is not waiting at a halt (%s, at %s; if its process died, protorun resume %s continues it, protorun abort %s ends it): %w",
-			runID, st.Status, st.State, runID, runID, ErrNotHalted)
+		return &NotHaltedError{Run: runID, Why: RefusedNotAtHalt, Status: st.Status, State: st.State}
 	}
 	if p != nil && p.Digest != info.Digest {
 		return fmt.Errorf("the protocol changed since run %s started (sha256 %.12s then, %.12s in %s now): refusing to record a decision against a protocol nobody approved",
@@ -650,9 +644,7 @@ func decideOnce(ctx context.Context, s store.Store, p *protocol.Protocol, runID 
 	// nobody acted on yet, so a run approved but not resumed can still be
 	// stopped: an abort rolls back whatever the halt was (abort.go).
 	if prev := st.PendingDecision(st.Halt.Step); prev != nil && d.Via != "abort" {
-		verb := map[bool]string{true: "approved", false: "rejected"}[prev.Approve]
-		return fmt.Errorf("run %s: %s was already decided (%s by %s at %s); a second decision is refused, protorun resume %s acts on the first (protorun abort %s stops the run instead): %w",
-			runID, st.Halt.Step, verb, prev.By, prev.Time.Format(time.RFC3339), runID, runID, ErrNotHalted)
+		return &NotHaltedError{Run: runID, Why: RefusedDecided, Step: st.Halt.Step, Approved: prev.Approve, By: prev.By, Time: prev.Time}
 	}
 	d.Step = st.Halt.Step
 	d.Digest = info.Digest

@@ -72,14 +72,13 @@ func (r *Runner) interruptedStep(ctx context.Context, s *protocol.PlanStep) (eve
 			return "", true, err
 		default:
 			d = &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
-				Reason: "rollback decision after an interrupted call: answered " + map[bool]string{true: "yes", false: "no"}[yes]}
+				Reason: "rollback decision after an interrupted call: answered " + yesNo(yes)}
 			r.recordDecision(d)
 		}
 	}
 	if d == nil {
-		return "", true, r.awaitDecision(s.ID, HaltInterrupted, prompt, r.opts.Prompter == nil, fmt.Sprintf(
-			"Run %s halted: %s.\n  roll back: protorun approve %s --as NAME && protorun resume %s\n  stop here: protorun reject %s --as NAME && protorun resume %s",
-			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID))
+		return "", true, r.awaitDecision(&HaltError{Step: s.ID, Kind: HaltInterrupted, Prompt: prompt},
+			r.opts.Prompter == nil, fmt.Sprintf("Run %s halted: %s.", r.st.ID, why))
 	}
 	delete(r.resumedInFlight, s.ID)
 	if !d.Approve {
@@ -172,14 +171,13 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *protocol.PlanStep
 			return false, nil, err
 		default:
 			d = &Decision{Step: tmp.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
-				Reason: "interrupted rollback: answered " + map[bool]string{true: "yes", false: "no"}[yes]}
+				Reason: "interrupted rollback: answered " + yesNo(yes)}
 			r.recordDecision(d)
 		}
 	}
 	if d == nil {
-		return false, nil, r.awaitDecision(tmp.ID, HaltInterrupted, prompt, r.opts.Prompter == nil, fmt.Sprintf(
-			"Run %s halted: %s.\n  run it again: protorun approve %s --as NAME && protorun resume %s\n  leave it to a human: protorun reject %s --as NAME && protorun resume %s",
-			r.st.ID, why, r.st.ID, r.st.ID, r.st.ID, r.st.ID))
+		return false, nil, r.awaitDecision(&HaltError{Step: tmp.ID, Kind: HaltInterrupted, Prompt: prompt, Rollback: true},
+			r.opts.Prompter == nil, fmt.Sprintf("Run %s halted: %s.", r.st.ID, why))
 	}
 	delete(r.resumedInFlight, tmp.ID)
 	if d.Approve {

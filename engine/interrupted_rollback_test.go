@@ -50,7 +50,7 @@ func TestResumeInterruptedRollback(t *testing.T) {
 		name       string
 		idempotent bool
 		decide     *bool
-		want       string
+		want       engine.Status
 		prodCalls  int // deploy-production.rollback calls, both runs
 	}{
 		{name: "idempotent runs again", idempotent: true, want: engine.StatusRolledBack, prodCalls: 4},
@@ -75,7 +75,7 @@ func TestResumeInterruptedRollback(t *testing.T) {
 				assert.Equal(t, "interrupted", he.Kind)
 				assert.Equal(t, "deploy-production.rollback", he.Step)
 				assert.Contains(t, he.Prompt, "Run it again? (yes/no)")
-				assert.Equal(t, 5, res.ExitCode(), "halted on a failure")
+				assert.Equal(t, 5, exitCode(res), "halted on a failure")
 				if tc.decide != nil {
 					require.NoError(t, h.decide(*tc.decide, "alice"))
 					res, err = h.resume()
@@ -91,7 +91,7 @@ func TestResumeInterruptedRollback(t *testing.T) {
 			}
 			assert.Equal(t, stagingBefore+2, h.f.count("deploy-staging.rollback"), "the staging rollback runs either way")
 			if tc.want == engine.StatusRollbackFailed {
-				assert.Equal(t, 4, res.ExitCode())
+				assert.Equal(t, 4, exitCode(res))
 				_, entries, err := h.store.Load(context.Background(), h.opts.RunID)
 				require.NoError(t, err)
 				st, err := journal.Replay(h.opts.RunID, entries)

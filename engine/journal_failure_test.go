@@ -150,9 +150,9 @@ func TestNoSideEffectAfterJournalFailure(t *testing.T) {
 			b, err := os.ReadFile(h.path(".artifacts/jf/report.json"))
 			require.NoError(t, err)
 			require.NoError(t, json.Unmarshal(b, &rep))
-			assert.Equal(t, engine.StatusRunning, rep.Status, "the final report written after the journal failed")
+			assert.Equal(t, string(engine.StatusRunning), rep.Status, "the final report written after the journal failed")
 			for _, e := range h.ev.kind(engine.EventEnd) {
-				assert.NotEqual(t, engine.StatusCompleted, e.Status, "completion announced: %s", e.Message)
+				assert.NotEqual(t, string(engine.StatusCompleted), e.Status, "completion announced: %s", e.Message)
 			}
 		}},
 	}

@@ -163,5 +163,5 @@ func standing(ctx context.Context, s store.Store, run string) (status, state str
 			return "crashed", st.State
 		}
 	}
-	return st.Status, st.State
+	return string(st.Status), st.State
 }

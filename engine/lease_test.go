@@ -136,7 +136,7 @@ func TestEnvLeasesHeldUntilRunEnds(t *testing.T) {
 				assert.ErrorIs(t, err, store.ErrLocked)
 				assert.ErrorIs(t, err, store.ErrEnvLeased)
 				assert.Equal(t, "a", le.Run)
-				assert.Equal(t, engine.StatusHalted, le.Status)
+				assert.Equal(t, string(engine.StatusHalted), le.Status)
 				assert.Equal(t, "approval", le.State)
 				assert.False(t, le.Since.IsZero())
 				assert.Contains(t, err.Error(), "is held by run a (halted at approval), since ")
@@ -394,7 +394,7 @@ func TestRunLeaseStaleDriverTakenOver(t *testing.T) {
 	require.NoError(t, err)
 	view, err := report.NewRunView(w.p, info, es) // the reports read past it
 	require.NoError(t, err)
-	assert.Equal(t, engine.StatusHalted, view.Report.Status)
+	assert.Equal(t, string(engine.StatusHalted), view.Report.Status)
 
 	// Released properly this time: the next resume takes over nothing.
 	require.NoError(t, engine.Decide(ctx, w.store, w.p, "a", engine.Decision{Approve: true, By: "alice", Reason: "CHG-1"}))

@@ -30,7 +30,7 @@ func TestPrompterNoAnswer(t *testing.T) {
 	var he *engine.HaltError
 	require.True(t, errors.As(err, &he), "%v", err)
 	assert.Equal(t, "approval", he.Step)
-	assert.Equal(t, 3, res.ExitCode())
+	assert.Equal(t, 3, exitCode(res))
 	assert.Equal(t, 1, asked)
 	require.Len(t, h.ev.kind(engine.EventHalt), 1)
 	assert.NotContains(t, h.ev.announced(), "Go on?", "asked once, not announced again")

@@ -10,25 +10,28 @@ import (
 	"github.com/protorun/protorun/engine/journal"
 )
 
+// EventKind says what an Event reports.
+type EventKind string
+
 // Event kinds an Observer receives.
 const (
-	EventAnnounce  = "announce"   // a message of the protocol, placeholders filled
-	EventStepStart = "step-start" // a step begins
-	EventStepEnd   = "step-end"   // a step ended; Status says how
-	EventItem      = "item"       // one fan-out item of a step ended
-	EventAttempt   = "attempt"    // an adapter call is being retried or polled
-	EventGate      = "gate"       // a gate was evaluated
-	EventHalt      = "halt"       // the run waits for a decision
-	EventDecision  = "decision"   // a decision was recorded
-	EventRollback  = "rollback"   // a rollback action ran
-	EventChecklist = "checklist"  // a handoff checklist item was checked
-	EventEnd       = "end"        // the run reached a terminal state or stopped
+	EventAnnounce  EventKind = "announce"   // a message of the protocol, placeholders filled
+	EventStepStart EventKind = "step-start" // a step begins
+	EventStepEnd   EventKind = "step-end"   // a step ended; Status says how
+	EventItem      EventKind = "item"       // one fan-out item of a step ended
+	EventAttempt   EventKind = "attempt"    // an adapter call is being retried or polled
+	EventGate      EventKind = "gate"       // a gate was evaluated
+	EventHalt      EventKind = "halt"       // the run waits for a decision
+	EventDecision  EventKind = "decision"   // a decision was recorded
+	EventRollback  EventKind = "rollback"   // a rollback action ran
+	EventChecklist EventKind = "checklist"  // a handoff checklist item was checked
+	EventEnd       EventKind = "end"        // the run reached a terminal state or stopped
 )
 
 // Event is what observers see of a run.
 type Event struct {
 	Time     time.Time      `json:"time"`
-	Kind     string         `json:"kind"`
+	Kind     EventKind      `json:"kind"`
 	Run      string         `json:"run"`
 	Phase    string         `json:"phase,omitempty"`
 	Step     string         `json:"step,omitempty"`
@@ -36,6 +39,12 @@ type Event struct {
 	Message  string         `json:"message,omitempty"`
 	Recovery []string       `json:"recovery,omitempty"`
 	Data     map[string]any `json:"data,omitempty"`
+	// State is the run's state machine state, on EventEnd and EventHalt.
+	State string `json:"-"`
+	// Halt is what the run waits for, on EventHalt: the *HaltError the
+	// run returns. An application tells its users from it how to decide
+	// (Message says only where the run stopped, and why).
+	Halt *HaltError `json:"-"`
 }
 
 // Observer receives a run's events in order, from the run's goroutine. It
@@ -146,9 +155,9 @@ func (c *ConsoleObserver) paint(e Event, text string) string {
 	switch {
 	case e.Kind == EventHalt:
 		return ansiYellow + text + ansiReset
-	case e.Kind == EventWarning, e.Kind == EventNotify, e.Kind == EventEnd && e.Status == StatusCompletedWithWarnings:
+	case e.Kind == EventWarning, e.Kind == EventNotify, e.Kind == EventEnd && Status(e.Status) == StatusCompletedWithWarnings:
 		return ansiBold + ansiYellow + text + ansiReset
-	case e.Kind == EventEnd && e.Status == StatusCompleted:
+	case e.Kind == EventEnd && Status(e.Status) == StatusCompleted:
 		return ansiBold + ansiGreen + text + ansiReset
 	case e.Kind == EventEnd, e.Kind == EventRollback && e.Status != "passed":
 		return ansiBold + ansiRed + text + ansiReset

@@ -29,7 +29,7 @@ func TestProtocol6PrometheusDownAfterDeployRollsBack(t *testing.T) {
 		out, err := engine.Start(context.Background(), p, opts)
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusRolledBack, out.Status, res.Message)
-		assert.Equal(t, 1, out.ExitCode(), res.Message)
+		assert.Equal(t, 1, exitCode(out), res.Message)
 		assert.Contains(t, out.Path, "post-deployment-validation")
 	}
 }

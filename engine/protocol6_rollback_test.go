@@ -138,7 +138,7 @@ func TestProtocol6FailurePaths(t *testing.T) {
 		name    string
 		answer  map[string]func(int) *adapters.Result
 		reject  bool
-		status  string
+		status  engine.Status
 		gate    string   // the gate that failed
 		policy  string   // its policy
 		failing []string // its failed criteria
@@ -227,7 +227,7 @@ func TestProtocol6FailurePaths(t *testing.T) {
 			res, err := engine.Start(context.Background(), p, opts)
 			require.NoError(t, err)
 			assert.Equal(t, c.status, res.Status)
-			assert.Equal(t, map[string]int{engine.StatusCompleted: 0, engine.StatusRolledBack: 1}[c.status], res.ExitCode())
+			assert.Equal(t, map[engine.Status]int{engine.StatusCompleted: 0, engine.StatusRolledBack: 1}[c.status], exitCode(res))
 			assert.Equal(t, c.rollbacks, fake.called(".rollback"))
 			assert.Equal(t, c.asked, term.approvalAsked(), "the production approval asked")
 			assert.Equal(t, c.deployed, len(fake.called("deploy-production")) > 0, "deploy-production called")

@@ -201,7 +201,9 @@ func TestRedactionKeepsStructure(t *testing.T) {
 			assert.Equal(t, runID, he.Run)
 			halts := h.ev.kind(engine.EventHalt)
 			require.Len(t, halts, 1)
-			assert.Contains(t, halts[0].Message, "protorun approve "+runID+" --as NAME", "the hint names the run as it is")
+			assert.Contains(t, halts[0].Message, "Run "+runID+" is waiting", "the message names the run as it is")
+			require.NotNil(t, halts[0].Halt)
+			assert.Equal(t, runID, halts[0].Halt.Run, "the halt names the run as it is")
 			clock.Set(clock.Now().Add(time.Minute))
 			require.NoError(t, engine.Decide(context.Background(), sto, h.p, runID,
 				engine.Decision{Approve: true, By: "alice", Reason: "CAB approved", Time: clock.Now()}))

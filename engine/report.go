@@ -9,12 +9,12 @@ import (
 )
 
 // Report builds the run's report from its state.
-func (r *Runner) Report(status string) *journal.RunReport {
-	return journal.BuildReport(r.p, r.st, status, r.now, func(text string) string { return r.fill(text, nil) })
+func (r *Runner) Report(status Status) *journal.RunReport {
+	return journal.BuildReport(r.p, r.st, string(status), r.now, func(text string) string { return r.fill(text, nil) })
 }
 
 // writeReport writes the JSON and Markdown reports the protocol names.
-func (r *Runner) writeReport(status string) error {
+func (r *Runner) writeReport(status Status) error {
 	if r.p.Report.JSON == "" && r.p.Report.Markdown == "" {
 		return nil
 	}

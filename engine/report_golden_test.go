@@ -139,7 +139,7 @@ func TestReportGolden(t *testing.T) {
 				require.Contains(t, c.sections, s, "%s has no -- %s -- section", file, s)
 			}
 			res, sto, dir := goldenRun(t, name, c.sections["run.yaml"])
-			assert.Equal(t, strings.TrimSpace(string(c.sections["status"])), res.Status)
+			assert.Equal(t, engine.Status(strings.TrimSpace(string(c.sections["status"]))), res.Status)
 
 			written, err := os.ReadFile(filepath.Join(dir, ".artifacts", "out", "report.md"))
 			require.NoError(t, err)

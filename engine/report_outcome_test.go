@@ -39,7 +39,7 @@ func TestChecklistOnEveryOutcome(t *testing.T) {
 		answer string
 		// reject: the run halts at a gate; it is rejected, then resumed.
 		reject bool
-		status string
+		status engine.Status
 		want   verdicts
 	}{
 		{name: "aborted at a halted gate", setup: func(h *rtHarness) { h.f.on("probe-1", rtUnhealthyUntil(1)) },
@@ -87,7 +87,7 @@ func TestChecklistOnEveryOutcome(t *testing.T) {
 
 			got := verdicts{}
 			rep := h.report()
-			assert.Equal(t, c.status, rep.Status)
+			assert.Equal(t, string(c.status), rep.Status)
 			for _, item := range rep.Checklist {
 				got[item.Item] = item.Passed
 			}

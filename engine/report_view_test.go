@@ -36,7 +36,7 @@ func TestRunViewFailedGate(t *testing.T) {
 	v := runView(t, p, map[string]string{"p95_budget": "100", "health_failures": "1"})
 	rep := v.Report
 	assert.Equal(t, "view-1", rep.RunID)
-	assert.Equal(t, engine.StatusRolledBack, rep.Status)
+	assert.Equal(t, string(engine.StatusRolledBack), rep.Status)
 
 	// The gate kept what its criteria read.
 	require.Len(t, rep.Gates, 1)
@@ -88,7 +88,7 @@ func TestRunViewHalted(t *testing.T) {
 	p, err := protocol.Load("testdata/report/release.yaml", nil)
 	require.NoError(t, err)
 	v := runView(t, p, map[string]string{"health_failures": "0"})
-	assert.Equal(t, engine.StatusHalted, v.Report.Status)
+	assert.Equal(t, string(engine.StatusHalted), v.Report.Status)
 	last := v.Timeline[len(v.Timeline)-1]
 	assert.Equal(t, journal.TimelineHalt, last.Kind)
 	assert.Equal(t, "production-approval", last.ID)

@@ -23,17 +23,17 @@ import (
 	"github.com/protorun/protorun/engine/store"
 )
 
-// Run statuses, as RunState.Status reports them.
+// Run statuses, as RunState.Status reports them (status.go).
 const (
-	StatusRunning        = "running"
-	StatusHalted         = "halted"
-	StatusInterrupted    = "interrupted"
-	StatusCompleted      = "completed"
-	StatusFailed         = "failed"
-	StatusRolledBack     = "rolled-back"
-	StatusRollbackFailed = "rollback-failed"
-	StatusRejected       = "rejected"
-	StatusAborted        = "aborted"
+	StatusRunning        = journal.StatusRunning
+	StatusHalted         = journal.StatusHalted
+	StatusInterrupted    = journal.StatusInterrupted
+	StatusCompleted      = journal.StatusCompleted
+	StatusFailed         = journal.StatusFailed
+	StatusRolledBack     = journal.StatusRolledBack
+	StatusRollbackFailed = journal.StatusRollbackFailed
+	StatusRejected       = journal.StatusRejected
+	StatusAborted        = journal.StatusAborted
 )
 
 // Prompter asks a person a question at a terminal. Only the exact answer
@@ -107,7 +107,7 @@ type Options struct {
 type Result struct {
 	RunID  string
 	State  string // the state machine's state
-	Status string // a Status* constant
+	Status Status
 	// Path lists the states the run went through, in order.
 	Path []string
 	// HaltKind is the kind of the halt a halted run waits at (approval,
@@ -119,27 +119,6 @@ type Result struct {
 	LeftInPlace []string
 	// Warnings are the failures the run went past (RunState.Warnings).
 	Warnings []string
-}
-
-// ExitCode maps a result to the exit codes DESIGN.md gives: 0 completed
-// (with warnings or not); 1 failed, everything rolled back (or nothing
-// deployed); 3 halted, awaiting an approval or a confirmation; 4 failed,
-// and a rollback failed or deploys were left in place; 5 halted on a
-// failure, awaiting a decision. (2, invalid input or usage, is the
-// caller's: no run.)
-func (r *Result) ExitCode() int {
-	switch {
-	case Completed(r.Status):
-		return 0
-	case r.Status == StatusHalted && HaltOnFailure(r.HaltKind):
-		return 5
-	case r.Status == StatusHalted:
-		return 3
-	case r.Status == StatusRollbackFailed, len(r.LeftInPlace) > 0:
-		return 4
-	default:
-		return 1
-	}
 }
 
 // Runner executes one run of a protocol. It is not safe for concurrent use;
@@ -242,7 +221,7 @@ func Start(ctx context.Context, p *protocol.Protocol, opts Options) (*Result, er
 		}
 		r.releaseEnvs()
 		r.announceText(err.Error(), nil)
-		r.emit(Event{Kind: EventEnd, Status: StatusFailed, Message: "run failed before any step: " + err.Error()})
+		r.emit(Event{Kind: EventEnd, Status: string(StatusFailed), Message: "run failed before any step: " + err.Error()})
 		return r.result(), r.redactErr(err)
 	}
 	r.m = machine(p.Plan(), "")
@@ -663,8 +642,8 @@ func (r *Runner) interrupted(ctx context.Context) (*Result, error) {
 	if err := r.durable(); err != nil {
 		return r.result(), err // not announced: the journal does not hold it
 	}
-	r.emit(Event{Kind: EventEnd, Status: StatusInterrupted,
-		Message: fmt.Sprintf("run %s interrupted in %s; continue it with: protorun resume %s", r.st.ID, r.st.State, r.st.ID)})
+	r.emit(Event{Kind: EventEnd, Status: string(StatusInterrupted), State: r.st.State,
+		Message: fmt.Sprintf("run %s interrupted in %s", r.st.ID, r.st.State)})
 	return r.result(), newInterruptedError(ctx, r.st.ID)
 }
 

@@ -224,7 +224,7 @@ func (r *rtEvents) all() []engine.Event {
 	return slices.Clone(r.evs)
 }
 
-func (r *rtEvents) kind(k string) []engine.Event {
+func (r *rtEvents) kind(k engine.EventKind) []engine.Event {
 	var out []engine.Event
 	for _, e := range r.all() {
 		if e.Kind == k {
@@ -461,7 +461,7 @@ func TestRunAllPass(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompleted, res.Status)
 	assert.Equal(t, string(protocol.StateCompleted), res.State)
-	assert.Equal(t, 0, res.ExitCode())
+	assert.Equal(t, 0, exitCode(res))
 	assert.Equal(t, "run-1", res.RunID)
 	assert.Equal(t, []string{"connectivity", "probe-1", "lint", "gate-1", "deploy-staging", "approve-production",
 		"deploy-production", "probe-2", "gate-2", "smoke", "probe-3", "gate-3", "tag-release", string(protocol.StateChecklist)}, res.Path)
@@ -509,7 +509,7 @@ func TestRunAllPass(t *testing.T) {
 
 	// The reports.
 	rep := h.report()
-	assert.Equal(t, engine.StatusCompleted, rep.Status)
+	assert.Equal(t, string(engine.StatusCompleted), rep.Status)
 	assert.Equal(t, "test-retrospective", rep.Next)
 	require.Len(t, rep.Phases, 4)
 	for _, ph := range rep.Phases {
@@ -554,7 +554,7 @@ func TestRunAllPass(t *testing.T) {
 	}
 	ends := h.ev.kind(engine.EventEnd)
 	require.Len(t, ends, 1)
-	assert.Equal(t, engine.StatusCompleted, ends[0].Status)
+	assert.Equal(t, string(engine.StatusCompleted), ends[0].Status)
 
 	// The journal replays to the same end.
 	st, err := journal.Replay("run-1", h.journal())
@@ -570,7 +570,7 @@ func TestRunAllPass(t *testing.T) {
 // passes.
 func TestRunGatePolicies(t *testing.T) {
 	type outcome struct {
-		status    string
+		status    engine.Status
 		exit      int
 		rollbacks []string // rollback calls, in order
 	}
@@ -635,7 +635,7 @@ func TestRunGatePolicies(t *testing.T) {
 		}
 		checkEnd := func(t *testing.T, h *rtHarness, res *engine.Result, want outcome) {
 			assert.Equal(t, want.status, res.Status)
-			assert.Equal(t, want.exit, res.ExitCode())
+			assert.Equal(t, want.exit, exitCode(res))
 			var rb []string
 			for _, c := range h.f.callsOf("deploy-production.rollback") {
 				rb = append(rb, c.Step)
@@ -698,14 +698,14 @@ func TestRunGatePolicies(t *testing.T) {
 				assert.Equal(t, []string{warnings[0].Message}, res.Warnings)
 				ends := h.ev.kind(engine.EventEnd)
 				require.Len(t, ends, 1)
-				assert.Equal(t, engine.StatusCompletedWithWarnings, ends[0].Status)
+				assert.Equal(t, string(engine.StatusCompletedWithWarnings), ends[0].Status)
 				assert.Equal(t, "Run run-1 completed with 1 warning: "+res.Warnings[0], ends[0].Message)
 				rep := h.report()
 				assert.Equal(t, res.Warnings, rep.Warnings)
 				assert.Empty(t, rep.Failure, "a completed run has warnings, not a failure")
 			}
 			rep := h.report()
-			assert.Equal(t, want.status, rep.Status)
+			assert.Equal(t, string(want.status), rep.Status)
 		}
 		t.Run(tt.gate+"/"+tt.policy, func(t *testing.T) {
 			if tt.policy != string(protocol.PolicyHalt) {
@@ -731,7 +731,7 @@ func TestRunGatePolicies(t *testing.T) {
 					assert.Equal(t, tt.gate, he.Step)
 					assert.Equal(t, engine.StatusHalted, res.Status)
 					assert.Equal(t, string(protocol.BlockedState(tt.gate)), res.State)
-					assert.Equal(t, 5, res.ExitCode(), "halted on a failure, not for an approval")
+					assert.Equal(t, 5, exitCode(res), "halted on a failure, not for an approval")
 					assert.True(t, he.OnFailure())
 					assert.Equal(t, engine.AwaitingFailure, res.Awaiting())
 					checkGate(t, h)
@@ -822,7 +822,7 @@ func TestRunRollbackFails(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRollbackFailed, res.Status)
 	assert.Equal(t, string(protocol.StateRollbackFailed), res.State)
-	assert.Equal(t, 4, res.ExitCode())
+	assert.Equal(t, 4, exitCode(res))
 	// The staging rollback still ran after production's failed.
 	assert.Equal(t, 2, h.f.count("deploy-production.rollback"))
 	assert.Equal(t, 2, h.f.count("deploy-staging.rollback"))
@@ -835,7 +835,7 @@ func TestRunRollbackFails(t *testing.T) {
 	require.Len(t, ends, 1)
 	assert.Contains(t, ends[0].Message, "ROLLBACK FAILED")
 	rep := h.report()
-	assert.Equal(t, engine.StatusRollbackFailed, rep.Status)
+	assert.Equal(t, string(engine.StatusRollbackFailed), rep.Status)
 }
 
 func TestRunMustStepFails(t *testing.T) {
@@ -866,7 +866,7 @@ func TestRunMustStepFails(t *testing.T) {
 		res, err := h.start()
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusRolledBack, res.Status)
-		assert.Equal(t, 1, res.ExitCode())
+		assert.Equal(t, 1, exitCode(res))
 		require.NotEmpty(t, res.Path)
 		assert.Equal(t, []string{"tag-release", string(protocol.StateRollback)}, res.Path[len(res.Path)-2:])
 		assert.Equal(t, []string{"deploy-production.rollback", "deploy-staging.rollback"}, h.f.order()[len(h.f.order())-2:])
@@ -918,7 +918,7 @@ func TestRunGuidelineStepFails(t *testing.T) {
 	// The run completed with a warning, loudly: an event, the result, the
 	// report, the end message, the journal.
 	assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status)
-	assert.Equal(t, 0, res.ExitCode())
+	assert.Equal(t, 0, exitCode(res))
 	assert.Equal(t, []string{"guideline step lint failed: result: 2 findings"}, res.Warnings)
 	warnings := h.ev.kind(engine.EventWarning)
 	require.Len(t, warnings, 1)
@@ -926,7 +926,7 @@ func TestRunGuidelineStepFails(t *testing.T) {
 	assert.Equal(t, "preflight", warnings[0].Phase)
 	assert.Equal(t, res.Warnings[0], warnings[0].Message)
 	rep := h.report()
-	assert.Equal(t, engine.StatusCompletedWithWarnings, rep.Status)
+	assert.Equal(t, string(engine.StatusCompletedWithWarnings), rep.Status)
 	assert.Equal(t, res.Warnings, rep.Warnings)
 	runEnds := h.ev.kind(engine.EventEnd)
 	require.Len(t, runEnds, 1)
@@ -988,7 +988,7 @@ func TestRunDefaultNotifier(t *testing.T) {
 		region string
 		setup  func(h *rtHarness)
 		want   []note
-		status string
+		status engine.Status
 	}{
 		{name: "guideline step", setup: func(h *rtHarness) { h.f.on("lint", rtFail("2 findings")) },
 			want: []note{{engine.NotifyWarning, "lint", ""}}, status: engine.StatusCompletedWithWarnings},
@@ -1082,12 +1082,14 @@ func TestRunApprovalHalt(t *testing.T) {
 		assert.Equal(t, "Deploy 2.0.0 to production? (yes/no)", he.Prompt)
 		assert.Equal(t, engine.StatusHalted, res.Status)
 		assert.Equal(t, "approve-production", res.State)
-		assert.Equal(t, 3, res.ExitCode())
+		assert.Equal(t, 3, exitCode(res))
 		assert.Equal(t, 2, h.f.count("deploy-staging"))
 		assert.Zero(t, h.f.count("deploy-production"))
 		halts := h.ev.kind(engine.EventHalt)
 		require.Len(t, halts, 1)
-		assert.Contains(t, halts[0].Message, "protorun approve run-1")
+		assert.Equal(t, "Run run-1 is waiting for a decision at approve-production (approval).", halts[0].Message)
+		assert.Same(t, he, halts[0].Halt, "the event carries what the run returns")
+		assert.Equal(t, "approve-production", halts[0].State)
 	}
 
 	t.Run("approve then resume", func(t *testing.T) {
@@ -1100,7 +1102,7 @@ func TestRunApprovalHalt(t *testing.T) {
 		res, err := h.resume()
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusCompleted, res.Status)
-		assert.Equal(t, 0, res.ExitCode())
+		assert.Equal(t, 0, exitCode(res))
 		assert.Equal(t, 2, h.f.count("deploy-production"))
 		rep := h.report()
 		require.Len(t, rep.Decisions, 1)
@@ -1121,11 +1123,11 @@ func TestRunApprovalHalt(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusRejected, res.Status)
 		assert.Equal(t, string(protocol.StateRejected), res.State)
-		assert.Equal(t, 1, res.ExitCode())
+		assert.Equal(t, 1, exitCode(res))
 		assert.Zero(t, h.f.count("deploy-production"), "the protected deploy never ran")
 		assert.False(t, h.exists(".artifacts/test/deploy-production.json"))
 		rep := h.report()
-		assert.Equal(t, engine.StatusRejected, rep.Status)
+		assert.Equal(t, string(engine.StatusRejected), rep.Status)
 		assert.Contains(t, rep.Failure, "rejected by alice")
 	})
 
@@ -1221,7 +1223,7 @@ func TestRunPrompterAnswers(t *testing.T) {
 	// halt with nothing recorded and nothing rolled back.
 	tests := []struct {
 		answer string
-		status string
+		status engine.Status
 	}{
 		{"yes", engine.StatusCompleted},
 		{"yes\n", engine.StatusCompleted},
@@ -1318,7 +1320,7 @@ func TestRunStepMechanics(t *testing.T) {
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusFailed, res.Status)
 				require.Len(t, ev.Items, 1)
-				assert.Equal(t, "error", ev.Items[0].Status)
+				assert.Equal(t, adapters.Errored, ev.Items[0].Status)
 				assert.Contains(t, ev.Items[0].Message, "timed out after 50ms")
 				assert.Less(t, ev.Items[0].DurationMS, 5000.0)
 				assert.Zero(t, h.f.count("after"))
@@ -1338,7 +1340,7 @@ func TestRunStepMechanics(t *testing.T) {
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusCompleted, res.Status)
 				require.Len(t, ev.Items, 1)
-				assert.Equal(t, "passed", ev.Items[0].Status)
+				assert.Equal(t, adapters.Passed, ev.Items[0].Status)
 				assert.Equal(t, 3, ev.Items[0].Attempts)
 				var attempts []int
 				for _, c := range h.f.callsOf("step") {
@@ -1357,7 +1359,7 @@ func TestRunStepMechanics(t *testing.T) {
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusFailed, res.Status)
 				assert.Equal(t, 2, ev.Items[0].Attempts)
-				assert.Equal(t, "failed", ev.Items[0].Status)
+				assert.Equal(t, adapters.Failed, ev.Items[0].Status)
 				assert.Equal(t, 2, h.f.count("step"))
 			},
 		},
@@ -1419,7 +1421,7 @@ func TestRunStepMechanics(t *testing.T) {
 			},
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusFailed, res.Status)
-				assert.Equal(t, "failed", ev.Items[0].Status)
+				assert.Equal(t, adapters.Failed, ev.Items[0].Status)
 				assert.Contains(t, ev.Items[0].Message, "condition not met")
 				assert.Contains(t, ev.Items[0].Message, "gave up after")
 				assert.GreaterOrEqual(t, h.f.count("step"), 2)
@@ -1434,7 +1436,7 @@ func TestRunStepMechanics(t *testing.T) {
 			},
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusFailed, res.Status)
-				assert.Equal(t, "error", ev.Items[0].Status)
+				assert.Equal(t, adapters.Errored, ev.Items[0].Status)
 				assert.Equal(t, "adapter panicked: boom", ev.Items[0].Message)
 				assert.Zero(t, h.f.count("after"))
 			},
@@ -1447,7 +1449,7 @@ func TestRunStepMechanics(t *testing.T) {
 			behave: func(context.Context, *adapters.Request, int) (*adapters.Result, error) { return nil, nil },
 			check: func(t *testing.T, h *rtHarness, res *engine.Result, ev *engine.Evidence) {
 				assert.Equal(t, engine.StatusCompletedWithWarnings, res.Status, "a guideline failed")
-				assert.Equal(t, "error", ev.Items[0].Status)
+				assert.Equal(t, adapters.Errored, ev.Items[0].Status)
 				assert.Equal(t, "adapter returned no result", ev.Items[0].Message)
 				assert.Equal(t, 1, h.f.count("after"))
 			},
@@ -1524,7 +1526,7 @@ func TestRunCancellation(t *testing.T) {
 	res := rtInterruptDeploy(t, h)
 	assert.Equal(t, engine.StatusInterrupted, res.Status)
 	assert.Equal(t, "deploy-production", res.State)
-	assert.NotEqual(t, 0, res.ExitCode())
+	assert.NotEqual(t, 0, exitCode(res))
 
 	// No temp file left, every file whole and valid, and no outcome
 	// recorded for the interrupted step.
@@ -1538,8 +1540,9 @@ func TestRunCancellation(t *testing.T) {
 	assert.True(t, h.exists(".artifacts/test/deploy-staging.json"))
 	ends := h.ev.kind(engine.EventEnd)
 	require.Len(t, ends, 1)
-	assert.Equal(t, engine.StatusInterrupted, ends[0].Status)
-	assert.Contains(t, ends[0].Message, "protorun resume run-1")
+	assert.Equal(t, string(engine.StatusInterrupted), ends[0].Status)
+	assert.Equal(t, "run run-1 interrupted in deploy-production", ends[0].Message)
+	assert.Equal(t, "deploy-production", ends[0].State)
 	for _, e := range h.ev.kind(engine.EventStepEnd) {
 		assert.NotEqual(t, "deploy-production", e.Step, "no outcome for an interrupted step")
 	}
@@ -1572,7 +1575,7 @@ func TestResumeInterruptedStep(t *testing.T) {
 		name       string
 		idempotent bool
 		decide     *bool // nil: no decision, the run halts again
-		want       string
+		want       engine.Status
 		calls      int
 	}{
 		{name: "idempotent runs again", idempotent: true, want: engine.StatusCompleted, calls: 4},
@@ -1698,7 +1701,7 @@ func TestRunDryRunDeployment(t *testing.T) {
 		res, err := engine.Start(context.Background(), p, opts)
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusCompleted, res.Status)
-		assert.Equal(t, 0, res.ExitCode())
+		assert.Equal(t, 0, exitCode(res))
 		b, err := os.ReadFile(h.path(art("deployment-report.json")))
 		require.NoError(t, err)
 		var rep journal.RunReport
@@ -1734,7 +1737,7 @@ func TestRunDryRunDeployment(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, res.Path, string(protocol.StateRollback))
 		assert.Equal(t, engine.StatusRolledBack, res.Status)
-		assert.Equal(t, 1, res.ExitCode())
+		assert.Equal(t, 1, exitCode(res))
 		require.True(t, h.exists(art("rollback-evidence.json")))
 		validateEvidence(t, h.path(art("rollback-evidence.json")))
 		assert.Equal(t, "rollback", h.evidence(art("rollback-evidence.json")).Kind)
@@ -1759,7 +1762,7 @@ func TestRunDryRunDeployment(t *testing.T) {
 		res, err := engine.Start(context.Background(), p, opts)
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusRolledBack, res.Status)
-		assert.Equal(t, 1, res.ExitCode())
+		assert.Equal(t, 1, exitCode(res))
 		assert.Equal(t, []string{"production-approval", string(protocol.StateRollback)}, res.Path[len(res.Path)-2:])
 		assert.Equal(t, string(protocol.StateRolledBack), res.State)
 		assert.False(t, h.exists(art("production-deployment.json")))
@@ -1935,7 +1938,7 @@ func TestResumeAfterCrash(t *testing.T) {
 			// root), not under the resuming harness's Dir.
 			assert.NoFileExists(t, r.path(".artifacts/test/report.json"))
 			rep := h.report()
-			assert.Equal(t, engine.StatusRolledBack, rep.Status)
+			assert.Equal(t, string(engine.StatusRolledBack), rep.Status)
 			assert.Len(t, rep.Rollbacks, 2)
 		})
 	}

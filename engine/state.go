@@ -16,7 +16,7 @@ func stepView(rec *journal.StepRecord) map[string]any {
 			failed++
 		}
 		items = append(items, map[string]any{
-			"environment": it.Environment, "item": it.Item, "status": it.Status,
+			"environment": it.Environment, "item": it.Item, "status": string(it.Status),
 			"passed": it.Status == "passed", "message": it.Message,
 			"measurements": orEmpty(it.Measurements), "details": orEmpty(it.Details),
 			"duration_ms": it.DurationMS, "attempts": it.Attempts,

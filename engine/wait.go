@@ -15,7 +15,7 @@ import (
 // EventWait: a run halted with Options.WaitDecision waits for a decision
 // (Status "waiting"), got one (Status "decided") or stopped waiting and
 // stays halted (Status "expired", "stopped").
-const EventWait = "wait"
+const EventWait EventKind = "wait"
 
 // pollInterval is how often a run waiting for a decision reads the journal
 // of a store that cannot wake it (a Store that is not a Watcher).
@@ -66,7 +66,7 @@ func (r *Runner) waitDecision(ctx context.Context, he *HaltError) (decided bool,
 			return false, err
 		}
 		if d != nil {
-			verb := map[bool]string{true: "approved", false: "rejected"}[d.Approve]
+			verb := decisionVerb(d.Approve)
 			r.emit(Event{Kind: EventWait, Step: he.Step, Status: "decided",
 				Message: fmt.Sprintf("%s %s by %s: the run goes on", he.Step, verb, d.By)})
 			return true, nil

@@ -172,7 +172,7 @@ func TestWaitDecisionActsOnDecisionFromAnotherProcess(t *testing.T) {
 				require.NoError(t, o.err)
 				if approve {
 					assert.Equal(t, engine.StatusCompleted, o.res.Status)
-					assert.Equal(t, 0, o.res.ExitCode())
+					assert.Equal(t, 0, exitCode(o.res))
 					assert.Equal(t, 2, h.f.count("deploy-production"))
 				} else {
 					// A rejection rolls back the staging deploy, as on resume.
@@ -286,7 +286,7 @@ func TestWaitDecisionExpires(t *testing.T) {
 	require.ErrorAs(t, plainErr, &he)
 	assert.Equal(t, plain.Status, res.Status)
 	assert.Equal(t, plain.State, res.State)
-	assert.Equal(t, 3, res.ExitCode())
+	assert.Equal(t, 3, exitCode(res))
 	require.NotEmpty(t, atWait)
 	assert.Equal(t, string(atWait), string(got), "the wait wrote nothing")
 	assert.Equal(t, kinds(want), kinds(got), "the journal of a run that did not wait")
@@ -323,7 +323,7 @@ func TestWaitDecisionCancelled(t *testing.T) {
 	o := outcome(t, done)
 	require.ErrorIs(t, o.err, engine.ErrHalted)
 	assert.Equal(t, engine.StatusHalted, o.res.Status)
-	assert.Equal(t, 3, o.res.ExitCode())
+	assert.Equal(t, 3, exitCode(o.res))
 	assert.Equal(t, before, h.journal(), "nothing written when the wait stops")
 	assert.Equal(t, []string{"waiting", "stopped"}, we.statuses())
 

@@ -11,28 +11,28 @@ import (
 
 // StatusCompletedWithWarnings is the status of a run that completed but
 // went past a failure: a guideline step that failed, or a gate criterion
-// whose failure lets the run go on (on_fail: notify). Its exit code is 0,
-// like completed; RunState.Warnings, Result.Warnings and the report's
+// whose failure lets the run go on (on_fail: notify). Completed reports
+// it, as it does completed; RunState.Warnings, Result.Warnings and the report's
 // warnings say what the failures were.
-const StatusCompletedWithWarnings = "completed-with-warnings"
+const StatusCompletedWithWarnings = journal.StatusCompletedWithWarnings
 
 // PhaseWithWarnings is the status of a phase the run left on a success
 // path past a failed guideline step or a failed notify criterion.
 const PhaseWithWarnings = journal.PhaseWithWarnings
 
 // Completed reports whether a run's status is one of a completed run:
-// completed, or completed with warnings.
-func Completed(status string) bool { return journal.Status(status).Completed() }
+// completed, or completed with warnings (Status.Completed).
+func Completed(status Status) bool { return status.Completed() }
 
 // Event kinds of warnings and notifications.
 const (
 	// EventWarning: the run went past a failure (a guideline step that
 	// failed, a failed criterion whose policy is notify). Message says
 	// what failed, with the values a criterion read.
-	EventWarning = "warning"
+	EventWarning EventKind = "warning"
 	// EventNotify: the run's Notifier was called; Status is "sent" or
 	// "failed" (Message then says why).
-	EventNotify = "notify"
+	EventNotify EventKind = "notify"
 )
 
 // Kinds of a Notification.
@@ -179,7 +179,7 @@ func (r *Runner) evalChecklist(ctx context.Context) bool {
 		}
 		ok = ok && res.Passed
 		r.st.Checklist = append(r.st.Checklist, res)
-		r.emit(Event{Kind: EventChecklist, Status: map[bool]string{true: "passed", false: "failed"}[res.Passed], Message: h.Item})
+		r.emit(Event{Kind: EventChecklist, Status: passedOrFailed(res.Passed), Message: h.Item})
 	}
 	return ok
 }

@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	_ "github.com/protorun/protorun/adapters/all"
+	"github.com/protorun/protorun/engine"
 )
 
 // Exit codes, as DESIGN.md gives them.
@@ -33,6 +34,23 @@ const (
 	exitRollbackFailed = 4
 	exitHaltedFailure  = 5 // halted on a failure, awaiting a decision
 )
+
+// exitFor is the exit code of a run that ended or halted (res): the one
+// place the CLI's codes meet the engine's outcomes.
+func exitFor(res *engine.Result) int {
+	switch {
+	case res.Status.Completed():
+		return exitOK
+	case res.Awaiting() == engine.AwaitingFailure:
+		return exitHaltedFailure
+	case res.Awaiting() == engine.AwaitingApproval:
+		return exitHalted
+	case res.Status == engine.StatusRollbackFailed, len(res.LeftInPlace) > 0:
+		return exitRollbackFailed
+	default:
+		return exitFailed
+	}
+}
 
 // exitError carries an exit code out of a command.
 type exitError struct {

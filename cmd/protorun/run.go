@@ -99,7 +99,7 @@ func (c *common) store() (store.Store, error) {
 	}
 	st, err := store.Open(context.Background(), url)
 	if err != nil {
-		return nil, exitCode(exitUsage, err)
+		return nil, exitCode(exitUsage, cliWords(err))
 	}
 	return st, nil
 }
@@ -128,9 +128,9 @@ func (c *common) observer(w io.Writer) (obs engine.Observer, stop func(), err er
 	case "text":
 		tty := writerIsTerminal(w)
 		p := newProgress(&engine.ConsoleObserver{W: w, Color: tty && c.colorWanted()}, tty)
-		return p, p.Close, nil
+		return hintObserver{p}, p.Close, nil
 	case "json":
-		return &engine.JSONObserver{W: w}, func() {}, nil
+		return hintObserver{&engine.JSONObserver{W: w}}, func() {}, nil
 	}
 	return nil, nil, exitCode(exitUsage, fmt.Errorf("-o must be text or json, not %q", c.output))
 }
@@ -368,14 +368,14 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 		// Nothing was acted on: the values given are not the run's.
 		return exitCode(exitUsage, err)
 	case err != nil && res == nil:
-		return exitCode(exitUsage, err)
+		return exitCode(exitUsage, cliWords(err))
 	case err != nil:
 		return exitCode(exitFailed, err)
 	}
 	if dryRun {
 		fmt.Fprintf(cmd.OutOrStdout(), "dry run path: %s\n", strings.Join(append(res.Path, res.State), " → "))
 	}
-	if code := res.ExitCode(); code != 0 {
+	if code := exitFor(res); code != 0 {
 		return exitCode(code, nil)
 	}
 	return nil

@@ -59,7 +59,7 @@ func newDecideCmd(approve bool) *cobra.Command {
 			d := engine.Decision{Approve: approve, Reason: reason, Via: "cli"}
 			who.stamp(&d)
 			if err := engine.Decide(ctx, st, p, args[0], d); err != nil {
-				return exitCode(exitUsage, journalRefused(err))
+				return exitCode(exitUsage, cliWords(journalRefused(err)))
 			}
 			verb := "approved"
 			if !approve {
@@ -237,15 +237,15 @@ func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *jo
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	status := rs.Status
-	if status == engine.StatusRunning && len(entries) > 0 {
+	status := string(rs.Status)
+	if rs.Status == engine.StatusRunning && len(entries) > 0 {
 		status = "running or crashed"
 	}
 	s := &runSummary{ID: id, Protocol: info.Protocol, Status: status, State: rs.State, StartedBy: info.StartedBy,
 		Started: info.Started, Ended: rs.Ended, Halt: rs.Halt, LeftInPlace: rs.LeftInPlace, Warnings: rs.Warnings}
 	res := engine.ResultOf(rs)
 	if ended := len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd; ended || rs.Status == engine.StatusHalted {
-		code := res.ExitCode()
+		code := exitFor(res)
 		s.ExitCode, s.Awaiting = &code, res.Awaiting()
 	}
 	return s, rs, entries, nil

@@ -69,7 +69,7 @@ func TestPendingDecision(t *testing.T) {
 
 	st, err := journal.Replay("r", entries(t, store.KindDecision, old, store.KindHalt, halt))
 	require.NoError(t, err)
-	assert.Equal(t, string(journal.StatusHalted), st.Status)
+	assert.Equal(t, journal.StatusHalted, st.Status)
 	assert.Nil(t, st.PendingDecision("approve"), "a decision from before the halt")
 
 	st, err = journal.Replay("r", entries(t, store.KindDecision, old, store.KindHalt, halt, store.KindDecision, now))

@@ -239,7 +239,7 @@ func ReplayReport(p *protocol.Protocol, info *store.RunInfo, entries []store.Ent
 	}
 	// The journal's values were redacted when written.
 	fill := func(text string) string { return Fill(p, st, vars, nil, text, nil) }
-	return BuildReport(p, st, st.Status, time.Now, fill), nil
+	return BuildReport(p, st, string(st.Status), time.Now, fill), nil
 }
 
 func levelOf(s *protocol.Step) string {

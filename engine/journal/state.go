@@ -3,6 +3,7 @@ package journal
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/protorun/protorun/adapters"
 	"slices"
 	"strings"
 	"time"
@@ -15,7 +16,7 @@ import (
 type State struct {
 	ID         string                  `json:"id"`
 	State      string                  `json:"state"`
-	Status     string                  `json:"status"`
+	Status     Status                  `json:"status"`
 	StartedBy  string                  `json:"started_by"`
 	Started    time.Time               `json:"started"`
 	Ended      time.Time               `json:"ended,omitzero"`
@@ -65,7 +66,7 @@ type State struct {
 
 // NewState is the state of a run that has just started.
 func NewState(id string) *State {
-	return &State{ID: id, Status: string(StatusRunning), Steps: map[string]*StepRecord{},
+	return &State{ID: id, Status: StatusRunning, Steps: map[string]*StepRecord{},
 		Gates: map[string]*GateRecord{}, Phases: map[string]*PhaseRecord{}, InFlight: map[string]time.Time{}}
 }
 
@@ -97,17 +98,17 @@ type StepRecord struct {
 
 // ItemResult is one adapter call of a step (one fan-out item).
 type ItemResult struct {
-	Environment  string         `json:"environment,omitempty"`
-	Item         string         `json:"item,omitempty"`
-	Status       string         `json:"status"`
-	Started      time.Time      `json:"started"`
-	Ended        time.Time      `json:"ended"`
-	DurationMS   float64        `json:"duration_ms"`
-	Attempts     int            `json:"attempts"`
-	Message      string         `json:"message,omitempty"`
-	Measurements map[string]any `json:"measurements,omitempty"`
-	Details      map[string]any `json:"details,omitempty"`
-	Output       string         `json:"output,omitempty"`
+	Environment  string          `json:"environment,omitempty"`
+	Item         string          `json:"item,omitempty"`
+	Status       adapters.Status `json:"status"`
+	Started      time.Time       `json:"started"`
+	Ended        time.Time       `json:"ended"`
+	DurationMS   float64         `json:"duration_ms"`
+	Attempts     int             `json:"attempts"`
+	Message      string          `json:"message,omitempty"`
+	Measurements map[string]any  `json:"measurements,omitempty"`
+	Details      map[string]any  `json:"details,omitempty"`
+	Output       string          `json:"output,omitempty"`
 }
 
 // CriterionResult is one criterion of an evaluated gate.
@@ -212,8 +213,8 @@ func (r *replayer) apply(e store.Entry) error {
 		if rec := st.Steps[t.From]; t.Event == string(protocol.EvFail) && rec != nil && rec.Status == string(StatusFailed) {
 			r.tail.FailedInto = t.From
 		}
-		if st.Status == string(StatusHalted) || st.Status == string(StatusInterrupted) {
-			st.Status = string(StatusRunning)
+		if st.Status == StatusHalted || st.Status == StatusInterrupted {
+			st.Status = StatusRunning
 		}
 	case store.KindStepStart:
 		var s StepStart
@@ -282,7 +283,7 @@ func (r *replayer) apply(e store.Entry) error {
 		if st.State == "" {
 			st.State = h.Step // halted at the first step
 		}
-		st.Status = string(StatusHalted)
+		st.Status = StatusHalted
 		if h.Kind == "gate" {
 			st.Failure = h.Prompt
 		}
@@ -300,7 +301,7 @@ func (r *replayer) apply(e store.Entry) error {
 			st.Failure = AbortFailure(st.Failure, &d)
 		}
 	case store.KindInterrupt:
-		st.Status = string(StatusInterrupted)
+		st.Status = StatusInterrupted
 	case store.KindContext:
 		if e.Seq != 1 {
 			return fmt.Errorf("a run's context is its first entry, not entry %d", e.Seq)
@@ -340,7 +341,7 @@ func (r *replayer) apply(e store.Entry) error {
 		if err := dec(&end); err != nil {
 			return err
 		}
-		st.State, st.Status, st.Ended, st.RollbackOK = end.State, end.Status, end.Ended, end.RollbackOK
+		st.State, st.Status, st.Ended, st.RollbackOK = end.State, Status(end.Status), end.Ended, end.RollbackOK
 		st.LeftInPlace = end.LeftInPlace
 		st.Warnings, st.Checklist = end.Warnings, end.Checklist
 		if end.Failure != "" { // a rejection, a step's failure: no other entry says it

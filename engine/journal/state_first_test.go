@@ -24,7 +24,7 @@ func TestReplayNamesTheFirstStep(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Equal(t, "ask", halted.State)
-	require.Equal(t, string(StatusHalted), halted.Status)
+	require.Equal(t, StatusHalted, halted.Status)
 
 	started, err := Replay("r", []store.Entry{
 		entry(1, store.KindStepStart, map[string]any{"step": "probe", "time": time.Now()}),

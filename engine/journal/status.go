@@ -23,3 +23,21 @@ const (
 func (s Status) Completed() bool {
 	return s == StatusCompleted || s == StatusCompletedWithWarnings
 }
+
+// Done reports whether the run ended: completed (with warnings or not),
+// failed, rolled back, rollback failed, rejected or aborted. A running,
+// halted or interrupted run is not done: it can be resumed.
+func (s Status) Done() bool {
+	switch s {
+	case StatusCompleted, StatusCompletedWithWarnings, StatusFailed, StatusRolledBack,
+		StatusRollbackFailed, StatusRejected, StatusAborted:
+		return true
+	}
+	return false
+}
+
+// Halted reports whether the run waits at a halt for a decision.
+func (s Status) Halted() bool { return s == StatusHalted }
+
+// String is the status's text.
+func (s Status) String() string { return string(s) }

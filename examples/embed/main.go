@@ -102,7 +102,7 @@ func rollout(ctx context.Context, dir, approver string, approve bool, out io.Wri
 		if err != nil {
 			return 1, err
 		}
-		return res.ExitCode(), fmt.Errorf("run %s ended (%s) without halting for the approval", res.RunID, res.Status)
+		return exitFor(res), fmt.Errorf("run %s ended (%s) without halting for the approval", res.RunID, res.Status)
 	}
 	fmt.Fprintf(out, "embed: run %s halted at %s (%s)\n", halt.Run, halt.Step, halt.Kind)
 
@@ -127,8 +127,18 @@ func rollout(ctx context.Context, dir, approver string, approve bool, out io.Wri
 	}
 	state := map[bool]string{true: "on", false: "off"}[flags.Get("flags.production", "new-checkout")]
 	fmt.Fprintf(out, "embed: run %s %s (exit code %d); new-checkout is %s; %d events observed (%s)\n",
-		res.RunID, res.Status, res.ExitCode(), state, obs.total(), obs.summary())
-	return res.ExitCode(), nil
+		res.RunID, res.Status, exitFor(res), state, obs.total(), obs.summary())
+	return exitFor(res), nil
+}
+
+// exitFor is this program's exit code for how a run ended: the engine
+// knows no exit codes; each program picks its own (the protorun CLI's are
+// finer).
+func exitFor(res *engine.Result) int {
+	if engine.Completed(res.Status) {
+		return 0
+	}
+	return 1
 }
 
 // printer is a custom observer: it prints announcements, step and gate
@@ -138,14 +148,14 @@ func rollout(ctx context.Context, dir, approver string, approve bool, out io.Wri
 type printer struct {
 	w      io.Writer
 	mu     sync.Mutex
-	counts map[string]int
+	counts map[engine.EventKind]int
 }
 
 func (o *printer) Observe(e engine.Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.counts == nil {
-		o.counts = map[string]int{}
+		o.counts = map[engine.EventKind]int{}
 	}
 	o.counts[e.Kind]++
 	switch e.Kind {

@@ -67,7 +67,7 @@ func (e *VersionError) Error() string {
 	if e.Database > e.Knew {
 		return fmt.Sprintf("PostgreSQL store %s: its schema is version %d, newer than this protorun knows (version %d): upgrade protorun", e.Where, e.Database, e.Knew)
 	}
-	return fmt.Sprintf("PostgreSQL store %s: its schema is version %d, this protorun needs version %d: run protorun store migrate", e.Where, e.Database, e.Knew)
+	return fmt.Sprintf("PostgreSQL store %s: its schema is version %d, this protorun needs version %d: migrate it first (Migrate)", e.Where, e.Database, e.Knew)
 }
 
 // Migrate brings the database's schema to the version this binary knows,

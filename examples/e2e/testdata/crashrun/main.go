@@ -118,7 +118,18 @@ func run(args []string, st *killStore, as string) int {
 		fmt.Fprintln(os.Stderr, "crashrun:", err)
 		return 1
 	}
-	return res.ExitCode()
+	// protorun's exit codes (cmd/protorun exitFor).
+	switch {
+	case engine.Completed(res.Status):
+		return 0
+	case res.Awaiting() == engine.AwaitingFailure:
+		return 5
+	case res.Awaiting() == engine.AwaitingApproval:
+		return 3
+	case res.Status == engine.StatusRollbackFailed, len(res.LeftInPlace) > 0:
+		return 4
+	}
+	return 1
 }
 
 func usage(err error) int {
