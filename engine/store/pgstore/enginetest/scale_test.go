@@ -177,7 +177,10 @@ func drive(ctx context.Context, s *pgstore.Store, p *protocol.Protocol, set adap
 			if rerr != nil {
 				return rerr
 			}
-			last := entries[len(entries)-1].Seq
+			last := 0 // a run being created, or whose driver died as it created it, has no entries
+			if len(entries) > 0 {
+				last = entries[len(entries)-1].Seq
+			}
 			if st.Status == engine.StatusHalted && st.Halt != nil && len(st.Decisions) == 0 {
 				say("run %s: halted at %s (seq %d): wait for a decision", id, st.Halt.Step, last)
 				if err := waitDecision(ctx, s, id, last); err != nil {
