@@ -256,15 +256,20 @@ func (r *Runner) resume(ctx context.Context, runID string) (_ *Result, err error
 	p := r.p
 	// A first read refuses a changed protocol, a damaged journal or a run
 	// that ended without waiting for the environments.
-	if _, _, r.st, _, err = r.loadRun(ctx, runID); err != nil {
+	info, entries, st, tail, err := r.loadRun(ctx, runID)
+	if err != nil {
 		return nil, err
+	}
+	r.st = st
+	if diedAsCreated(entries) {
+		return r.endDiedAsCreated(info, entries, st, tail) // created.go
 	}
 	// The run still holds its environments (or takes them again if they
 	// are free: a run started before it held them).
 	if err := r.leaseEnvs(ctx, runID, nil); err != nil {
 		return nil, err
 	}
-	info, entries, st, tail, err := r.loadRun(ctx, runID)
+	info, entries, st, tail, err = r.loadRun(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
