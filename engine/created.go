@@ -45,6 +45,6 @@ func (r *Runner) endDiedAsCreated(info *store.RunInfo, entries []store.Entry, st
 		return r.result(), errors.Join(err, jerr)
 	}
 	r.releaseEnvs()
-	r.emit(Event{Kind: EventEnd, Status: StatusFailed, Message: err.Error()})
+	r.emit(Event{Kind: EventEnd, Status: string(StatusFailed), Message: err.Error()})
 	return r.result(), err
 }
