@@ -9,21 +9,10 @@ package engine
 // written again by a later run is then not tampering (journal.Verify).
 
 import (
-	"errors"
-	"io/fs"
-
 	"github.com/protorun/protorun/engine/journal"
 )
-
-// runIDPlaceholder may occur in the artifacts directory and in the paths a
-// protocol writes (evidence, baselines, reports, outputs): each run writes
-// them with its own id in place of it.
-const runIDPlaceholder = "{run.id}"
 
 // expandRunID puts the run's id in place of {run.id} in a path.
 func expandRunID(p, id string) string {
 	return journal.ExpandRunID(p, id)
 }
-
-// errNotKept reports whether err means nothing is kept.
-func errNotKept(err error) bool { return errors.Is(err, fs.ErrNotExist) }

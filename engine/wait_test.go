@@ -249,7 +249,7 @@ func TestWaitDecisionOnResume(t *testing.T) {
 // wait leaves it: halted (exit 3), its journal byte for byte what it was
 // when the wait began, with the entries of a run that did not wait.
 func TestWaitDecisionExpires(t *testing.T) {
-	run := func(t *testing.T, wait time.Duration) (h *rtHarness, res *engine.Result, err error, atWait, atEnd []byte) {
+	run := func(t *testing.T, wait time.Duration) (h *rtHarness, res *engine.Result, atWait, atEnd []byte, err error) {
 		h = newHarness(t, rtPipeline(t, rtDefaults()))
 		h.opts.Store = filestore.New(filepath.Join(h.dir, ".protorun"))
 		journal := func() []byte {
@@ -268,7 +268,7 @@ func TestWaitDecisionExpires(t *testing.T) {
 		if wait > 0 {
 			assert.Equal(t, []string{"waiting", "expired"}, we.statuses())
 		}
-		return h, res, err, atWait, journal()
+		return h, res, atWait, journal(), err
 	}
 	kinds := func(b []byte) []store.Kind {
 		var out []store.Kind
@@ -279,8 +279,8 @@ func TestWaitDecisionExpires(t *testing.T) {
 		}
 		return out
 	}
-	_, plain, plainErr, _, want := run(t, 0)
-	h, res, err, atWait, got := run(t, 50*time.Millisecond)
+	_, plain, _, want, plainErr := run(t, 0)
+	h, res, atWait, got, err := run(t, 50*time.Millisecond)
 	var he *engine.HaltError
 	require.ErrorAs(t, err, &he)
 	require.ErrorAs(t, plainErr, &he)
