@@ -13,40 +13,6 @@ import (
 	"github.com/protorun/protorun/engine/protocol"
 )
 
-// fxEffect is what the standard adapter named name says of a call with
-// params (adapters/http and the others), for the tests' fakes that stand
-// in for them: http by its method, tcp and file read, exec and notify
-// cannot tell. "check" (the run tests' probe) reads; any other name
-// cannot tell.
-func fxEffect(name string, params map[string]any) adapters.Effect {
-	switch name {
-	case "tcp", "file", "check":
-		return adapters.ReadOnly
-	case "fake":
-		switch params["effect"] {
-		case nil, "read-only":
-			return adapters.ReadOnly
-		case "mutating":
-			return adapters.Mutating
-		}
-		return adapters.MayMutate
-	case "http":
-		m, ok := params["method"].(string)
-		switch {
-		case !ok:
-			return adapters.ReadOnly
-		case strings.Contains(m, "{"):
-			return adapters.MayMutate
-		}
-		switch strings.ToUpper(m) {
-		case "GET", "HEAD", "OPTIONS":
-			return adapters.ReadOnly
-		}
-		return adapters.Mutating
-	}
-	return adapters.MayMutate
-}
-
 // fxProtocol is a small protocol whose production admin is protected: env
 // holds the environments: block's body, steps the check phase's steps.
 func fxProtocol(env, steps string) string {

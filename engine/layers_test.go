@@ -33,6 +33,7 @@ var layers = []layer{
 	{pkg: "adapters/...", allow: []string{"adapters/..."}},
 	{pkg: "schemas"},
 	{pkg: "docs"},
+	{pkg: "engine/internal/fakeadapters", allow: []string{"adapters"}}, // test fakes of the standard adapters
 	{pkg: "engine/internal/..."},
 	{pkg: "engine/store"},
 	// layer 1
