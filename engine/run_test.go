@@ -530,7 +530,7 @@ func TestRunAllPass(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "# Test Pipeline — run run-1")
 	assert.Contains(t, string(md), "- [x] Evidence archived")
-	assert.Contains(t, string(md), "- approve-production: **approved** by tester")
+	assert.Contains(t, string(md), "| approve-production | approved | tester | ")
 
 	// Announcements, in order, with placeholders filled.
 	ann := h.ev.announced()

@@ -2,7 +2,8 @@
 // ([RunView]: its report, timeline and path, from [LoadRunView] or
 // [NewRunView]) as Markdown ([RunView.Markdown]) or a self-contained HTML
 // page ([RunView.WriteHTML]); the report a run writes as it ends
-// ([MarkdownReport], and [JSON]); the report as JUnit XML for CI
+// ([MarkdownReport], the same Markdown document less the timeline and
+// flow only the whole journal gives, and [JSON]); the report as JUnit XML for CI
 // ([JUnit]); and the protocol's flow as Mermaid or DOT ([Mermaid], [DOT],
 // [Graph], and [MermaidRun] with the path a run took), as an SVG with the path a run took ([FlowSVG]), or as
 // data ([FlowData]).

@@ -160,3 +160,49 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestOneMarkdownDocument: the report a run writes (MarkdownReport) and
+// the view protorun's report command prints (RunView.Markdown) are one
+// document from one renderer: the view only adds what needs the whole
+// journal (the timeline and the flow with the path taken) and measures
+// the duration over the timeline. A section drawn by one and not the
+// other, or drawn differently, fails here.
+func TestOneMarkdownDocument(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.txtar"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			require.NoError(t, err)
+			p, info, entries := goldenRun(t, parseGolden(raw))
+			got := render(t, p, info, entries)
+			view, written := got["markdown"], got["report.md"]
+			for _, s := range []string{"\n## Timeline\n", "\n## Flow\n"} {
+				require.Contains(t, view, s)
+				require.NotContains(t, written, s)
+			}
+			assert.Equal(t, withoutViewOnly(t, written), withoutViewOnly(t, view))
+		})
+	}
+}
+
+// withoutViewOnly drops, from a Markdown report, the sections only the
+// view draws (Timeline, Flow) and the duration line.
+func withoutViewOnly(t *testing.T, md string) string {
+	t.Helper()
+	var keep []string
+	skip := false
+	for _, sec := range strings.SplitAfter(md, "\n") {
+		switch {
+		case strings.HasPrefix(sec, "## "):
+			skip = sec == "## Timeline\n" || sec == "## Flow\n"
+		case strings.HasPrefix(sec, "- **Duration:** "):
+			continue
+		}
+		if !skip {
+			keep = append(keep, sec)
+		}
+	}
+	return strings.TrimRight(strings.Join(keep, ""), "\n") + "\n" // the blank line before a dropped last section
+}

@@ -33,11 +33,12 @@ func TestMarkdownReportMeasurements(t *testing.T) {
 // Table cells are escaped as the view's are: a | or a line break in a
 // title, a status or an evidence path cannot break the table.
 func TestMarkdownReportEscapesCells(t *testing.T) {
-	rep := &journal.RunReport{Title: "T", RunID: "r", Phases: []journal.ReportPhase{{Number: 1, Title: "Build | test", Status: "passed",
+	rep := &journal.RunReport{Title: "T", RunID: "r", Phases: []journal.ReportPhase{{Number: 1, Title: "Build | test\nnow", Status: "passed",
 		Steps: []journal.ReportStep{{ID: "s", Kind: "action", Status: "passed", Evidence: "out/a|b.json\nx"}}}}}
 	md := report.MarkdownReport(rep)
-	assert.Contains(t, md, "| 1 | Build \\| test | passed | 0 ms |\n")
-	assert.Contains(t, md, "| s | action | passed | 0 ms | out/a\\|b.json x |\n")
+	assert.Contains(t, md, "| 1 | Build \\| test now | passed | 0 ms |\n")
+	assert.Contains(t, md, "| s | action | passed | 0 ms |  | out/a\\|b.json x |  |\n")
+	assert.Contains(t, md, "\n### 1. Build | test now — passed\n", "a heading is one line")
 }
 
 // JSON is the report a run writes: indented, one newline at the end, and

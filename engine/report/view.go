@@ -141,127 +141,20 @@ func verdict(passed bool) string {
 // mdCell makes text safe in a Markdown table cell.
 var mdCell = strings.NewReplacer("|", `\|`, "\n", " ", "\r", "")
 
-// Markdown renders the run for people: summary, a timeline with bars to
-// scale, phases and steps, gates with their criteria, values and verdicts,
-// decisions, rollback, and the protocol's flow chart as a Mermaid block
-// with the path taken highlighted.
+// mdLine makes text safe in a Markdown heading: one line.
+var mdLine = strings.NewReplacer("\n", " ", "\r", "")
+
+// Markdown renders the run for people (markdown.go): summary, outcome, a
+// timeline with bars to scale, phases and steps, gates with their
+// criteria, values and verdicts, decisions, rollback, performance
+// metrics, the handoff checklist, and the protocol's flow chart as a
+// Mermaid block with the path taken highlighted. It is the document a run
+// writes as its Markdown report ([MarkdownReport]), with what only the
+// whole journal gives: the timeline and the path.
 func (v *RunView) Markdown() (string, error) {
-	rep := v.Report
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s — run %s\n\n", rep.Title, rep.RunID)
-	t0, t1 := v.span()
-	fmt.Fprintf(&b, "- **Protocol:** %s (sha256 %.12s)\n- **Status:** %s (state %s)\n- **Started:** %s by %s\n- **Duration:** %s\n",
-		rep.Protocol, rep.Digest, rep.Status, rep.State, rep.Started.Format(time.RFC3339), rep.StartedBy, shortDuration(t1.Sub(t0)))
-	if rep.Failure != "" {
-		fmt.Fprintf(&b, "- **Failure:** %s\n", rep.Failure)
-	}
-	if rep.Next != "" {
-		fmt.Fprintf(&b, "- **Next protocol:** %s\n", rep.Next)
-	}
-	writeOutcomeMarkdown(&b, rep)
-
-	const width = 40
-	b.WriteString("\n## Timeline\n\n")
-	if len(v.Timeline) == 0 {
-		b.WriteString("Nothing ran.\n")
-	} else {
-		fmt.Fprintf(&b, "From %s to %s; each bar is to scale (%d columns = %s).\n\n```text\n",
-			t0.Format(time.RFC3339), t1.Format(time.RFC3339), width, shortDuration(t1.Sub(t0)))
-		for i := range v.Timeline {
-			e := &v.Timeline[i]
-			br := v.bar(e)
-			start := int(br.Left / 100 * width)
-			n := int(br.Width/100*width + 0.5)
-			if n == 0 {
-				n = 1
-			}
-			start = min(start, width-1)
-			n = min(n, width-start)
-			glyph := "█"
-			switch e.Kind {
-			case journal.TimelinePhase:
-				glyph = "▓"
-			case journal.TimelineHalt:
-				glyph = "░"
-			case journal.TimelineGate, journal.TimelineDecision:
-				glyph, n = "◆", 1
-			}
-			label := timelineLabel(e)
-			fmt.Fprintf(&b, "%-34.34s |%s%s%s| %-8s %s\n", label, strings.Repeat(" ", start), strings.Repeat(glyph, n),
-				strings.Repeat(" ", width-start-n), shortDuration(br.Duration), e.Status)
-		}
-		b.WriteString("```\n")
-	}
-
-	b.WriteString("\n## Phases and steps\n")
-	for _, ph := range rep.Phases {
-		fmt.Fprintf(&b, "\n### %s — %s\n\n| Step | Kind | Status | Duration | Attempts | Message |\n|---|---|---|---|---|---|\n", phaseHeading(ph), ph.Status)
-		for _, s := range ph.Steps {
-			att := ""
-			if s.Attempts > 0 {
-				att = fmt.Sprint(s.Attempts)
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %.0f ms | %s | %s |\n", s.ID, s.Kind, s.Status, s.DurationMS, att, mdCell.Replace(s.Message))
-		}
-	}
-
-	b.WriteString("\n## Gates\n\n")
-	if len(rep.Gates) == 0 {
-		b.WriteString("No gate was evaluated.\n")
-	}
-	for _, g := range rep.Gates {
-		head := "passed"
-		if !g.Passed {
-			head = "FAILED (" + g.Policy + ")"
-		}
-		fmt.Fprintf(&b, "### %s (%s): %s\n\n| Criterion | Verdict | Expression | Values |\n|---|---|---|---|\n", g.Title, g.ID, head)
-		for _, c := range g.Criteria {
-			res := "✓ passed"
-			if c.Note != "" {
-				res += " (" + c.Note + ")"
-			}
-			if !c.Passed {
-				res = "✗ failed"
-				if c.Error != "" {
-					res += ": " + c.Error
-				}
-			}
-			fmt.Fprintf(&b, "| %s | %s | `%s` | %s |\n", mdCell.Replace(c.Name), mdCell.Replace(res), mdCell.Replace(c.Expr), mdCell.Replace(journal.FormatValues(c.Values)))
-		}
-		b.WriteString("\n")
-	}
-
-	b.WriteString("## Decisions\n\n")
-	if len(rep.Decisions) == 0 {
-		b.WriteString("None.\n")
-	} else {
-		b.WriteString("| Halt | Decision | Who | When | Via | Why |\n|---|---|---|---|---|---|\n")
-		for _, d := range rep.Decisions {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", d.Step, map[bool]string{true: "approved", false: "rejected"}[d.Approve],
-				mdCell.Replace(d.By), d.Time.Format(time.RFC3339), d.Via, mdCell.Replace(d.Reason))
-		}
-	}
-
-	writeRollbackMarkdown(&b, rep)
-	writeChecklistMarkdown(&b, rep)
-
-	chart, err := v.Mermaid()
-	if err != nil {
+	if err := v.writeMarkdown(&b); err != nil {
 		return "", err
-	}
-	b.WriteString("\n## Flow\n\nThe protocol's flow; the states this run went through are highlighted (`visited`), the one it ended or stopped in is `current`.\n\n```mermaid\n")
-	b.WriteString(chart)
-	b.WriteString("```\n")
-	if len(v.Path) > 0 {
-		b.WriteString("\nPath: ")
-		parts := []string{v.Path[0].From}
-		for _, t := range v.Path {
-			parts = append(parts, fmt.Sprintf("(%s) %s", t.Event, t.To))
-		}
-		b.WriteString(strings.Join(parts, " → ") + "\n")
-	}
-	if rep.Completion != "" && journal.Status(rep.Status).Completed() {
-		fmt.Fprintf(&b, "\n%s\n", rep.Completion)
 	}
 	return b.String(), nil
 }
