@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/protorun/protorun/engine/journal"
+	"github.com/protorun/protorun/engine/protocol"
 )
 
 // MarkdownReport renders a report for people: the file a run writes as
@@ -30,8 +31,8 @@ func (v *RunView) writeMarkdown(b *strings.Builder) error {
 	rep := v.Report
 	fmt.Fprintf(b, "# %s — run %s\n\n", mdLine.Replace(rep.Title), rep.RunID)
 	status := rep.Status
-	if rep.State != "" {
-		status += " (state " + rep.State + ")"
+	if rep.State != "" && !protocol.State(rep.State).Terminal() {
+		status += " (state " + rep.State + ")" // where it stands; an ended run's state is its status
 	}
 	duration := time.Duration(rep.DurationMS * float64(time.Millisecond))
 	if len(v.Timeline) > 0 {
