@@ -27,8 +27,8 @@
 //   - Start a run with Options: a store.Store that keeps the run's journal
 //     (filestore.New for runs that outlive the process, store.Open for one
 //     named by URL, store.NewMemory otherwise), Observers that receive
-//     every Event (ConsoleObserver,
-//     JSONObserver, or an ObserverFunc of your own), vars, and a Prompter
+//     every Event (ConsoleObserver, with a ProgressObserver over it on a
+//     terminal, JSONObserver, or an ObserverFunc of your own), vars, and a Prompter
 //     (PrompterFunc) when someone can answer halts on the spot; one that
 //     finds nobody there returns an error wrapping ErrNoAnswer, and the run
 //     waits for Decide as without a Prompter.

@@ -127,8 +127,8 @@ func (c *common) observer(w io.Writer) (obs engine.Observer, stop func(), err er
 	switch c.output {
 	case "text":
 		tty := writerIsTerminal(w)
-		p := newProgress(&engine.ConsoleObserver{W: w, Color: tty && c.colorWanted()}, tty)
-		return hintObserver{p}, p.Close, nil
+		p, stop := newProgress(&engine.ConsoleObserver{W: w, Color: tty && c.colorWanted()}, tty)
+		return hintObserver{p}, stop, nil
 	case "json":
 		return hintObserver{&engine.JSONObserver{W: w}}, func() {}, nil
 	}
