@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/looplab/fsm"
-	"gopkg.in/yaml.v3"
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine/journal"
@@ -424,37 +423,13 @@ func inputView(in *protocol.Input, f FrozenFile) (map[string]any, error) {
 			format = "json"
 		}
 	}
-	if format == "json" {
-		err = json.Unmarshal(f.Content, &data)
-	} else {
-		err = yaml.Unmarshal(f.Content, &data)
-		data = jsonCompatible(data)
-	}
+	// As the file adapter reads a document: the same values whichever
+	// way a protocol reads a file.
+	data, err = adapters.Decode(format, f.Content)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
 	return map[string]any{"exists": true, "path": f.Path, "thresholds": in.Thresholds, "data": data}, nil
-}
-
-func jsonCompatible(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			t[k] = jsonCompatible(e)
-		}
-		return t
-	case map[any]any:
-		out := map[string]any{}
-		for k, e := range t {
-			out[fmt.Sprint(k)] = jsonCompatible(e)
-		}
-		return out
-	case []any:
-		for i, e := range t {
-			t[i] = jsonCompatible(e)
-		}
-	}
-	return v
 }
 
 // out resolves an evidence, report or baseline path against

@@ -35,7 +35,6 @@
 package file
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -43,14 +42,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/adapters/internal/param"
@@ -180,7 +175,7 @@ func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Res
 		format = detect(c.path, data)
 	}
 	res.Details["format"] = format
-	doc, err := decode(format, data)
+	doc, err := adapters.Decode(format, data)
 	if err != nil {
 		return done("cannot decode %s as %s: %v", c.path, strings.ToUpper(format), err)
 	}
@@ -237,65 +232,6 @@ func detect(path string, data []byte) string {
 		return "json"
 	}
 	return "yaml"
-}
-
-func decode(format string, data []byte) (any, error) {
-	if format == "json" {
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, errors.New("more than one JSON value")
-		}
-		return normalize(v), nil
-	}
-	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, err
-	}
-	return normalize(v), nil
-}
-
-// normalize makes a decoded document JSON-compatible: string keys, whole
-// JSON numbers as ints, timestamps as strings, no NaN or infinities.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalize(e)
-		}
-		return x
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[fmt.Sprint(k)] = normalize(e)
-		}
-		return out
-	case []any:
-		for i, e := range x {
-			x[i] = normalize(e)
-		}
-		return x
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return int(n)
-		}
-		f, _ := x.Float64()
-		return normalize(f)
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return fmt.Sprint(x)
-		}
-		return x
-	case time.Time:
-		return x.Format(time.RFC3339Nano)
-	case []byte:
-		return string(x)
-	}
-	return v
 }
 
 var (
