@@ -85,6 +85,18 @@ type ReportStep struct {
 // message (nil: the message as the protocol writes it).
 func BuildReport(p *protocol.Protocol, st *State, status string, now func() time.Time, fill func(text string) string) *RunReport {
 	runPath := func(path string) string { return ExpandRunID(path, st.ID) }
+	written := make(map[string]bool, len(st.Evidence))
+	for _, e := range st.Evidence {
+		written[e] = true
+	}
+	// A step's evidence is named only once the step wrote it: a step
+	// skipped or not run names no file that is not there.
+	evidence := func(path string) string {
+		if path = runPath(path); written[path] {
+			return path
+		}
+		return ""
+	}
 	rep := &RunReport{Version: 1, Protocol: p.ID, Title: p.Title, Next: p.Next, RunID: st.ID,
 		Status: status, State: st.State, StartedBy: st.StartedBy, Started: st.Started, Ended: st.Ended,
 		Digest: p.Digest, Failure: st.Failure, Decisions: st.Decisions, Rollbacks: st.Rollbacks,
@@ -136,7 +148,7 @@ func BuildReport(p *protocol.Protocol, st *State, status string, now func() time
 			switch {
 			case s.Gate != nil:
 				rs.Title = s.Gate.Title
-				rs.Evidence = s.Gate.Evidence
+				rs.Evidence = evidence(s.Gate.Evidence)
 				if g := st.Gates[s.ID]; g != nil {
 					rs.Status = map[bool]string{true: "passed", false: "failed"}[g.Passed]
 					rs.Started, rs.Ended = g.Time, g.Time
@@ -155,7 +167,7 @@ func BuildReport(p *protocol.Protocol, st *State, status string, now func() time
 					rs.Started = st.Halt.Since
 				}
 			default:
-				rs.Evidence = s.Evidence
+				rs.Evidence = evidence(s.Evidence)
 				rs.Level = levelOf(s)
 				if rec := st.Steps[s.ID]; rec != nil {
 					rs.Status, rs.Message = rec.Status, rec.Message
