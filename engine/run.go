@@ -33,6 +33,7 @@ const (
 	StatusRollbackFailed = journal.StatusRollbackFailed
 	StatusRejected       = journal.StatusRejected
 	StatusAborted        = journal.StatusAborted
+	StatusAbandoned      = journal.StatusAbandoned
 )
 
 // Prompter asks a person a question at a terminal. Only the exact answer

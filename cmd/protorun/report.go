@@ -43,7 +43,7 @@ protocol is the copy kept when the run started.`,
 			}
 			v, err := report.LoadRunView(context.Background(), st, args[0])
 			if err != nil {
-				return exitCode(exitUsage, journalRefused(err))
+				return exitCode(exitUsage, journalRefusedIn(context.Background(), st, err))
 			}
 			var buf bytes.Buffer
 			switch format {

@@ -56,7 +56,7 @@ decision.`,
 		SuggestionsMinimumDistance: 2,
 	}
 	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd(), newRunCmd(), newAdaptersCmd(),
-		newDecideCmd(true), newDecideCmd(false), newResumeCmd(), newAbortCmd(), newRunsCmd(), newStatusCmd(), newLogsCmd())
+		newDecideCmd(true), newDecideCmd(false), newResumeCmd(), newAbortCmd(), newAbandonCmd(), newRunsCmd(), newStatusCmd(), newLogsCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newVerifyCmd())
 	root.AddCommand(newStoreCmd())

@@ -22,7 +22,7 @@ import (
 func loadRun(ctx context.Context, st store.Store, id string) (*store.RunInfo, *protocol.Protocol, error) {
 	info, p, err := engine.LoadRun(ctx, st, id, nil)
 	if err != nil {
-		return nil, nil, exitCode(exitUsage, journalRefused(err))
+		return nil, nil, exitCode(exitUsage, journalRefusedIn(ctx, st, err))
 	}
 	return info, p, nil
 }
@@ -223,6 +223,17 @@ type runSummary struct {
 	LeftInPlace []string `json:"left_in_place,omitempty"`
 }
 
+// damaged is the status runs lists for a run whose journal it refused
+// (err): abandoned, or damaged.
+func damaged(ctx context.Context, st store.Store, id string, err error) string {
+	if _, entries, lerr := st.Load(ctx, id); lerr == nil {
+		if a := engine.AbandonmentOf(entries); a != nil {
+			return "abandoned by " + a.By + " (journal damaged)"
+		}
+	}
+	return "damaged: " + journalRefused(err).Error()
+}
+
 // summarize refuses, as the engine does before it acts on a run, a journal
 // that does not check out (journal.VerifyJournal).
 func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *journal.State, []store.Entry, error) {
@@ -275,7 +286,7 @@ func newRunsCmd() *cobra.Command {
 			for _, info := range infos {
 				s, _, _, err := summarize(ctx, st, info.ID)
 				if err != nil {
-					s = &runSummary{ID: info.ID, Protocol: info.Protocol, Status: "damaged: " + journalRefused(err).Error(), Started: info.Started}
+					s = &runSummary{ID: info.ID, Protocol: info.Protocol, Status: damaged(ctx, st, info.ID, err), Started: info.Started}
 				}
 				held.fill(ctx, st, s)
 				out = append(out, s)
@@ -327,7 +338,7 @@ func newStatusCmd() *cobra.Command {
 			}
 			s, rs, _, err := summarize(ctx, st, args[0])
 			if err != nil {
-				return exitCode(exitUsage, journalRefused(err))
+				return exitCode(exitUsage, journalRefusedIn(ctx, st, err))
 			}
 			readHoldings(ctx, st).fill(ctx, st, s)
 			w := cmd.OutOrStdout()
@@ -423,7 +434,7 @@ func newLogsCmd() *cobra.Command {
 				}
 			}
 			if verr != nil {
-				return exitCode(exitUsage, journalRefused(verr))
+				return exitCode(exitUsage, journalRefusedIn(context.Background(), st, verr))
 			}
 			return nil
 		},

@@ -16,6 +16,10 @@ const (
 	StatusRollbackFailed        Status = "rollback-failed"
 	StatusRejected              Status = "rejected"
 	StatusAborted               Status = "aborted"
+	// StatusAbandoned ends a run whose journal does not check out, so
+	// that nothing can act on it (engine.Abandon): nothing was rolled
+	// back, and its environments were freed.
+	StatusAbandoned Status = "abandoned"
 )
 
 // Completed reports whether s is the status of a completed run:
@@ -25,12 +29,12 @@ func (s Status) Completed() bool {
 }
 
 // Done reports whether the run ended: completed (with warnings or not),
-// failed, rolled back, rollback failed, rejected or aborted. A running,
+// failed, rolled back, rollback failed, rejected, aborted or abandoned. A running,
 // halted or interrupted run is not done: it can be resumed.
 func (s Status) Done() bool {
 	switch s {
 	case StatusCompleted, StatusCompletedWithWarnings, StatusFailed, StatusRolledBack,
-		StatusRollbackFailed, StatusRejected, StatusAborted:
+		StatusRollbackFailed, StatusRejected, StatusAborted, StatusAbandoned:
 		return true
 	}
 	return false

@@ -93,6 +93,38 @@ func TestForgedDecisionDoesNotDeploy(t *testing.T) {
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, fmt.Sprintf("journal    entry %d (decision): does not match its hash", len(lines)+1))
 	assert.Contains(t, out, "Run forged: TAMPERED")
+
+	// Nothing can act on it, and it holds production: the next release
+	// cannot deploy until someone abandons it, saying why.
+	out, code = w.protorun("abort", "forged", "--as", "alice", "--reason", "stuck")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "protorun abandon forged --as NAME --reason TEXT ends it, freeing its environments")
+	out, code = w.protorun(w.runArgs("next", "1.2.0")...)
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "held by run forged")
+	out, code = w.protorun("abandon", "forged", "--as", "alice")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "abandon needs a reason")
+	out, code = w.protorun("abandon", "forged", "--as", "alice", "--reason", "INC-311: decision appended by hand")
+	assert.Equal(t, 4, code, out)
+	assert.Contains(t, out, "Run forged abandoned by alice: INC-311: decision appended by hand")
+	assert.Contains(t, out, fmt.Sprintf("its journal is not trusted: run forged: journal entry %d (decision) does not match its hash", len(lines)+1))
+	assert.Contains(t, out, "freed: production")
+	assert.Contains(t, out, "nothing was rolled back")
+	assert.Equal(t, "1.0.0", w.version("production"), "abandoning deploys nothing")
+	out, code = w.protorun("status", "forged")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "abandoned by alice at ")
+	out, code = w.protorun("runs")
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "abandoned by alice (journal damaged)")
+	out, code = w.protorun("abandon", "forged", "--as", "alice", "--reason", "again")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "already ended (abandoned)")
+
+	// Production is free again: the next release gets to its approval.
+	out, code = w.protorun(w.runArgs("next", "1.2.0")...)
+	assert.Contains(t, []int{3}, code, out)
 }
 
 // TestDamagedJournalRefusedByEveryCommand: a halted run whose journal was
