@@ -684,7 +684,7 @@ func do(ctx context.Context, client *nethttp.Client, c config, key string, end t
 	}
 	ct := resp.Header.Get("Content-Type")
 	if !ans.truncated && len(kept) > 0 && (strings.Contains(strings.ToLower(ct), "json") || json.Valid(kept)) {
-		if doc, err := decodeJSON(kept); err == nil {
+		if doc, err := adapters.Decode("json", kept); err == nil { // whole numbers as ints
 			ans.doc, ans.isJSON = doc, true
 		}
 	}
@@ -825,40 +825,6 @@ func show(v any) string {
 		return string(b[:100]) + "…"
 	}
 	return string(b)
-}
-
-// decodeJSON decodes a body, whole numbers as ints.
-func decodeJSON(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("more than one JSON value")
-	}
-	return numbers(v), nil
-}
-
-func numbers(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return int(n)
-		}
-		f, _ := x.Float64()
-		return f
-	}
-	return v
 }
 
 // keptHeaders are the response headers copied into details.headers.
