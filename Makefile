@@ -43,7 +43,7 @@ fuzz: # every fuzz target for FUZZTIME (default 60s) each; see scripts/fuzz.sh
 	GO=$(GO) scripts/fuzz.sh $(or $(FUZZTIME),60s)
 
 # Release: static binaries for linux, darwin (amd64, arm64) and windows/amd64,
-# stamped with VERSION and COMMIT, SHA256SUMS and a CycloneDX SBOM, in dist/.
+# stamped with VERSION and COMMIT, a CycloneDX SBOM of each, SHA256SUMS, in dist/.
 dist:
 	GO=$(GO) scripts/dist.sh
 

@@ -21,6 +21,9 @@ func (p6Fake) Run(_ context.Context, req *adapters.Request) (*adapters.Result, e
 	if req.Step == "performance-baseline" {
 		return &adapters.Result{Status: adapters.Passed, Message: "ok", Measurements: map[string]any{"p95_ms": 12.5}}, nil
 	}
+	if req.Step == "production-p95" { // with prometheus_url: Prometheus' p95, in seconds
+		return &adapters.Result{Status: adapters.Passed, Message: "ok", Measurements: map[string]any{"value": 0.0125, "finite": true}}, nil
+	}
 	return &adapters.Result{Status: adapters.Passed, Message: "ok"}, nil
 }
 

@@ -24,8 +24,9 @@
 //	               it at least a scrape interval plus an evaluation
 //	               interval. The rules' last evaluation times, from
 //	               Prometheus' clock, are compared with this machine's.
-//	allow_empty  Optional. Default is false. With query or range: an empty
-//	             result passes (value is then absent) instead of failing.
+//	allow_empty  Optional. Default is false. With query or range: no data
+//	             (an empty result, or NaN/±Inf) passes with
+//	             measurements.empty true and no value, instead of failing.
 //	headers      Optional. Default is none. Request headers (auth: use a
 //	             secret var, "Bearer {vars.prometheus_token}"). Their
 //	             values never appear in the result.
@@ -35,29 +36,38 @@
 // # Outcomes
 //
 // query: Passed with measurements value (the first series' value; for a
-// range vector its last sample; for a string result, the string) and
-// series (how many); details.series lists each series' labels and value
-// (the first 100), details.result_type the type Prometheus answered.
-// A value that is NaN or ±Inf is the string "NaN", "+Inf" or "-Inf" and
-// the message says so (measurements.finite is false): a gate comparing it
-// with a number fails rather than passing on a NaN.
+// range vector its last sample; for a string result, the string), series
+// (how many), finite (true) and empty (false); details.series lists each
+// series' labels and value (the first 100), details.result_type the type
+// Prometheus answered.
 //
-// range: Passed with measurements min, max, avg (over every finite sample
-// of every series), last (the newest sample), series and samples; NaN
-// samples are counted in nan_samples and left out of min, max and avg.
+// range: Passed with measurements min, max, avg and last (over every
+// finite sample of every series; last is the newest of them), series,
+// samples, finite and empty; NaN and ±Inf samples are counted in
+// nan_samples and left out.
+//
+// No data: an empty result, a query whose value is NaN, +Inf or -Inf
+// (histogram_quantile over buckets that observed nothing, a ratio of zero
+// requests; details.value and details.series keep it as the string "NaN",
+// "+Inf" or "-Inf"), or a range whose every sample is, is Failed with a
+// message "no data: " naming the query. With allow_empty it is Passed
+// instead, with measurements empty true, finite false and no value (nor
+// min, max, avg, last): a criterion tests measurements.empty, and one that
+// compares the value with a number fails rather than passing on a NaN.
 //
 // alerts: Passed when no matching alert fires, Failed otherwise;
 // measurements firing and pending (matching alerts in each state);
 // details.alerts lists each matching alert's name, state, labels and since
 // (when it became active).
 //
-// An empty query or range result is Failed ("no data") unless allow_empty.
 // Prometheus not answering is Errored ("Prometheus unreachable at …", with
 // measurements.reachable false); a query Prometheus rejects is Errored
 // ("query invalid: " and Prometheus' own error text); any other error
 // answer, an answer that is not the API's JSON, or one larger than
 // MaxResponse is Errored with a message saying which. Warnings Prometheus
-// adds are kept in details.warnings and named in the message. Run returns
+// adds, to any answer, do not change the outcome: they are kept in
+// details.warnings and named in the message ("(Prometheus warns: …)"),
+// so they reach the step's evidence and journal entry. Run returns
 // an error only for bad parameters or when its context ends first.
 package prometheus
 
@@ -357,13 +367,17 @@ func (k *caller) get(path string, q url.Values) (*apiResponse, *adapters.Result)
 		if text == "" {
 			text = param.Excerpt(body, 200)
 		}
+		var res *adapters.Result
 		switch {
 		case out.ErrorType == "bad_data" || resp.StatusCode == nethttp.StatusBadRequest:
-			return nil, errored("query invalid: "+text, true)
+			res = errored("query invalid: "+text, true)
 		case out.ErrorType != "":
-			return nil, errored(fmt.Sprintf("Prometheus answered HTTP %d (%s): %s", resp.StatusCode, out.ErrorType, text), true)
+			res = errored(fmt.Sprintf("Prometheus answered HTTP %d (%s): %s", resp.StatusCode, out.ErrorType, text), true)
+		default:
+			res = errored(fmt.Sprintf("Prometheus answered HTTP %d: %s", resp.StatusCode, text), true)
 		}
-		return nil, errored(fmt.Sprintf("Prometheus answered HTTP %d: %s", resp.StatusCode, text), true)
+		res.Details = map[string]any{}
+		return nil, withWarnings(res, &out)
 	}
 	return &out, nil
 }
@@ -505,17 +519,23 @@ func (k *caller) instant() *adapters.Result {
 		res.Details["truncated"] = true
 	}
 	if count == 0 {
-		if !k.c.allowEmpty {
-			res.Status = adapters.Failed
-			res.Message = fmt.Sprintf("no data: %s returned no series", k.c.query)
-			return withWarnings(res, r)
-		}
-		res.Message = fmt.Sprintf("%s returned no series (allowed)", k.c.query)
-		return withWarnings(res, r)
+		return withWarnings(k.noData(res, fmt.Sprintf("%s returned no series", k.c.query)), r)
+	}
+	of := ""
+	if count > 1 {
+		of = fmt.Sprintf(" (first of %d series)", count)
+	}
+	if s, ok := first.(string); ok && d.ResultType != "string" && nonFinite(s) {
+		// NaN or ±Inf: histogram_quantile over buckets that observed
+		// nothing, a ratio of zero requests. No number to judge, so no
+		// data, however many series came back.
+		res.Details["value"] = s
+		return withWarnings(k.noData(res, fmt.Sprintf("%s is %s%s, not a finite number", k.c.query, s, of)), r)
 	}
 	res.Measurements["value"] = first
 	f, isNum := first.(float64)
 	res.Measurements["finite"] = isNum || d.ResultType == "string"
+	res.Measurements["empty"] = false
 	switch {
 	case isNum:
 		res.Message = fmt.Sprintf("%s = %s", k.c.query, strconv.FormatFloat(f, 'g', -1, 64))
@@ -524,10 +544,29 @@ func (k *caller) instant() *adapters.Result {
 	default:
 		res.Message = fmt.Sprintf("%s is %v, not a finite number", k.c.query, first)
 	}
-	if count > 1 {
-		res.Message += fmt.Sprintf(" (first of %d series)", count)
-	}
+	res.Message += of
 	return withWarnings(res, r)
+}
+
+// nonFinite reports whether a measurement value from number is NaN or
+// ±Inf.
+func nonFinite(s string) bool { return s == "NaN" || s == "+Inf" || s == "-Inf" }
+
+// noData makes res the outcome of a query that gave no finite number
+// (why says so, naming the query): Failed with "no data: why", or, with
+// allow_empty, Passed with measurements.empty true and no value (nor min,
+// max, avg, last), which a criterion tests with `measurements.empty` or
+// `measurements.value == nil`.
+func (k *caller) noData(res *adapters.Result, why string) *adapters.Result {
+	res.Measurements["empty"] = true
+	res.Measurements["finite"] = false
+	if !k.c.allowEmpty {
+		res.Status = adapters.Failed
+		res.Message = "no data: " + why
+		return res
+	}
+	res.Message = why + " (allowed: no value)"
+	return res
 }
 
 func labelsOf(m map[string]string) map[string]string {
@@ -563,8 +602,8 @@ func (k *caller) rangeQuery() *adapters.Result {
 	var (
 		lo, hi, sum     = math.Inf(1), math.Inf(-1), 0.0
 		n, nan, samples int
-		lastT           = math.Inf(-1)
-		lastV           float64
+		lastT, nanT     = math.Inf(-1), math.Inf(-1) // the newest finite and non-finite samples' times
+		lastV           float64                      // the newest finite sample's
 		list            []map[string]any
 	)
 	for i, s := range ss {
@@ -574,12 +613,14 @@ func (k *caller) rangeQuery() *adapters.Result {
 				return errored(fmt.Sprintf("Prometheus' sample %q is not a number", text), true)
 			}
 			samples++
-			if t := smp.time(); t > lastT {
-				lastT, lastV = t, f
-			}
+			t := smp.time()
 			if !finite(f) {
 				nan++
+				nanT = math.Max(nanT, t)
 				continue
+			}
+			if t > lastT {
+				lastT, lastV = t, f
 			}
 			n++
 			lo, hi, sum = math.Min(lo, f), math.Max(hi, f), sum+f
@@ -592,28 +633,23 @@ func (k *caller) rangeQuery() *adapters.Result {
 	res.Measurements["samples"] = samples
 	res.Measurements["nan_samples"] = nan
 	if samples == 0 {
-		if !k.c.allowEmpty {
-			res.Status = adapters.Failed
-			res.Message = fmt.Sprintf("no data: %s returned no samples over the last %s", k.c.query, k.c.last)
-			return withWarnings(res, r)
-		}
-		res.Message = fmt.Sprintf("%s returned no samples over the last %s (allowed)", k.c.query, k.c.last)
-		return withWarnings(res, r)
+		return withWarnings(k.noData(res, fmt.Sprintf("%s returned no samples over the last %s", k.c.query, k.c.last)), r)
 	}
-	res.Measurements["last"] = number(lastV)
 	if n == 0 {
-		for _, m := range []string{"min", "max", "avg"} {
-			res.Measurements[m] = "NaN"
-		}
-		res.Message = fmt.Sprintf("%s over the last %s: all %d samples are NaN or infinite, no finite number", k.c.query, k.c.last, samples)
-		return withWarnings(res, r)
+		return withWarnings(k.noData(res, fmt.Sprintf("%s over the last %s: all %d samples are NaN or infinite, not a finite number", k.c.query, k.c.last, samples)), r)
 	}
 	avg := sum / float64(n)
 	res.Measurements["min"], res.Measurements["max"], res.Measurements["avg"] = lo, hi, avg
-	res.Message = fmt.Sprintf("%s over the last %s: min %g, max %g, avg %g, last %v (%d samples, %d series)",
-		k.c.query, k.c.last, lo, hi, avg, number(lastV), samples, len(ss))
+	res.Measurements["last"] = lastV
+	res.Measurements["finite"] = true
+	res.Measurements["empty"] = false
+	res.Message = fmt.Sprintf("%s over the last %s: min %g, max %g, avg %g, last %g (%d samples, %d series)",
+		k.c.query, k.c.last, lo, hi, avg, lastV, samples, len(ss))
 	if nan > 0 {
 		res.Message += fmt.Sprintf("; %d samples NaN or infinite, left out", nan)
+		if nanT > lastT {
+			res.Message += " (the newest among them: last is the newest finite sample)"
+		}
 	}
 	return withWarnings(res, r)
 }

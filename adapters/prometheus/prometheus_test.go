@@ -78,6 +78,7 @@ func TestInstantQueryShapes(t *testing.T) {
 		series     int
 		message    string
 		finite     any
+		empty      bool
 	}{
 		{
 			name:   "vector",
@@ -99,36 +100,66 @@ func TestInstantQueryShapes(t *testing.T) {
 			body:   `{"status":"success","data":{"resultType":"string","result":[1700000000,"hello"]}}`,
 			status: adapters.Passed, value: "hello", series: 1, message: `up = "hello"`, finite: true,
 		},
+		// NaN and ±Inf (histogram_quantile over empty buckets, a ratio of
+		// zero requests) are no data: never a value a criterion could
+		// pass on.
 		{
-			name:   "NaN said plainly",
+			name:   "NaN is no data",
 			body:   `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}`,
-			status: adapters.Passed, value: "NaN", series: 1, message: "up is NaN, not a finite number", finite: false,
+			status: adapters.Failed, series: 1, message: "no data: up is NaN, not a finite number", finite: false, empty: true,
 		},
 		{
-			name:   "+Inf said plainly",
+			name:   "+Inf is no data",
 			body:   `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"+Inf"]}]}}`,
-			status: adapters.Passed, value: "+Inf", series: 1, message: "up is +Inf, not a finite number", finite: false,
+			status: adapters.Failed, series: 1, message: "no data: up is +Inf, not a finite number", finite: false, empty: true,
 		},
 		{
-			name:   "-Inf said plainly",
+			name:   "-Inf scalar is no data",
 			body:   `{"status":"success","data":{"resultType":"scalar","result":[1,"-Inf"]}}`,
-			status: adapters.Passed, value: "-Inf", series: 1, message: "up is -Inf, not a finite number", finite: false,
+			status: adapters.Failed, series: 1, message: "no data: up is -Inf, not a finite number", finite: false, empty: true,
+		},
+		{
+			name:   "NaN first of several series is no data",
+			body:   `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"a"},"value":[1,"NaN"]},{"metric":{"job":"b"},"value":[1,"2"]}]}}`,
+			status: adapters.Failed, series: 2, message: "no data: up is NaN (first of 2 series), not a finite number", finite: false, empty: true,
+		},
+		{
+			name:   "NaN as the last sample of a range vector is no data",
+			body:   `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"0.2"],[2,"NaN"]]}]}}`,
+			status: adapters.Failed, series: 1, message: "no data: up is NaN, not a finite number", finite: false, empty: true,
+		},
+		{
+			name:   "NaN allowed: no value",
+			body:   `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}`,
+			params: map[string]any{"allow_empty": true},
+			status: adapters.Passed, series: 1, message: "up is NaN, not a finite number (allowed: no value)", finite: false, empty: true,
+		},
+		{
+			name:   "+Inf allowed: no value",
+			body:   `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"+Inf"]}]}}`,
+			params: map[string]any{"allow_empty": true},
+			status: adapters.Passed, series: 1, message: "up is +Inf, not a finite number (allowed: no value)", finite: false, empty: true,
 		},
 		{
 			name:   "empty is no data",
 			body:   `{"status":"success","data":{"resultType":"vector","result":[]}}`,
-			status: adapters.Failed, series: 0, message: "no data: up returned no series",
+			status: adapters.Failed, series: 0, message: "no data: up returned no series", finite: false, empty: true,
 		},
 		{
 			name:   "empty allowed",
 			body:   `{"status":"success","data":{"resultType":"vector","result":[]}}`,
 			params: map[string]any{"allow_empty": true},
-			status: adapters.Passed, series: 0, message: "up returned no series (allowed)",
+			status: adapters.Passed, series: 0, message: "up returned no series (allowed: no value)", finite: false, empty: true,
 		},
 		{
 			name:   "warnings kept and named",
 			body:   `{"status":"success","warnings":["results truncated"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}`,
-			status: adapters.Passed, value: 1.0, series: 1, message: "up = 1 (Prometheus warns: results truncated)", finite: true,
+			status: adapters.Passed, value: 1.0, series: 1, message: "up = 1 (Prometheus warns: results truncated)", finite: true, empty: false,
+		},
+		{
+			name:   "warnings with no data",
+			body:   `{"status":"success","warnings":["remote read timed out"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}`,
+			status: adapters.Failed, series: 1, message: "no data: up is NaN, not a finite number (Prometheus warns: remote read timed out)", finite: false, empty: true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,6 +175,10 @@ func TestInstantQueryShapes(t *testing.T) {
 			assert.Equal(t, tc.series, res.Measurements["series"])
 			assert.Equal(t, tc.value, res.Measurements["value"])
 			assert.Equal(t, tc.finite, res.Measurements["finite"])
+			assert.Equal(t, tc.empty, res.Measurements["empty"])
+			if tc.empty {
+				assert.NotContains(t, res.Measurements, "value", "no data has no value a criterion could compare")
+			}
 			assert.Equal(t, "up", f.last.Load().URL.Query().Get("query"))
 		})
 	}
@@ -187,19 +222,94 @@ func TestRangeQueryReduced(t *testing.T) {
 	assert.InDelta(t, 600, end-start, 0.01)
 }
 
-func TestRangeQueryEmptyAndAllNaN(t *testing.T) {
-	f := newFake(t)
-	f.answer("/api/v1/query_range", 200, `{"status":"success","data":{"resultType":"matrix","result":[]}}`)
-	res := run(t, map[string]any{"url": f.srv.URL, "range": map[string]any{"query": "x", "last": "5m"}})
-	assert.Equal(t, adapters.Failed, res.Status)
-	assert.Equal(t, "no data: x returned no samples over the last 5m0s", res.Message)
+// TestRangeQueryNoData: a range with no samples, or whose every sample
+// is NaN or ±Inf, is no data (Failed, naming the query), or with
+// allow_empty Passed with no min, max, avg or last; non-finite samples
+// among finite ones are left out, last included.
+func TestRangeQueryNoData(t *testing.T) {
+	matrix := func(values string) string {
+		return `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[` + values + `]}]}}`
+	}
+	for _, tc := range []struct {
+		name, body string
+		allowEmpty bool
+		status     adapters.Status
+		message    string
+		want       map[string]any // measurements expected (absent: nil)
+	}{
+		{
+			name: "empty", body: `{"status":"success","data":{"resultType":"matrix","result":[]}}`,
+			status:  adapters.Failed,
+			message: "no data: x returned no samples over the last 5m0s",
+			want:    map[string]any{"empty": true, "finite": false, "samples": 0, "min": nil, "last": nil},
+		},
+		{
+			name: "all NaN", body: matrix(`[1,"NaN"],[2,"NaN"]`),
+			status:  adapters.Failed,
+			message: "no data: x over the last 5m0s: all 2 samples are NaN or infinite, not a finite number",
+			want:    map[string]any{"empty": true, "finite": false, "samples": 2, "nan_samples": 2, "min": nil, "max": nil, "avg": nil, "last": nil},
+		},
+		{
+			name: "all +Inf and -Inf", body: matrix(`[1,"+Inf"],[2,"-Inf"]`),
+			status:  adapters.Failed,
+			message: "no data: x over the last 5m0s: all 2 samples are NaN or infinite, not a finite number",
+			want:    map[string]any{"empty": true, "nan_samples": 2, "avg": nil, "last": nil},
+		},
+		{
+			name: "all NaN allowed", body: matrix(`[1,"NaN"],[2,"+Inf"]`), allowEmpty: true,
+			status:  adapters.Passed,
+			message: "x over the last 5m0s: all 2 samples are NaN or infinite, not a finite number (allowed: no value)",
+			want:    map[string]any{"empty": true, "finite": false, "min": nil, "max": nil, "avg": nil, "last": nil},
+		},
+		{
+			name: "empty allowed", body: `{"status":"success","data":{"resultType":"matrix","result":[]}}`, allowEmpty: true,
+			status:  adapters.Passed,
+			message: "x returned no samples over the last 5m0s (allowed: no value)",
+			want:    map[string]any{"empty": true, "finite": false, "last": nil},
+		},
+		{
+			name: "newest NaN: last is the newest finite sample", body: matrix(`[1,"2"],[2,"4"],[3,"NaN"],[4,"+Inf"]`),
+			status:  adapters.Passed,
+			message: "x over the last 5m0s: min 2, max 4, avg 3, last 4 (4 samples, 1 series); 2 samples NaN or infinite, left out (the newest among them: last is the newest finite sample)",
+			want:    map[string]any{"empty": false, "finite": true, "min": 2.0, "max": 4.0, "avg": 3.0, "last": 4.0, "nan_samples": 2},
+		},
+		{
+			name: "-Inf in the middle left out", body: matrix(`[1,"2"],[2,"-Inf"],[3,"6"]`),
+			status:  adapters.Passed,
+			message: "x over the last 5m0s: min 2, max 6, avg 4, last 6 (3 samples, 1 series); 1 samples NaN or infinite, left out",
+			want:    map[string]any{"min": 2.0, "last": 6.0, "nan_samples": 1},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			f.answer("/api/v1/query_range", 200, tc.body)
+			params := map[string]any{"url": f.srv.URL, "range": map[string]any{"query": "x", "last": "5m"}}
+			if tc.allowEmpty {
+				params["allow_empty"] = true
+			}
+			res := run(t, params)
+			assert.Equal(t, tc.status, res.Status, res.Message)
+			assert.Equal(t, tc.message, res.Message)
+			for k, v := range tc.want {
+				if v == nil {
+					assert.NotContains(t, res.Measurements, k)
+					continue
+				}
+				assert.Equal(t, v, res.Measurements[k], k)
+			}
+		})
+	}
+}
 
-	f.answer("/api/v1/query_range", 200, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"NaN"],[2,"NaN"]]}]}}`)
-	res = run(t, map[string]any{"url": f.srv.URL, "range": map[string]any{"query": "x", "last": "5m"}})
-	assert.Equal(t, adapters.Passed, res.Status)
-	assert.Equal(t, "NaN", res.Measurements["avg"])
-	assert.Equal(t, "NaN", res.Measurements["last"])
-	assert.Contains(t, res.Message, "all 2 samples are NaN or infinite")
+// TestWarningsOnAnErrorAnswer: warnings Prometheus adds to an error
+// answer are kept too, beside the error.
+func TestWarningsOnAnErrorAnswer(t *testing.T) {
+	f := newFake(t)
+	f.answer("/api/v1/query", 422, `{"status":"error","errorType":"execution","error":"query timed out","warnings":["partial response"]}`)
+	res := run(t, map[string]any{"url": f.srv.URL, "query": "up"})
+	assert.Equal(t, adapters.Errored, res.Status)
+	assert.Equal(t, "Prometheus answered HTTP 422 (execution): query timed out (Prometheus warns: partial response)", res.Message)
+	assert.Equal(t, []string{"partial response"}, res.Details["warnings"])
 }
 
 const alertsBody = `{"status":"success","data":{"alerts":[
