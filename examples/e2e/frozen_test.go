@@ -139,7 +139,7 @@ func TestPromptAsksAgainAndRefusesExpired(t *testing.T) {
 	p.waitFor(t, "[APPROVAL REQUEST]", 1)
 	_, _ = io.WriteString(p.stdin, "y\n")
 	p.waitFor(t, `Please answer exactly yes or no (got "y")`, 1)
-	time.Sleep(4 * time.Second) // past the halt's 3 s: the answer comes too late
+	time.Sleep(4 * time.Second)                    // past the halt's 3 s: the answer comes too late
 	_, _ = io.WriteString(p.stdin, "yes\nCHG-1\n") // with the reason the protected deploy needs
 	out, code := p.finish(t)
 	assert.Equal(t, 1, code, out)
