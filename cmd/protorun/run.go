@@ -230,6 +230,8 @@ func newRunCmd() *cobra.Command {
 		Long: `Run a protocol from its first step to its end, a halt, or a failure.
 
 On a terminal, halts ask their prompt and only an exact "yes" approves.
+Without --as (or PROTORUN_USER, GITHUB_ACTOR, GITLAB_USER_LOGIN) the prompt
+also asks who decides, and approving a protected deploy asks a reason.
 Without a terminal (CI), the run stops at a halt with exit code 3 and prints
 how to approve it: protorun approve RUN, then protorun resume RUN. A halt on
 a failure (a gate with on_fail: halt, a step interrupted mid-call) exits 5.
