@@ -257,3 +257,45 @@ func TestPromptInterruptedCallAsksWho(t *testing.T) {
 		})
 	}
 }
+
+// TestPromptConfirmGateAsksWho: the rollback decision of a confirm gate,
+// answered at the prompt of a run given no identity, is recorded under the
+// name typed; without one it is no answer, and the rollback is automatic
+// as without a terminal, nothing recorded.
+func TestPromptConfirmGateAsksWho(t *testing.T) {
+	tests := []struct {
+		name    string
+		answers []string
+		status  engine.Status
+		by      string // the decider recorded; "": none
+	}{
+		{"a no and a name: the run halts at the gate", []string{"no", "frank"}, engine.StatusHalted, "frank"},
+		{"a yes and a name: rolled back", []string{"yes", "frank"}, engine.StatusRolledBack, "frank"},
+		{"a no without a name: automatic rollback", []string{"no"}, engine.StatusRolledBack, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := adHarness(t)
+			h.opts.Identity = ""
+			pr := &seqPrompter{answers: slices.Clone(tt.answers)}
+			h.opts.Prompter = pr
+			res, _ := h.start()
+			require.NotNil(t, res)
+			assert.Equal(t, tt.status, res.Status)
+			require.Len(t, pr.asked, 2)
+			assert.Equal(t, qWho, pr.asked[1])
+			st, err := journal.Replay("run-1", h.journal())
+			require.NoError(t, err)
+			if tt.by == "" {
+				assert.Empty(t, st.Decisions)
+				assert.True(t, announcedAny(h, "automatic rollback"), "%q", h.ev.announced())
+				return
+			}
+			require.Len(t, st.Decisions, 1)
+			assert.Equal(t, "gate", st.Decisions[0].Step)
+			assert.Equal(t, tt.by, st.Decisions[0].By)
+			assert.Equal(t, "prompt", st.Decisions[0].BySource)
+			assert.Equal(t, engine.CurrentUser(), st.Decisions[0].OSUser)
+		})
+	}
+}
