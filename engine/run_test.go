@@ -1176,13 +1176,14 @@ func TestRunApprovalHalt(t *testing.T) {
 	})
 
 	t.Run("allow_starter false refuses the starter at the prompt", func(t *testing.T) {
-		// The starter's "yes" is neither an approval nor a rejection: the
-		// run waits for someone the halt allows, and nothing is recorded in
-		// the starter's name.
+		// The starter sits at the run's terminal: the halt is not asked
+		// there, the run waits for someone the halt allows, and nothing is
+		// recorded in the starter's name.
 		h := newHarness(t, rtPipeline(t, noStagingRollback("          allow_starter: false"))).withPrompter("yes")
 		res, err := h.start()
 		require.ErrorIs(t, err, engine.ErrHalted)
 		assert.Equal(t, engine.StatusHalted, res.Status)
+		assert.Empty(t, h.prompt.questions(), "not asked at the starter's terminal")
 		assert.Zero(t, h.f.count("deploy-production"))
 		assert.Zero(t, h.f.count("deploy-staging.rollback"), "nothing rolled back: nobody rejected")
 		require.NoError(t, h.decide(true, "dave"))
