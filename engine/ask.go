@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -38,4 +39,81 @@ func (r *Runner) askYesNo(ctx context.Context, question string) (yes bool, err e
 		}
 		prompt = fmt.Sprintf("Please answer exactly yes or no (got %q).\n%s", strings.TrimSpace(answer), question)
 	}
+}
+
+// whoQuestion is asked after a yes or no at the prompt of a run given no
+// identity (Options.Identity): a decision is never made under a default
+// name.
+const whoQuestion = "Who is deciding? (your name, recorded with the decision):"
+
+// reasonQuestion is asked after a yes at a halt whose approval needs a
+// reason (protocol.Protocol.ReasonRequired).
+func reasonQuestion(step string) string {
+	return fmt.Sprintf("Reason for approving %s (a change ticket, say):", step)
+}
+
+// askLine asks question through the Prompter until the answer, trimmed,
+// is not empty, up to maxAsks times; then it is no answer (ErrNoAnswer)
+// and the run waits at the halt, nothing recorded. It returns the
+// Prompter's error as it is.
+func (r *Runner) askLine(ctx context.Context, question string) (string, error) {
+	prompt := question
+	for n := 1; ; n++ {
+		answer, err := r.opts.Prompter.Ask(ctx, prompt)
+		if err != nil {
+			return "", err
+		}
+		if s := strings.TrimSpace(answer); s != "" {
+			return s, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		if n == maxAsks {
+			return "", fmt.Errorf("%w: %d empty answers to %q", ErrNoAnswer, n, question)
+		}
+		prompt = "An answer is needed (got an empty line).\n" + question
+	}
+}
+
+// stampPrompt fills the identity of d, a decision answered at the prompt,
+// as the CLI stamps one it records: the name and where it came from (the
+// run's Identity and IdentitySource; or, for a run given none, the name
+// asked for now, with source "prompt"), and the OS user and host it was
+// made on. It returns ErrNoAnswer when no name is given: nothing is then
+// recorded.
+func (r *Runner) stampPrompt(ctx context.Context, d *Decision) error {
+	d.By, d.BySource = r.opts.Identity, r.opts.IdentitySource
+	if r.askName {
+		name, err := r.askLine(ctx, whoQuestion)
+		if err != nil {
+			return err
+		}
+		d.By, d.BySource = name, "prompt"
+	}
+	d.OSUser = CurrentUser()
+	if h, err := os.Hostname(); err == nil {
+		d.Host = h
+	}
+	return nil
+}
+
+// promptDecision is the decision answered yes or no at the prompt of the
+// halt step: stamped with who decides (stampPrompt), with the reason
+// asked for an approval that needs one (protocol.Protocol.ReasonRequired),
+// else reason. It returns ErrNoAnswer when a name or reason is not given:
+// nothing is then recorded.
+func (r *Runner) promptDecision(ctx context.Context, step string, yes bool, reason string) (*Decision, error) {
+	d := &Decision{Step: step, Approve: yes, Via: "prompt", Reason: reason}
+	if err := r.stampPrompt(ctx, d); err != nil {
+		return nil, err
+	}
+	if yes && r.p.ReasonRequired(step) {
+		why, err := r.askLine(ctx, reasonQuestion(step))
+		if err != nil {
+			return nil, err
+		}
+		d.Reason = why
+	}
+	return d, nil
 }

@@ -43,12 +43,12 @@ func (p *seqPrompter) Ask(_ context.Context, q string) (string, error) {
 func TestPromptReasksUntilYesOrNo(t *testing.T) {
 	t.Run("y then yes approves", func(t *testing.T) {
 		h := newHarness(t, rtPipeline(t, rtDefaults()))
-		pr := &seqPrompter{answers: []string{"y", "yes please", "", "yes"}}
+		pr := &seqPrompter{answers: []string{"y", "yes please", "", "yes", "CHG-1"}}
 		h.opts.Prompter = pr
 		res, err := h.start()
 		require.NoError(t, err)
 		assert.Equal(t, engine.StatusCompleted, res.Status)
-		require.Len(t, pr.asked, 4)
+		require.Len(t, pr.asked, 5, "four answers to the yes/no, then the reason")
 		assert.Contains(t, pr.asked[1], `Please answer exactly yes or no (got "y")`)
 		assert.NotZero(t, h.f.count("deploy-production"))
 	})
@@ -85,7 +85,7 @@ func TestPromptRefusesExpiredApproval(t *testing.T) {
 	params.HaltExtra = "          expires: 2s"
 	h := newHarness(t, rtPipeline(t, params))
 	h.opts.Now = clock.Now
-	pr := &seqPrompter{answers: []string{"yes"}}
+	pr := &seqPrompter{answers: []string{"yes", "CHG-1"}}
 	pr.before = func() { clock.Set(clock.Now().Add(4 * time.Second)) } // answered 4 s later
 	h.opts.Prompter = pr
 	res, err := h.start()

@@ -31,7 +31,10 @@
 //     terminal, JSONObserver, or an ObserverFunc of your own), vars, and a Prompter
 //     (PrompterFunc) when someone can answer halts on the spot; one that
 //     finds nobody there returns an error wrapping ErrNoAnswer, and the run
-//     waits for Decide as without a Prompter.
+//     waits for Decide as without a Prompter. Decisions at the Prompter are
+//     recorded under Options.Identity (and IdentitySource); a run given none
+//     asks the Prompter who decides, and an approval that needs a reason
+//     asks for it. A halt with allow_starter: false is never asked there.
 //   - A run its context stops (a deadline, a cancel) returns an error
 //     wrapping ErrInterrupted and the context's error:
 //     errors.Is(err, context.DeadlineExceeded) holds for a deadline, and a

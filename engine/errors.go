@@ -45,6 +45,9 @@ type HaltError struct {
 	Rollback bool
 	// DryRun: the halt is a dry run's, which keeps nothing to decide on.
 	DryRun bool
+	// NotStarter: whoever started the run may not decide the halt
+	// (allow_starter: false), so it is not asked at the run's terminal.
+	NotStarter bool
 }
 
 // Error says which run waits at which halt.

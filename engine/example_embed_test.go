@@ -164,13 +164,19 @@ func ExamplePrompterFunc() {
 	}
 	ask := engine.PrompterFunc(func(_ context.Context, prompt string) (string, error) {
 		fmt.Println("asked:", prompt)
+		if strings.HasPrefix(prompt, "Reason for approving") {
+			return "CHG-42", nil // an approval guarding a protected deploy needs a reason
+		}
 		return "yes", nil // only the exact answer "yes" approves
 	})
+	// With an Identity the decisions are recorded under it; without one the
+	// prompter is also asked who decides.
 	res, err := engine.Start(context.Background(), p, engine.Options{Prompter: ask,
-		Identity: "release-bot", NoEvidence: true})
+		Identity: "release-bot", IdentitySource: "service", NoEvidence: true})
 	fmt.Println(res.Status, err)
 	// Output:
 	// asked: Release 1.0.0 to prod? (yes/no)
+	// asked: Reason for approving approval (a change ticket, say):
 	// completed <nil>
 }
 

@@ -44,20 +44,30 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 		d = &Decision{Step: s.ID, Approve: r.opts.Simulate[s.ID] != "reject", By: "dry-run", Via: "simulation"}
 		r.recordDecision(d)
 	}
-	if d == nil && r.opts.Prompter != nil {
+	// The person at the run's own terminal started it, whatever name they
+	// give: a halt its starter may not decide is not asked there.
+	notStarter := h.AllowStarter != nil && !*h.AllowStarter
+	asked := false
+	if d == nil && r.opts.Prompter != nil && !notStarter {
+		asked = true
 		if err := r.durable(); err != nil {
 			return "", err
 		}
 		yes, err := r.askYesNo(ctx, text)
+		if err == nil {
+			d, err = r.promptDecision(ctx, s.ID, yes, "answered "+yesNo(yes)+" at the prompt")
+			if errors.Is(err, ErrNoAnswer) {
+				r.emit(Event{Kind: EventDecision, Step: s.ID, Message: fmt.Sprintf("%s: the %s is not recorded: %v", s.ID, yesNo(yes), err)})
+			}
+		}
 		switch {
 		case errors.Is(err, ErrNoAnswer):
 			// Nobody can answer: wait for a decision, as without a prompter.
+			d = nil
 		case err != nil:
 			return "", err
 		default:
-			verb := yesNo(yes)
-			d = &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Time: r.now(),
-				Reason: "answered " + verb + " at the prompt", Via: "prompt", Context: r.contextDigest()}
+			d.Time, d.Context = r.now(), r.contextDigest()
 			if d.StoreIdentity, err = storeIdentity(ctx, r.store); err != nil {
 				return "", err // nothing recorded: the run stops at the halt's entry
 			}
@@ -78,8 +88,13 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 	}
 	if d == nil {
 		// A prompter was asked and got no answer: the prompt is not repeated.
-		return "", r.awaitDecision(&HaltError{Step: s.ID, Kind: string(h.Kind), Prompt: text, ReasonRequired: r.p.ReasonRequired(s.ID)},
-			r.opts.Prompter == nil, fmt.Sprintf("Run %s is waiting for a decision at %s (%s).", r.st.ID, s.ID, h.Kind))
+		why := fmt.Sprintf("Run %s is waiting for a decision at %s (%s).", r.st.ID, s.ID, h.Kind)
+		if notStarter && r.opts.Prompter != nil {
+			why = fmt.Sprintf("Run %s is waiting for a decision at %s (%s) by someone other than whoever started it (allow_starter: false), so it is not asked at this terminal.",
+				r.st.ID, s.ID, h.Kind)
+		}
+		return "", r.awaitDecision(&HaltError{Step: s.ID, Kind: string(h.Kind), Prompt: text, ReasonRequired: r.p.ReasonRequired(s.ID), NotStarter: notStarter},
+			!asked, why)
 	}
 	if d.Approve {
 		return protocol.EvApprove, nil
@@ -269,17 +284,19 @@ func (r *Runner) gate(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 			return "", err
 		}
 		yes, err := r.askYesNo(ctx, q)
+		var d *Decision
+		if err == nil {
+			d, err = r.promptDecision(ctx, s.ID, yes, "rollback decision: answered "+yesNo(yes))
+		}
 		if errors.Is(err, ErrNoAnswer) {
-			// Nobody can answer (stdin ended): as without a terminal, the
-			// rollback is automatic.
+			// Nobody can answer (stdin ended), or nobody says who answers:
+			// as without a terminal, the rollback is automatic.
 			r.announceText(fmt.Sprintf("%v → automatic rollback", err), nil)
 			return protocol.EvRollback, nil
 		}
 		if err != nil {
 			return "", err
 		}
-		d := &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
-			Reason: "rollback decision: answered " + yesNo(yes)}
 		r.recordDecision(d)
 		if !d.Approve {
 			return protocol.EvHalt, nil

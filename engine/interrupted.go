@@ -66,13 +66,15 @@ func (r *Runner) interruptedStep(ctx context.Context, s *protocol.PlanStep) (eve
 			return "", true, err
 		}
 		yes, err := r.askYesNo(ctx, prompt)
+		if err == nil {
+			d, err = r.promptDecision(ctx, s.ID, yes, "rollback decision after an interrupted call: answered "+yesNo(yes))
+		}
 		switch {
 		case errors.Is(err, ErrNoAnswer): // wait for a decision, as without a prompter
+			d = nil
 		case err != nil:
 			return "", true, err
 		default:
-			d = &Decision{Step: s.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
-				Reason: "rollback decision after an interrupted call: answered " + yesNo(yes)}
 			r.recordDecision(d)
 		}
 	}
@@ -165,13 +167,15 @@ func (r *Runner) interruptedRollback(ctx context.Context, tmp *protocol.PlanStep
 			return false, nil, err
 		}
 		yes, err := r.askYesNo(ctx, prompt)
+		if err == nil {
+			d, err = r.promptDecision(ctx, tmp.ID, yes, "interrupted rollback: answered "+yesNo(yes))
+		}
 		switch {
 		case errors.Is(err, ErrNoAnswer): // wait for a decision, as without a prompter
+			d = nil
 		case err != nil:
 			return false, nil, err
 		default:
-			d = &Decision{Step: tmp.ID, Approve: yes, By: r.opts.Identity, Via: "prompt",
-				Reason: "interrupted rollback: answered " + yesNo(yes)}
 			r.recordDecision(d)
 		}
 	}

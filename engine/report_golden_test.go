@@ -95,7 +95,7 @@ func goldenRun(t *testing.T, id string, spec []byte) (*engine.Result, *store.Mem
 	s := store.NewMemory()
 	dir := t.TempDir()
 	res, err := engine.Start(context.Background(), p, engine.Options{Store: s, Vars: run.Vars, Dir: dir,
-		Identity: "tester", RunID: id, Now: clock.Now, Prompter: &rtPrompter{answer: run.Answer},
+		Identity: "tester", RunID: id, Now: clock.Now, Prompter: &rtPrompter{answer: run.Answer, reason: "CHG-1"},
 		Getenv: func(string) string { return "" }})
 	require.NoError(t, err)
 	return res, s, dir

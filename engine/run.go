@@ -63,8 +63,14 @@ type Options struct {
 	// no terminal: a halt stops the run and Run returns a *HaltError.
 	Prompter Prompter
 	// Identity is who starts the run and who answers the Prompter. Default
-	// is the OS user.
+	// is the OS user, for started_by only: a decision is never made under
+	// a default name, so without an Identity the Prompter also asks who
+	// decides (a name, recorded with by_source "prompt").
 	Identity string
+	// IdentitySource says where Identity came from, recorded as by_source
+	// with the decisions answered at the Prompter (for the CLI: "flag" for
+	// --as, "PROTORUN_USER", "github" or "gitlab"). Optional.
+	IdentitySource string
 	// Dir is the directory relative paths (evidence, inputs) resolve
 	// against. Default is the working directory.
 	Dir string
@@ -158,6 +164,9 @@ type Runner struct {
 	// takeover is the lease this process took over from a driver that
 	// died, announced once the run is prepared (lease.go).
 	takeover *leaseTakeover
+	// askName: the run was given no Identity, so the Prompter asks who
+	// decides (ask.go).
+	askName bool
 }
 
 // Decision is a person's answer to a halt.
@@ -338,8 +347,9 @@ func newRunner(p *protocol.Protocol, opts Options) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Identity == "" {
-		opts.Identity = CurrentUser()
+	askName := opts.Identity == ""
+	if askName {
+		opts.Identity, opts.IdentitySource = CurrentUser(), ""
 	}
 	set, own := opts.Adapters, false
 	if set == nil {
@@ -351,7 +361,7 @@ func newRunner(p *protocol.Protocol, opts Options) (*Runner, error) {
 	if opts.DryRun {
 		set, own = simulatedSet(p, opts.Simulate), true
 	}
-	return &Runner{p: p, opts: opts, store: opts.Store, set: set, ownSet: own, now: opts.Now}, nil
+	return &Runner{p: p, opts: opts, store: opts.Store, set: set, ownSet: own, now: opts.Now, askName: askName}, nil
 }
 
 // CurrentUser names the OS user running the process.

@@ -243,10 +243,13 @@ func (r *rtEvents) announced() []string {
 	return out
 }
 
-// rtPrompter answers every question with answer and records the questions.
+// rtPrompter answers every question with answer, except the reason an
+// approval needs (asked after its yes), which it answers with reason when
+// set, and records the questions.
 type rtPrompter struct {
 	mu     sync.Mutex
 	answer string
+	reason string
 	asked  []string
 }
 
@@ -254,6 +257,9 @@ func (p *rtPrompter) Ask(_ context.Context, q string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.asked = append(p.asked, q)
+	if p.reason != "" && strings.HasPrefix(q, "Reason for approving ") {
+		return p.reason, nil
+	}
 	return p.answer, nil
 }
 
@@ -336,7 +342,7 @@ func newHarness(t *testing.T, p *protocol.Protocol, names ...string) *rtHarness 
 
 // withPrompter answers every halt and rollback question with answer.
 func (h *rtHarness) withPrompter(answer string) *rtHarness {
-	h.prompt = &rtPrompter{answer: answer}
+	h.prompt = &rtPrompter{answer: answer, reason: "CHG-1"}
 	h.opts.Prompter = h.prompt
 	return h
 }
@@ -541,7 +547,9 @@ func TestRunAllPass(t *testing.T) {
 	assert.Contains(t, ann, "Checking connectivity to staging and production...")
 	assert.Contains(t, ann, "[AUTOMATION] lint: clean")
 	assert.Contains(t, ann, "Deploying to production, approved by tester", "{approver} is the latest decision's")
-	assert.Equal(t, []string{"Deploy 2.0.0 to production? (yes/no)"}, h.prompt.questions())
+	assert.Equal(t, []string{"Deploy 2.0.0 to production? (yes/no)", "Reason for approving approve-production (a change ticket, say):"},
+		h.prompt.questions(), "the yes, then the reason its protected deploy needs; the run's identity is given: no name is asked")
+	assert.Equal(t, "CHG-1", rep.Decisions[0].Reason)
 	for _, m := range ann {
 		assert.NotRegexp(t, `\{[a-z.]+\}`, m, "unfilled placeholder")
 	}
@@ -1168,13 +1176,14 @@ func TestRunApprovalHalt(t *testing.T) {
 	})
 
 	t.Run("allow_starter false refuses the starter at the prompt", func(t *testing.T) {
-		// The starter's "yes" is neither an approval nor a rejection: the
-		// run waits for someone the halt allows, and nothing is recorded in
-		// the starter's name.
+		// The starter sits at the run's terminal: the halt is not asked
+		// there, the run waits for someone the halt allows, and nothing is
+		// recorded in the starter's name.
 		h := newHarness(t, rtPipeline(t, noStagingRollback("          allow_starter: false"))).withPrompter("yes")
 		res, err := h.start()
 		require.ErrorIs(t, err, engine.ErrHalted)
 		assert.Equal(t, engine.StatusHalted, res.Status)
+		assert.Empty(t, h.prompt.questions(), "not asked at the starter's terminal")
 		assert.Zero(t, h.f.count("deploy-production"))
 		assert.Zero(t, h.f.count("deploy-staging.rollback"), "nothing rolled back: nobody rejected")
 		require.NoError(t, h.decide(true, "dave"))
@@ -1247,7 +1256,7 @@ func TestRunPrompterAnswers(t *testing.T) {
 			switch tt.status {
 			case engine.StatusCompleted:
 				require.NoError(t, err)
-				require.Len(t, questions, 1)
+				require.Len(t, questions, 2, "the yes, then the reason")
 				require.Len(t, decisions, 1)
 				assert.Equal(t, "approved", decisions[0].Status)
 				assert.Equal(t, 2, h.f.count("deploy-production"))
@@ -1560,8 +1569,8 @@ func TestRunCancellation(t *testing.T) {
 	assert.Equal(t, engine.StatusRolledBack, res.Status)
 	assert.Equal(t, 2, h.f.count("deploy-production"), "the interrupted deploy is not run again")
 	qs := h.prompt.questions()
-	require.Len(t, qs, 2, "the approval is not asked again; the rollback decision is")
-	assert.Contains(t, qs[1], "interrupted in the middle of its deployer call")
+	require.Len(t, qs, 3, "the approval (and its reason) is not asked again; the rollback decision is")
+	assert.Contains(t, qs[2], "interrupted in the middle of its deployer call")
 	assert.Empty(t, slices.DeleteFunc(files(t, h.dir), func(f string) bool { return !strings.Contains(f, ".tmp-") }))
 }
 

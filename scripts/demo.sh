@@ -2,7 +2,8 @@
 # make demo: Protocol 6 end to end against the local sandbox.
 #   1. bring up staging and production on 127.0.0.1 (examples/sandbox)
 #   2. run protocols/deployment.yaml, deploying version ${VERSION:-1.1.0}
-#   3. on a terminal, answer the halts yourself; without one, approve each
+#   3. on a terminal, answer the halts yourself (yes, then your name unless
+#      PROTORUN_USER is set, and for production a reason); without one, approve each
 #      halt with `protorun approve` as a separate, visible step, and resume
 #   4. show the evidence and the report, bring the sandbox down
 set -euo pipefail

@@ -47,7 +47,11 @@ func haltHint(h *engine.HaltError) string {
 	if h.ReasonRequired {
 		reason = " --reason TEXT"
 	}
-	return fmt.Sprintf("\n  approve: protorun approve %s --as NAME%s\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s", id, reason, id, id)
+	hint := fmt.Sprintf("\n  approve: protorun approve %s --as NAME%s\n  reject:  protorun reject %s --as NAME --reason TEXT\n  then:    protorun resume %s", id, reason, id, id)
+	if h.NotStarter {
+		hint += "\n  (NAME: not whoever started the run; the halt has allow_starter: false)"
+	}
+	return hint
 }
 
 // refusalText is a *engine.NotHaltedError in the CLI's words: the command

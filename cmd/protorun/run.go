@@ -104,11 +104,15 @@ func (c *common) store() (store.Store, error) {
 	return st, nil
 }
 
-func (c *common) identity() string {
+// identity is who drives the run and where that name came from: --as, or
+// configured (identity.go); none ("", "") when neither gives one, and then
+// the engine records the OS user as the starter and asks who decides at
+// the prompt, never deciding under a default name.
+func (c *common) identity() (name, source string) {
 	if d, err := c.decider(""); err == nil {
-		return d.name // --as, or configured (identity.go)
+		return d.name, d.source
 	}
-	return engine.CurrentUser()
+	return "", ""
 }
 
 // promptOut is where questions are asked: stdout, or stderr when stdout
@@ -226,6 +230,8 @@ func newRunCmd() *cobra.Command {
 		Long: `Run a protocol from its first step to its end, a halt, or a failure.
 
 On a terminal, halts ask their prompt and only an exact "yes" approves.
+Without --as (or PROTORUN_USER, GITHUB_ACTOR, GITLAB_USER_LOGIN) the prompt
+also asks who decides, and approving a protected deploy asks a reason.
 Without a terminal (CI), the run stops at a halt with exit code 3 and prints
 how to approve it: protorun approve RUN, then protorun resume RUN. A halt on
 a failure (a gate with on_fail: halt, a step interrupted mid-call) exits 5.
@@ -253,9 +259,10 @@ halt, and writes evidence to a temporary directory it removes at the end;
 			if err != nil {
 				return err
 			}
-			opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs},
+			opts := engine.Options{Store: st, Observers: []engine.Observer{obs},
 				Vars: map[string]string{}, DryRun: dryRun, Simulate: map[string]string{}, RunID: runID, WaitLock: c.waitLock,
 				Notifier: c.notifier(cmd.ErrOrStderr()), WaitDecision: c.waitDecision}
+			opts.Identity, opts.IdentitySource = c.identity()
 			if err := c.checkWait(dryRun); err != nil {
 				return err
 			}

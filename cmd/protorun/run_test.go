@@ -127,6 +127,7 @@ func TestResumeNoPrompt(t *testing.T) {
 	require.Equal(t, exitHalted, code, out)
 
 	withStdin(t, "yes\n")
+	t.Setenv("PROTORUN_USER", "ops") // who answers: the prompt does not ask
 	out, code = executeErr(t, "resume", "r", "--no-prompt", "--interactive", "--state-dir", state)
 	assert.Equal(t, exitHalted, code, out)
 	assert.Contains(t, out, "Run r is waiting for a decision at approval (approval).")

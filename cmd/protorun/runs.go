@@ -126,8 +126,9 @@ func (c *common) drive(cmd *cobra.Command, st store.Store, p *protocol.Protocol,
 	if err != nil {
 		return err
 	}
-	opts := engine.Options{Store: st, Identity: c.identity(), Observers: []engine.Observer{obs}, WaitLock: c.waitLock, Prompter: prompter,
+	opts := engine.Options{Store: st, Observers: []engine.Observer{obs}, WaitLock: c.waitLock, Prompter: prompter,
 		Notifier: c.notifier(cmd.ErrOrStderr()), WaitDecision: c.waitDecision}
+	opts.Identity, opts.IdentitySource = c.identity()
 	secrets, err := askSecrets(cmd, st, p, id, prompter != nil)
 	if err != nil {
 		return err

@@ -132,14 +132,15 @@ func TestPromptAsksAgainAndRefusesExpired(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, bytes.Replace(src, []byte("expires: 24h"), []byte("expires: 3s"), 1), 0o644))
 
 	args := w.runArgs("expiry", "1.2.0")
-	p := startProc(t, w.dir, []string{"NO_COLOR=1"}, append(args[:2:2], append([]string{"--interactive"}, args[3:]...)...)...)
+	// Who answers is configured: the prompt does not ask a name.
+	p := startProc(t, w.dir, []string{"NO_COLOR=1", "PROTORUN_USER=ops"}, append(args[:2:2], append([]string{"--interactive"}, args[3:]...)...)...)
 	p.waitFor(t, "[CONFIRMATION]", 1)
 	_, _ = io.WriteString(p.stdin, "yes\n")
 	p.waitFor(t, "[APPROVAL REQUEST]", 1)
 	_, _ = io.WriteString(p.stdin, "y\n")
 	p.waitFor(t, `Please answer exactly yes or no (got "y")`, 1)
-	time.Sleep(4 * time.Second) // past the halt's 3 s: the answer comes too late
-	_, _ = io.WriteString(p.stdin, "yes\n")
+	time.Sleep(4 * time.Second)                    // past the halt's 3 s: the answer comes too late
+	_, _ = io.WriteString(p.stdin, "yes\nCHG-1\n") // with the reason the protected deploy needs
 	out, code := p.finish(t)
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "expired")
