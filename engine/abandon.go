@@ -21,37 +21,8 @@ import (
 // what it deployed, never abandoned.
 var ErrJournalTrusted = errors.New("its journal checks out")
 
-// Abandonment is why and by whom a run was abandoned: the "abandoned"
-// field of the end entry Abandon appends to its journal.
-type Abandonment struct {
-	// By, BySource, OSUser, Host, Reason, Time and StoreIdentity say who
-	// abandoned the run and why, as a decision does.
-	By            string          `json:"by"`
-	BySource      string          `json:"by_source,omitempty"`
-	OSUser        string          `json:"os_user,omitempty"`
-	Host          string          `json:"host,omitempty"`
-	Reason        string          `json:"reason"`
-	Time          time.Time       `json:"time"`
-	StoreIdentity *store.Identity `json:"store_identity,omitempty"`
-	// Problem is why the journal is not trusted: the first problem its
-	// check found.
-	Problem string `json:"problem"`
-	// Holds are the environments the run held, freed by abandoning it.
-	Holds []string `json:"holds,omitempty"`
-	// Previous is the driver whose lease was taken over (it had died),
-	// if any: a journal that is not trusted is not told of the takeover
-	// otherwise.
-	Previous *store.Holder `json:"previous_driver,omitempty"`
-}
-
-// abandonEnd is the data of the end entry Abandon appends.
-type abandonEnd struct {
-	State     string       `json:"state"`
-	Status    Status       `json:"status"`
-	Ended     time.Time    `json:"ended"`
-	Failure   string       `json:"failure"`
-	Abandoned *Abandonment `json:"abandoned"`
-}
+// Abandonment is why and by whom a run was abandoned (journal.Abandonment).
+type Abandonment = journal.Abandonment
 
 // Abandon ends a run that nothing can act on any more because its journal
 // does not check out (an entry changed or added by hand, a journal cut
@@ -108,21 +79,20 @@ func abandonOnce(ctx context.Context, s store.Store, runID string, a Abandonment
 		return nil, err
 	}
 	if store.Ended(entries) {
-		status := "ended"
-		var end abandonEnd
-		if json.Unmarshal(entries[len(entries)-1].Data, &end) == nil && end.Status != "" {
-			status = string(end.Status)
+		if prev := journal.AbandonmentOf(entries); prev != nil {
+			return nil, fmt.Errorf("run %s already ended (abandoned by %s at %s: %s): %w", runID, prev.By, prev.Time.Format(time.RFC3339), prev.Reason, ErrNotHalted)
 		}
-		return nil, fmt.Errorf("run %s already ended (%s): %w", runID, status, ErrNotHalted)
+		return nil, fmt.Errorf("run %s already ended: %w", runID, ErrNotHalted)
 	}
-	problem, err := journalProblem(s, info, entries, opts)
+	je, err := journalProblem(s, info, entries, opts)
 	if err != nil {
-		return nil, fmt.Errorf("run %s: cannot check its journal: %w", runID, err)
+		return nil, fmt.Errorf("run %s: cannot check its journal, so it is not abandoned: %w", runID, err)
 	}
-	if problem == nil {
+	if je == nil {
 		return nil, fmt.Errorf("run %s: %w: abort it instead (that rolls back what it deployed)", runID, ErrJournalTrusted)
 	}
-	a.Problem = problem.Error()
+	a.Problem, a.Entry, a.Kind = je.Problem, je.Entry, je.Kind
+	a.Head = info.Head
 	if a.Time.IsZero() {
 		a.Time = time.Now()
 	}
@@ -146,11 +116,11 @@ func abandonOnce(ctx context.Context, s store.Store, runID string, a Abandonment
 			}
 		}
 	}
-	end := abandonEnd{Status: StatusAbandoned, Ended: a.Time, Abandoned: &a,
-		Failure: fmt.Sprintf("abandoned by %s: %s (its journal is not trusted: %s)", a.By, a.Reason, a.Problem)}
 	if st, err := journal.Replay(runID, entries); err == nil {
-		end.State = st.State // where it seemed to stand, for people: nothing acts on it
+		a.State = st.State
 	}
+	end := journal.AbandonedEnd{State: string(protocol.StateAbandoned), Status: StatusAbandoned, Ended: a.Time, Abandoned: &a,
+		Failure: fmt.Sprintf("abandoned by %s: %s (its journal was not trusted: %s)", a.By, a.Reason, a.ProblemText())}
 	b, err := json.Marshal(end)
 	if err != nil {
 		return nil, err
@@ -170,44 +140,41 @@ func abandonOnce(ctx context.Context, s store.Store, runID string, a Abandonment
 	return &a, nil
 }
 
-// journalProblem is why the run's journal is not trusted, or nil: the
-// checks every command makes before acting on a run (LoadRun), against
-// the protocol the run started with, from the store's copy. err is a
-// check that could not be made.
-func journalProblem(s store.Store, info *store.RunInfo, entries []store.Entry, opts *protocol.LoadOptions) (problem, err error) {
-	if len(info.Source) == 0 {
-		return errors.New("the store kept no copy of its protocol"), nil
-	}
-	sum := sha256.Sum256(info.Source)
-	if got := hex.EncodeToString(sum[:]); got != info.Digest {
-		return fmt.Errorf("the kept protocol has sha256 %.12s, the run started with %.12s", got, info.Digest), nil
-	}
-	p, err := protocol.Parse(info.File, info.Source, opts)
-	if err != nil {
-		return nil, fmt.Errorf("the protocol it started with: %w", err)
-	}
-	if err := verifyJournalIn(s, p, info, entries); err != nil {
-		var je *store.JournalError
-		if !errors.As(err, &je) {
-			return nil, err
+// journalProblem is the first problem of the run's journal that every
+// command refuses it for (LoadRun, VerifyJournal), checked against the
+// protocol the run started with, or nil when it checks out. err is a
+// check that could not be made: a journal this build cannot read (an
+// entry of a newer protorun), a protocol it cannot parse (an adapter it
+// lacks), or no copy of the protocol to check the decisions against when
+// the chain and head check out (resume it with the protocol in Go).
+func journalProblem(s store.Store, info *store.RunInfo, entries []store.Entry, opts *protocol.LoadOptions) (*store.JournalError, error) {
+	var p *protocol.Protocol
+	if len(info.Source) > 0 {
+		sum := sha256.Sum256(info.Source)
+		if got := hex.EncodeToString(sum[:]); got != info.Digest {
+			return &store.JournalError{Run: info.ID, Problem: fmt.Sprintf("the kept protocol has sha256 %.12s, the run started with %.12s", got, info.Digest)}, nil
 		}
-		return err, nil
+		var err error
+		if p, err = protocol.Parse(info.File, info.Source, opts); err != nil {
+			return nil, fmt.Errorf("the protocol it started with: %w", err)
+		}
+	}
+	err := verifyJournalIn(s, p, info, entries)
+	var je *store.JournalError
+	switch {
+	case errors.As(err, &je):
+		return je, nil
+	case err != nil:
+		return nil, err
+	case p == nil:
+		return nil, errors.New("its chain and head check out, but the store kept no copy of its protocol to check its decisions against: resume it with its protocol (engine.Resume) or restore the copy")
 	}
 	if _, err := journal.Replay(info.ID, entries); err != nil {
-		return err, nil
+		return nil, fmt.Errorf("its journal checks out but does not replay (an entry of a newer protorun?): %w", err)
 	}
 	return nil, nil
 }
 
 // AbandonmentOf is the abandonment recorded at the end of a run's
 // journal, or nil when the run was not abandoned.
-func AbandonmentOf(entries []store.Entry) *Abandonment {
-	if !store.Ended(entries) {
-		return nil
-	}
-	var end abandonEnd
-	if json.Unmarshal(entries[len(entries)-1].Data, &end) != nil || end.Status != StatusAbandoned {
-		return nil
-	}
-	return end.Abandoned
-}
+func AbandonmentOf(entries []store.Entry) *Abandonment { return journal.AbandonmentOf(entries) }

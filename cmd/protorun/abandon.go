@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/store"
 )
 
 func newAbandonCmd() *cobra.Command {
@@ -58,10 +59,11 @@ the state directory (keep it), which frees its environments.`,
 			who.stamp(&d)
 			a, err := engine.Abandon(ctx, st, args[0], engine.Abandonment{By: d.By, BySource: d.BySource, OSUser: d.OSUser, Host: d.Host, Reason: reason}, nil)
 			if a == nil {
-				if errors.Is(err, engine.ErrJournalTrusted) {
-					err = fmt.Errorf("%w; nothing was recorded", err)
+				var je *store.JournalError
+				if errors.As(err, &je) { // the store could not read the journal
+					err = fmt.Errorf("%w\n  %s", err, unreadableAdvice(st, args[0]))
 				}
-				return exitCode(exitUsage, cliWords(err))
+				return exitCode(exitUsage, cliWords(fmt.Errorf("%w; nothing was recorded", err)))
 			}
 			if !human(c.output) {
 				if werr := writeData(cmd.OutOrStdout(), c.output, a, "  "); werr != nil {
@@ -70,7 +72,7 @@ the state directory (keep it), which frees its environments.`,
 			} else {
 				w := cmd.OutOrStdout()
 				fmt.Fprintf(w, "Run %s abandoned by %s: %s\n", args[0], a.By, a.Reason)
-				fmt.Fprintf(w, "  its journal is not trusted: %s\n", a.Problem)
+				fmt.Fprintf(w, "  its journal is not trusted: %s\n", a.ProblemText())
 				if len(a.Holds) > 0 {
 					fmt.Fprintf(w, "  freed: %s\n", strings.Join(a.Holds, ", "))
 				}

@@ -222,17 +222,9 @@ type runSummary struct {
 	Awaiting    string   `json:"awaiting,omitempty"`
 	ExitCode    *int     `json:"exit_code,omitempty"`
 	LeftInPlace []string `json:"left_in_place,omitempty"`
-}
-
-// damaged is the status runs lists for a run whose journal it refused
-// (err): abandoned, or damaged.
-func damaged(ctx context.Context, st store.Store, id string, err error) string {
-	if _, entries, lerr := st.Load(ctx, id); lerr == nil {
-		if a := engine.AbandonmentOf(entries); a != nil {
-			return "abandoned by " + a.By + " (journal damaged)"
-		}
-	}
-	return "damaged: " + journalRefused(err).Error()
+	// Abandoned says who ended a run whose journal was not trusted, why,
+	// the problem and the environments it freed (status abandoned).
+	Abandoned *journal.Abandonment `json:"abandoned,omitempty"`
 }
 
 // summarize refuses, as the engine does before it acts on a run, a journal
@@ -243,6 +235,13 @@ func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *jo
 		return nil, nil, nil, err
 	}
 	if err := journal.VerifyJournal(nil, info, entries); err != nil {
+		if a := journal.AbandonmentOf(entries); a != nil {
+			// Ended without acting on it: what its journal says beyond the
+			// abandonment is not trusted, so nothing of it is shown.
+			code := exitRollbackFailed // nothing was rolled back: a human must act
+			return &runSummary{ID: id, Protocol: info.Protocol, Status: string(engine.StatusAbandoned), State: string(protocol.StateAbandoned),
+				StartedBy: info.StartedBy, Started: info.Started, Ended: a.Time, Abandoned: a, ExitCode: &code}, &journal.State{ID: id}, entries, nil
+		}
 		return nil, nil, nil, err
 	}
 	rs, err := journal.Replay(id, entries)
@@ -287,7 +286,7 @@ func newRunsCmd() *cobra.Command {
 			for _, info := range infos {
 				s, _, _, err := summarize(ctx, st, info.ID)
 				if err != nil {
-					s = &runSummary{ID: info.ID, Protocol: info.Protocol, Status: damaged(ctx, st, info.ID, err), Started: info.Started}
+					s = &runSummary{ID: info.ID, Protocol: info.Protocol, Status: "damaged: " + journalRefused(err).Error(), Started: info.Started}
 				}
 				held.fill(ctx, st, s)
 				out = append(out, s)
@@ -366,6 +365,13 @@ func newStatusCmd() *cobra.Command {
 			}
 			if len(s.LeftInPlace) > 0 {
 				fmt.Fprintf(w, "Left in place, NOT rolled back: %s\n", strings.Join(s.LeftInPlace, ", "))
+			}
+			if a := s.Abandoned; a != nil {
+				fmt.Fprintf(w, "Abandoned: by %s at %s: %s\n  its journal was not trusted: %s\n", a.By, a.Time.Local().Format(time.RFC3339), a.Reason, a.ProblemText())
+				if len(a.Holds) > 0 {
+					fmt.Fprintf(w, "  freed: %s\n", strings.Join(a.Holds, ", "))
+				}
+				fmt.Fprintf(w, "  nothing was rolled back; protorun verify %s shows every problem\n", s.ID)
 			}
 			for _, id := range rs.StepOrder {
 				r := rs.Steps[id]

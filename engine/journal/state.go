@@ -58,6 +58,9 @@ type State struct {
 	// LeftInPlace names the deploys an aborted run left in place, newest
 	// first (the runtime's Result.LeftInPlace), as its end records them.
 	LeftInPlace []string `json:"left_in_place,omitempty"`
+	// Abandoned says who ended the run without acting on it because its
+	// journal was not trusted (engine.Abandon), and why.
+	Abandoned *Abandonment `json:"abandoned,omitempty"`
 
 	// haltAt is how many decisions the run held when it halted at Halt:
 	// only later ones answer it (PendingDecision).
@@ -337,10 +340,12 @@ func (r *replayer) apply(e store.Entry) error {
 			Warnings  []string          `json:"warnings"`
 			Checklist []ChecklistResult `json:"checklist"`
 			Failure   string            `json:"failure"`
+			Abandoned *Abandonment      `json:"abandoned"`
 		}
 		if err := dec(&end); err != nil {
 			return err
 		}
+		st.Abandoned = end.Abandoned
 		st.State, st.Status, st.Ended, st.RollbackOK = end.State, Status(end.Status), end.Ended, end.RollbackOK
 		st.LeftInPlace = end.LeftInPlace
 		st.Warnings, st.Checklist = end.Warnings, end.Checklist

@@ -64,6 +64,7 @@ func verifyJournal(p *protocol.Protocol, info *store.RunInfo, entries []store.En
 	if hp, _ := headProblems(info, lines); hp != nil {
 		problems = append(problems, *hp)
 	}
+	problems = append(problems, endProblems(lines)...)
 	if len(problems) == 0 { // the policy check reads entries the chain vouches for
 		if p = RunProtocol(p, info); p != nil {
 			problems = decisionProblems(p, info, lines, roles)

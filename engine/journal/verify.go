@@ -151,6 +151,7 @@ func VerifyWith(ctx context.Context, s store.Store, runID string, opts VerifyOpt
 			rep.Notes = append(rep.Notes, note)
 		}
 	}
+	rep.Journal = append(rep.Journal, endProblems(lines)...)
 	if infoProblem == "" {
 		if p := RunProtocol(opts.Protocol, info); p != nil {
 			rep.Journal = append(rep.Journal, decisionProblems(p, info, lines, authenticatesRoles(s))...)

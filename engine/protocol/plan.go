@@ -17,12 +17,15 @@ const (
 	StateRollbackFailed State = "(rollback-failed)"
 	StateRejected       State = "(rejected)"
 	StateAborted        State = "(aborted)"
+	// StateAbandoned ends a run whose journal was not trusted (no
+	// transition leads there: engine.Abandon records it).
+	StateAbandoned State = "(abandoned)"
 )
 
 // Terminal reports whether the state ends a run.
 func (s State) Terminal() bool {
 	switch s {
-	case StateCompleted, StateFailed, StateRolledBack, StateRollbackFailed, StateRejected, StateAborted:
+	case StateCompleted, StateFailed, StateRolledBack, StateRollbackFailed, StateRejected, StateAborted, StateAbandoned:
 		return true
 	}
 	return false

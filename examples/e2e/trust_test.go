@@ -108,19 +108,44 @@ func TestForgedDecisionDoesNotDeploy(t *testing.T) {
 	out, code = w.protorun("abandon", "forged", "--as", "alice", "--reason", "INC-311: decision appended by hand")
 	assert.Equal(t, 4, code, out)
 	assert.Contains(t, out, "Run forged abandoned by alice: INC-311: decision appended by hand")
-	assert.Contains(t, out, fmt.Sprintf("its journal is not trusted: run forged: journal entry %d (decision) does not match its hash", len(lines)+1))
+	assert.Contains(t, out, fmt.Sprintf("its journal is not trusted: journal entry %d (decision) does not match its hash", len(lines)+1))
 	assert.Contains(t, out, "freed: production")
 	assert.Contains(t, out, "nothing was rolled back")
 	assert.Equal(t, "1.0.0", w.version("production"), "abandoning deploys nothing")
 	out, code = w.protorun("status", "forged")
-	assert.Equal(t, 2, code, out)
-	assert.Contains(t, out, "abandoned by alice at ")
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "Status:   abandoned\n")
+	assert.Contains(t, out, "Abandoned: by alice at ")
+	assert.NotContains(t, out, "step ", "nothing the untrusted journal says is shown")
+	out, code = w.protorun("status", "forged", "-o", "json")
+	assert.Equal(t, 0, code, out)
+	var st struct {
+		Status    string `json:"status"`
+		ExitCode  *int   `json:"exit_code"`
+		Abandoned *struct {
+			By, Reason string
+			Holds      []string
+		} `json:"abandoned"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
+	assert.Equal(t, "abandoned", st.Status)
+	require.NotNil(t, st.ExitCode)
+	assert.Equal(t, 4, *st.ExitCode)
+	require.NotNil(t, st.Abandoned)
+	assert.Equal(t, "alice", st.Abandoned.By)
+	assert.Contains(t, st.Abandoned.Holds, "production")
 	out, code = w.protorun("runs")
 	assert.Equal(t, 0, code, out)
-	assert.Contains(t, out, "abandoned by alice (journal damaged)")
+	assert.Regexp(t, `forged\s+\S+\s+abandoned\s+\(abandoned\)`, out)
+	out, code = w.protorun("approve", "forged", "--as", "release-manager", "--reason", "go")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "abandoned by alice at ")
+	out, code = w.protorun("verify", "forged")
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "ends the run: abandoned by alice at ")
 	out, code = w.protorun("abandon", "forged", "--as", "alice", "--reason", "again")
 	assert.Equal(t, 2, code, out)
-	assert.Contains(t, out, "already ended (abandoned)")
+	assert.Contains(t, out, "already ended (abandoned by alice at ")
 
 	// Production is free again: the next release gets to its approval.
 	out, code = w.protorun(w.runArgs("next", "1.2.0")...)
