@@ -53,27 +53,48 @@ func reasonQuestion(step string) string {
 }
 
 // askLine asks question through the Prompter until the answer, trimmed,
-// is not empty, up to maxAsks times; then it is no answer (ErrNoAnswer)
-// and the run waits at the halt, nothing recorded. It returns the
-// Prompter's error as it is.
-func (r *Runner) askLine(ctx context.Context, question string) (string, error) {
+// is one valid says nothing against (nil: any): not empty, and not a yes
+// or a no (a script that answers yes to every question, a Prompter that
+// always says the same: a name or a reason is never "yes"), up to maxAsks
+// times; then it is no answer (ErrNoAnswer) and the run waits at the halt,
+// nothing recorded. It returns the Prompter's error as it is.
+func (r *Runner) askLine(ctx context.Context, question string, valid func(string) string) (string, error) {
 	prompt := question
 	for n := 1; ; n++ {
 		answer, err := r.opts.Prompter.Ask(ctx, prompt)
 		if err != nil {
 			return "", err
 		}
-		if s := strings.TrimSpace(answer); s != "" {
+		s := strings.TrimSpace(answer)
+		why := ""
+		switch {
+		case s == "":
+			why = "got an empty line"
+		case yesNoLike(s):
+			why = fmt.Sprintf("got %q: a yes or a no, not an answer to this", s)
+		case valid != nil:
+			why = valid(s)
+		}
+		if why == "" {
 			return s, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
 		if n == maxAsks {
-			return "", fmt.Errorf("%w: %d empty answers to %q", ErrNoAnswer, n, question)
+			return "", fmt.Errorf("%w: %d answers to %q, none of them usable (the last %s)", ErrNoAnswer, n, question, why)
 		}
-		prompt = "An answer is needed (got an empty line).\n" + question
+		prompt = "An answer is needed (" + why + ").\n" + question
 	}
+}
+
+// yesNoLike reports whether s reads as a yes or a no.
+func yesNoLike(s string) bool {
+	switch strings.ToLower(s) {
+	case "yes", "no", "y", "n":
+		return true
+	}
+	return false
 }
 
 // stampPrompt fills the identity of d, a decision answered at the prompt,
@@ -85,7 +106,12 @@ func (r *Runner) askLine(ctx context.Context, question string) (string, error) {
 func (r *Runner) stampPrompt(ctx context.Context, d *Decision) error {
 	d.By, d.BySource = r.opts.Identity, r.opts.IdentitySource
 	if r.askName {
-		name, err := r.askLine(ctx, whoQuestion)
+		name, err := r.askLine(ctx, whoQuestion, func(name string) string {
+			if r.redactText(name) != name {
+				return "it holds a secret's value" // a name is shown and journaled as it is
+			}
+			return ""
+		})
 		if err != nil {
 			return err
 		}
@@ -109,7 +135,7 @@ func (r *Runner) promptDecision(ctx context.Context, step string, yes bool, reas
 		return nil, err
 	}
 	if yes && r.p.ReasonRequired(step) {
-		why, err := r.askLine(ctx, reasonQuestion(step))
+		why, err := r.askLine(ctx, reasonQuestion(step), nil) // redacted when recorded
 		if err != nil {
 			return nil, err
 		}

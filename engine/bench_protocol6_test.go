@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/protorun/protorun/adapters"
@@ -30,10 +31,16 @@ func (p6Fake) Run(_ context.Context, req *adapters.Request) (*adapters.Result, e
 // Effect implements adapters.Effecter: the fake touches nothing.
 func (p6Fake) Effect(map[string]any) adapters.Effect { return adapters.ReadOnly }
 
-// p6Yes approves every halt at the "terminal".
+// p6Yes approves every halt at the "terminal", with a change ticket as
+// the reason a protected deploy's approval needs.
 type p6Yes struct{}
 
-func (p6Yes) Ask(context.Context, string) (string, error) { return "yes", nil }
+func (p6Yes) Ask(_ context.Context, q string) (string, error) {
+	if strings.HasPrefix(q, "Reason for approving ") {
+		return "CHG-1", nil
+	}
+	return "yes", nil
+}
 
 func p6Set() adapters.Set {
 	return adapters.Set{"tcp": p6Fake{}, "http": p6Fake{}, "exec": p6Fake{}, "notify": p6Fake{}, "prometheus": p6Fake{}}

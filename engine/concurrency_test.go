@@ -117,7 +117,7 @@ func TestConcurrentRuns(t *testing.T) {
 	pipeline := rtPipeline(t, rtDefaults())
 	root := t.TempDir()
 	s := filestore.New(filepath.Join(root, ".protorun"))
-	prompt := &rtPrompter{answer: "yes"}
+	prompt := &rtPrompter{answer: "yes", reason: "CHG-1"}
 	events := &rtEvents{}
 	opts := func(id string) engine.Options {
 		return engine.Options{Adapters: set, Store: s, Dir: filepath.Join(root, id), Identity: "tester",

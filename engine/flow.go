@@ -287,6 +287,13 @@ func (r *Runner) gate(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 		var d *Decision
 		if err == nil {
 			d, err = r.promptDecision(ctx, s.ID, yes, "rollback decision: answered "+yesNo(yes))
+			if errors.Is(err, ErrNoAnswer) && !yes {
+				// A no (do not roll back) that nobody puts a name to is not
+				// recorded, and not overridden either: the run halts at the
+				// gate, which a decision can still resolve either way.
+				r.announceText(fmt.Sprintf("%v → the no is not recorded; the run halts here", err), nil)
+				return protocol.EvHalt, nil
+			}
 		}
 		if errors.Is(err, ErrNoAnswer) {
 			// Nobody can answer (stdin ended), or nobody says who answers:

@@ -22,6 +22,12 @@ const (
 	emptyAgain = "An answer is needed (got an empty line).\n"
 )
 
+// yesAgain is what the prompt says before asking again a question that
+// got a yes or a no.
+func yesAgain(got string) string {
+	return "An answer is needed (got \"" + got + "\": a yes or a no, not an answer to this).\n"
+}
+
 // TestPromptRecordsWhoAndWhy: a decision typed at the prompt is never made
 // under a default name, and an approval of a protected deploy carries a
 // reason: a run given no identity asks who decides, after the yes or no;
@@ -97,6 +103,35 @@ func TestPromptRecordsWhoAndWhy(t *testing.T) {
 			questions: []string{qDeploy, qReason, emptyAgain + qReason, emptyAgain + qReason, emptyAgain + qReason, emptyAgain + qReason},
 		},
 		{
+			name: "a yes typed as the name is asked again", protected: true,
+			answers:   []string{"yes", "yes", "alice", "CHG-3"},
+			questions: []string{qDeploy, qWho, yesAgain("yes") + qWho, qReason},
+			want:      &engine.Decision{Approve: true, By: "alice", BySource: "prompt", Reason: "CHG-3"},
+		},
+		{
+			name: "a prompter that always says yes: no name, the run waits", protected: true,
+			answers:   []string{"yes", "yes", "Yes", "y", "YES", "no"},
+			questions: []string{qDeploy, qWho, yesAgain("yes") + qWho, yesAgain("Yes") + qWho, yesAgain("y") + qWho, yesAgain("YES") + qWho},
+		},
+		{
+			name: "a yes typed as the reason is asked again", identity: "ci-bot", source: "flag", protected: true,
+			answers:   []string{"yes", "y", "CHG-4"},
+			questions: []string{qDeploy, qReason, yesAgain("y") + qReason},
+			want:      &engine.Decision{Approve: true, By: "ci-bot", BySource: "flag", Reason: "CHG-4"},
+		},
+		{
+			name: "a blank identity names nobody: the name is asked", identity: "  ", source: "PROTORUN_USER", protected: false,
+			answers:   []string{"yes", "erin"},
+			questions: []string{qDeploy, qWho},
+			want:      &engine.Decision{Approve: true, By: "erin", BySource: "prompt", Reason: "answered yes at the prompt"},
+		},
+		{
+			name: "a name holding a secret's value is asked again", protected: false,
+			answers:   []string{"yes", "tok-5ecret-9Q", "erin"},
+			questions: []string{qDeploy, qWho, "An answer is needed (it holds a secret's value).\n" + qWho},
+			want:      &engine.Decision{Approve: true, By: "erin", BySource: "prompt", Reason: "answered yes at the prompt"},
+		},
+		{
 			name: "a blank reason is asked again", identity: "ci-bot", source: "flag", protected: true,
 			answers:   []string{"yes", "", "CHG-2"},
 			questions: []string{qDeploy, qReason, emptyAgain + qReason},
@@ -110,6 +145,7 @@ func TestPromptRecordsWhoAndWhy(t *testing.T) {
 			params.Protected = tt.protected
 			h := newHarness(t, rtPipeline(t, params))
 			h.opts.Identity, h.opts.IdentitySource = tt.identity, tt.source
+			h.opts.Vars = map[string]string{"token": "tok-5ecret-9Q"}
 			pr := &seqPrompter{answers: slices.Clone(tt.answers)}
 			h.opts.Prompter = pr
 			res, err := h.start()
@@ -271,7 +307,10 @@ func TestPromptConfirmGateAsksWho(t *testing.T) {
 	}{
 		{"a no and a name: the run halts at the gate", []string{"no", "frank"}, engine.StatusHalted, "frank"},
 		{"a yes and a name: rolled back", []string{"yes", "frank"}, engine.StatusRolledBack, "frank"},
-		{"a no without a name: automatic rollback", []string{"no"}, engine.StatusRolledBack, ""},
+		{"a yes without a name: automatic rollback (as it would)", []string{"yes"}, engine.StatusRolledBack, ""},
+		// The person said not to roll back: a missing name does not turn
+		// that into a rollback; the run halts at the gate, nothing recorded.
+		{"a no without a name: the run halts, nothing recorded", []string{"no"}, engine.StatusHalted, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,7 +327,12 @@ func TestPromptConfirmGateAsksWho(t *testing.T) {
 			require.NoError(t, err)
 			if tt.by == "" {
 				assert.Empty(t, st.Decisions)
-				assert.True(t, announcedAny(h, "automatic rollback"), "%q", h.ev.announced())
+				if tt.status == engine.StatusRolledBack {
+					assert.True(t, announcedAny(h, "automatic rollback"), "%q", h.ev.announced())
+				} else {
+					assert.True(t, announcedAny(h, "the no is not recorded; the run halts here"), "%q", h.ev.announced())
+					assert.Zero(t, h.f.count("deploy.rollback"), "nothing rolled back")
+				}
 				return
 			}
 			require.Len(t, st.Decisions, 1)

@@ -84,6 +84,9 @@ func (t *p6Terminal) Ask(_ context.Context, prompt string) (string, error) {
 	if strings.HasPrefix(prompt, "[APPROVAL REQUEST]") && !t.approve {
 		return "no", nil
 	}
+	if strings.HasPrefix(prompt, "Reason for approving ") {
+		return "CHG-1", nil
+	}
 	return "yes", nil
 }
 

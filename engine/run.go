@@ -347,7 +347,7 @@ func newRunner(p *protocol.Protocol, opts Options) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	askName := opts.Identity == ""
+	askName := strings.TrimSpace(opts.Identity) == "" // a blank name names nobody
 	if askName {
 		opts.Identity, opts.IdentitySource = CurrentUser(), ""
 	}

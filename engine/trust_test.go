@@ -536,8 +536,11 @@ type slowPrompter struct {
 	wait  time.Duration
 }
 
-func (p slowPrompter) Ask(context.Context, string) (string, error) {
+func (p slowPrompter) Ask(_ context.Context, q string) (string, error) {
 	p.clock.Set(p.clock.Now().Add(p.wait))
+	if strings.HasPrefix(q, "Reason for approving ") {
+		return "CHG-1", nil
+	}
 	return "yes", nil
 }
 

@@ -40,7 +40,7 @@ func (c *common) decider(verb string) (decider, error) {
 		return decider{c.as, "flag"}, nil
 	}
 	for _, s := range identitySources {
-		if v := os.Getenv(s.env); v != "" {
+		if v := strings.TrimSpace(os.Getenv(s.env)); v != "" { // a blank one names nobody: unset
 			return decider{v, s.source}, nil
 		}
 	}

@@ -37,6 +37,11 @@ func TestPromptIdentity(t *testing.T) {
 		{name: "--as, resumed", resume: true, args: []string{"--as", "alice"}, stdin: "no\n", code: exitFailed, by: "alice", from: "flag"},
 		{name: "GITHUB_ACTOR", env: map[string]string{"GITHUB_ACTOR": "octocat"}, stdin: "yes\n", code: exitOK, by: "octocat", from: "github"},
 		{name: "GITLAB_USER_LOGIN", env: map[string]string{"GITLAB_USER_LOGIN": "tanuki"}, stdin: "yes\n", code: exitOK, by: "tanuki", from: "gitlab"},
+		// A script answering yes to every question: yes is not a name.
+		{name: "no identity, yes typed as the name: asked again", stdin: "yes\nyes\ndave\n", code: exitOK, by: "dave", from: "prompt", askedWho: true},
+		{name: "no identity, only yeses: the run waits", stdin: "yes\nyes\nyes\nyes\nyes\nyes\n", code: exitHalted, askedWho: true},
+		// A blank configured name names nobody.
+		{name: "a blank PROTORUN_USER is unset", env: map[string]string{"PROTORUN_USER": "  "}, stdin: "yes\nerin\n", code: exitOK, by: "erin", from: "prompt", askedWho: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,4 +92,23 @@ func TestHaltHintNotStarter(t *testing.T) {
 			assert.NotContains(t, hint, "allow_starter")
 		}
 	}
+}
+
+// TestRunAsNobody: run and resume refuse a --as that names nobody (exit
+// 2, nothing run), as approve does, instead of ignoring it.
+func TestRunAsNobody(t *testing.T) {
+	noConfiguredIdentity(t)
+	state := protocolDir(t, "codes.yaml", codesProtocol)
+	out, code := executeErr(t, "run", "codes.yaml", "--run-id", "r", "--no-prompt", "--state-dir", state, "--as", " ")
+	assert.Equal(t, exitUsage, code, out)
+	assert.Contains(t, out, "--as names nobody")
+	out, code = executeErr(t, "runs", "--state-dir", state, "-o", "json")
+	assert.Equal(t, exitOK, code, out)
+	assert.Equal(t, "[]\n", out, "no run was created")
+
+	out, code = executeErr(t, "run", "codes.yaml", "--run-id", "r", "--no-prompt", "--state-dir", state)
+	require.Equal(t, exitHalted, code, out)
+	out, code = executeErr(t, "resume", "r", "--state-dir", state, "--as", "")
+	assert.Equal(t, exitUsage, code, out)
+	assert.Contains(t, out, "--as names nobody")
 }

@@ -108,11 +108,16 @@ func (c *common) store() (store.Store, error) {
 // configured (identity.go); none ("", "") when neither gives one, and then
 // the engine records the OS user as the starter and asks who decides at
 // the prompt, never deciding under a default name.
-func (c *common) identity() (name, source string) {
-	if d, err := c.decider(""); err == nil {
-		return d.name, d.source
+// A --as that names nobody is refused (exit 2), as approve refuses it.
+func (c *common) identity() (name, source string, err error) {
+	d, err := c.decider("")
+	if err == nil {
+		return d.name, d.source, nil
 	}
-	return "", ""
+	if c.asGiven != nil && *c.asGiven {
+		return "", "", err
+	}
+	return "", "", nil
 }
 
 // promptOut is where questions are asked: stdout, or stderr when stdout
@@ -262,7 +267,9 @@ halt, and writes evidence to a temporary directory it removes at the end;
 			opts := engine.Options{Store: st, Observers: []engine.Observer{obs},
 				Vars: map[string]string{}, DryRun: dryRun, Simulate: map[string]string{}, RunID: runID, WaitLock: c.waitLock,
 				Notifier: c.notifier(cmd.ErrOrStderr()), WaitDecision: c.waitDecision}
-			opts.Identity, opts.IdentitySource = c.identity()
+			if opts.Identity, opts.IdentitySource, err = c.identity(); err != nil {
+				return err
+			}
 			if err := c.checkWait(dryRun); err != nil {
 				return err
 			}

@@ -128,7 +128,10 @@ func (c *common) drive(cmd *cobra.Command, st store.Store, p *protocol.Protocol,
 	}
 	opts := engine.Options{Store: st, Observers: []engine.Observer{obs}, WaitLock: c.waitLock, Prompter: prompter,
 		Notifier: c.notifier(cmd.ErrOrStderr()), WaitDecision: c.waitDecision}
-	opts.Identity, opts.IdentitySource = c.identity()
+	if opts.Identity, opts.IdentitySource, err = c.identity(); err != nil {
+		stopObs()
+		return err
+	}
 	secrets, err := askSecrets(cmd, st, p, id, prompter != nil)
 	if err != nil {
 		return err
