@@ -220,7 +220,7 @@ func (r *Runner) call(ctx context.Context, s *protocol.PlanStep, a adapters.Adap
 	if why := r.effectRefusal(s, a, t, params); why != "" {
 		// Not called: a call that may change a protected environment is a
 		// deploy's (or its rollback's) only, with the values in force.
-		it.Ended, it.Status, it.Message = it.Started, adapters.Failed, "not called: "+r.red.String(why)
+		it.Ended, it.Status, it.Message, it.NotCalled = it.Started, adapters.Failed, "not called: "+r.red.String(why), true
 		r.emit(Event{Kind: EventItem, Step: s.ID, Status: string(it.Status), Message: it.Label() + ": " + it.Message})
 		return it
 	}

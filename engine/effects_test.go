@@ -10,6 +10,7 @@ import (
 
 	"github.com/protorun/protorun/adapters"
 	"github.com/protorun/protorun/engine"
+	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 )
 
@@ -349,4 +350,47 @@ func TestEffectsTooLargeToJudge(t *testing.T) {
 	ev := h.evidence(".artifacts/s.json")
 	require.Len(t, ev.Items, 1)
 	assert.Contains(t, ev.Items[0].Message, "too large to judge")
+}
+
+// TestEffectsRefusedDeployIsNotRolledBack: a deploy whose every call was
+// refused before it was made (a var points staging's deploy at the
+// protected admin) changed nothing: the run fails (exit 1) without calling
+// or failing a rollback of it, rather than report a rollback that failed
+// (exit 4, "a human must act") over a deploy that never happened.
+func TestEffectsRefusedDeployIsNotRolledBack(t *testing.T) {
+	src := fxProtocol(fxEnvs, `      - id: stage
+        targets: [staging]
+        deploy: true
+        adapter: deployer
+        with: {method: POST, url: "{vars.hook}"}
+        rollback:
+          adapter: deployer
+          with: {method: POST, url: "{env.admin}/rollback"}
+`)
+	p, err := protocol.Parse("fx.yaml", []byte(src), &protocol.LoadOptions{Adapters: rtLoadSet("deployer")})
+	require.NoError(t, err)
+
+	h := newHarness(t, p, "deployer")
+	h.opts.Vars = map[string]string{"hook": "http://127.0.0.1:18091/deploy"}
+	res, err := h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusFailed, res.Status)
+	assert.Empty(t, h.f.callsOf("stage"), "the deploy's adapter was called")
+	assert.Empty(t, h.f.callsOf("stage.rollback"), "a deploy that never ran was rolled back")
+	st, err := journal.Replay("run-1", h.journal())
+	require.NoError(t, err)
+	assert.Empty(t, st.Deployed)
+	require.Len(t, st.Steps["stage"].Items, 1)
+	assert.True(t, st.Steps["stage"].Items[0].NotCalled)
+
+	// The same deploy called (the default points at staging) is rolled
+	// back when the run fails after it.
+	h = newHarness(t, p, "deployer")
+	h.f.on("stage", func(context.Context, *adapters.Request, int) (*adapters.Result, error) {
+		return &adapters.Result{Status: adapters.Failed, Message: "half done"}, nil
+	})
+	res, err = h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusRolledBack, res.Status)
+	assert.Len(t, h.f.callsOf("stage.rollback"), 1)
 }

@@ -112,6 +112,10 @@ type ItemResult struct {
 	Measurements map[string]any  `json:"measurements,omitempty"`
 	Details      map[string]any  `json:"details,omitempty"`
 	Output       string          `json:"output,omitempty"`
+	// NotCalled marks an item whose adapter was never called: refused
+	// before the call (a mutating call reaching a protected environment
+	// with the values in force), so it changed nothing.
+	NotCalled bool `json:"not_called,omitempty"`
 }
 
 // CriterionResult is one criterion of an evaluated gate.
@@ -374,10 +378,25 @@ func (st *State) RecordStep(rec *StepRecord) {
 		st.StepOrder = append(st.StepOrder, rec.ID)
 	}
 	st.Steps[rec.ID] = rec
-	if rec.Deploy {
+	if rec.Deploy && !rec.NothingCalled() {
 		st.Deployed = slices.DeleteFunc(st.Deployed, func(id string) bool { return id == rec.ID })
 		st.Deployed = append(st.Deployed, rec.ID)
 	}
+}
+
+// NothingCalled reports whether the step has items and called the adapter
+// for none of them (each was refused before its call): a deploy that did
+// not run, with nothing to roll back.
+func (rec *StepRecord) NothingCalled() bool {
+	if len(rec.Items) == 0 {
+		return false
+	}
+	for _, it := range rec.Items {
+		if it == nil || !it.NotCalled {
+			return false
+		}
+	}
+	return true
 }
 
 // AddEvidence records an evidence file the run wrote, once.
