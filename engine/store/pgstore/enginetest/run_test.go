@@ -178,7 +178,7 @@ func TestConnectionCutIsSurvived(t *testing.T) {
 			WHERE datname = current_database() AND pid <> pg_backend_pid()`)
 	}
 	m1.opts.RunID = "rel-1"
-	m1.opts.Prompter = engine.PrompterFunc(func(context.Context, string) (string, error) { return "yes", nil })
+	m1.opts.Prompter = approveAtPrompt
 	res, err := engine.Start(ctx, p, m1.opts)
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusCompleted, res.Status)
@@ -206,7 +206,7 @@ func TestDatabaseLostMidRun(t *testing.T) {
 		}
 	}
 	m1.opts.RunID = "rel-1"
-	m1.opts.Prompter = engine.PrompterFunc(func(context.Context, string) (string, error) { return "yes", nil })
+	m1.opts.Prompter = approveAtPrompt
 	_, err := engine.Start(ctx, p, m1.opts)
 	require.Error(t, err, "the run cannot go on without its journal")
 	assert.Contains(t, err.Error(), "rel-1")
@@ -315,7 +315,7 @@ func TestFencedDriver(t *testing.T) {
 		require.NoError(t, err)
 	}
 	m1.opts.RunID = "rel-1"
-	m1.opts.Prompter = engine.PrompterFunc(func(context.Context, string) (string, error) { return "yes", nil })
+	m1.opts.Prompter = approveAtPrompt
 	_, err := engine.Start(ctx, p, m1.opts)
 	require.ErrorIs(t, err, pgstore.ErrLeaseLost)
 	assert.Contains(t, err.Error(), "pid 2 on host m2 holds it")
@@ -327,3 +327,12 @@ func TestFencedDriver(t *testing.T) {
 	assert.Equal(t, store.KindStepStart, last.Kind, "nothing after the deploy's start: %s", last.Data)
 	assert.Contains(t, string(last.Data), `"deploy"`)
 }
+
+// approveAtPrompt answers yes at every halt, with a change ticket as the
+// reason the protected deploy's approval asks (a yes is no reason).
+var approveAtPrompt = engine.PrompterFunc(func(_ context.Context, q string) (string, error) {
+	if strings.HasPrefix(q, "Reason for approving ") {
+		return "CHG-1", nil
+	}
+	return "yes", nil
+})
