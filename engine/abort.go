@@ -59,7 +59,7 @@ func (r *Result) Awaiting() string {
 // path).
 func ResultOf(st *journal.State) *Result {
 	res := &Result{RunID: st.ID, State: st.State, Status: st.Status, LeftInPlace: slices.Clone(st.LeftInPlace),
-		Warnings: st.WarningTexts()}
+		Warnings: st.WarningTexts(), NotRolledBack: st.NotRolledBack(nil)}
 	if st.Status == StatusHalted && st.Halt != nil {
 		res.HaltKind = st.Halt.Kind
 	}
@@ -200,17 +200,7 @@ func (r *Runner) aborting(state string) (protocol.Event, bool) {
 // notRolledBack lists the deploys of the run, newest first, whose rollback
 // did not run to success: those a run that ends now leaves in place.
 func (r *Runner) notRolledBack() []string {
-	done := map[string]bool{}
-	for _, rb := range r.st.Rollbacks {
-		done[rb.ID] = done[rb.ID] || rb.Status == "passed"
-	}
-	var out []string
-	for i := len(r.st.Deployed) - 1; i >= 0; i-- {
-		if id := r.st.Deployed[i]; !done[id+".rollback"] {
-			out = append(out, id)
-		}
-	}
-	return out
+	return r.st.NotRolledBack(nil)
 }
 
 // leftInPlace names the deploys a run that was aborted, or told not to

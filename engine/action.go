@@ -105,6 +105,10 @@ func (r *Runner) action(ctx context.Context, s *protocol.PlanStep) (protocol.Eve
 	}
 	start := r.now()
 	r.journal(store.KindStepStart, journal.StepStart{Step: s.ID, Time: start})
+	if r.st.InFlight == nil {
+		r.st.InFlight = map[string]time.Time{}
+	}
+	r.st.InFlight[s.ID] = start // as Replay has it: what an interruption leaves
 	if err := r.durable(); err != nil { // the step's start is durable before its adapter is called
 		return "", err
 	}

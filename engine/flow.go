@@ -64,6 +64,11 @@ func (r *Runner) halt(ctx context.Context, s *protocol.PlanStep) (protocol.Event
 		case errors.Is(err, ErrNoAnswer):
 			// Nobody can answer: wait for a decision, as without a prompter.
 			d = nil
+		case err != nil && ctx.Err() != nil && r.journalFailed() == nil:
+			// Stopped while asking (Ctrl-C, SIGTERM at the prompt): the
+			// halt is journaled and nothing was decided; the run waits for
+			// a decision, as when it is stopped while waiting for one.
+			d = nil
 		case err != nil:
 			return "", err
 		default:

@@ -125,6 +125,11 @@ type Result struct {
 	LeftInPlace []string
 	// Warnings are the failures the run went past (RunState.Warnings).
 	Warnings []string
+	// NotRolledBack names, newest first, the deploys of a run that did not
+	// complete that no rollback undid (journal.State.NotRolledBack): for a
+	// run interrupted, or stopped by its journal failing, what is live and
+	// unvalidated until it is resumed or aborted.
+	NotRolledBack []string
 }
 
 // Runner executes one run of a protocol. It is not safe for concurrent use;
@@ -640,6 +645,10 @@ func (r *Runner) interrupted(ctx context.Context) (*Result, error) {
 
 func (r *Runner) result() *Result {
 	res := ResultOf(r.st)
+	res.NotRolledBack = r.st.NotRolledBack(func(id string) bool {
+		s := r.p.Plan().Step(id)
+		return s != nil && s.Deploy
+	})
 	res.Path = append([]string(nil), r.path...)
 	return res
 }

@@ -110,6 +110,10 @@ func TestExitFor(t *testing.T) {
 		{engine.Result{Status: engine.StatusAborted}, exitFailed},
 		{engine.Result{Status: engine.StatusRejected}, exitFailed},
 		{engine.Result{Status: engine.StatusInterrupted}, exitFailed},
+		// Interrupted with deploys live and not validated: a human must act.
+		{engine.Result{Status: engine.StatusInterrupted, NotRolledBack: []string{"deploy"}}, exitRollbackFailed},
+		{engine.Result{Status: engine.StatusRunning, NotRolledBack: []string{"deploy"}}, exitRollbackFailed},
+		{engine.Result{Status: engine.StatusHalted, HaltKind: "approval", NotRolledBack: []string{"deploy-staging"}}, exitHalted},
 		{engine.Result{Status: engine.StatusRollbackFailed}, exitRollbackFailed},
 		{engine.Result{Status: engine.StatusAborted, LeftInPlace: []string{"deploy"}}, exitRollbackFailed},
 		{engine.Result{Status: engine.StatusRolledBack, LeftInPlace: []string{"deploy"}}, exitRollbackFailed},

@@ -47,6 +47,10 @@ func exitFor(res *engine.Result) int {
 		return exitHalted
 	case res.Status == engine.StatusRollbackFailed, len(res.LeftInPlace) > 0:
 		return exitRollbackFailed
+	case !res.Status.Done() && len(res.NotRolledBack) > 0:
+		// Stopped without ending (interrupted), deploys live and not
+		// validated: not "failed, everything rolled back".
+		return exitRollbackFailed
 	default:
 		return exitFailed
 	}

@@ -375,7 +375,7 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 	case errors.Is(err, store.ErrLocked), errors.Is(err, store.ErrRunLeased):
 		return exitCode(exitUsage, leaseHint(err)) // nothing was written
 	case errors.Is(err, engine.ErrInterrupted):
-		return exitCode(exitFailed, err)
+		return exitCode(exitFor(res), liveDeploys(res, err))
 	case errors.Is(err, store.ErrLeaseLost):
 		return exitCode(exitFailed, leaseLost(err)) // an interruption: another process drives the run on
 	case errors.Is(err, engine.ErrChangedRun):
@@ -384,7 +384,7 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 	case err != nil && res == nil:
 		return exitCode(exitUsage, cliWords(err))
 	case err != nil:
-		return exitCode(exitFailed, err)
+		return exitCode(exitFor(res), liveDeploys(res, err)) // its journal failed: stopped where it stood
 	}
 	if dryRun {
 		fmt.Fprintf(cmd.OutOrStdout(), "dry run path: %s\n", strings.Join(append(res.Path, res.State), " → "))
@@ -393,4 +393,15 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 		return exitCode(code, nil)
 	}
 	return nil
+}
+
+// liveDeploys adds to err, the error a run stopped on without ending,
+// the deploys it leaves live and unvalidated (exit 4, exitFor), and what
+// to do about them.
+func liveDeploys(res *engine.Result, err error) error {
+	if res == nil || len(res.NotRolledBack) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\n  deployed and not rolled back, not validated: %s: a human must act: protorun resume %s continues the run, protorun abort %s rolls them back",
+		err, strings.Join(res.NotRolledBack, ", "), res.RunID, res.RunID)
 }

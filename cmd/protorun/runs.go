@@ -225,6 +225,10 @@ type runSummary struct {
 	Awaiting    string   `json:"awaiting,omitempty"`
 	ExitCode    *int     `json:"exit_code,omitempty"`
 	LeftInPlace []string `json:"left_in_place,omitempty"`
+	// NotRolledBack names, newest first, the deploys of a run that did not
+	// complete that no rollback undid: live, for a run interrupted or whose
+	// rollback failed.
+	NotRolledBack []string `json:"not_rolled_back,omitempty"`
 	// Abandoned says who ended a run whose journal was not trusted, why,
 	// the problem and the environments it freed (status abandoned).
 	Abandoned *journal.Abandonment `json:"abandoned,omitempty"`
@@ -258,6 +262,7 @@ func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *jo
 	s := &runSummary{ID: id, Protocol: info.Protocol, Status: status, State: rs.State, StartedBy: info.StartedBy,
 		Started: info.Started, Ended: rs.Ended, Halt: rs.Halt, LeftInPlace: rs.LeftInPlace, Warnings: rs.Warnings}
 	res := engine.ResultOf(rs)
+	s.NotRolledBack = res.NotRolledBack
 	if ended := len(entries) > 0 && entries[len(entries)-1].Kind == store.KindEnd; ended || rs.Status == engine.StatusHalted {
 		code := exitFor(res)
 		s.ExitCode, s.Awaiting = &code, res.Awaiting()
@@ -368,6 +373,8 @@ func newStatusCmd() *cobra.Command {
 			}
 			if len(s.LeftInPlace) > 0 {
 				fmt.Fprintf(w, "Left in place, NOT rolled back: %s\n", strings.Join(s.LeftInPlace, ", "))
+			} else if len(s.NotRolledBack) > 0 && s.Halt == nil {
+				fmt.Fprintf(w, "Deployed, NOT rolled back: %s\n", strings.Join(s.NotRolledBack, ", "))
 			}
 			if a := s.Abandoned; a != nil {
 				fmt.Fprintf(w, "Abandoned: by %s at %s: %s\n  its journal was not trusted: %s\n", a.By, a.Time.Local().Format(time.RFC3339), a.Reason, a.ProblemText())

@@ -378,10 +378,43 @@ func (st *State) RecordStep(rec *StepRecord) {
 		st.StepOrder = append(st.StepOrder, rec.ID)
 	}
 	st.Steps[rec.ID] = rec
+	delete(st.InFlight, rec.ID)
 	if rec.Deploy && !rec.NothingCalled() {
 		st.Deployed = slices.DeleteFunc(st.Deployed, func(id string) bool { return id == rec.ID })
 		st.Deployed = append(st.Deployed, rec.ID)
 	}
+}
+
+// NotRolledBack lists, newest first, the deploys the run made that no
+// rollback undid: a deploy step in flight (started and not ended: its
+// call may have taken effect) when deploy says the step is one, then every
+// deploy that ran whose rollback did not run to success. A completed run
+// keeps its deploys on purpose: it has none to list.
+func (st *State) NotRolledBack(deploy func(step string) bool) []string {
+	if st.Status.Completed() {
+		return nil
+	}
+	done := map[string]bool{}
+	for _, rb := range st.Rollbacks {
+		done[rb.ID] = done[rb.ID] || rb.Status == "passed"
+	}
+	var out []string
+	if deploy != nil {
+		var flying []string
+		for id := range st.InFlight {
+			if deploy(id) && !done[id+".rollback"] && !slices.Contains(st.Deployed, id) {
+				flying = append(flying, id)
+			}
+		}
+		slices.SortFunc(flying, func(a, b string) int { return st.InFlight[b].Compare(st.InFlight[a]) })
+		out = append(out, flying...)
+	}
+	for i := len(st.Deployed) - 1; i >= 0; i-- {
+		if id := st.Deployed[i]; !done[id+".rollback"] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // NothingCalled reports whether the step has items and called the adapter

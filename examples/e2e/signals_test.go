@@ -295,13 +295,30 @@ func (w *sigWorld) toApproval(release ...string) {
 	require.Equal(w.t, 0, code, out)
 }
 
-// interrupted checks the end of a process stopped by one signal.
-func (w *sigWorld) interrupted(p *sigProc) {
+// interrupted checks the end of a process stopped by one signal: exit 1
+// when it had deployed nothing, 4 naming the deploys it leaves live and
+// unvalidated (live, newest first) otherwise.
+func (w *sigWorld) interrupted(p *sigProc, live ...string) {
 	w.t.Helper()
 	out, code := w.wait(p)
-	assert.Equal(w.t, 1, code, out)
 	assert.Contains(w.t, out, "interrupted")
 	assert.Contains(w.t, out, "protorun resume r")
+	if len(live) == 0 {
+		assert.Equal(w.t, 1, code, out)
+		assert.NotContains(w.t, out, "deployed and not rolled back")
+	} else {
+		assert.Equal(w.t, 4, code, out)
+		assert.Contains(w.t, out, "deployed and not rolled back, not validated: "+strings.Join(live, ", ")+": a human must act")
+		js, c := w.cli("status", "r", "-o", "json")
+		require.Equal(w.t, 0, c, js)
+		var st struct {
+			NotRolledBack []string `json:"not_rolled_back"`
+		}
+		require.NoError(w.t, json.Unmarshal([]byte(js), &st), js)
+		// status reads the journal alone: a deploy still in flight is named
+		// once the run goes on (resume) or ends; one that ended is named now.
+		assert.Subset(w.t, live, st.NotRolledBack, "status names what is live")
+	}
 	assert.Equal(w.t, "interrupted", w.status())
 	w.intact()
 }
@@ -346,8 +363,14 @@ func TestSignals(t *testing.T) {
 		p := w.start("run", "signals.yaml", "--run-id", "r", "--interactive")
 		w.until("the approval prompt", p, func() bool { return strings.Contains(p.output(), "Deploy? (yes/no)\n> ") })
 		w.signal(p, syscall.SIGINT)
-		w.interrupted(p)
-		out, code := w.finish(3)
+		// Stopped at the prompt, nothing decided: the run waits at its
+		// approval (exit 3), as when stopped while waiting with --wait.
+		out, code := w.wait(p)
+		assert.Equal(t, 3, code, out)
+		assert.Contains(t, out, "Run r is waiting for a decision at approval")
+		assert.Equal(t, "halted", w.status())
+		w.intact()
+		out, code = w.finish(3)
 		assert.Equal(t, 0, code, out)
 		assert.Equal(t, "completed", w.status())
 		assert.Equal(t, map[string]int{"prepare": 1, "deploy": 1, "smoke": 1}, w.ran())
@@ -359,7 +382,7 @@ func TestSignals(t *testing.T) {
 		p := w.start("resume", "r")
 		w.started(p, "deploy")
 		w.signal(p, syscall.SIGINT)
-		w.interrupted(p)
+		w.interrupted(p, "deploy") // in flight: it may have taken effect
 		// The deploy is not idempotent: resume halts at the rollback
 		// decision instead of deploying again; yes rolls back.
 		w.touch("go-all")
@@ -379,7 +402,9 @@ func TestSignals(t *testing.T) {
 		p := w.start("resume", "r")
 		w.started(p, "smoke")
 		w.signal(p, syscall.SIGINT)
-		w.interrupted(p)
+		w.interrupted(p, "deploy")
+		js, _ := w.cli("status", "r", "-o", "json")
+		assert.Contains(t, js, `"not_rolled_back":["deploy"]`, "the deploy ended: status names it")
 		out, code := w.finish(0)
 		assert.Equal(t, 0, code, out)
 		assert.Equal(t, "completed", w.status())
