@@ -108,7 +108,7 @@ func (r *Runner) action(ctx context.Context, s *protocol.PlanStep) (protocol.Eve
 	if r.st.InFlight == nil {
 		r.st.InFlight = map[string]time.Time{}
 	}
-	r.st.InFlight[s.ID] = start // as Replay has it: what an interruption leaves
+	r.st.InFlight[s.ID] = start         // as Replay has it: what an interruption leaves
 	if err := r.durable(); err != nil { // the step's start is durable before its adapter is called
 		return "", err
 	}
