@@ -21,6 +21,11 @@ func Decode(format string, data []byte) (any, error) {
 		dec.UseNumber()
 		var v any
 		if err := dec.Decode(&v); err != nil {
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				line, col := position(data, se.Offset)
+				return nil, fmt.Errorf("line %d, column %d: %w", line, col, err)
+			}
 			return nil, err
 		}
 		if _, err := dec.Token(); err != io.EOF {
@@ -72,4 +77,20 @@ func Normalize(v any) any {
 		return string(x)
 	}
 	return v
+}
+
+// position is the line and column (from 1) of the byte at offset in data,
+// where a JSON syntax error was found (json.SyntaxError.Offset: just past
+// the byte it could not take).
+func position(data []byte, offset int64) (line, col int) {
+	offset = max(0, min(offset-1, int64(len(data))))
+	line, col = 1, 1
+	for _, b := range data[:offset] {
+		if b == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
 }

@@ -38,3 +38,13 @@ func TestDecode(t *testing.T) {
 		require.Error(t, err)
 	})
 }
+
+// A JSON syntax error says where, as a YAML one does.
+func TestDecodeJSONErrorPosition(t *testing.T) {
+	_, err := adapters.Decode("json", []byte("{\n  \"score\": 91,,\n}"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "line 2, column 15: ")
+	_, err = adapters.Decode("yaml", []byte("a: 1\nb: [\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "line ")
+}

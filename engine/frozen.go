@@ -190,6 +190,13 @@ func (r *Runner) freeze() (*RunContext, map[string]string, error) {
 		case f.Error != "":
 			return nil, nil, badInput{fmt.Errorf("input %q: %s", name, f.Error)}
 		}
+		if f.Exists && f.Error == "" {
+			// A file that does not parse is refused now, as one missing
+			// is: every expression reading it would fail the run later.
+			if _, err := inputView(in, f); err != nil {
+				return nil, nil, badInput{fmt.Errorf("input %q: %w", name, err)}
+			}
+		}
 		c.Inputs = append(c.Inputs, f)
 	}
 	for _, s := range r.p.Plan().Steps {

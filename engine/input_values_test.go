@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"os"
 	"testing"
 
@@ -45,4 +46,34 @@ phases:
 	res, err := h.start()
 	require.NoError(t, err, "the gate halts when a criterion reads the input otherwise")
 	assert.Equal(t, engine.StatusCompleted, res.Status)
+}
+
+// An input file that does not parse is refused before any run is created,
+// with where it went wrong, as a missing one is (ErrBadInput: the CLI's
+// exit 2): before, the run was created and failed at its first gate.
+func TestMalformedInputRefusedAtStart(t *testing.T) {
+	const src = `protorun: v1
+id: inputs
+title: Inputs
+inputs:
+  audit: {path: audit.json, required: true}
+phases:
+  - id: p
+    title: P
+    steps:
+      - id: check
+        adapter: check
+`
+	p, err := protocol.Parse("inputs.yaml", []byte(src), &protocol.LoadOptions{Adapters: rtLoadSet("check")})
+	require.NoError(t, err)
+	h := newHarness(t, p, "check")
+	require.NoError(t, os.WriteFile(h.path("audit.json"), []byte("{\"score\": 91,,}"), 0o644))
+	_, err = h.start()
+	require.ErrorIs(t, err, engine.ErrBadInput)
+	assert.Contains(t, err.Error(), `input "audit": `)
+	assert.Contains(t, err.Error(), "line 1, column 14")
+	runs, lerr := h.store.List(context.Background())
+	require.NoError(t, lerr)
+	assert.Empty(t, runs, "no run is created")
+	assert.Zero(t, h.f.count("check"))
 }

@@ -37,15 +37,32 @@ func (c *common) decider(verb string) (decider, error) {
 			"(in CI, GITHUB_ACTOR or GITLAB_USER_LOGIN); nothing was recorded", c.as))
 	}
 	if c.as != "" {
-		return decider{c.as, "flag"}, nil
+		return checkedName(decider{strings.TrimSpace(c.as), "flag"}, "--as")
 	}
 	for _, s := range identitySources {
 		if v := strings.TrimSpace(os.Getenv(s.env)); v != "" { // a blank one names nobody: unset
-			return decider{v, s.source}, nil
+			return checkedName(decider{v, s.source}, s.env)
 		}
 	}
 	return decider{}, exitCode(exitUsage, fmt.Errorf("%s needs to know who decides: pass --as NAME, or set PROTORUN_USER "+
 		"(in CI, GITHUB_ACTOR or GITLAB_USER_LOGIN is taken); nothing was recorded", verb))
+}
+
+// maxName is the longest name a decision is recorded under.
+const maxName = 200
+
+// checkedName refuses (exit 2) a name that is a yes or a no (as the prompt
+// does: a script's answer, not a person) or longer than maxName, naming
+// where it came from.
+func checkedName(d decider, from string) (decider, error) {
+	switch strings.ToLower(d.name) {
+	case "yes", "no", "y", "n":
+		return decider{}, exitCode(exitUsage, fmt.Errorf("%s names nobody (%q is an answer, not a name); nothing was recorded", from, d.name))
+	}
+	if len(d.name) > maxName {
+		return decider{}, exitCode(exitUsage, fmt.Errorf("%s is %d bytes long: a name is at most %d; nothing was recorded", from, len(d.name), maxName))
+	}
+	return d, nil
 }
 
 // stamp fills the decision's identity: the name, its source, and the OS

@@ -90,6 +90,37 @@ func TestDecisionNeedsIdentity(t *testing.T) {
 	}
 }
 
+// TestDeciderNamesSomebody: a name that is a yes or a no (a script's
+// answer, as the prompt refuses it) or too long to be a name is refused,
+// from --as or from the environment, and nothing is recorded.
+func TestDeciderNamesSomebody(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  string
+		args []string
+		says string
+	}{
+		{"--as yes", "", []string{"--as", "yes"}, `--as names nobody ("yes" is an answer, not a name)`},
+		{"--as N", "", []string{"--as", "N"}, `--as names nobody ("N" is an answer, not a name)`},
+		{"PROTORUN_USER=no", "no", nil, `PROTORUN_USER names nobody ("no" is an answer, not a name)`},
+		{"--as 201 bytes", "", []string{"--as", strings.Repeat("a", 201)}, "--as is 201 bytes long: a name is at most 200"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			noConfiguredIdentity(t)
+			if tc.env != "" {
+				t.Setenv("PROTORUN_USER", tc.env)
+			}
+			state := protocolDir(t, "codes.yaml", codesProtocol)
+			out, code := executeErr(t, "run", "codes.yaml", "--no-prompt", "--state-dir", state, "--run-id", "r")
+			require.Equal(t, exitHalted, code, out)
+			out, code = executeErr(t, append([]string{"approve", "r", "--state-dir", state, "--reason", "x"}, tc.args...)...)
+			assert.Equal(t, exitUsage, code, out)
+			assert.Contains(t, out, tc.says)
+			assert.Empty(t, decisionsOf(t, state, "r"), "nothing recorded")
+		})
+	}
+}
+
 // TestApprovalOfProtectedDeployNeedsReason: approving a halt that guards a
 // deploy to a protected environment without --reason exits 2 and records
 // nothing; with one it is recorded; a rejection needs none; reason:
