@@ -536,6 +536,9 @@ func (c *checker) step(s *PlanStep, evidence map[string][]any) {
 		if s.Level == Guideline {
 			c.add(sub(base, "level"), "halt %q cannot be a guideline", s.ID)
 		}
+		if s.Halt.Approvers != nil && len(s.Halt.Approvers) == 0 {
+			c.add(sub(base, "halt", "approvers"), "halt %q: approvers: [] names nobody: leave approvers out to let anyone allowed decide, or name them", s.ID)
+		}
 		for i, a := range s.Halt.Approvers {
 			if name, ok := strings.CutPrefix(a, RoleApprover); ok && (name == "" || strings.ContainsFunc(name, unicode.IsSpace)) {
 				c.add(sub(base, "halt", "approvers", i), "halt %q: approver %q names no role (write role:NAME, e.g. role:release-managers)", s.ID, a)
