@@ -1,6 +1,10 @@
 package protocol
 
-import "strings"
+import (
+	"path"
+	"path/filepath"
+	"strings"
+)
 
 // Paths a run writes or reads (inputs, artifacts, evidence, baselines,
 // reports) are journaled in clear and shown in reports and on screen: no
@@ -47,12 +51,33 @@ func (c *checker) writtenPathPlaceholders(p []any, what, s string) bool {
 	return ok
 }
 
+// artifactsProblem says what is wrong with an artifacts directory, or ""
+// when it is a relative path that stays under the run's directory.
+func artifactsProblem(dir string) string {
+	switch {
+	case filepath.IsAbs(dir) || strings.HasPrefix(dir, "/") || strings.Contains(dir, "\\"):
+		return "must be a relative path (with /) under the run's directory"
+	}
+	clean := path.Clean(dir)
+	switch {
+	case clean == ".":
+		return "names the run's directory itself: name a directory under it"
+	case clean == ".." || strings.HasPrefix(clean, "../"):
+		return "leaves the run's directory: name a directory under it"
+	}
+	return ""
+}
+
 // artifacts checks the artifacts directory at its own position; it
 // reports whether it is usable (evidence paths are only judged against a
-// usable one).
+// usable one: against a bad one every evidence path would be refused).
 func (c *checker) artifacts() bool {
 	dir := c.p.Artifacts
 	if !c.writtenPathPlaceholders([]any{"artifacts"}, "artifacts", dir) {
+		return false
+	}
+	if msg := artifactsProblem(dir); msg != "" {
+		c.add([]any{"artifacts"}, "artifacts %q %s (e.g. .artifacts or out/{run.id}): evidence, baselines and reports are written under it", dir, msg)
 		return false
 	}
 	return true
