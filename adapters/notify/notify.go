@@ -16,7 +16,9 @@
 // application/json.
 //
 // Outcomes: Passed when the webhook answers 2xx. Failed when it answers
-// anything else (the message quotes the start of its body) or cannot be
+// anything else (the message quotes the start of its body), including a
+// redirect, which is never followed (the POST is not sent again; the
+// message names the scheme and host of its Location), or cannot be
 // reached (measurements.reachable is false and the message names the
 // cause). A notification never makes Run return an error, except when the
 // step's context ends first.
@@ -64,8 +66,15 @@ type Adapter struct {
 // New returns an Adapter with its own connection pool.
 func New() *Adapter {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	return &Adapter{client: &http.Client{Transport: t}}
+	return &Adapter{client: &http.Client{Transport: t, CheckRedirect: noRedirect}}
 }
+
+// noRedirect never follows a redirect: the message is a POST, and a 307 or
+// 308 would send it again to wherever the answer points (another host, a
+// protected one included) while the engine judged the step by the URL the
+// protocol wrote. The redirect answer is the result, and the notification
+// fails naming where it was sent.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 type config struct {
 	url, text, channel, username string
@@ -170,6 +179,17 @@ func (a *Adapter) Run(ctx context.Context, req *adapters.Request) (*adapters.Res
 	if resp.StatusCode/100 == 2 {
 		res.Status = adapters.Passed
 		res.Message = fmt.Sprintf("posted to %s (HTTP %d)", where, resp.StatusCode)
+		return res, nil
+	}
+	if resp.StatusCode/100 == 3 {
+		res.Message = fmt.Sprintf("webhook %s answered HTTP %d, a redirect; the message was not sent again", where, resp.StatusCode)
+		if loc, err := resp.Location(); err == nil {
+			// Only scheme and host: the rest may hold a token, as the
+			// webhook URL's own path often does.
+			res.Message += " to " + loc.Scheme + "://" + loc.Host + " (set url to the webhook's final address)"
+		} else {
+			res.Message += " (the answer has no usable Location)"
+		}
 		return res, nil
 	}
 	excerpt := param.Excerpt(answer, 200)

@@ -250,7 +250,7 @@ halt, and writes evidence to a temporary directory it removes at the end;
 		Example: `  protorun protocols/deployment.yaml
   protorun run protocols/deployment.yaml --var version=1.2.0
   protorun run protocols/deployment.yaml --dry-run --simulate smoke-tests=fail`,
-		Args: cobra.ExactArgs(1),
+		Args: runArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := loadProtocol(args[0])
 			if err != nil {

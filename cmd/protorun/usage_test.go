@@ -26,6 +26,9 @@ func TestUsageErrorsPrintedOnce(t *testing.T) {
 		{[]string{"-x"}, "unknown shorthand flag: 'x' in -x"},
 		{[]string{"x.yaml", "--state-dir"}, "flag needs an argument: --state-dir"},
 		{[]string{"a.yaml", "b.yaml"}, "accepts 1 arg(s), received 2"},
+		{[]string{"run"}, "protorun: run needs the protocol file: protorun run FILE (e.g. protocols/deployment.yaml)"},
+		{[]string{"run", "--dry-run"}, "run needs the protocol file: protorun run FILE"},
+		{[]string{"run", "a.yaml", "b.yaml"}, "accepts 1 arg(s), received 2"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			out, code := executeErr(t, tc.args...)

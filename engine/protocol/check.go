@@ -36,6 +36,9 @@ type checker struct {
 	// dupSteps is set when two steps share an id: the flow is ambiguous,
 	// so reachability is not judged (it would blame steps that are fine).
 	dupSteps bool
+	// badArtifacts is set when the artifacts directory is refused: evidence
+	// paths are then not judged against it.
+	badArtifacts bool
 }
 
 func (c *checker) at(path []any, key bool) Pos { return c.p.pos(path, key) }
@@ -70,8 +73,10 @@ func check(p *Protocol, set adapters.Set, errs *ErrorList) {
 		p.Artifacts = ".artifacts"
 	}
 	c.ids()
+	c.badArtifacts = !c.artifacts()
 	for _, name := range sortedKeys(p.Inputs) {
 		c.varPlaceholders([]any{"inputs", name, "path"}, p.Inputs[name].Path)
+		c.inputPathSecrets([]any{"inputs", name, "path"}, name, p.Inputs[name].Path)
 	}
 	c.messages()
 	c.environments()
@@ -301,7 +306,7 @@ func (c *checker) expr(path []any, src string, before *PlanStep, withResult bool
 // evidencePath checks that an evidence path stays under the artifacts
 // directory and is written by one place only.
 func (c *checker) evidencePath(p []any, file string, seen map[string][]any) {
-	if file == "" {
+	if file == "" || !c.writtenPathPlaceholders(p, "evidence path", file) {
 		return
 	}
 	if filepath.IsAbs(file) || strings.Contains(file, "\\") {
@@ -314,7 +319,7 @@ func (c *checker) evidencePath(p []any, file string, seen map[string][]any) {
 		c.add(p, "evidence path %q is not clean (write %q)", file, clean)
 		return
 	}
-	if !strings.HasPrefix(clean, root+"/") || strings.HasPrefix(clean, "../") {
+	if !c.badArtifacts && (!strings.HasPrefix(clean, root+"/") || strings.HasPrefix(clean, "../")) {
 		c.add(p, "evidence path %q is outside the artifacts directory %q", file, root)
 		return
 	}
@@ -530,6 +535,9 @@ func (c *checker) step(s *PlanStep, evidence map[string][]any) {
 		}
 		if s.Level == Guideline {
 			c.add(sub(base, "level"), "halt %q cannot be a guideline", s.ID)
+		}
+		if s.Halt.Approvers != nil && len(s.Halt.Approvers) == 0 {
+			c.add(sub(base, "halt", "approvers"), "halt %q: approvers: [] names nobody: leave approvers out to let anyone allowed decide, or name them", s.ID)
 		}
 		for i, a := range s.Halt.Approvers {
 			if name, ok := strings.CutPrefix(a, RoleApprover); ok && (name == "" || strings.ContainsFunc(name, unicode.IsSpace)) {

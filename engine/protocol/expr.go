@@ -69,9 +69,10 @@ func newExprConfig(withResult bool) *conf.Config {
 	return c
 }
 
-// compileExpr compiles src as a boolean expression; it does what
-// expr.Compile does, with a reused configuration.
-func compileExpr(src string, withResult bool) (*Program, error) {
+// compileChecked compiles src as a boolean expression; it does what
+// expr.Compile does, with a reused configuration. compileExpr bounds src
+// first.
+func compileChecked(src string, withResult bool) (*Program, error) {
 	i := 0
 	if withResult {
 		i = 1
@@ -160,7 +161,7 @@ func (p *Program) EvalContext(ctx context.Context, env map[string]any) (bool, er
 	}
 	b, ok := out.(bool)
 	if !ok {
-		return false, fmt.Errorf("expression %q gave %T, not a boolean", p.Source, out)
+		return false, fmt.Errorf("expression %q gave %T, not a boolean", shortExpr(p.Source), out)
 	}
 	return b, nil
 }

@@ -67,7 +67,7 @@ type BudgetError struct {
 }
 
 func (e *BudgetError) Error() string {
-	return fmt.Sprintf("expression %q exceeded its %s budget of %s", e.Expr, e.Budget, e.Limit)
+	return fmt.Sprintf("expression %q exceeded its %s budget of %s", shortExpr(e.Expr), e.Budget, e.Limit)
 }
 
 // errBudget is what the meter panics with inside the VM; Eval turns it
@@ -519,9 +519,9 @@ func budgetError(src string, err error) error {
 	case strings.Contains(err.Error(), "memory budget exceeded"):
 		return &BudgetError{Expr: src, Budget: errMemory.budget, Limit: errMemory.limit}
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("expression %q stopped: %w", src, context.Canceled)
+		return fmt.Errorf("expression %q stopped: %w", shortExpr(src), context.Canceled)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("expression %q stopped: %w", src, context.DeadlineExceeded)
+		return fmt.Errorf("expression %q stopped: %w", shortExpr(src), context.DeadlineExceeded)
 	}
-	return err
+	return shortExprError(err, src)
 }

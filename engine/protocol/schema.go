@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/xeipuuv/gojsonschema"
 	"gopkg.in/yaml.v3"
@@ -270,6 +271,10 @@ func addSchemaError(errs *ErrorList, file string, root *yaml.Node, e gojsonschem
 		errs.Add(at(path, false), "%s must be %v, not %v", where, d["expected"], d["given"])
 	case "pattern", "does_not_match_pattern":
 		if len(path) > 0 && isDurationKey(path[len(path)-1]) {
+			if v, ok := e.Value().(string); ok && negativeDuration(v) {
+				errs.Add(at(path, false), "%s must be positive, not %s (like 500ms, 10s, 2m)", where, v)
+				return
+			}
 			errs.Add(at(path, false), "%s is not a duration (like 500ms, 10s, 2m)", where)
 			return
 		}
@@ -277,6 +282,13 @@ func addSchemaError(errs *ErrorList, file string, root *yaml.Node, e gojsonschem
 	default:
 		errs.Add(at(path, false), "%s: %s", where, e.Description())
 	}
+}
+
+// negativeDuration reports whether s is a duration below zero ("-1h"):
+// well formed, but no bound or wait can be negative.
+func negativeDuration(s string) bool {
+	d, err := time.ParseDuration(s)
+	return err == nil && d < 0
 }
 
 func isDurationKey(el any) bool {
