@@ -37,7 +37,8 @@ func haltHint(h *engine.HaltError) string {
 		// Nothing of a dry run is kept to approve or resume.
 		return "\n  a real run would wait here for a fix, then protorun approve and protorun resume"
 	case h.Kind == engine.HaltGate:
-		return fmt.Sprintf("\n  after fixing: protorun approve %s --as NAME && protorun resume %s  (re-runs the phase)\n  or give up:   protorun abort %s", id, id, id)
+		return fmt.Sprintf("\n  after fixing: protorun approve %s --as NAME && protorun resume %s  (re-runs the phase)\n  or give up:   protorun abort %s\n"+
+			"  (the run's vars and input files were frozen when it started: a criterion that failed on them fails again; abort and start a new run)", id, id, id)
 	case h.Kind == engine.HaltInterrupted && h.Rollback:
 		return fmt.Sprintf("\n  run it again: protorun approve %s --as NAME && protorun resume %s\n  leave it to a human: protorun reject %s --as NAME && protorun resume %s", id, id, id, id)
 	case h.Kind == engine.HaltInterrupted:

@@ -29,7 +29,8 @@ func TestHintObserverWordsHalts(t *testing.T) {
 			"M\n  approve: protorun approve r1 --as NAME --reason TEXT\n  reject:  protorun reject r1 --as NAME --reason TEXT\n  then:    protorun resume r1"},
 		{"gate", engine.Event{Kind: engine.EventHalt, Run: "r1", Message: "Run r1 halted at gate g: bad",
 			Halt: &engine.HaltError{Run: "r1", Step: "g", Kind: engine.HaltGate}},
-			"Run r1 halted at gate g: bad\n  after fixing: protorun approve r1 --as NAME && protorun resume r1  (re-runs the phase)\n  or give up:   protorun abort r1"},
+			"Run r1 halted at gate g: bad\n  after fixing: protorun approve r1 --as NAME && protorun resume r1  (re-runs the phase)\n  or give up:   protorun abort r1\n" +
+				"  (the run's vars and input files were frozen when it started: a criterion that failed on them fails again; abort and start a new run)"},
 		{"dry-run gate", engine.Event{Kind: engine.EventHalt, Run: "r1", Message: "Dry run halted at gate g: bad",
 			Halt: &engine.HaltError{Run: "r1", Step: "g", Kind: engine.HaltGate, DryRun: true}},
 			"Dry run halted at gate g: bad\n  a real run would wait here for a fix, then protorun approve and protorun resume"},
