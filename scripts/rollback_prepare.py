@@ -17,12 +17,15 @@ def main():
     ap.add_argument("--env", required=True)
     ap.add_argument("--snapshot", action="store_true", help="create a snapshot (required)")
     ap.add_argument("--admin", required=True, help="base URL of the environment's deployment API")
+    ap.add_argument("--id", default="", help="the snapshot's name (the run's own: its rollback names it); "
+                    "one that exists is kept as it was, never taken again")
     ap.add_argument("--timeout", type=float, default=10.0)
     args = ap.parse_args()
     if not args.snapshot:
         print(json.dumps({"status": "error", "message": "nothing to do: pass --snapshot"}))
         return 2
-    req = urllib.request.Request(args.admin.rstrip("/") + "/snapshot", data=b"{}", method="POST",
+    body = json.dumps({"id": args.id} if args.id else {}).encode()
+    req = urllib.request.Request(args.admin.rstrip("/") + "/snapshot", data=body, method="POST",
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=args.timeout) as resp:

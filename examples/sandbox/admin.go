@@ -137,8 +137,19 @@ func (e *environment) handleRollback(w http.ResponseWriter, _ *http.Request, bod
 	writeJSON(w, http.StatusOK, res)
 }
 
-func (e *environment) handleSnapshot(w http.ResponseWriter, _ *http.Request, _ []byte) {
-	snap, err := e.takeSnapshot()
+func (e *environment) handleSnapshot(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var req struct {
+		ID string `json:"id"` // optional: the caller's own name for it (a run's)
+	}
+	if err := decodeBody(body, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "environment": e.name})
+		return
+	}
+	snap, err := e.takeSnapshot(req.ID)
+	if errors.Is(err, errBadSnapshotID) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "environment": e.name})
+		return
+	}
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "snapshot: " + err.Error(), "environment": e.name})
 		return

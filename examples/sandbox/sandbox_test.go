@@ -406,6 +406,36 @@ func TestSnapshotRollback(t *testing.T) {
 	s.callJSON("production", http.MethodPost, "/rollback", map[string]string{"snapshot": id}, http.StatusNotFound)
 }
 
+// A snapshot a caller names (a run's own) is taken once: asked again after
+// a deploy, it is returned as it was, so the run's rollback returns to the
+// version from before its deploy, not to a later run's snapshot, which is
+// the latest.
+func TestNamedSnapshot(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t, sandboxOpts{})
+	snap := s.callJSON("staging", http.MethodPost, "/snapshot", map[string]string{"id": "run-a-staging"}, http.StatusOK)
+	assert.Equal(t, "run-a-staging", snap["id"])
+	assert.Equal(t, "1.0.0", snap["current"])
+	s.deploy("staging", "1.1.0")
+	again := s.callJSON("staging", http.MethodPost, "/snapshot", map[string]string{"id": "run-a-staging"}, http.StatusOK)
+	assert.Equal(t, "1.0.0", again["current"], "taken once, kept as it was")
+
+	// Another run snapshots 1.1.0 and deploys 1.2.0; run a rolls back to
+	// its own snapshot, not the latest.
+	time.Sleep(10 * time.Millisecond) // a later write time
+	s.callJSON("staging", http.MethodPost, "/snapshot", map[string]string{"id": "run-b-staging"}, http.StatusOK)
+	s.deploy("staging", "1.2.0")
+	res := s.callJSON("staging", http.MethodPost, "/rollback", map[string]string{"snapshot": "run-a-staging"}, http.StatusOK)
+	assert.Equal(t, "1.0.0", res["version"])
+	// Without a name, the latest written: run b's.
+	res = s.callJSON("staging", http.MethodPost, "/rollback", map[string]string{}, http.StatusOK)
+	assert.Equal(t, "run-b-staging", res["snapshot"])
+	assert.Equal(t, "1.1.0", res["version"])
+
+	m := s.callJSON("staging", http.MethodPost, "/snapshot", map[string]string{"id": "../etc"}, http.StatusBadRequest)
+	assert.Contains(t, m["error"], "invalid snapshot id")
+}
+
 func TestIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t, sandboxOpts{})

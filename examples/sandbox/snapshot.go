@@ -18,6 +18,10 @@ var snapshotIDRe = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$`)
 // errNoSnapshot is returned when a requested snapshot does not exist.
 var errNoSnapshot = errors.New("no such snapshot")
 
+// errBadSnapshotID is returned for a snapshot id a caller names that is
+// not one.
+var errBadSnapshotID = errors.New("bad snapshot id")
+
 // snapshot is what POST /snapshot records and POST /rollback restores.
 type snapshot struct {
 	ID          string    `json:"id"`
@@ -39,12 +43,29 @@ func newSnapshotID(now time.Time) string {
 	return now.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(b[:])
 }
 
-func (e *environment) takeSnapshot() (snapshot, error) {
+// takeSnapshot records what the environment runs now, under id (a new
+// time-sorted one when empty). A snapshot id that exists already is
+// returned as it was recorded, never taken again: a caller naming its own
+// (a run's) snapshot gets the state from before its first deploy, however
+// often it asks.
+func (e *environment) takeSnapshot(id string) (snapshot, error) {
 	now := time.Now()
+	if id != "" {
+		if !snapshotIDRe.MatchString(id) {
+			return snapshot{}, fmt.Errorf("%w: invalid snapshot id %q", errBadSnapshotID, id)
+		}
+		if snap, err := e.loadSnapshot(id); err == nil {
+			return snap, nil
+		} else if !errors.Is(err, errNoSnapshot) {
+			return snapshot{}, err
+		}
+	} else {
+		id = newSnapshotID(now)
+	}
 	e.mu.Lock()
 	snap := snapshot{
-		ID: newSnapshotID(now), Environment: e.name, Current: e.current, Previous: e.previous,
-		Created: now.UTC().Format(time.RFC3339), Config: e.cfg,
+		ID: id, Environment: e.name, Current: e.current, Previous: e.previous,
+		Created: now.UTC().Format(time.RFC3339Nano), Config: e.cfg,
 	}
 	e.mu.Unlock()
 	dir := e.sup.snapshotDir(e.name)
@@ -70,10 +91,20 @@ func (e *environment) loadSnapshot(id string) (snapshot, error) {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return snapshot{}, err
 		}
-		for _, ent := range entries { // ReadDir sorts by name; IDs sort by time
+		// The newest: by when it was written (named ones do not sort by
+		// time), then by name (generated ids do).
+		var newest time.Time
+		for _, ent := range entries {
 			name := ent.Name()
-			if strings.HasSuffix(name, ".json") && !ent.IsDir() {
-				id = strings.TrimSuffix(name, ".json")
+			if !strings.HasSuffix(name, ".json") || ent.IsDir() {
+				continue
+			}
+			info, err := ent.Info()
+			if err != nil {
+				continue
+			}
+			if t := info.ModTime(); id == "" || !t.Before(newest) {
+				id, newest = strings.TrimSuffix(name, ".json"), t
 			}
 		}
 		if id == "" {
