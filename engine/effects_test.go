@@ -163,6 +163,88 @@ func TestEffectsReach(t *testing.T) {
 `, step("exec", `{argv: [tool, "{vars.prod_secret_admin}"]}`), `with.argv.1 reaches protected environment "production" (its admin, http://{vars.prod_secret_admin})`},
 		{"notify to a chat webhook", fxEnvs,
 			step("notify", `{url: "https://chat.example/hooks/1", text: hi}`), ""},
+		// Hosts as a client dials them (IDNA folds full-width forms), ports
+		// as numbers, paths as a server routes them.
+		{"full-width digits and dots", fxEnvs,
+			step("http", `{method: POST, url: "http://１２７.０.０.１:18091/deploy"}`), `with.url reaches protected environment "production" (its admin, http://127.0.0.1:18091)`},
+		{"full-width stops, colon and port", fxEnvs,
+			step("exec", `{argv: [tool, "--to=１２７。０．０｡１：１８０９１"]}`), `with.argv.1 reaches protected environment "production"`},
+		{"a host that stays non-ASCII", fxEnvs,
+			step("http", `{method: POST, url: "http://bücher.example/deploy"}`), `step "s": with.url holds a URL whose host "bücher.example" is not ASCII`},
+		{"a non-ASCII host read", fxEnvs,
+			step("http", `{url: "http://bücher.example/status"}`), ""},
+		{"trailing dot and case", `  production:
+    protected: true
+    with:
+      admin: "https://prod-admin.example.com"
+`, step("http", `{method: POST, url: "https://PROD-ADMIN.example.com./deploy"}`), `its admin, https://prod-admin.example.com`},
+		{"host:port with a trailing dot", `  production:
+    protected: true
+    with:
+      admin: "https://prod-admin.example.com"
+`, step("exec", `{argv: [tool, "Prod-Admin.Example.COM.:443"]}`), `with.argv.1 reaches protected environment "production"`},
+		{"port with leading zeros in a URL", fxEnvs,
+			step("http", `{method: POST, url: "http://127.0.0.1:018091/deploy"}`), `with.url reaches protected environment "production"`},
+		{"port with leading zeros alone", fxEnvs,
+			step("exec", `{argv: [tool, "127.0.0.1:00018091"]}`), `with.argv.1 reaches protected environment "production"`},
+		{"another port with leading zeros", fxEnvs,
+			step("exec", `{argv: [tool, "127.0.0.1:0018092"]}`), ""},
+		{"path through a dot-dot", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/staging/../prod/deploy"}`), `its url, http://gw.example/prod`},
+		{"path escaped", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/%70rod/deploy"}`), `its url, http://gw.example/prod`},
+		{"path with a dot segment", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/./prod/"}`), `its url, http://gw.example/prod`},
+		{"path with an empty segment", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example//prod/"}`), `its url, http://gw.example/prod`},
+		{"path in another case", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/PROD/deploy"}`), `its url, http://gw.example/prod`},
+		{"path escaped twice", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/%2570rod/deploy"}`), `its url, http://gw.example/prod`},
+		{"path under staging after cleaning", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/prod/../staging/deploy"}`), ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := protocol.Parse("fx.yaml", []byte(fxProtocol(c.env, c.steps)), ltOptions())
@@ -226,6 +308,9 @@ func TestEffectsRuntime(t *testing.T) {
 		{"hook at the protected admin", map[string]string{"hook": "http://127.0.0.1:18091/deploy"}, true},
 		{"hook at the admin the run moved production to", map[string]string{"production_admin": "10.0.0.7:9000", "hook": "http://10.0.0.7:9000/x"}, true},
 		{"hook at the admin production was moved from", map[string]string{"production_admin": "10.0.0.7:9000", "hook": "http://127.0.0.1:18091/deploy"}, false},
+		{"hook at the admin in full-width digits", map[string]string{"hook": "http://１２７.０.０.１:18091/deploy"}, true},
+		{"hook at the admin's port with leading zeros", map[string]string{"hook": "http://127.0.0.1:018091/deploy"}, true},
+		{"hook at the admin's host with a trailing dot", map[string]string{"production_admin": "prod.example:9000", "hook": "http://PROD.example.:9000/deploy"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, p, "deployer").withPrompter("yes")

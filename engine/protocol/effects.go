@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -43,9 +44,13 @@ const (
 
 // netAddr is an address found in a string: a URL's or a host:port's.
 type netAddr struct {
-	host, port string
-	path       string // a URL's path, without a trailing slash
+	host, port string // as dialed: see normHost and normPort
+	path       string // a URL's path, cleaned (cleanPath)
 	url        bool
+	// odd is set for a URL whose host is not ASCII once the full-width
+	// forms are folded: a client maps it (IDNA) before dialing, and what
+	// it maps to is not judged here.
+	odd bool
 }
 
 // protectedValue is one string of a protected environment's binding.
@@ -113,6 +118,9 @@ type reach struct {
 	param []any
 	// key and value name the binding's entry the parameter reaches.
 	key, value string
+	// odd, when set, is a URL's host the parameter holds that is not
+	// judged (see netAddr.odd); env is then empty.
+	odd string
 }
 
 // reaches lists how a call targeting env (empty for none) with params
@@ -135,8 +143,14 @@ func (ps *protectedSet) reaches(env string, params map[string]any) (out []reach,
 			return
 		}
 		var found []netAddr
-		if strings.ContainsAny(s, ":.") {
+		if strings.ContainsAny(s, ":.") || !isASCII(s) {
 			found = addresses(s)
+		}
+		for _, a := range found {
+			if a.odd {
+				out = append(out, reach{param: slices.Clone(path), odd: a.host})
+				break
+			}
 		}
 		for _, v := range ps.values {
 			if v.reachedBy(s, found) {
@@ -250,12 +264,15 @@ func loopback(h string) bool {
 
 var (
 	urlRE      = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>` + "`" + `]+`)
-	hostPortRE = regexp.MustCompile(`(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?):([0-9]{1,5})\b`)
+	hostPortRE = regexp.MustCompile(`(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?\.?):([0-9]+)\b`)
 )
 
-// addresses finds the URLs and host:port pairs in s.
+// addresses finds the URLs and host:port pairs in s, as a client dials
+// them: full-width forms folded (foldWidth), hosts in lower case without
+// a trailing dot, ports as numbers, URL paths cleaned.
 func addresses(s string) []netAddr {
 	var out []netAddr
+	s = foldWidth(s)
 	rest := s
 	if strings.Contains(s, "://") {
 		for _, m := range urlRE.FindAllString(s, -1) {
@@ -266,9 +283,74 @@ func addresses(s string) []netAddr {
 		rest = urlRE.ReplaceAllString(s, " ")
 	}
 	for _, m := range hostPortRE.FindAllStringSubmatch(rest, -1) {
-		out = append(out, netAddr{host: strings.Trim(m[1], "[]"), port: m[2]})
+		out = append(out, netAddr{host: normHost(strings.Trim(m[1], "[]")), port: normPort(m[2])})
 	}
 	return out
+}
+
+// foldWidth maps what IDNA (UTS 46), which Go's net/http and most
+// clients apply to a host, maps to ASCII among the characters that look
+// like an address's: the full-width forms of ASCII (１２７．０．０．１,
+// ：２８７９１) and the ideographic full stops.
+func foldWidth(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return strings.Map(func(r rune) rune {
+				switch {
+				case r >= 0xFF01 && r <= 0xFF5E:
+					return r - 0xFEE0
+				case r == 0x3002 || r == 0xFF61:
+					return '.'
+				}
+				return r
+			}, s)
+		}
+	}
+	return s
+}
+
+// normHost is a host as it is dialed: in lower case, without the
+// trailing dot of a fully qualified name.
+func normHost(h string) string {
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+// normPort is a port as a number (028791 is 28791).
+func normPort(p string) string {
+	if p == "" {
+		return ""
+	}
+	if p = strings.TrimLeft(p, "0"); p == "" {
+		return "0"
+	}
+	return p
+}
+
+// cleanPath is a URL's path as a server is likely to route it, erring
+// towards more matches: unescaped (%70rod is prod; repeatedly, for a
+// server that unescapes twice), backslashes as slashes, dot segments and
+// empty segments removed (/staging/../prod, /./prod, //prod), in lower
+// case, without a trailing slash ("" for the root).
+func cleanPath(p string) string {
+	for range 3 {
+		u, err := url.PathUnescape(p)
+		if err != nil || u == p {
+			break
+		}
+		p = u
+	}
+	p = strings.ReplaceAll(p, "\\", "/")
+	p = strings.ToLower(path.Clean("/" + p))
+	return strings.TrimRight(p, "/")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func parseURLAddr(s string) (netAddr, bool) {
@@ -276,7 +358,8 @@ func parseURLAddr(s string) (netAddr, bool) {
 	if err != nil || u.Host == "" {
 		return netAddr{}, false
 	}
-	a := netAddr{host: u.Hostname(), port: u.Port(), path: strings.TrimRight(u.EscapedPath(), "/"), url: true}
+	a := netAddr{host: normHost(u.Hostname()), port: normPort(u.Port()), path: cleanPath(u.EscapedPath()), url: true}
+	a.odd = !isASCII(a.host)
 	if a.port == "" {
 		switch strings.ToLower(u.Scheme) {
 		case "http", "ws":
@@ -366,6 +449,14 @@ func (site *effectSite) what() string {
 func (site *effectSite) refusal(eff adapters.Effect, r reach) string {
 	if eff == adapters.ReadOnly {
 		return ""
+	}
+	if r.odd != "" {
+		sep := " "
+		if site.kind == "step" {
+			sep = ": "
+		}
+		return fmt.Sprintf("%s%swith.%s holds a URL whose host %q is not ASCII: a client maps such a host (IDNA) before it dials it, and where that leads is not judged; a call that may change what it reaches must write its host in ASCII (an international name in its xn-- form)",
+			site.what(), sep, dotted(r.param), r.odd)
 	}
 	if site.deploy != nil && slices.Contains(site.deploy.Targets, r.env) {
 		return ""
