@@ -237,6 +237,23 @@ func TestEffectsReach(t *testing.T) {
     with:
       url: "http://gw.example/prod"
 `, step("http", `{method: POST, url: "http://gw.example/%2570rod/deploy"}`), `its url, http://gw.example/prod`},
+		{"a protected service's address", fxEnvs + `    services:
+      - {name: api, admin: "http://127.0.0.1:28791", ports: ["10.0.0.9:7000"]}
+`, step("http", `{method: POST, url: "http://127.0.0.1:28791/deploy", json: {version: "6.6.10"}}`), `with.url reaches protected environment "production" (its services.api.admin, http://127.0.0.1:28791)`},
+		{"a protected service's address in a list", fxEnvs + `    services:
+      - {name: api, admin: "http://127.0.0.1:28791", ports: ["10.0.0.9:7000"]}
+`, step("exec", `{argv: [tool, "10.0.0.9:7000"]}`), `(its services.api.ports.0, 10.0.0.9:7000)`},
+		{"a protected service's name is not an address", fxEnvs + `    services:
+      - {name: api, admin: "http://127.0.0.1:28791"}
+`, step("exec", `{argv: [tool, api]}`), ""},
+		{"a word a staging service shares", `  staging:
+    services:
+      - {name: api, context: shared-cluster}
+  production:
+    protected: true
+    services:
+      - {name: api, context: shared-cluster}
+`, step("exec", `{argv: [kubectl, --context=shared-cluster]}`), ""},
 		{"path under staging after cleaning", `  staging:
     with:
       url: "http://gw.example/staging"
@@ -338,6 +355,32 @@ func TestEffectsRuntime(t *testing.T) {
 			assert.Equal(t, adapters.Failed, notify.Items[0].Status)
 			assert.Contains(t, notify.Items[0].Message, `not called: gate "ready": notify with.url reaches protected environment "production"`)
 		})
+	}
+}
+
+// TestEffectsRuntimeService: a protected environment's services hold
+// addresses too; a var that points a call at one is refused at run time,
+// though the protocol was valid by its defaults.
+func TestEffectsRuntimeService(t *testing.T) {
+	src := fxProtocol(fxEnvs+`    services:
+      - {name: api, admin: "http://127.0.0.1:28791"}
+`, `      - id: poke
+        adapter: deployer
+        with: {method: POST, url: "{vars.hook}"}
+        evidence: .artifacts/poke.json
+`)
+	p, err := protocol.Parse("fx.yaml", []byte(src), &protocol.LoadOptions{Adapters: rtLoadSet("deployer")})
+	require.NoError(t, err)
+	for _, hook := range []string{"http://127.0.0.1:28791/deploy", "http://１２７.０.０.１:028791/deploy"} {
+		h := newHarness(t, p, "deployer")
+		h.opts.Vars = map[string]string{"hook": hook}
+		res, err := h.start()
+		require.NoError(t, err)
+		assert.Equal(t, engine.StatusFailed, res.Status, hook)
+		assert.Empty(t, h.f.callsOf("poke"), "the adapter was called for %s", hook)
+		ev := h.evidence(".artifacts/poke.json")
+		require.Len(t, ev.Items, 1)
+		assert.Contains(t, ev.Items[0].Message, `not called: step "poke": with.url reaches protected environment "production" (its services.api.admin, http://127.0.0.1:28791)`)
 	}
 }
 

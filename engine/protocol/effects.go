@@ -76,6 +76,7 @@ func newProtectedSet(p *Protocol, binding func(env string) map[string]any) *prot
 	for _, name := range names {
 		if !p.Environments[name].Protected {
 			walkStrings(binding(name), nil, func(_ []any, s string) { open = append(open, s) })
+			walkServices(p.Environments[name], func(_ []any, s string) { open = append(open, s) })
 		}
 	}
 	shared := func(word string) bool {
@@ -87,7 +88,7 @@ func newProtectedSet(p *Protocol, binding func(env string) map[string]any) *prot
 		}
 		ps.protected[name] = true
 		var vals []protectedValue
-		walkStrings(binding(name), nil, func(path []any, s string) {
+		add := func(path []any, s string) {
 			if strings.TrimSpace(s) == "" {
 				return
 			}
@@ -103,11 +104,31 @@ func newProtectedSet(p *Protocol, binding func(env string) map[string]any) *prot
 			if len(v.addrs) > 0 || len(v.words) > 0 {
 				vals = append(vals, v)
 			}
-		})
+		}
+		walkStrings(binding(name), nil, add)
+		walkServices(p.Environments[name], add)
 		sort.Slice(vals, func(i, j int) bool { return vals[i].key < vals[j].key })
 		ps.values = append(ps.values, vals...)
 	}
 	return ps
+}
+
+// walkServices calls fn for each string of an environment's services:
+// (the other place, beside with:, where an environment holds addresses),
+// at a path services.NAME.KEY. A service's name is how the protocol
+// refers to it, not what a call reaches, and is left out.
+func walkServices(e *Environment, fn func(path []any, s string)) {
+	for i, svc := range e.Services {
+		var id any = i
+		if n, ok := svc["name"].(string); ok && n != "" {
+			id = n
+		}
+		for _, k := range sortedKeys(svc) {
+			if k != "name" {
+				walkStrings(svc[k], []any{"services", id, k}, fn)
+			}
+		}
+	}
 }
 
 // reach is one way a call reaches a protected environment.
