@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/adapters"
+	httpadapter "github.com/protorun/protorun/adapters/http"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
 )
@@ -254,6 +255,10 @@ func TestEffectsReach(t *testing.T) {
     services:
       - {name: api, context: shared-cluster}
 `, step("exec", `{argv: [kubectl, --context=shared-cluster]}`), ""},
+		{"GET with a body", fxEnvs,
+			step("http", `{url: "http://127.0.0.1:18091/deploy", json: {version: "6.6.10"}}`), `with.url reaches protected environment "production" (its admin, http://127.0.0.1:18091) with a mutating call (adapter http)`},
+		{"GET with a method override", fxEnvs,
+			step("http", `{method: GET, url: "http://127.0.0.1:18091/deploy", headers: {X-HTTP-Method-Override: POST}}`), `with.url reaches protected environment "production"`},
 		{"path under staging after cleaning", `  staging:
     with:
       url: "http://gw.example/staging"
@@ -381,6 +386,61 @@ func TestEffectsRuntimeService(t *testing.T) {
 		ev := h.evidence(".artifacts/poke.json")
 		require.Len(t, ev.Items, 1)
 		assert.Contains(t, ev.Items[0].Message, `not called: step "poke": with.url reaches protected environment "production" (its services.api.admin, http://127.0.0.1:28791)`)
+	}
+}
+
+// TestEffectsRuntimeReadThatWrites: a GET that carries a method-override
+// header is as mutating as the method it asks for: valid by the default
+// (GET), refused at run time when the var asks for a POST.
+func TestEffectsRuntimeReadThatWrites(t *testing.T) {
+	src := fxProtocol(fxEnvs, `      - id: poke
+        adapter: http
+        with:
+          url: "http://127.0.0.1:18091/deploy"
+          headers: {X-HTTP-Method-Override: "{vars.verb}"}
+        evidence: .artifacts/poke.json
+`)
+	src = strings.Replace(src, "vars:\n", "vars:\n  verb:\n    default: GET\n", 1)
+	p, err := protocol.Parse("fx.yaml", []byte(src), &protocol.LoadOptions{Adapters: rtLoadSet("http")})
+	require.NoError(t, err)
+
+	h := newHarness(t, p, "http")
+	res, err := h.start()
+	require.NoError(t, err)
+	assert.True(t, engine.Completed(res.Status), "%s", res.Status)
+	assert.Len(t, h.f.callsOf("poke"), 1)
+
+	h = newHarness(t, p, "http")
+	h.opts.Vars = map[string]string{"verb": "POST"}
+	res, err = h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusFailed, res.Status)
+	assert.Empty(t, h.f.callsOf("poke"), "the adapter was called")
+	ev := h.evidence(".artifacts/poke.json")
+	require.Len(t, ev.Items, 1)
+	assert.Contains(t, ev.Items[0].Message, `not called: step "poke": with.url reaches protected environment "production" (its admin, http://127.0.0.1:18091) with a mutating call (adapter http)`)
+}
+
+// TestFakeHTTPEffect: the fake the engine's tests stand in for adapters/http
+// with says what the adapter says of a call.
+func TestFakeHTTPEffect(t *testing.T) {
+	adapter := httpadapter.New()
+	for _, params := range []map[string]any{
+		{"url": "http://x/"},
+		{"url": "http://x/", "method": "get"},
+		{"url": "http://x/", "method": "POST"},
+		{"url": "http://x/", "method": 5},
+		{"url": "http://x/", "method": "{vars.m}"},
+		{"url": "http://x/", "json": map[string]any{"v": 1}},
+		{"url": "http://x/", "method": "HEAD", "body": "x"},
+		{"url": "http://x/", "method": "{vars.m}", "body": "x"},
+		{"url": "http://x/", "headers": map[string]any{"X-Http-Method-Override": "PUT"}},
+		{"url": "http://x/", "headers": map[string]any{"x-method-override": "GET", "Accept": "*/*"}},
+		{"url": "http://x/", "headers": map[string]any{"{vars.h}": "x"}},
+		{"url": "http://x/", "headers": []any{"x"}},
+		{"url": "http://x/", "headers": "{vars.headers}"},
+	} {
+		assert.Equal(t, adapter.Effect(params), fxEffect("http", params), "%v", params)
 	}
 }
 
