@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -521,6 +522,19 @@ func TestEffectsTooLargeToJudge(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorContains(t, err, `environment "production": with: is too large to judge once its placeholders are filled in`)
 
+	// Calls each small enough to judge, too many to judge all: the check
+	// stops at the call that runs its budget out, with one error there.
+	argv = strings.Repeat(`"x{env.big}", `, 25)
+	steps := ""
+	for i := range 12 {
+		steps += fmt.Sprintf("      - {id: s%d, targets: [production], adapter: exec, with: {argv: [tool, %send]}}\n", i, argv)
+	}
+	_, err = protocol.Parse("fx.yaml", []byte(fxProtocol(fxEnvs+"      big: "+big+"\n", steps)), ltOptions())
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "with: is too large", "no call alone is too large")
+	assert.Equal(t, 1, strings.Count(err.Error(), "the effects check stops here"), "%v", err)
+	assert.ErrorContains(t, err, `step "s3": the effects check stops here`, "2.5 MB a call, filled in and walked: the fourth call runs the budget out")
+
 	// Valid by its defaults, too large with the run's value.
 	p, err := protocol.Parse("fx.yaml", []byte(fxProtocol(fxEnvs, `      - id: s
         adapter: deployer
@@ -537,4 +551,16 @@ func TestEffectsTooLargeToJudge(t *testing.T) {
 	ev := h.evidence(".artifacts/s.json")
 	require.Len(t, ev.Items, 1)
 	assert.Contains(t, ev.Items[0].Message, "too large to judge")
+
+	// The run's check of one call is bounded, the protected bindings
+	// included: a value that makes them too large refuses the call.
+	h = newHarness(t, p, "deployer")
+	h.opts.Vars = map[string]string{"production_admin": strings.Repeat("c", 5<<20)}
+	res, err = h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusFailed, res.Status)
+	assert.Empty(t, h.f.callsOf("s"))
+	ev = h.evidence(".artifacts/s.json")
+	require.Len(t, ev.Items, 1)
+	assert.Contains(t, ev.Items[0].Message, `step "s": the environments' bindings are too large to judge`)
 }

@@ -36,6 +36,23 @@ import (
 // refused rather than judged for ever.
 const maxJudged = 4 << 20
 
+// maxJudgedPass bounds what one check pass judges in all (every call's
+// parameters for every item it fans out to, and the bindings): a file
+// within its size limit may not buy minutes of checking with many calls
+// just under maxJudged each.
+const maxJudgedPass = 4 * maxJudged
+
+// judgeBudget is what is left of the bytes one check may judge.
+type judgeBudget struct{ left int }
+
+// spend takes n bytes from the budget and says whether it held them.
+func (b *judgeBudget) spend(n int) bool {
+	b.left -= n
+	return b.left >= 0
+}
+
+func (b *judgeBudget) spent() bool { return b.left < 0 }
+
 // Values of a step's effect:.
 const (
 	effectReadOnly = "read-only"
@@ -65,21 +82,34 @@ type protectedValue struct {
 type protectedSet struct {
 	values    []protectedValue
 	protected map[string]bool
+	// tooLarge is set when the bindings passed the budget they were
+	// built with: the set is then incomplete.
+	tooLarge bool
 }
 
 // newProtectedSet expands every environment's binding with binding (the
-// vars' defaults at load time, the run's values at run time).
-func newProtectedSet(p *Protocol, binding func(env string) map[string]any) *protectedSet {
+// vars' defaults at load time, the run's values at run time), spending
+// budget on what it reads.
+func newProtectedSet(p *Protocol, binding func(env string) map[string]any, budget *judgeBudget) *protectedSet {
 	ps := &protectedSet{protected: map[string]bool{}}
 	var open []string // strings of the unprotected environments' bindings
+	openBytes := 0
+	keep := func(_ []any, s string) {
+		open = append(open, s)
+		openBytes += len(s) + 1
+		ps.tooLarge = ps.tooLarge || !budget.spend(len(s)+1)
+	}
 	names := sortedKeys(p.Environments)
 	for _, name := range names {
 		if !p.Environments[name].Protected {
-			walkStrings(binding(name), nil, func(_ []any, s string) { open = append(open, s) })
-			walkServices(p.Environments[name], func(_ []any, s string) { open = append(open, s) })
+			walkStrings(binding(name), nil, keep)
+			walkServices(p.Environments[name], keep)
 		}
 	}
 	shared := func(word string) bool {
+		if ps.tooLarge = ps.tooLarge || !budget.spend(openBytes); ps.tooLarge {
+			return true
+		}
 		return slices.ContainsFunc(open, func(s string) bool { return containsWord(s, word) })
 	}
 	for _, name := range names {
@@ -89,7 +119,7 @@ func newProtectedSet(p *Protocol, binding func(env string) map[string]any) *prot
 		ps.protected[name] = true
 		var vals []protectedValue
 		add := func(path []any, s string) {
-			if strings.TrimSpace(s) == "" {
+			if ps.tooLarge = ps.tooLarge || !budget.spend(len(s)+1); ps.tooLarge || strings.TrimSpace(s) == "" {
 				return
 			}
 			v := protectedValue{env: name, key: dotted(path), value: s, addrs: addresses(s)}
@@ -149,8 +179,8 @@ type reach struct {
 // each parameter, in a stable order.
 //
 // tooLarge is set, and nothing more judged, once the strings walked pass
-// maxJudged bytes.
-func (ps *protectedSet) reaches(env string, params map[string]any) (out []reach, tooLarge bool) {
+// maxJudged bytes, or what is left of pass.
+func (ps *protectedSet) reaches(env string, params map[string]any, pass *judgeBudget) (out []reach, tooLarge bool) {
 	if ps.protected[env] {
 		out = append(out, reach{env: env})
 	}
@@ -159,13 +189,23 @@ func (ps *protectedSet) reaches(env string, params map[string]any) (out []reach,
 	}
 	left := maxJudged
 	walkStrings(params, nil, func(path []any, s string) {
-		if left -= len(s) + 1; left < 0 {
+		if tooLarge {
+			return
+		}
+		if left -= len(s) + 1; left < 0 || !pass.spend(len(s)+1) {
 			tooLarge = true
 			return
 		}
 		var found []netAddr
 		if strings.ContainsAny(s, ":.") || !isASCII(s) {
 			found = addresses(s)
+		}
+		// Each address found is compared with every protected value's.
+		if n := len(found) * len(ps.values); n > 0 {
+			if left -= n; left < 0 || !pass.spend(n) {
+				tooLarge = true
+				return
+			}
 		}
 		for _, a := range found {
 			if a.odd {
@@ -534,10 +574,14 @@ func (c *checker) checkDeclaration(path []any, what, effect, reason string) {
 // is not a deploy of it or that deploy's rollback, judged with the vars'
 // defaults.
 func (c *checker) effects() {
-	ec := &effectCheck{ps: &protectedSet{}}
+	ec := &effectCheck{ps: &protectedSet{}, pass: &judgeBudget{left: maxJudgedPass}}
 	if slices.ContainsFunc(sortedKeys(c.p.Environments), func(n string) bool { return c.p.Environments[n].Protected }) {
-		ec.bindings = c.defaultBindings()
-		ec.ps = newProtectedSet(c.p, func(env string) map[string]any { return ec.bindings[env] })
+		ec.bindings = c.defaultBindings(ec.pass)
+		ec.ps = newProtectedSet(c.p, func(env string) map[string]any { return ec.bindings[env] }, ec.pass)
+		if ec.ps.tooLarge {
+			ec.stopped = true
+			c.add([]any{"environments"}, "environments: the bindings and services are too large to judge (over %d bytes with their placeholders filled in, all told): protorun cannot tell what reaches a protected environment", maxJudgedPass)
+		}
 	}
 	for _, s := range c.plan.Steps {
 		switch {
@@ -564,6 +608,10 @@ func (c *checker) effects() {
 type effectCheck struct {
 	bindings map[string]map[string]any
 	ps       *protectedSet
+	// pass is what is left of what the whole check may judge; stopped is
+	// set once it ran out (and was reported).
+	pass    *judgeBudget
+	stopped bool
 }
 
 // effectCall checks one call's declaration and, when there is anything
@@ -572,7 +620,7 @@ func (c *checker) effectCall(ec *effectCheck, site effectSite, path []any, with 
 	if site.declared != "" || reason != "" {
 		c.checkDeclaration(path, site.what(), site.declared, reason)
 	}
-	if len(ec.ps.protected) > 0 {
+	if len(ec.ps.protected) > 0 && !ec.stopped {
 		c.effectSite(ec, &site, path, with, targets, foreach)
 	}
 }
@@ -613,8 +661,12 @@ func (c *checker) effectSite(ec *effectCheck, site *effectSite, path []any, with
 	}
 	conflict := false
 	for _, it := range items {
-		scope := &budgetScope{inner: c.defaultScope(ec.bindings[it.env], it.env, it.svc), left: maxJudged, sizes: map[string]int{}}
+		scope := &budgetScope{inner: c.defaultScope(ec.bindings[it.env], it.env, it.svc), left: maxJudged, pass: ec.pass, sizes: map[string]int{}}
 		params, _ := ExpandValue(withOrEmpty(with), scope.lookup).(map[string]any)
+		if ec.pass.spent() {
+			c.passSpent(ec, site, path)
+			return
+		}
 		if scope.over {
 			c.add(sub(path, "with"), "%s: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell whether it reaches a protected environment", site.what(), maxJudged)
 			return
@@ -627,7 +679,11 @@ func (c *checker) effectSite(ec *effectCheck, site *effectSite, path []any, with
 		if eff == adapters.ReadOnly {
 			continue
 		}
-		reaches, tooLarge := ec.ps.reaches(it.env, params)
+		reaches, tooLarge := ec.ps.reaches(it.env, params, ec.pass)
+		if ec.pass.spent() {
+			c.passSpent(ec, site, path)
+			return
+		}
 		if tooLarge {
 			c.add(sub(path, "with"), "%s: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell whether it reaches a protected environment", site.what(), maxJudged)
 			return
@@ -648,12 +704,20 @@ func (c *checker) effectSite(ec *effectCheck, site *effectSite, path []any, with
 	}
 }
 
+// passSpent reports, at the call at path, that the check ran out of what
+// it may judge in all, and stops it: no later call is judged.
+func (c *checker) passSpent(ec *effectCheck, site *effectSite, path []any) {
+	ec.stopped = true
+	c.add(sub(path, "with"), "%s: the effects check stops here: the calls' parameters judged so far, their placeholders filled in for every item, pass %d bytes all told, so protorun cannot tell whether this call and the ones after it reach a protected environment; make the parameters, or the values their placeholders take, smaller", site.what(), maxJudgedPass)
+}
+
 // budgetScope fills placeholders from inner until the values it handed
-// out pass left bytes; from then on every placeholder is empty and over
-// is set.
+// out pass left bytes, or what is left of pass (when set); from then on
+// every placeholder is empty and over is set.
 type budgetScope struct {
 	inner Scope
 	left  int
+	pass  *judgeBudget
 	over  bool
 	sizes map[string]int
 }
@@ -671,7 +735,7 @@ func (b *budgetScope) lookup(name string) (any, bool) {
 		n = textSize(v)
 		b.sizes[name] = n
 	}
-	if b.left -= n; b.left < 0 {
+	if b.left -= n; b.left < 0 || (b.pass != nil && !b.pass.spend(n)) {
 		b.over = true
 		return "", true
 	}
@@ -715,11 +779,11 @@ func (c *checker) defaultVar(name string) (any, bool) {
 // defaultBindings expands every environment's binding with the vars'
 // defaults, once. A binding that grows past maxJudged bytes is reported
 // at its with: and left unexpanded.
-func (c *checker) defaultBindings() map[string]map[string]any {
+func (c *checker) defaultBindings(pass *judgeBudget) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, name := range sortedKeys(c.p.Environments) {
 		e := c.p.Environments[name]
-		scope := &budgetScope{inner: c.defaultVar, left: maxJudged, sizes: map[string]int{}}
+		scope := &budgetScope{inner: c.defaultVar, left: maxJudged, pass: pass, sizes: map[string]int{}}
 		b, _ := ExpandValue(e.With, scope.lookup).(map[string]any)
 		if scope.over {
 			c.add([]any{"environments", name, "with"}, "environment %q: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell what reaches it", name, maxJudged)
@@ -788,7 +852,14 @@ func (p *Protocol) Refusal(s *PlanStep, says func() adapters.Effect, env string,
 	case s.Deploy:
 		site.deploy = s
 	}
-	reaches, tooLarge := newProtectedSet(p, binding).reaches(env, params)
+	// One call's check judges at most maxJudged bytes, the protected
+	// bindings and its parameters together.
+	budget := &judgeBudget{left: maxJudged}
+	ps := newProtectedSet(p, binding, budget)
+	if ps.tooLarge {
+		return fmt.Sprintf("%s: the environments' bindings are too large to judge (over %d bytes): it cannot be told whether the call reaches a protected environment", site.what(), maxJudged)
+	}
+	reaches, tooLarge := ps.reaches(env, params, budget)
 	for _, rc := range reaches {
 		if msg := site.refusal(eff, rc); msg != "" {
 			return msg
