@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/protorun/protorun/adapters"
+	httpadapter "github.com/protorun/protorun/adapters/http"
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
@@ -164,6 +166,109 @@ func TestEffectsReach(t *testing.T) {
 `, step("exec", `{argv: [tool, "{vars.prod_secret_admin}"]}`), `with.argv.1 reaches protected environment "production" (its admin, http://{vars.prod_secret_admin})`},
 		{"notify to a chat webhook", fxEnvs,
 			step("notify", `{url: "https://chat.example/hooks/1", text: hi}`), ""},
+		// Hosts as a client dials them (IDNA folds full-width forms), ports
+		// as numbers, paths as a server routes them.
+		{"full-width digits and dots", fxEnvs,
+			step("http", `{method: POST, url: "http://１２７.０.０.１:18091/deploy"}`), `with.url reaches protected environment "production" (its admin, http://127.0.0.1:18091)`},
+		{"full-width stops, colon and port", fxEnvs,
+			step("exec", `{argv: [tool, "--to=１２７。０．０｡１：１８０９１"]}`), `with.argv.1 reaches protected environment "production"`},
+		{"a host that stays non-ASCII", fxEnvs,
+			step("http", `{method: POST, url: "http://bücher.example/deploy"}`), `step "s": with.url holds a URL whose host "bücher.example" is not ASCII`},
+		{"a non-ASCII host read", fxEnvs,
+			step("http", `{url: "http://bücher.example/status"}`), ""},
+		{"trailing dot and case", `  production:
+    protected: true
+    with:
+      admin: "https://prod-admin.example.com"
+`, step("http", `{method: POST, url: "https://PROD-ADMIN.example.com./deploy"}`), `its admin, https://prod-admin.example.com`},
+		{"host:port with a trailing dot", `  production:
+    protected: true
+    with:
+      admin: "https://prod-admin.example.com"
+`, step("exec", `{argv: [tool, "Prod-Admin.Example.COM.:443"]}`), `with.argv.1 reaches protected environment "production"`},
+		{"port with leading zeros in a URL", fxEnvs,
+			step("http", `{method: POST, url: "http://127.0.0.1:018091/deploy"}`), `with.url reaches protected environment "production"`},
+		{"port with leading zeros alone", fxEnvs,
+			step("exec", `{argv: [tool, "127.0.0.1:00018091"]}`), `with.argv.1 reaches protected environment "production"`},
+		{"another port with leading zeros", fxEnvs,
+			step("exec", `{argv: [tool, "127.0.0.1:0018092"]}`), ""},
+		{"path through a dot-dot", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/staging/../prod/deploy"}`), `its url, http://gw.example/prod`},
+		{"path escaped", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/%70rod/deploy"}`), `its url, http://gw.example/prod`},
+		{"path with a dot segment", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/./prod/"}`), `its url, http://gw.example/prod`},
+		{"path with an empty segment", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example//prod/"}`), `its url, http://gw.example/prod`},
+		{"path in another case", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/PROD/deploy"}`), `its url, http://gw.example/prod`},
+		{"path escaped twice", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/%2570rod/deploy"}`), `its url, http://gw.example/prod`},
+		{"a protected service's address", fxEnvs + `    services:
+      - {name: api, admin: "http://127.0.0.1:28791", ports: ["10.0.0.9:7000"]}
+`, step("http", `{method: POST, url: "http://127.0.0.1:28791/deploy", json: {version: "6.6.10"}}`), `with.url reaches protected environment "production" (its services.api.admin, http://127.0.0.1:28791)`},
+		{"a protected service's address in a list", fxEnvs + `    services:
+      - {name: api, admin: "http://127.0.0.1:28791", ports: ["10.0.0.9:7000"]}
+`, step("exec", `{argv: [tool, "10.0.0.9:7000"]}`), `(its services.api.ports.0, 10.0.0.9:7000)`},
+		{"a protected service's name is not an address", fxEnvs + `    services:
+      - {name: api, admin: "http://127.0.0.1:28791"}
+`, step("exec", `{argv: [tool, api]}`), ""},
+		{"a word a staging service shares", `  staging:
+    services:
+      - {name: api, context: shared-cluster}
+  production:
+    protected: true
+    services:
+      - {name: api, context: shared-cluster}
+`, step("exec", `{argv: [kubectl, --context=shared-cluster]}`), ""},
+		{"GET with a body", fxEnvs,
+			step("http", `{url: "http://127.0.0.1:18091/deploy", json: {version: "6.6.10"}}`), `with.url reaches protected environment "production" (its admin, http://127.0.0.1:18091) with a mutating call (adapter http)`},
+		{"GET with a method override", fxEnvs,
+			step("http", `{method: GET, url: "http://127.0.0.1:18091/deploy", headers: {X-HTTP-Method-Override: POST}}`), `with.url reaches protected environment "production"`},
+		{"path under staging after cleaning", `  staging:
+    with:
+      url: "http://gw.example/staging"
+  production:
+    protected: true
+    with:
+      url: "http://gw.example/prod"
+`, step("http", `{method: POST, url: "http://gw.example/prod/../staging/deploy"}`), ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := protocol.Parse("fx.yaml", []byte(fxProtocol(c.env, c.steps)), ltOptions())
@@ -227,6 +332,9 @@ func TestEffectsRuntime(t *testing.T) {
 		{"hook at the protected admin", map[string]string{"hook": "http://127.0.0.1:18091/deploy"}, true},
 		{"hook at the admin the run moved production to", map[string]string{"production_admin": "10.0.0.7:9000", "hook": "http://10.0.0.7:9000/x"}, true},
 		{"hook at the admin production was moved from", map[string]string{"production_admin": "10.0.0.7:9000", "hook": "http://127.0.0.1:18091/deploy"}, false},
+		{"hook at the admin in full-width digits", map[string]string{"hook": "http://１２７.０.０.１:18091/deploy"}, true},
+		{"hook at the admin's port with leading zeros", map[string]string{"hook": "http://127.0.0.1:018091/deploy"}, true},
+		{"hook at the admin's host with a trailing dot", map[string]string{"production_admin": "prod.example:9000", "hook": "http://PROD.example.:9000/deploy"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, p, "deployer").withPrompter("yes")
@@ -254,6 +362,87 @@ func TestEffectsRuntime(t *testing.T) {
 			assert.Equal(t, adapters.Failed, notify.Items[0].Status)
 			assert.Contains(t, notify.Items[0].Message, `not called: gate "ready": notify with.url reaches protected environment "production"`)
 		})
+	}
+}
+
+// TestEffectsRuntimeService: a protected environment's services hold
+// addresses too; a var that points a call at one is refused at run time,
+// though the protocol was valid by its defaults.
+func TestEffectsRuntimeService(t *testing.T) {
+	src := fxProtocol(fxEnvs+`    services:
+      - {name: api, admin: "http://127.0.0.1:28791"}
+`, `      - id: poke
+        adapter: deployer
+        with: {method: POST, url: "{vars.hook}"}
+        evidence: .artifacts/poke.json
+`)
+	p, err := protocol.Parse("fx.yaml", []byte(src), &protocol.LoadOptions{Adapters: rtLoadSet("deployer")})
+	require.NoError(t, err)
+	for _, hook := range []string{"http://127.0.0.1:28791/deploy", "http://１２７.０.０.１:028791/deploy"} {
+		h := newHarness(t, p, "deployer")
+		h.opts.Vars = map[string]string{"hook": hook}
+		res, err := h.start()
+		require.NoError(t, err)
+		assert.Equal(t, engine.StatusFailed, res.Status, hook)
+		assert.Empty(t, h.f.callsOf("poke"), "the adapter was called for %s", hook)
+		ev := h.evidence(".artifacts/poke.json")
+		require.Len(t, ev.Items, 1)
+		assert.Contains(t, ev.Items[0].Message, `not called: step "poke": with.url reaches protected environment "production" (its services.api.admin, http://127.0.0.1:28791)`)
+	}
+}
+
+// TestEffectsRuntimeReadThatWrites: a GET that carries a method-override
+// header is as mutating as the method it asks for: valid by the default
+// (GET), refused at run time when the var asks for a POST.
+func TestEffectsRuntimeReadThatWrites(t *testing.T) {
+	src := fxProtocol(fxEnvs, `      - id: poke
+        adapter: http
+        with:
+          url: "http://127.0.0.1:18091/deploy"
+          headers: {X-HTTP-Method-Override: "{vars.verb}"}
+        evidence: .artifacts/poke.json
+`)
+	src = strings.Replace(src, "vars:\n", "vars:\n  verb:\n    default: GET\n", 1)
+	p, err := protocol.Parse("fx.yaml", []byte(src), &protocol.LoadOptions{Adapters: rtLoadSet("http")})
+	require.NoError(t, err)
+
+	h := newHarness(t, p, "http")
+	res, err := h.start()
+	require.NoError(t, err)
+	assert.True(t, engine.Completed(res.Status), "%s", res.Status)
+	assert.Len(t, h.f.callsOf("poke"), 1)
+
+	h = newHarness(t, p, "http")
+	h.opts.Vars = map[string]string{"verb": "POST"}
+	res, err = h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusFailed, res.Status)
+	assert.Empty(t, h.f.callsOf("poke"), "the adapter was called")
+	ev := h.evidence(".artifacts/poke.json")
+	require.Len(t, ev.Items, 1)
+	assert.Contains(t, ev.Items[0].Message, `not called: step "poke": with.url reaches protected environment "production" (its admin, http://127.0.0.1:18091) with a mutating call (adapter http)`)
+}
+
+// TestFakeHTTPEffect: the fake the engine's tests stand in for adapters/http
+// with says what the adapter says of a call.
+func TestFakeHTTPEffect(t *testing.T) {
+	adapter := httpadapter.New()
+	for _, params := range []map[string]any{
+		{"url": "http://x/"},
+		{"url": "http://x/", "method": "get"},
+		{"url": "http://x/", "method": "POST"},
+		{"url": "http://x/", "method": 5},
+		{"url": "http://x/", "method": "{vars.m}"},
+		{"url": "http://x/", "json": map[string]any{"v": 1}},
+		{"url": "http://x/", "method": "HEAD", "body": "x"},
+		{"url": "http://x/", "method": "{vars.m}", "body": "x"},
+		{"url": "http://x/", "headers": map[string]any{"X-Http-Method-Override": "PUT"}},
+		{"url": "http://x/", "headers": map[string]any{"x-method-override": "GET", "Accept": "*/*"}},
+		{"url": "http://x/", "headers": map[string]any{"{vars.h}": "x"}},
+		{"url": "http://x/", "headers": []any{"x"}},
+		{"url": "http://x/", "headers": "{vars.headers}"},
+	} {
+		assert.Equal(t, adapter.Effect(params), fxEffect("http", params), "%v", params)
 	}
 }
 
@@ -334,6 +523,19 @@ func TestEffectsTooLargeToJudge(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorContains(t, err, `environment "production": with: is too large to judge once its placeholders are filled in`)
 
+	// Calls each small enough to judge, too many to judge all: the check
+	// stops at the call that runs its budget out, with one error there.
+	argv = strings.Repeat(`"x{env.big}", `, 25)
+	steps := ""
+	for i := range 12 {
+		steps += fmt.Sprintf("      - {id: s%d, targets: [production], adapter: exec, with: {argv: [tool, %send]}}\n", i, argv)
+	}
+	_, err = protocol.Parse("fx.yaml", []byte(fxProtocol(fxEnvs+"      big: "+big+"\n", steps)), ltOptions())
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "with: is too large", "no call alone is too large")
+	assert.Equal(t, 1, strings.Count(err.Error(), "the effects check stops here"), "%v", err)
+	assert.ErrorContains(t, err, `step "s3": the effects check stops here`, "2.5 MB a call, filled in and walked: the fourth call runs the budget out")
+
 	// Valid by its defaults, too large with the run's value.
 	p, err := protocol.Parse("fx.yaml", []byte(fxProtocol(fxEnvs, `      - id: s
         adapter: deployer
@@ -350,6 +552,18 @@ func TestEffectsTooLargeToJudge(t *testing.T) {
 	ev := h.evidence(".artifacts/s.json")
 	require.Len(t, ev.Items, 1)
 	assert.Contains(t, ev.Items[0].Message, "too large to judge")
+
+	// The run's check of one call is bounded, the protected bindings
+	// included: a value that makes them too large refuses the call.
+	h = newHarness(t, p, "deployer")
+	h.opts.Vars = map[string]string{"production_admin": strings.Repeat("c", 5<<20)}
+	res, err = h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusFailed, res.Status)
+	assert.Empty(t, h.f.callsOf("s"))
+	ev = h.evidence(".artifacts/s.json")
+	require.Len(t, ev.Items, 1)
+	assert.Contains(t, ev.Items[0].Message, `step "s": the environments' bindings are too large to judge`)
 }
 
 // TestEffectsRefusedDeployIsNotRolledBack: a deploy whose every call was

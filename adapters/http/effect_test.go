@@ -36,6 +36,23 @@ func TestEffect(t *testing.T) {
 		{map[string]any{"url": "http://x/", "method": 5}, adapters.Mutating},
 		{map[string]any{"url": "http://x/", "method": "{vars.method}"}, adapters.MayMutate},
 		{map[string]any{"url": "http://x/", "method": "GET", "load": map[string]any{"requests": 10}}, adapters.ReadOnly},
+		// A safe method with a body, or a method-override header, is
+		// mutating: the server decides what it does.
+		{map[string]any{"url": "http://x/", "method": "GET", "json": map[string]any{"version": "6.6.10"}}, adapters.Mutating},
+		{map[string]any{"url": "http://x/", "json": map[string]any{}}, adapters.Mutating},
+		{map[string]any{"url": "http://x/", "body": "version=6.6.10"}, adapters.Mutating},
+		{map[string]any{"url": "http://x/", "method": "HEAD", "body": ""}, adapters.Mutating},
+		{map[string]any{"url": "http://x/", "body": nil}, adapters.ReadOnly},
+		{map[string]any{"url": "http://x/", "headers": map[string]any{"X-HTTP-Method-Override": "POST"}}, adapters.Mutating},
+		{map[string]any{"url": "http://x/", "headers": map[string]any{"x-http-method": "DELETE"}}, adapters.Mutating},
+		{map[string]any{"url": "http://x/", "method": "GET", "headers": map[string]any{" X-Method-Override": "put"}}, adapters.Mutating},
+		{map[string]any{"url": "http://x/", "headers": map[string]any{"X-HTTP-Method-Override": "{vars.m}"}}, adapters.Mutating},
+		{map[string]any{"url": "http://x/", "headers": map[string]any{"X-HTTP-Method-Override": "GET"}}, adapters.ReadOnly},
+		{map[string]any{"url": "http://x/", "headers": map[string]any{"Accept": "application/json"}}, adapters.ReadOnly},
+		{map[string]any{"url": "http://x/", "headers": map[string]any{"{vars.h}": "POST"}}, adapters.MayMutate},
+		{map[string]any{"url": "http://x/", "method": "{vars.method}", "json": map[string]any{}}, adapters.Mutating},
+		{map[string]any{"url": "http://x/", "headers": "X-HTTP-Method-Override: POST"}, adapters.Mutating},
+		{map[string]any{"url": "http://x/", "headers": "{vars.headers}"}, adapters.MayMutate},
 	} {
 		assert.Equal(t, c.want, a.Effect(c.params), "%v", c.params)
 		assert.Equal(t, c.want, adapters.EffectOf(a, c.params), "%v", c.params)

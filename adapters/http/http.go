@@ -419,25 +419,70 @@ func (a *Adapter) Idempotent(params map[string]any) bool {
 
 // Effect implements adapters.Effecter: GET, HEAD and OPTIONS (GET is the
 // default method) only read; any other method is mutating, whatever the
-// protocol declares, as HTTP defines it (RFC 9110, safe methods). A method
-// still holding a {placeholder} cannot be told yet: MayMutate.
+// protocol declares, as HTTP defines it (RFC 9110, safe methods). A
+// request that says a safe method but sends a body (body:, json:) or a
+// method-override header (X-HTTP-Method-Override and the like, which many
+// frameworks obey) is mutating too: the server decides what it does. A
+// method or header name still holding a {placeholder} cannot be told yet:
+// MayMutate.
 func (a *Adapter) Effect(params map[string]any) adapters.Effect {
-	m, ok := params["method"]
-	if !ok || m == nil {
-		return adapters.ReadOnly
+	eff := adapters.ReadOnly
+	if m, ok := params["method"]; ok && m != nil {
+		s, ok := m.(string)
+		switch {
+		case !ok:
+			return adapters.Mutating
+		case param.HasPlaceholder(s):
+			eff = adapters.MayMutate
+		default:
+			if !readMethod(s) {
+				return adapters.Mutating
+			}
+		}
 	}
-	s, ok := m.(string)
-	if !ok {
+	for _, k := range []string{"body", "json"} {
+		if v, ok := params[k]; ok && v != nil {
+			return adapters.Mutating
+		}
+	}
+	if h, ok := params["headers"].(map[string]any); ok {
+		for k, v := range h {
+			switch {
+			case methodOverride[nethttp.CanonicalHeaderKey(strings.TrimSpace(k))]:
+				if s, ok := v.(string); !ok || !readMethod(s) {
+					return adapters.Mutating
+				}
+			case param.HasPlaceholder(k):
+				eff = adapters.MayMutate
+			}
+		}
+	} else if h, ok := params["headers"]; ok && h != nil {
+		// Not a mapping yet: a {placeholder} the engine has not filled
+		// in, or not told, so not read-only.
+		if s, ok := h.(string); ok && param.HasPlaceholder(s) {
+			return adapters.MayMutate
+		}
 		return adapters.Mutating
 	}
-	if param.HasPlaceholder(s) {
-		return adapters.MayMutate
-	}
+	return eff
+}
+
+// methodOverride holds the headers by which a client asks a server (or a
+// framework in front of it) to take a request for another method.
+var methodOverride = map[string]bool{
+	"X-Http-Method-Override": true,
+	"X-Http-Method":          true,
+	"X-Method-Override":      true,
+}
+
+// readMethod says whether a method only reads (RFC 9110's safe methods
+// but TRACE, which echoes the request back).
+func readMethod(s string) bool {
 	switch strings.ToUpper(strings.TrimSpace(s)) {
 	case "GET", "HEAD", "OPTIONS":
-		return adapters.ReadOnly
+		return true
 	}
-	return adapters.Mutating
+	return false
 }
 
 // Close implements adapters.Closer: it closes idle connections.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -35,6 +36,23 @@ import (
 // refused rather than judged for ever.
 const maxJudged = 4 << 20
 
+// maxJudgedPass bounds what one check pass judges in all (every call's
+// parameters for every item it fans out to, and the bindings): a file
+// within its size limit may not buy minutes of checking with many calls
+// just under maxJudged each.
+const maxJudgedPass = 4 * maxJudged
+
+// judgeBudget is what is left of the bytes one check may judge.
+type judgeBudget struct{ left int }
+
+// spend takes n bytes from the budget and says whether it held them.
+func (b *judgeBudget) spend(n int) bool {
+	b.left -= n
+	return b.left >= 0
+}
+
+func (b *judgeBudget) spent() bool { return b.left < 0 }
+
 // Values of a step's effect:.
 const (
 	effectReadOnly = "read-only"
@@ -43,9 +61,13 @@ const (
 
 // netAddr is an address found in a string: a URL's or a host:port's.
 type netAddr struct {
-	host, port string
-	path       string // a URL's path, without a trailing slash
+	host, port string // as dialed: see normHost and normPort
+	path       string // a URL's path, cleaned (cleanPath)
 	url        bool
+	// odd is set for a URL whose host is not ASCII once the full-width
+	// forms are folded: a client maps it (IDNA) before dialing, and what
+	// it maps to is not judged here.
+	odd bool
 }
 
 // protectedValue is one string of a protected environment's binding.
@@ -60,20 +82,34 @@ type protectedValue struct {
 type protectedSet struct {
 	values    []protectedValue
 	protected map[string]bool
+	// tooLarge is set when the bindings passed the budget they were
+	// built with: the set is then incomplete.
+	tooLarge bool
 }
 
 // newProtectedSet expands every environment's binding with binding (the
-// vars' defaults at load time, the run's values at run time).
-func newProtectedSet(p *Protocol, binding func(env string) map[string]any) *protectedSet {
+// vars' defaults at load time, the run's values at run time), spending
+// budget on what it reads.
+func newProtectedSet(p *Protocol, binding func(env string) map[string]any, budget *judgeBudget) *protectedSet {
 	ps := &protectedSet{protected: map[string]bool{}}
 	var open []string // strings of the unprotected environments' bindings
+	openBytes := 0
+	keep := func(_ []any, s string) {
+		open = append(open, s)
+		openBytes += len(s) + 1
+		ps.tooLarge = ps.tooLarge || !budget.spend(len(s)+1)
+	}
 	names := sortedKeys(p.Environments)
 	for _, name := range names {
 		if !p.Environments[name].Protected {
-			walkStrings(binding(name), nil, func(_ []any, s string) { open = append(open, s) })
+			walkStrings(binding(name), nil, keep)
+			walkServices(p.Environments[name], keep)
 		}
 	}
 	shared := func(word string) bool {
+		if ps.tooLarge = ps.tooLarge || !budget.spend(openBytes); ps.tooLarge {
+			return true
+		}
 		return slices.ContainsFunc(open, func(s string) bool { return containsWord(s, word) })
 	}
 	for _, name := range names {
@@ -82,8 +118,8 @@ func newProtectedSet(p *Protocol, binding func(env string) map[string]any) *prot
 		}
 		ps.protected[name] = true
 		var vals []protectedValue
-		walkStrings(binding(name), nil, func(path []any, s string) {
-			if strings.TrimSpace(s) == "" {
+		add := func(path []any, s string) {
+			if ps.tooLarge = ps.tooLarge || !budget.spend(len(s)+1); ps.tooLarge || strings.TrimSpace(s) == "" {
 				return
 			}
 			v := protectedValue{env: name, key: dotted(path), value: s, addrs: addresses(s)}
@@ -98,11 +134,31 @@ func newProtectedSet(p *Protocol, binding func(env string) map[string]any) *prot
 			if len(v.addrs) > 0 || len(v.words) > 0 {
 				vals = append(vals, v)
 			}
-		})
+		}
+		walkStrings(binding(name), nil, add)
+		walkServices(p.Environments[name], add)
 		sort.Slice(vals, func(i, j int) bool { return vals[i].key < vals[j].key })
 		ps.values = append(ps.values, vals...)
 	}
 	return ps
+}
+
+// walkServices calls fn for each string of an environment's services:
+// (the other place, beside with:, where an environment holds addresses),
+// at a path services.NAME.KEY. A service's name is how the protocol
+// refers to it, not what a call reaches, and is left out.
+func walkServices(e *Environment, fn func(path []any, s string)) {
+	for i, svc := range e.Services {
+		var id any = i
+		if n, ok := svc["name"].(string); ok && n != "" {
+			id = n
+		}
+		for _, k := range sortedKeys(svc) {
+			if k != "name" {
+				walkStrings(svc[k], []any{"services", id, k}, fn)
+			}
+		}
+	}
 }
 
 // reach is one way a call reaches a protected environment.
@@ -113,6 +169,9 @@ type reach struct {
 	param []any
 	// key and value name the binding's entry the parameter reaches.
 	key, value string
+	// odd, when set, is a URL's host the parameter holds that is not
+	// judged (see netAddr.odd); env is then empty.
+	odd string
 }
 
 // reaches lists how a call targeting env (empty for none) with params
@@ -120,8 +179,8 @@ type reach struct {
 // each parameter, in a stable order.
 //
 // tooLarge is set, and nothing more judged, once the strings walked pass
-// maxJudged bytes.
-func (ps *protectedSet) reaches(env string, params map[string]any) (out []reach, tooLarge bool) {
+// maxJudged bytes, or what is left of pass.
+func (ps *protectedSet) reaches(env string, params map[string]any, pass *judgeBudget) (out []reach, tooLarge bool) {
 	if ps.protected[env] {
 		out = append(out, reach{env: env})
 	}
@@ -130,13 +189,29 @@ func (ps *protectedSet) reaches(env string, params map[string]any) (out []reach,
 	}
 	left := maxJudged
 	walkStrings(params, nil, func(path []any, s string) {
-		if left -= len(s) + 1; left < 0 {
+		if tooLarge {
+			return
+		}
+		if left -= len(s) + 1; left < 0 || !pass.spend(len(s)+1) {
 			tooLarge = true
 			return
 		}
 		var found []netAddr
-		if strings.ContainsAny(s, ":.") {
+		if strings.ContainsAny(s, ":.") || !isASCII(s) {
 			found = addresses(s)
+		}
+		// Each address found is compared with every protected value's.
+		if n := len(found) * len(ps.values); n > 0 {
+			if left -= n; left < 0 || !pass.spend(n) {
+				tooLarge = true
+				return
+			}
+		}
+		for _, a := range found {
+			if a.odd {
+				out = append(out, reach{param: slices.Clone(path), odd: a.host})
+				break
+			}
 		}
 		for _, v := range ps.values {
 			if v.reachedBy(s, found) {
@@ -250,12 +325,15 @@ func loopback(h string) bool {
 
 var (
 	urlRE      = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>` + "`" + `]+`)
-	hostPortRE = regexp.MustCompile(`(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?):([0-9]{1,5})\b`)
+	hostPortRE = regexp.MustCompile(`(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?\.?):([0-9]+)\b`)
 )
 
-// addresses finds the URLs and host:port pairs in s.
+// addresses finds the URLs and host:port pairs in s, as a client dials
+// them: full-width forms folded (foldWidth), hosts in lower case without
+// a trailing dot, ports as numbers, URL paths cleaned.
 func addresses(s string) []netAddr {
 	var out []netAddr
+	s = foldWidth(s)
 	rest := s
 	if strings.Contains(s, "://") {
 		for _, m := range urlRE.FindAllString(s, -1) {
@@ -266,9 +344,74 @@ func addresses(s string) []netAddr {
 		rest = urlRE.ReplaceAllString(s, " ")
 	}
 	for _, m := range hostPortRE.FindAllStringSubmatch(rest, -1) {
-		out = append(out, netAddr{host: strings.Trim(m[1], "[]"), port: m[2]})
+		out = append(out, netAddr{host: normHost(strings.Trim(m[1], "[]")), port: normPort(m[2])})
 	}
 	return out
+}
+
+// foldWidth maps what IDNA (UTS 46), which Go's net/http and most
+// clients apply to a host, maps to ASCII among the characters that look
+// like an address's: the full-width forms of ASCII (１２７．０．０．１,
+// ：２８７９１) and the ideographic full stops.
+func foldWidth(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return strings.Map(func(r rune) rune {
+				switch {
+				case r >= 0xFF01 && r <= 0xFF5E:
+					return r - 0xFEE0
+				case r == 0x3002 || r == 0xFF61:
+					return '.'
+				}
+				return r
+			}, s)
+		}
+	}
+	return s
+}
+
+// normHost is a host as it is dialed: in lower case, without the
+// trailing dot of a fully qualified name.
+func normHost(h string) string {
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+// normPort is a port as a number (028791 is 28791).
+func normPort(p string) string {
+	if p == "" {
+		return ""
+	}
+	if p = strings.TrimLeft(p, "0"); p == "" {
+		return "0"
+	}
+	return p
+}
+
+// cleanPath is a URL's path as a server is likely to route it, erring
+// towards more matches: unescaped (%70rod is prod; repeatedly, for a
+// server that unescapes twice), backslashes as slashes, dot segments and
+// empty segments removed (/staging/../prod, /./prod, //prod), in lower
+// case, without a trailing slash ("" for the root).
+func cleanPath(p string) string {
+	for range 3 {
+		u, err := url.PathUnescape(p)
+		if err != nil || u == p {
+			break
+		}
+		p = u
+	}
+	p = strings.ReplaceAll(p, "\\", "/")
+	p = strings.ToLower(path.Clean("/" + p))
+	return strings.TrimRight(p, "/")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func parseURLAddr(s string) (netAddr, bool) {
@@ -276,7 +419,8 @@ func parseURLAddr(s string) (netAddr, bool) {
 	if err != nil || u.Host == "" {
 		return netAddr{}, false
 	}
-	a := netAddr{host: u.Hostname(), port: u.Port(), path: strings.TrimRight(u.EscapedPath(), "/"), url: true}
+	a := netAddr{host: normHost(u.Hostname()), port: normPort(u.Port()), path: cleanPath(u.EscapedPath()), url: true}
+	a.odd = !isASCII(a.host)
 	if a.port == "" {
 		switch strings.ToLower(u.Scheme) {
 		case "http", "ws":
@@ -367,6 +511,14 @@ func (site *effectSite) refusal(eff adapters.Effect, r reach) string {
 	if eff == adapters.ReadOnly {
 		return ""
 	}
+	if r.odd != "" {
+		sep := " "
+		if site.kind == "step" {
+			sep = ": "
+		}
+		return fmt.Sprintf("%s%swith.%s holds a URL whose host %q is not ASCII: a client maps such a host (IDNA) before it dials it, and where that leads is not judged; a call that may change what it reaches must write its host in ASCII (an international name in its xn-- form)",
+			site.what(), sep, dotted(r.param), r.odd)
+	}
 	if site.deploy != nil && slices.Contains(site.deploy.Targets, r.env) {
 		return ""
 	}
@@ -422,10 +574,14 @@ func (c *checker) checkDeclaration(path []any, what, effect, reason string) {
 // is not a deploy of it or that deploy's rollback, judged with the vars'
 // defaults.
 func (c *checker) effects() {
-	ec := &effectCheck{ps: &protectedSet{}}
+	ec := &effectCheck{ps: &protectedSet{}, pass: &judgeBudget{left: maxJudgedPass}}
 	if slices.ContainsFunc(sortedKeys(c.p.Environments), func(n string) bool { return c.p.Environments[n].Protected }) {
-		ec.bindings = c.defaultBindings()
-		ec.ps = newProtectedSet(c.p, func(env string) map[string]any { return ec.bindings[env] })
+		ec.bindings = c.defaultBindings(ec.pass)
+		ec.ps = newProtectedSet(c.p, func(env string) map[string]any { return ec.bindings[env] }, ec.pass)
+		if ec.ps.tooLarge {
+			ec.stopped = true
+			c.add([]any{"environments"}, "environments: the bindings and services are too large to judge (over %d bytes with their placeholders filled in, all told): protorun cannot tell what reaches a protected environment", maxJudgedPass)
+		}
 	}
 	for _, s := range c.plan.Steps {
 		switch {
@@ -452,6 +608,10 @@ func (c *checker) effects() {
 type effectCheck struct {
 	bindings map[string]map[string]any
 	ps       *protectedSet
+	// pass is what is left of what the whole check may judge; stopped is
+	// set once it ran out (and was reported).
+	pass    *judgeBudget
+	stopped bool
 }
 
 // effectCall checks one call's declaration and, when there is anything
@@ -460,7 +620,7 @@ func (c *checker) effectCall(ec *effectCheck, site effectSite, path []any, with 
 	if site.declared != "" || reason != "" {
 		c.checkDeclaration(path, site.what(), site.declared, reason)
 	}
-	if len(ec.ps.protected) > 0 {
+	if len(ec.ps.protected) > 0 && !ec.stopped {
 		c.effectSite(ec, &site, path, with, targets, foreach)
 	}
 }
@@ -501,8 +661,12 @@ func (c *checker) effectSite(ec *effectCheck, site *effectSite, path []any, with
 	}
 	conflict := false
 	for _, it := range items {
-		scope := &budgetScope{inner: c.defaultScope(ec.bindings[it.env], it.env, it.svc), left: maxJudged, sizes: map[string]int{}}
+		scope := &budgetScope{inner: c.defaultScope(ec.bindings[it.env], it.env, it.svc), left: maxJudged, pass: ec.pass, sizes: map[string]int{}}
 		params, _ := ExpandValue(withOrEmpty(with), scope.lookup).(map[string]any)
+		if ec.pass.spent() {
+			c.passSpent(ec, site, path)
+			return
+		}
 		if scope.over {
 			c.add(sub(path, "with"), "%s: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell whether it reaches a protected environment", site.what(), maxJudged)
 			return
@@ -515,7 +679,11 @@ func (c *checker) effectSite(ec *effectCheck, site *effectSite, path []any, with
 		if eff == adapters.ReadOnly {
 			continue
 		}
-		reaches, tooLarge := ec.ps.reaches(it.env, params)
+		reaches, tooLarge := ec.ps.reaches(it.env, params, ec.pass)
+		if ec.pass.spent() {
+			c.passSpent(ec, site, path)
+			return
+		}
 		if tooLarge {
 			c.add(sub(path, "with"), "%s: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell whether it reaches a protected environment", site.what(), maxJudged)
 			return
@@ -536,12 +704,20 @@ func (c *checker) effectSite(ec *effectCheck, site *effectSite, path []any, with
 	}
 }
 
+// passSpent reports, at the call at path, that the check ran out of what
+// it may judge in all, and stops it: no later call is judged.
+func (c *checker) passSpent(ec *effectCheck, site *effectSite, path []any) {
+	ec.stopped = true
+	c.add(sub(path, "with"), "%s: the effects check stops here: the calls' parameters judged so far, their placeholders filled in for every item, pass %d bytes all told, so protorun cannot tell whether this call and the ones after it reach a protected environment; make the parameters, or the values their placeholders take, smaller", site.what(), maxJudgedPass)
+}
+
 // budgetScope fills placeholders from inner until the values it handed
-// out pass left bytes; from then on every placeholder is empty and over
-// is set.
+// out pass left bytes, or what is left of pass (when set); from then on
+// every placeholder is empty and over is set.
 type budgetScope struct {
 	inner Scope
 	left  int
+	pass  *judgeBudget
 	over  bool
 	sizes map[string]int
 }
@@ -559,7 +735,7 @@ func (b *budgetScope) lookup(name string) (any, bool) {
 		n = textSize(v)
 		b.sizes[name] = n
 	}
-	if b.left -= n; b.left < 0 {
+	if b.left -= n; b.left < 0 || (b.pass != nil && !b.pass.spend(n)) {
 		b.over = true
 		return "", true
 	}
@@ -603,11 +779,11 @@ func (c *checker) defaultVar(name string) (any, bool) {
 // defaultBindings expands every environment's binding with the vars'
 // defaults, once. A binding that grows past maxJudged bytes is reported
 // at its with: and left unexpanded.
-func (c *checker) defaultBindings() map[string]map[string]any {
+func (c *checker) defaultBindings(pass *judgeBudget) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, name := range sortedKeys(c.p.Environments) {
 		e := c.p.Environments[name]
-		scope := &budgetScope{inner: c.defaultVar, left: maxJudged, sizes: map[string]int{}}
+		scope := &budgetScope{inner: c.defaultVar, left: maxJudged, pass: pass, sizes: map[string]int{}}
 		b, _ := ExpandValue(e.With, scope.lookup).(map[string]any)
 		if scope.over {
 			c.add([]any{"environments", name, "with"}, "environment %q: with: is too large to judge once its placeholders are filled in (over %d bytes): protorun cannot tell what reaches it", name, maxJudged)
@@ -676,7 +852,14 @@ func (p *Protocol) Refusal(s *PlanStep, says func() adapters.Effect, env string,
 	case s.Deploy:
 		site.deploy = s
 	}
-	reaches, tooLarge := newProtectedSet(p, binding).reaches(env, params)
+	// One call's check judges at most maxJudged bytes, the protected
+	// bindings and its parameters together.
+	budget := &judgeBudget{left: maxJudged}
+	ps := newProtectedSet(p, binding, budget)
+	if ps.tooLarge {
+		return fmt.Sprintf("%s: the environments' bindings are too large to judge (over %d bytes): it cannot be told whether the call reaches a protected environment", site.what(), maxJudged)
+	}
+	reaches, tooLarge := ps.reaches(env, params, budget)
 	for _, rc := range reaches {
 		if msg := site.refusal(eff, rc); msg != "" {
 			return msg

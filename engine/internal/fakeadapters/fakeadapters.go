@@ -58,7 +58,8 @@ func Set() adapters.Set {
 			"type": "object", "additionalProperties": false, "required": ["url"],
 			"properties": {
 				"url": {"type": "string"}, "method": {"enum": ["GET", "POST", "PUT", "DELETE"]},
-				"json": {}, "timeout": {"type": "string"}, "expect": {"type": "object"},
+				"json": {}, "body": {"type": "string"}, "headers": {"type": ["object", "string"]},
+				"timeout": {"type": "string"}, "expect": {"type": "object"},
 				"until": {"type": "object"}, "load": {"type": "object"}}}`)},
 		"exec": ltValidated{ltSchemed{name: "exec", schema: []byte(`{
 			"type": "object", "additionalProperties": false, "required": ["argv"],
@@ -92,18 +93,59 @@ func Effect(name string, params map[string]any) adapters.Effect {
 		}
 		return adapters.MayMutate
 	case "http":
-		m, ok := params["method"].(string)
-		switch {
-		case !ok:
-			return adapters.ReadOnly
-		case strings.Contains(m, "{"):
-			return adapters.MayMutate
-		}
-		switch strings.ToUpper(m) {
-		case "GET", "HEAD", "OPTIONS":
-			return adapters.ReadOnly
-		}
-		return adapters.Mutating
+		return httpEffect(params)
 	}
 	return adapters.MayMutate
+}
+
+// httpEffect is what adapters/http says of a call (engine tests check
+// that the two agree): a safe method only reads, unless the request
+// carries a body or a method-override header.
+func httpEffect(params map[string]any) adapters.Effect {
+	read := func(m string) bool {
+		switch strings.ToUpper(strings.TrimSpace(m)) {
+		case "GET", "HEAD", "OPTIONS":
+			return true
+		}
+		return false
+	}
+	eff := adapters.ReadOnly
+	if v, ok := params["method"]; ok && v != nil {
+		m, ok := v.(string)
+		switch {
+		case !ok:
+			return adapters.Mutating
+		case strings.Contains(m, "{"):
+			eff = adapters.MayMutate
+		case !read(m):
+			return adapters.Mutating
+		}
+	}
+	if params["body"] != nil || params["json"] != nil {
+		return adapters.Mutating
+	}
+	switch h := params["headers"].(type) {
+	case nil:
+	case string:
+		if !strings.Contains(h, "{") {
+			return adapters.Mutating
+		}
+		eff = adapters.MayMutate
+	case map[string]any:
+		for k, v := range h {
+			switch strings.ToLower(strings.TrimSpace(k)) {
+			case "x-http-method-override", "x-http-method", "x-method-override":
+				if m, ok := v.(string); !ok || !read(m) {
+					return adapters.Mutating
+				}
+			default:
+				if strings.Contains(k, "{") {
+					eff = adapters.MayMutate
+				}
+			}
+		}
+	default:
+		return adapters.Mutating
+	}
+	return eff
 }
