@@ -249,6 +249,18 @@ func TestEffectsReach(t *testing.T) {
 		{"a protected service's name is not an address", fxEnvs + `    services:
       - {name: api, admin: "http://127.0.0.1:28791"}
 `, step("exec", `{argv: [tool, api]}`), ""},
+		// An image and its tag are not an address (api:1 in api:1.9.0),
+		// nor is a service field without one: staging deploys the image
+		// production runs.
+		{"a protected service's image is not an address", fxEnvs + `    services:
+      - {name: api, admin: "http://127.0.0.1:28791", image: "ghcr.io/acme/api:1.9.0", version: "1.9.0"}
+`, step("exec", `{argv: [deploy, --image, "ghcr.io/acme/api:1.9.0", --version, "1.9.0"]}`), ""},
+		{"a protected service's host:port after a path is still not one", fxEnvs + `    services:
+      - {name: api, admin: "http://127.0.0.1:28791", image: "registry.local/api:5000"}
+`, step("exec", `{argv: [deploy, "registry.local/api:5000"]}`), ""},
+		{"a protocol-relative address is one", fxEnvs + `    services:
+      - {name: api, admin: "10.0.0.9:7000"}
+`, step("exec", `{argv: [tool, "//10.0.0.9:7000/deploy"]}`), `(its services.api.admin, 10.0.0.9:7000)`},
 		{"a word a staging service shares", `  staging:
     services:
       - {name: api, context: shared-cluster}

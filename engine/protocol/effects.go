@@ -155,7 +155,14 @@ func walkServices(e *Environment, fn func(path []any, s string)) {
 		}
 		for _, k := range sortedKeys(svc) {
 			if k != "name" {
-				walkStrings(svc[k], []any{"services", id, k}, fn)
+				// A service's addresses (its URLs, its host:port) are the
+				// environment's; its other fields (an image, a version, a
+				// label) are not, and may well be another environment's too.
+				walkStrings(svc[k], []any{"services", id, k}, func(path []any, v string) {
+					if len(addresses(v)) > 0 {
+						fn(path, v)
+					}
+				})
 			}
 		}
 	}
@@ -343,8 +350,17 @@ func addresses(s string) []netAddr {
 		}
 		rest = urlRE.ReplaceAllString(s, " ")
 	}
-	for _, m := range hostPortRE.FindAllStringSubmatch(rest, -1) {
-		out = append(out, netAddr{host: normHost(strings.Trim(m[1], "[]")), port: normPort(m[2])})
+	for _, m := range hostPortRE.FindAllStringSubmatchIndex(rest, -1) {
+		// A host never follows a '/' outside a URL (taken above), and a
+		// port is not followed by .digit: "ghcr.io/acme/api:1.9.0" is an
+		// image and its tag, not the address api:1.
+		if m[0] > 0 && rest[m[0]-1] == '/' && (m[0] < 2 || rest[m[0]-2] != '/') {
+			continue
+		}
+		if m[1]+1 < len(rest) && rest[m[1]] == '.' && rest[m[1]+1] >= '0' && rest[m[1]+1] <= '9' {
+			continue
+		}
+		out = append(out, netAddr{host: normHost(strings.Trim(rest[m[2]:m[3]], "[]")), port: normPort(rest[m[4]:m[5]])})
 	}
 	return out
 }
