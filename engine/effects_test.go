@@ -566,9 +566,10 @@ func TestEffectsTooLargeToJudge(t *testing.T) {
 	assert.Contains(t, ev.Items[0].Message, "too large to judge")
 
 	// The run's check of one call is bounded, the protected bindings
-	// included: a value that makes them too large refuses the call.
+	// included (as a load's pass is, 16 MiB): a value that makes them too
+	// large refuses the call.
 	h = newHarness(t, p, "deployer")
-	h.opts.Vars = map[string]string{"production_admin": strings.Repeat("c", 5<<20)}
+	h.opts.Vars = map[string]string{"production_admin": strings.Repeat("c", 17<<20)}
 	res, err = h.start()
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusFailed, res.Status)
@@ -619,4 +620,27 @@ func TestEffectsRefusedDeployIsNotRolledBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, engine.StatusRolledBack, res.Status)
 	assert.Len(t, h.f.callsOf("stage.rollback"), 1)
+}
+
+// TestEffectsRuntimeJudgesWhatValidateJudged: a call whose parameters
+// validate judged (just under the per-call bound, beside large bindings)
+// is judged at run time too, not refused as too large with the same
+// values: the run's check has the same budget as a load's pass.
+func TestEffectsRuntimeJudgesWhatValidateJudged(t *testing.T) {
+	big := strings.Repeat("a", 100<<10)
+	argv := strings.Repeat(`"x{env.big}", `, 38) // about 3.8 MB filled in
+	src := fxProtocol(fxEnvs+"      big: "+big+"\n", `      - id: s
+        targets: [staging]
+        adapter: deployer
+        with: {argv: [tool, `+argv+`end]}
+        evidence: .artifacts/s.json
+`)
+	src = strings.Replace(src, "  staging:\n    with:\n", "  staging:\n    with:\n      big: "+big+"\n", 1)
+	p, err := protocol.Parse("fx.yaml", []byte(src), &protocol.LoadOptions{Adapters: rtLoadSet("deployer")})
+	require.NoError(t, err, "validate judges it")
+	h := newHarness(t, p, "deployer")
+	res, err := h.start()
+	require.NoError(t, err)
+	assert.Equal(t, engine.StatusCompleted, res.Status)
+	assert.Len(t, h.f.callsOf("s"), 1, "judged and called")
 }

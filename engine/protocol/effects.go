@@ -868,12 +868,15 @@ func (p *Protocol) Refusal(s *PlanStep, says func() adapters.Effect, env string,
 	case s.Deploy:
 		site.deploy = s
 	}
-	// One call's check judges at most maxJudged bytes, the protected
-	// bindings and its parameters together.
-	budget := &judgeBudget{left: maxJudged}
+	// One call's check is bounded as a load's pass is: its parameters
+	// at most maxJudged bytes, the protected bindings and the parameters
+	// maxJudgedPass together. So a call validate judged (its parameters
+	// under maxJudged, within the pass) is judged here too, not refused
+	// as too large with the same values.
+	budget := &judgeBudget{left: maxJudgedPass}
 	ps := newProtectedSet(p, binding, budget)
 	if ps.tooLarge {
-		return fmt.Sprintf("%s: the environments' bindings are too large to judge (over %d bytes): it cannot be told whether the call reaches a protected environment", site.what(), maxJudged)
+		return fmt.Sprintf("%s: the environments' bindings are too large to judge (over %d bytes): it cannot be told whether the call reaches a protected environment", site.what(), maxJudgedPass)
 	}
 	reaches, tooLarge := ps.reaches(env, params, budget)
 	for _, rc := range reaches {
