@@ -384,7 +384,14 @@ func finishRun(cmd *cobra.Command, res *engine.Result, err error, dryRun bool) e
 	case err != nil && res == nil:
 		return exitCode(exitUsage, cliWords(err))
 	case err != nil:
-		return exitCode(exitFor(res), liveDeploys(res, err)) // its journal failed: stopped where it stood
+		// Stopped where it stood (its journal failed, or what its end
+		// needs: a baseline, the report). Whatever its state says, a run
+		// whose end was not recorded did not succeed.
+		code := exitFor(res)
+		if code == exitOK {
+			code = exitFailed
+		}
+		return exitCode(code, liveDeploys(res, err))
 	}
 	if dryRun {
 		fmt.Fprintf(cmd.OutOrStdout(), "dry run path: %s\n", strings.Join(append(res.Path, res.State), " → "))
