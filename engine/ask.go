@@ -7,6 +7,10 @@ import (
 	"strings"
 )
 
+// maxName is the longest name a decision typed at the prompt is
+// recorded under (the CLI's --as has the same bound).
+const maxName = 200
+
 // maxAsks is how many times askYesNo asks before it takes the answers
 // for no answer.
 const maxAsks = 5
@@ -109,6 +113,9 @@ func (r *Runner) stampPrompt(ctx context.Context, d *Decision) error {
 		name, err := r.askLine(ctx, whoQuestion, func(name string) string {
 			if r.redactText(name) != name {
 				return "it holds a secret's value" // a name is shown and journaled as it is
+			}
+			if len(name) > maxName {
+				return fmt.Sprintf("%d bytes: a name is at most %d", len(name), maxName)
 			}
 			return ""
 		})

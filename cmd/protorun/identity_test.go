@@ -107,12 +107,12 @@ func TestDeciderNamesSomebody(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			noConfiguredIdentity(t)
-			if tc.env != "" {
-				t.Setenv("PROTORUN_USER", tc.env)
-			}
 			state := protocolDir(t, "codes.yaml", codesProtocol)
 			out, code := executeErr(t, "run", "codes.yaml", "--no-prompt", "--state-dir", state, "--run-id", "r")
 			require.Equal(t, exitHalted, code, out)
+			if tc.env != "" {
+				t.Setenv("PROTORUN_USER", tc.env)
+			}
 			out, code = executeErr(t, append([]string{"approve", "r", "--state-dir", state, "--reason", "x"}, tc.args...)...)
 			assert.Equal(t, exitUsage, code, out)
 			assert.Contains(t, out, tc.says)

@@ -112,3 +112,15 @@ func TestRunAsNobody(t *testing.T) {
 	assert.Equal(t, exitUsage, code, out)
 	assert.Contains(t, out, "--as names nobody")
 }
+
+// A configured identity that is refused (a yes, a name past 200 bytes) is
+// refused by run as by approve, not silently replaced by the prompt's
+// question.
+func TestRunRefusesBadConfiguredIdentity(t *testing.T) {
+	noConfiguredIdentity(t)
+	t.Setenv("PROTORUN_USER", "yes")
+	state := protocolDir(t, "codes.yaml", codesProtocol)
+	out, code := executeErr(t, "run", "codes.yaml", "--run-id", "r", "--no-prompt", "--state-dir", state)
+	assert.Equal(t, exitUsage, code, out)
+	assert.Contains(t, out, `PROTORUN_USER names nobody ("yes" is an answer, not a name)`)
+}

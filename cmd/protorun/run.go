@@ -117,6 +117,11 @@ func (c *common) identity() (name, source string, err error) {
 	if c.asGiven != nil && *c.asGiven {
 		return "", "", err
 	}
+	for _, s := range identitySources {
+		if strings.TrimSpace(os.Getenv(s.env)) != "" {
+			return "", "", err // configured, and refused (a yes, too long): as approve refuses it
+		}
+	}
 	return "", "", nil
 }
 

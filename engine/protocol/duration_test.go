@@ -15,7 +15,7 @@ func TestDurationUnmarshal(t *testing.T) {
 		in, err string
 	}{
 		{"10s", ""},
-		{"-1h", `line 1: "-1h" must be positive (like 500ms, 10s, 2m)`},
+		{"-1h", `line 1: "-1h" must not be negative (like 500ms, 10s, 2m)`},
 		{"1d", `line 1: "1d" is not a duration (like 500ms, 10s, 2m)`},
 	}
 	for _, tt := range tests {

@@ -367,7 +367,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err == nil && v < 0 {
-		return fmt.Errorf("line %d: %q must be positive (like 500ms, 10s, 2m)", n.Line, n.Value)
+		return fmt.Errorf("line %d: %q must not be negative (like 500ms, 10s, 2m)", n.Line, n.Value)
 	}
 	if err != nil {
 		return fmt.Errorf("line %d: %q is not a duration (like 500ms, 10s, 2m)", n.Line, n.Value)

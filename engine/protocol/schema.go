@@ -272,7 +272,7 @@ func addSchemaError(errs *ErrorList, file string, root *yaml.Node, e gojsonschem
 	case "pattern", "does_not_match_pattern":
 		if len(path) > 0 && isDurationKey(path[len(path)-1]) {
 			if v, ok := e.Value().(string); ok && negativeDuration(v) {
-				errs.Add(at(path, false), "%s must be positive, not %s (like 500ms, 10s, 2m)", where, v)
+				errs.Add(at(path, false), "%s must not be negative (got %s; like 500ms, 10s, 2m)", where, v)
 				return
 			}
 			errs.Add(at(path, false), "%s is not a duration (like 500ms, 10s, 2m)", where)
