@@ -225,6 +225,9 @@ type runSummary struct {
 	Awaiting    string   `json:"awaiting,omitempty"`
 	ExitCode    *int     `json:"exit_code,omitempty"`
 	LeftInPlace []string `json:"left_in_place,omitempty"`
+	// HaltExpires is when the halt the run waits at rejects itself (its
+	// expires:), if it has one; past it, resume records the rejection.
+	HaltExpires time.Time `json:"halt_expires,omitzero"`
 	// NotRolledBack names, newest first, the deploys of a run that did not
 	// complete that no rollback undid: live, for a run interrupted or whose
 	// rollback failed.
@@ -349,6 +352,9 @@ func newStatusCmd() *cobra.Command {
 				return exitCode(exitUsage, journalRefusedIn(ctx, st, err))
 			}
 			readHoldings(ctx, st).fill(ctx, st, s)
+			if s.Abandoned == nil {
+				s.withProtocol(ctx, st, rs)
+			}
 			w := cmd.OutOrStdout()
 			if !human(c.output) {
 				return writeData(w, c.output, struct {
@@ -365,8 +371,15 @@ func newStatusCmd() *cobra.Command {
 				fmt.Fprintf(w, "%-10s⚠ %s\n", map[bool]string{true: "Warnings:"}[i == 0], warning)
 			}
 			if s.Halt != nil {
-				fmt.Fprintf(w, "Waiting:  %s (%s) since %s\n  %s\n  approve: protorun approve %s --as NAME%s\n",
-					s.Halt.Step, s.Halt.Kind, s.Halt.Since.Local().Format(time.RFC3339), s.Halt.Prompt, s.ID, reasonHint(ctx, st, s))
+				fmt.Fprintf(w, "Waiting:  %s (%s) since %s\n", s.Halt.Step, s.Halt.Kind, s.Halt.Since.Local().Format(time.RFC3339))
+				switch {
+				case s.HaltExpires.IsZero():
+				case time.Now().After(s.HaltExpires):
+					fmt.Fprintf(w, "Expired:  %s: no decision was made in time; resume rejects it (rolling back what the run deployed)\n", s.HaltExpires.Local().Format(time.RFC3339))
+				default:
+					fmt.Fprintf(w, "Expires:  %s (rejected by itself then)\n", s.HaltExpires.Local().Format(time.RFC3339))
+				}
+				fmt.Fprintf(w, "  %s\n  approve: protorun approve %s --as NAME%s\n", s.Halt.Prompt, s.ID, reasonHint(ctx, st, s))
 				if s.Halt.OnFailure() {
 					fmt.Fprintf(w, "  halted on a failure (exit %d): or end it, rolling back its deploys: protorun abort %s\n", exitHaltedFailure, s.ID)
 				}
@@ -516,4 +529,27 @@ func completeRunIDs(cmd *cobra.Command, args []string, keep func(context.Context
 		}
 	}
 	return ids, cobra.ShellCompDirectiveNoFileComp
+}
+
+// withProtocol adds to s what needs the protocol the run started with (the
+// store's copy): when its halt expires, and a deploy still in flight among
+// the deploys not rolled back. A copy that does not parse adds nothing.
+func (s *runSummary) withProtocol(ctx context.Context, st store.Store, rs *journal.State) {
+	info, _, err := st.Load(ctx, s.ID)
+	if err != nil || len(info.Source) == 0 {
+		return
+	}
+	p, err := protocol.Parse(info.File, info.Source, nil)
+	if err != nil {
+		return
+	}
+	if s.Halt != nil {
+		if step := p.Plan().Step(s.Halt.Step); step != nil && step.Halt != nil && step.Halt.Expires > 0 {
+			s.HaltExpires = s.Halt.Since.Add(time.Duration(step.Halt.Expires))
+		}
+	}
+	s.NotRolledBack = rs.NotRolledBack(func(id string) bool {
+		step := p.Plan().Step(id)
+		return step != nil && step.Deploy
+	})
 }
