@@ -40,8 +40,8 @@ the state directory (keep it), which frees its environments.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeUnfinishedRuns,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !human(c.output) && c.output != outJSON && c.output != outYAML {
-				return exitCode(exitUsage, fmt.Errorf("-o must be text, json or yaml, not %q", c.output))
+			if err := c.checkOutput(); err != nil {
+				return err
 			}
 			who, err := c.decider("abandon")
 			if err != nil {

@@ -239,7 +239,7 @@ type runSummary struct {
 
 // summarize refuses, as the engine does before it acts on a run, a journal
 // that does not check out (journal.VerifyJournal).
-func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *journal.State, []store.Entry, error) {
+func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *journal.State, *store.RunInfo, error) {
 	info, entries, err := st.Load(ctx, id)
 	if err != nil {
 		return nil, nil, nil, err
@@ -250,7 +250,7 @@ func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *jo
 			// abandonment is not trusted, so nothing of it is shown.
 			code := exitRollbackFailed // nothing was rolled back: a human must act
 			return &runSummary{ID: id, Protocol: info.Protocol, Status: string(engine.StatusAbandoned), State: string(protocol.StateAbandoned),
-				StartedBy: info.StartedBy, Started: info.Started, Ended: a.Time, Abandoned: a, ExitCode: &code}, &journal.State{ID: id}, entries, nil
+				StartedBy: info.StartedBy, Started: info.Started, Ended: a.Time, Abandoned: a, ExitCode: &code}, &journal.State{ID: id}, info, nil
 		}
 		return nil, nil, nil, err
 	}
@@ -270,7 +270,7 @@ func summarize(ctx context.Context, st store.Store, id string) (*runSummary, *jo
 		code := exitFor(res)
 		s.ExitCode, s.Awaiting = &code, res.Awaiting()
 	}
-	return s, rs, entries, nil
+	return s, rs, info, nil
 }
 
 func newRunsCmd() *cobra.Command {
@@ -347,13 +347,13 @@ func newStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, rs, _, err := summarize(ctx, st, args[0])
+			s, rs, info, err := summarize(ctx, st, args[0])
 			if err != nil {
 				return exitCode(exitUsage, journalRefusedIn(ctx, st, err))
 			}
 			readHoldings(ctx, st).fill(ctx, st, s)
 			if s.Abandoned == nil {
-				s.withProtocol(ctx, st, rs)
+				s.withProtocol(info, rs)
 			}
 			w := cmd.OutOrStdout()
 			if !human(c.output) {
@@ -534,9 +534,8 @@ func completeRunIDs(cmd *cobra.Command, args []string, keep func(context.Context
 // withProtocol adds to s what needs the protocol the run started with (the
 // store's copy): when its halt expires, and a deploy still in flight among
 // the deploys not rolled back. A copy that does not parse adds nothing.
-func (s *runSummary) withProtocol(ctx context.Context, st store.Store, rs *journal.State) {
-	info, _, err := st.Load(ctx, s.ID)
-	if err != nil || len(info.Source) == 0 {
+func (s *runSummary) withProtocol(info *store.RunInfo, rs *journal.State) {
+	if len(info.Source) == 0 {
 		return
 	}
 	p, err := protocol.Parse(info.File, info.Source, nil)
