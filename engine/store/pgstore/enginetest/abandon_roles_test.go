@@ -15,7 +15,6 @@ import (
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
-	"github.com/protorun/protorun/engine/store/pgstore"
 	"github.com/protorun/protorun/internal/pgtest"
 )
 
@@ -28,16 +27,7 @@ import (
 func TestAbandonNeedsAnOperator(t *testing.T) {
 	url := pgtest.DB(t)
 	p := fmt.Sprintf("pga%d_", os.Getpid())
-	_, _, err := pgstore.MigrateURL(ctx, url)
-	require.NoError(t, err)
-	pgtest.Exec(t, url,
-		"CREATE ROLE "+p+"users NOLOGIN",
-		"GRANT USAGE ON SCHEMA public TO "+p+"users",
-		"GRANT SELECT ON protorun_schema TO "+p+"users",
-		"GRANT SELECT, INSERT, UPDATE ON protorun_runs, protorun_files, protorun_run_leases TO "+p+"users",
-		"GRANT SELECT, INSERT ON protorun_entries TO "+p+"users",
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON protorun_env_leases TO "+p+"users",
-		"GRANT USAGE ON SEQUENCE protorun_runs_created_seq TO "+p+"users",
+	migrateWithUsers(t, url, p,
 		"CREATE ROLE "+p+"ci LOGIN IN ROLE "+p+"users",
 		"CREATE ROLE "+p+"bob LOGIN IN ROLE "+p+"users, protorun_operators",
 		"CREATE ROLE "+p+"alice LOGIN IN ROLE "+p+"users, protorun_approvers")

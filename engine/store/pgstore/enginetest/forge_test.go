@@ -16,7 +16,6 @@ import (
 	"github.com/protorun/protorun/engine/journal"
 	"github.com/protorun/protorun/engine/protocol"
 	"github.com/protorun/protorun/engine/store"
-	"github.com/protorun/protorun/engine/store/pgstore"
 	"github.com/protorun/protorun/internal/pgtest"
 )
 
@@ -39,16 +38,7 @@ func TestForgedDecisionSpelling(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			url := pgtest.DB(t) // a database of its own: each run holds prod
 			p := fmt.Sprintf("pgf%d_%d_", os.Getpid(), i)
-			_, _, err := pgstore.MigrateURL(ctx, url)
-			require.NoError(t, err)
-			pgtest.Exec(t, url,
-				"CREATE ROLE "+p+"users NOLOGIN",
-				"GRANT USAGE ON SCHEMA public TO "+p+"users",
-				"GRANT SELECT ON protorun_schema TO "+p+"users",
-				"GRANT SELECT, INSERT, UPDATE ON protorun_runs, protorun_files, protorun_run_leases TO "+p+"users",
-				"GRANT SELECT, INSERT ON protorun_entries TO "+p+"users",
-				"GRANT SELECT, INSERT, UPDATE, DELETE ON protorun_env_leases TO "+p+"users",
-				"GRANT USAGE ON SEQUENCE protorun_runs_created_seq TO "+p+"users",
+			migrateWithUsers(t, url, p,
 				"CREATE ROLE "+p+"ci LOGIN IN ROLE "+p+"users",
 				"CREATE ROLE "+p+"release_managers NOLOGIN IN ROLE "+p+"users, protorun_approvers")
 			approvers := `["role:` + p + `release_managers"]`
@@ -94,16 +84,7 @@ func TestForgedDecisionSpelling(t *testing.T) {
 func TestTriggerIgnoresWritersSearchPath(t *testing.T) {
 	url := pgtest.DB(t)
 	p := fmt.Sprintf("pgs%d_", os.Getpid())
-	_, _, err := pgstore.MigrateURL(ctx, url)
-	require.NoError(t, err)
-	pgtest.Exec(t, url,
-		"CREATE ROLE "+p+"users NOLOGIN",
-		"GRANT USAGE ON SCHEMA public TO "+p+"users",
-		"GRANT SELECT ON protorun_schema TO "+p+"users",
-		"GRANT SELECT, INSERT, UPDATE ON protorun_runs, protorun_files, protorun_run_leases TO "+p+"users",
-		"GRANT SELECT, INSERT ON protorun_entries TO "+p+"users",
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON protorun_env_leases TO "+p+"users",
-		"GRANT USAGE ON SEQUENCE protorun_runs_created_seq TO "+p+"users",
+	migrateWithUsers(t, url, p,
 		"CREATE ROLE "+p+"ci LOGIN IN ROLE "+p+"users",
 		"CREATE ROLE "+p+"release_managers NOLOGIN IN ROLE "+p+"users, protorun_approvers",
 		"CREATE SCHEMA "+p+"own AUTHORIZATION "+p+"ci")

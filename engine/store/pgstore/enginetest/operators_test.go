@@ -11,7 +11,6 @@ import (
 
 	"github.com/protorun/protorun/engine"
 	"github.com/protorun/protorun/engine/store"
-	"github.com/protorun/protorun/engine/store/pgstore"
 	"github.com/protorun/protorun/internal/pgtest"
 )
 
@@ -21,16 +20,7 @@ import (
 func TestOperatorAborts(t *testing.T) {
 	url := pgtest.DB(t)
 	p := fmt.Sprintf("pgo%d_", os.Getpid())
-	_, _, err := pgstore.MigrateURL(ctx, url)
-	require.NoError(t, err)
-	pgtest.Exec(t, url,
-		"CREATE ROLE "+p+"users NOLOGIN",
-		"GRANT USAGE ON SCHEMA public TO "+p+"users",
-		"GRANT SELECT ON protorun_schema TO "+p+"users",
-		"GRANT SELECT, INSERT, UPDATE ON protorun_runs, protorun_files, protorun_run_leases TO "+p+"users",
-		"GRANT SELECT, INSERT ON protorun_entries TO "+p+"users",
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON protorun_env_leases TO "+p+"users",
-		"GRANT USAGE ON SEQUENCE protorun_runs_created_seq TO "+p+"users",
+	migrateWithUsers(t, url, p,
 		"CREATE ROLE "+p+"ci LOGIN IN ROLE "+p+"users",
 		"CREATE ROLE "+p+"bob LOGIN IN ROLE "+p+"users, protorun_operators")
 	sw := &switchAdapter{}
@@ -39,7 +29,7 @@ func TestOperatorAborts(t *testing.T) {
 	bob := newMachine(t, pgtest.AsRole(t, url, p+"bob"), sw, "bob")
 
 	ci.opts.RunID = "rel-1"
-	_, err = engine.Start(ctx, pr, ci.opts)
+	_, err := engine.Start(ctx, pr, ci.opts)
 	require.ErrorIs(t, err, engine.ErrHalted)
 
 	err = engine.Decide(ctx, bob.store, pr, "rel-1", engine.Decision{Approve: true, By: "bob", Reason: "CHG-1"})

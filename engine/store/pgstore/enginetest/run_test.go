@@ -244,16 +244,7 @@ func TestDatabaseLostMidRun(t *testing.T) {
 func TestRoleApprovers(t *testing.T) {
 	url := pgtest.DB(t)
 	p := fmt.Sprintf("pgr%d_", os.Getpid())
-	_, _, err := pgstore.MigrateURL(ctx, url)
-	require.NoError(t, err)
-	pgtest.Exec(t, url,
-		"CREATE ROLE "+p+"users NOLOGIN",
-		"GRANT USAGE ON SCHEMA public TO "+p+"users",
-		"GRANT SELECT ON protorun_schema TO "+p+"users",
-		"GRANT SELECT, INSERT, UPDATE ON protorun_runs, protorun_files, protorun_run_leases TO "+p+"users",
-		"GRANT SELECT, INSERT ON protorun_entries TO "+p+"users",
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON protorun_env_leases TO "+p+"users",
-		"GRANT USAGE ON SEQUENCE protorun_runs_created_seq TO "+p+"users",
+	migrateWithUsers(t, url, p,
 		"CREATE ROLE "+p+"ci LOGIN IN ROLE "+p+"users",
 		"CREATE ROLE "+p+"release_managers NOLOGIN IN ROLE "+p+"users, protorun_approvers",
 		"CREATE ROLE "+p+"alice LOGIN IN ROLE "+p+"release_managers")
@@ -336,3 +327,21 @@ var approveAtPrompt = engine.PrompterFunc(func(_ context.Context, q string) (str
 	}
 	return "yes", nil
 })
+
+// migrateWithUsers migrates the database at url, creates the role
+// PREFIXusers (p) with the grants docs/operating-runs.md gives the roles
+// that run protocols, then runs more: the test's own roles.
+func migrateWithUsers(t *testing.T, url, p string, more ...string) {
+	t.Helper()
+	_, _, err := pgstore.MigrateURL(ctx, url)
+	require.NoError(t, err)
+	pgtest.Exec(t, url, append([]string{
+		"CREATE ROLE " + p + "users NOLOGIN",
+		"GRANT USAGE ON SCHEMA public TO " + p + "users",
+		"GRANT SELECT ON protorun_schema TO " + p + "users",
+		"GRANT SELECT, INSERT, UPDATE ON protorun_runs, protorun_files, protorun_run_leases TO " + p + "users",
+		"GRANT SELECT, INSERT ON protorun_entries TO " + p + "users",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON protorun_env_leases TO " + p + "users",
+		"GRANT USAGE ON SEQUENCE protorun_runs_created_seq TO " + p + "users",
+	}, more...)...)
+}
